@@ -1,0 +1,1 @@
+export { renderModelZoo } from './zoo.js';

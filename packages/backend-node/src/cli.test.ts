@@ -1,0 +1,94 @@
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { selectBackend } from './backends.js';
+import { main } from './cli.js';
+import { bundledCases, findRepoRoot } from './golden.js';
+
+const root = findRepoRoot(fileURLToPath(import.meta.url))!;
+const datCase = `${root}/packages/dat/src/__fixtures__/golden/dat_pp_reduced`;
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('backend selection', () => {
+  it('defaults to wasm and honours a requested backend', async () => {
+    expect(await selectBackend()).toEqual({ backend: 'wasm', reason: 'first available' });
+    expect(tf.getBackend()).toBe('wasm');
+    expect((await selectBackend({ prefer: 'cpu' })).backend).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    await expect(selectBackend({ prefer: 'cuda' })).rejects.toThrow(/unknown backend "cuda"; available in Node: wasm, cpu/);
+  });
+});
+
+describe('dynavit CLI', () => {
+  it('list shows every registered model', async () => {
+    const r = await run(['list']);
+    expect(r.code).toBe(0);
+    for (const name of ['dat_pp_tiny', 'debi_tiny', 'glnet_4g', 'upernet_ade20k']) expect(r.stdout).toContain(name);
+  });
+
+  it('info prints the official parameter count of a declared model', async () => {
+    const r = await run(['info', 'dat_pp_tiny']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('parameters: 23,962,876');
+  });
+
+  it('an unknown model is a one-line error and a non-zero exit', async () => {
+    const r = await run(['info', 'resnet50']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^dynavit: unknown model "resnet50"; known models: .*dat_pp_tiny/);
+  });
+
+  it('parity on a family that is not built yet says so clearly, with a JSON last line', async () => {
+    const r = await run(['parity', '--weights', `${datCase}.weights.safetensors`, '--io', `${datCase}.io.safetensors`, '--backend', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/dynavit: .*dat family \(@dynavit\/dat\) is not implemented yet/);
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string };
+    expect(last).toMatchObject({ ok: false, backend: 'cpu' });
+  });
+
+  it('parity on a missing or corrupt file names the file', async () => {
+    const r = await run(['parity', '--weights', '/nonexistent.safetensors', '--io', 'x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/file not found: \/nonexistent\.safetensors/);
+    const u = await run(['parity']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/parity needs --weights and --io/);
+  });
+
+  it('verify lists every bundled case and which families are not implemented yet', async () => {
+    const cases = bundledCases(root);
+    expect(cases.map((c) => c.name)).toEqual(expect.arrayContaining(['golden/dat_pp_reduced', 'golden/cls_tiny_reduced', 'golden/g_reduced_96x128', 'golden/upernet_small']));
+    const r = await run(['verify', '--backend', 'cpu']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/families not implemented yet: .*dat/);
+    expect(r.stdout).toContain('not implemented (dbra)');
+  });
+
+  it('golden fails loudly when the folder is missing', async () => {
+    const r = await run(['golden', '/nonexistent/golden']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/golden folder not found: \/nonexistent\/golden/);
+  });
+
+  it('unknown commands print usage and exit 2', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "frobnicate"[\s\S]*usage: dynavit/);
+  });
+});

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+/**
+ * The `dynavit` command line. Commands: parity, verify, golden, info, list.
+ * Every failure a user can cause prints one line `dynavit: <message>` and exits non-zero.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { DynavitError, InvalidArgumentError, type ParityReport, runParity } from '@dynavit/core';
+import { readSafetensorsFile } from '@dynavit/core/node';
+import { selectBackend } from './backends.js';
+import { bundledCases, type CaseResult, checkCheckpointFixtures, findCases, findRepoRoot, runCase } from './golden.js';
+import { createRegistry } from './registry.js';
+import { fmtNum, formatTable } from './table.js';
+
+const USAGE = `usage: dynavit <command> [options]
+
+commands:
+  parity --weights CASE.weights.safetensors --io CASE.io.safetensors [--backend wasm|cpu]
+         build the model named by the weights' metadata, load strictly, compare every output
+  verify [--backend wasm|cpu] [--dir DIR]
+         parity over every golden case bundled in the repository; one summary table
+  golden [DIR] [--backend wasm|cpu]
+         parity over every case in DIR (default ../shared/golden) and its checkpoint fixtures
+  info <model>     parameter count and feature info of a registered model
+  list             every registered model
+
+The default backend in Node is wasm.`;
+
+class UsageError extends Error {}
+
+function out(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+function parityTable(r: ParityReport): string {
+  return formatTable(
+    ['output', 'shape', 'max|out-ref|', 'max|ref|', 'rel L2', 'limit', 'ok'],
+    r.outputs.map((o) => [o.name, `[${o.shape.join(',')}]`, fmtNum(o.maxAbs), fmtNum(o.maxRef), fmtNum(o.relL2), fmtNum(r.tolerance * Math.max(1, o.maxRef)), o.ok ? 'yes' : 'NO']),
+  );
+}
+
+const parityJson = (r: ParityReport) =>
+  JSON.stringify({ ok: r.ok, backend: r.backend, outputs: r.outputs.map(({ name, maxAbs, maxRef, relL2 }) => ({ name, maxAbs, maxRef, relL2 })) });
+
+async function cmdParity(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { weights: { type: 'string' }, io: { type: 'string' }, backend: { type: 'string', default: 'wasm' } } });
+  if (!values.weights || !values.io) throw new UsageError('parity needs --weights and --io');
+  const { backend } = await selectBackend({ prefer: values.backend });
+  const registry = createRegistry();
+  try {
+    const weights = await readSafetensorsFile(values.weights);
+    const io = await readSafetensorsFile(values.io);
+    const report = runParity(registry, weights, io);
+    out(`parity of ${values.weights} on ${backend} (${report.family}, ${report.millis.toFixed(0)} ms forward)`);
+    out(parityTable(report));
+    out(parityJson(report));
+    return report.ok ? 0 : 1;
+  } catch (e) {
+    if (DynavitError.isInstance(e)) out(JSON.stringify({ ok: false, backend, error: e.message, outputs: [] }));
+    throw e;
+  }
+}
+
+function summary(results: CaseResult[]): string {
+  return formatTable(
+    ['case', 'status', 'worst output', 'max|out-ref|', 'ms'],
+    results.map((r) => {
+      if (r.status === 'pass' || r.status === 'fail') {
+        const worst = [...r.report.outputs].sort((a, b) => b.maxAbs / Math.max(1, b.maxRef) - a.maxAbs / Math.max(1, a.maxRef))[0];
+        return [r.case.name, r.status, worst?.name ?? '-', worst ? fmtNum(worst.maxAbs) : '-', r.report.millis.toFixed(0)];
+      }
+      if (r.status === 'not-implemented') return [r.case.name, `not implemented (${r.family})`, '-', '-', '-'];
+      return [r.case.name, `error: ${r.message}`, '-', '-', '-'];
+    }),
+  );
+}
+
+async function runAll(cases: ReturnType<typeof findCases>, backend: string): Promise<{ results: CaseResult[]; failed: number }> {
+  const registry = createRegistry();
+  const results: CaseResult[] = [];
+  for (const c of cases) {
+    const before = tf.memory().numTensors;
+    results.push(await runCase(registry, c));
+    const leaked = tf.memory().numTensors - before;
+    if (leaked !== 0) results[results.length - 1] = { case: c, status: 'error', message: `leaked ${leaked} tensors` };
+  }
+  const failed = results.filter((r) => r.status === 'fail' || r.status === 'error').length;
+  const checked = results.filter((r) => r.status === 'pass' || r.status === 'fail').length;
+  const missing = [...new Set(results.flatMap((r) => (r.status === 'not-implemented' ? [r.family] : [])))];
+  out(summary(results));
+  out(`\n${checked} of ${results.length} cases checked on ${backend}: ${checked - results.filter((r) => r.status === 'fail').length} passed, ${failed} failed` + (missing.length ? `; families not implemented yet: ${missing.join(', ')}` : ''));
+  return { results, failed };
+}
+
+async function cmdVerify(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { backend: { type: 'string', default: 'wasm' }, dir: { type: 'string' } } });
+  const { backend } = await selectBackend({ prefer: values.backend });
+  let cases: ReturnType<typeof findCases>;
+  if (values.dir) cases = findCases(resolve(values.dir));
+  else {
+    const root = findRepoRoot(process.cwd()) ?? findRepoRoot(fileURLToPath(new URL('.', import.meta.url)));
+    if (!root) throw new InvalidArgumentError('verify runs inside the dynavit repository (bundled cases live in packages/*/src/__fixtures__/golden); pass --dir DIR elsewhere');
+    cases = bundledCases(root);
+  }
+  if (cases.length === 0) throw new InvalidArgumentError('no golden cases found');
+  out(`dynavit verify: ${cases.length} bundled golden cases on ${backend}\n`);
+  const { failed } = await runAll(cases, backend);
+  return failed ? 1 : 0;
+}
+
+async function cmdGolden(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { backend: { type: 'string', default: 'wasm' } } });
+  const dir = resolve(positionals[0] ?? '../shared/golden');
+  if (!existsSync(dir)) throw new InvalidArgumentError(`golden folder not found: ${dir} (test:golden needs ../shared/golden beside the repository)`);
+  const cases = findCases(dir);
+  if (cases.length === 0) throw new InvalidArgumentError(`no golden cases (NAME.weights.safetensors + NAME.io.safetensors) under ${dir}`);
+  const { backend } = await selectBackend({ prefer: values.backend });
+  out(`dynavit golden: ${cases.length} cases in ${dir} on ${backend}\n`);
+  const { failed } = await runAll(cases, backend);
+  const ckpts = await checkCheckpointFixtures(dir);
+  if (ckpts.length) {
+    out(`\ncheckpoint fixtures (${dir}/checkpoints):`);
+    out(formatTable(['file', 'ok', 'detail'], ckpts.map((c) => [c.file, c.ok ? 'yes' : 'NO', c.message])));
+  }
+  const badCkpt = ckpts.filter((c) => !c.ok).length;
+  out(`\n${ckpts.length - badCkpt} of ${ckpts.length} checkpoint fixtures ok`);
+  return failed || badCkpt ? 1 : 0;
+}
+
+function cmdInfo(argv: string[]): number {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  const name = positionals[0];
+  if (!name) throw new UsageError('info needs a model name (see `dynavit list`)');
+  const registry = createRegistry();
+  const { family, variant } = registry.variant(name);
+  out(`${name} (${family.packageName}, ${variant.kind})`);
+  out(`source: ${variant.source}`);
+  if (!family.implemented) {
+    out(`parameters: ${variant.params.toLocaleString('en-US')} (official code; this family is not implemented yet)`);
+    return 0;
+  }
+  const model = registry.createModel(name);
+  try {
+    out(`parameters: ${model.parameterCount().toLocaleString('en-US')}`);
+    out(formatTable(['feature', 'channels', 'reduction', 'module'], model.featureInfo.map((f, i) => [String(i), String(f.channels), String(f.reduction), f.module])));
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}
+
+function cmdList(): number {
+  const rows = createRegistry()
+    .listModels()
+    .map((m) => [m.name, m.family, m.kind, m.params.toLocaleString('en-US'), m.implemented ? 'yes' : 'not yet']);
+  out(formatTable(['model', 'family', 'kind', 'params', 'implemented'], rows));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'parity':
+        return await cmdParity(rest);
+      case 'verify':
+        return await cmdVerify(rest);
+      case 'golden':
+        return await cmdGolden(rest);
+      case 'info':
+        return cmdInfo(rest);
+      case 'list':
+        return cmdList();
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`dynavit: ${(e as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (DynavitError.isInstance(e)) {
+      process.stderr.write(`dynavit: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`dynavit: internal error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}

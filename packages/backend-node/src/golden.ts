@@ -1,0 +1,144 @@
+/**
+ * Golden cases on disk: `NAME.weights.safetensors` + `NAME.io.safetensors` pairs, grouped in family
+ * folders. Running one = core's `runParity` on the active backend; a case whose family is not
+ * implemented is reported as such, never silently skipped.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DynavitError, f32ToF16, type ParityReport, type Registry, runParity, type TensorData, toFloat32 } from '@dynavit/core';
+import { readPthFile, readSafetensorsFile } from '@dynavit/core/node';
+
+export interface GoldenCase {
+  name: string;
+  weights: string;
+  io: string;
+}
+
+export type CaseResult =
+  | { case: GoldenCase; status: 'pass' | 'fail'; report: ParityReport }
+  | { case: GoldenCase; status: 'not-implemented'; family: string; message: string }
+  | { case: GoldenCase; status: 'error'; message: string };
+
+/** Every weights/io pair under `dir` (recursive), sorted by path. */
+export function findCases(dir: string): GoldenCase[] {
+  const out: GoldenCase[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) {
+        if (e !== 'node_modules' && e !== 'dist' && !e.startsWith('.')) walk(p);
+      } else if (e.endsWith('.weights.safetensors')) {
+        const io = p.replace(/\.weights\.safetensors$/, '.io.safetensors');
+        if (existsSync(io)) out.push({ name: `${basename(d)}/${e.replace(/\.weights\.safetensors$/, '')}`, weights: p, io });
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export async function runCase(registry: Registry, c: GoldenCase): Promise<CaseResult> {
+  const weights = await readSafetensorsFile(c.weights);
+  const reference = weights.metadata['reference'] ?? '';
+  const family = registry.familyForReference(reference);
+  if (family && !family.implemented)
+    return { case: c, status: 'not-implemented', family: family.name, message: `${family.packageName} is not implemented yet` };
+  try {
+    const io = await readSafetensorsFile(c.io);
+    const report = runParity(registry, weights, io);
+    return { case: c, status: report.ok ? 'pass' : 'fail', report };
+  } catch (e) {
+    if (DynavitError.isInstance(e)) return { case: c, status: 'error', message: e.message };
+    throw e;
+  }
+}
+
+/** The repository root (folder holding pnpm-workspace.yaml) above `from`, if any. */
+export function findRepoRoot(from: string): string | undefined {
+  let d = resolve(from);
+  for (;;) {
+    if (existsSync(join(d, 'pnpm-workspace.yaml'))) return d;
+    const up = dirname(d);
+    if (up === d) return undefined;
+    d = up;
+  }
+}
+
+/** Golden cases vendored in the repo: packages/<family>/src/__fixtures__/golden. */
+export function bundledCases(root: string): GoldenCase[] {
+  const pk = join(root, 'packages');
+  if (!existsSync(pk)) return [];
+  return readdirSync(pk)
+    .sort()
+    .flatMap((p) => {
+      const d = join(pk, p, 'src', '__fixtures__', 'golden');
+      return existsSync(d) ? findCases(d) : [];
+    });
+}
+
+export interface CheckpointCheck {
+  file: string;
+  ok: boolean;
+  message: string;
+}
+
+/**
+ * Check `checkpoints/index.json` fixtures: each `.pth` must reproduce its safetensors reference exactly
+ * under the named key; entries with a null reference must be refused.
+ */
+export async function checkCheckpointFixtures(goldenDir: string): Promise<CheckpointCheck[]> {
+  const dir = join(goldenDir, 'checkpoints');
+  const indexPath = join(dir, 'index.json');
+  if (!existsSync(indexPath)) return [];
+  const index = JSON.parse(readFileSync(indexPath, 'utf8')) as Record<string, [string | null, string | null, string]>;
+  const out: CheckpointCheck[] = [];
+  for (const [file, [ref, key, dtype]] of Object.entries(index)) {
+    const path = join(dir, file);
+    if (ref === null) {
+      try {
+        await readPthFile(path);
+        out.push({ file, ok: false, message: 'was NOT refused' });
+      } catch (e) {
+        const refused = DynavitError.isInstance(e) && e.code === 'UNSAFE_PICKLE';
+        out.push({ file, ok: refused, message: refused ? `refused: ${(e as Error).message.slice(0, 90)}` : `failed the wrong way: ${(e as Error).message}` });
+      }
+      continue;
+    }
+    try {
+      const sd = await readPthFile(path, { key: key ?? undefined, upcast: false });
+      const want = (await readSafetensorsFile(join(goldenDir, ref))).tensors;
+      const problems: string[] = [];
+      const keys = [...sd.keys()];
+      const wantKeys = [...want.keys()];
+      if (keys.join('\n') !== wantKeys.join('\n')) problems.push(`keys differ (${keys.length} vs ${wantKeys.length})`);
+      for (const [k, w] of want) {
+        const g = sd.get(k);
+        if (!g) continue;
+        if (g.shape.join() !== w.shape.join()) problems.push(`${k}: shape ${g.shape} vs ${w.shape}`);
+        else if (!sameValues(g, w, dtype)) problems.push(`${k}: values differ`);
+        if (problems.length > 5) break;
+      }
+      out.push({ file, ok: problems.length === 0, message: problems.length ? problems.join('; ') : `${sd.size} tensors match ${ref} [${key}] (${dtype})` });
+    } catch (e) {
+      out.push({ file, ok: false, message: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+function sameValues(got: TensorData, want: TensorData, dtype: string): boolean {
+  if (dtype === 'float16' && got.dtype === 'F16' && want.dtype === 'F32') {
+    const g = got.data as Uint16Array;
+    const w = want.data as Float32Array;
+    for (let i = 0; i < w.length; i++) if (g[i] !== f32ToF16(w[i]!)) return false;
+    return true;
+  }
+  if (got.dtype !== want.dtype) {
+    const a = toFloat32(got);
+    const b = toFloat32(want);
+    return a.every((v, i) => Object.is(v, b[i]));
+  }
+  const a = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength);
+  const b = new Uint8Array(want.data.buffer, want.data.byteOffset, want.data.byteLength);
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

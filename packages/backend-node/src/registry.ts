@@ -1,0 +1,10 @@
+/** The CLI's registry: the only place where model families are wired to the Node runtime. */
+import { Registry } from '@dynavit/core';
+import { dat } from '@dynavit/dat';
+import { dbra } from '@dynavit/dbra';
+import { glmix } from '@dynavit/glmix';
+import { heads } from '@dynavit/heads';
+
+export function createRegistry(): Registry {
+  return new Registry().use(dat).use(dbra).use(glmix).use(heads);
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { DynavitError } from '@dynavit/core';
+import { planBackends } from './backends.js';
+
+describe('planBackends', () => {
+  it('prefers WebGPU, then WebGL, then wasm', () => {
+    expect(planBackends({ webgpu: true, webgl: true, wasm: true }).order).toEqual(['webgpu', 'webgl', 'wasm']);
+  });
+  it('skips what the page lacks and says why', () => {
+    const plan = planBackends({ webgpu: false, webgl: true, wasm: true });
+    expect(plan.order).toEqual(['webgl', 'wasm']);
+    expect(plan.skipped.webgpu).toMatch(/navigator\.gpu/);
+  });
+  it('puts a requested backend first', () => {
+    expect(planBackends({ webgpu: true, webgl: true, wasm: true }, 'wasm').order).toEqual(['wasm', 'webgpu', 'webgl']);
+  });
+  it('rejects unknown or unavailable requests with a typed error', () => {
+    expect(() => planBackends({ webgpu: true, webgl: true, wasm: true }, 'cuda')).toThrow(/unknown backend "cuda"/);
+    try {
+      planBackends({ webgpu: false, webgl: true, wasm: true }, 'webgpu');
+      expect.unreachable();
+    } catch (e) {
+      expect(DynavitError.isInstance(e)).toBe(true);
+      expect((e as Error).message).toMatch(/not available here/);
+    }
+  });
+});

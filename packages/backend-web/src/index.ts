@@ -1,0 +1,1 @@
+export { planBackends, WEB_BACKENDS, type WebBackend, type WebEnvironment, type WebBackendPlan } from './backends.js';

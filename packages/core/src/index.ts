@@ -1,0 +1,16 @@
+/**
+ * @dynavit/core — backend-agnostic building blocks shared by every dynavit package.
+ *
+ * Layout convention: every public API takes NHWC tensors ([batch, height, width, channels]).
+ */
+export * from './errors.js';
+export * from './contracts.js';
+export * from './io/tensor-data.js';
+export * from './io/safetensors.js';
+export * from './io/pth.js';
+export * from './nn/module.js';
+export * from './nn/layers.js';
+export * from './registry.js';
+export * from './parity.js';
+export * from './ops/index.js';
+export { assertRank, assertDim, assertShape } from './ops/assert.js';

@@ -1,0 +1,249 @@
+/**
+ * Layers more than one family needs, named like their torch.nn counterparts so their parameters carry
+ * the official key segments (`weight`, `bias`, `running_mean`, …). Every layer takes NHWC tensors
+ * (channels last), the tfjs convention; PyTorch's NCHW is handled by the weight layouts in module.ts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError, ShapeError } from '../errors.js';
+import { assertDim, fmtShape } from '../ops/assert.js';
+import { Module, ModuleList, type Parameter } from './module.js';
+
+/** A module with a single-tensor forward. */
+export interface Layer {
+  forward(x: tf.Tensor): tf.Tensor;
+}
+
+export type Pair = number | readonly [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+/** Exact GELU, `0.5·x·(1 + erf(x/√2))` (torch `nn.GELU()` default, not the tanh approximation). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+/**
+ * LayerNorm over one axis (default: last = channels in NHWC), biased variance, affine.
+ * torch `nn.LayerNorm(C)` on channels-last and the "LayerNorm2d"/channels-first variants are the same
+ * op here because our tensors are NHWC; pass `axis` to normalise another axis (e.g. 1 for NCHW).
+ */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number, axis = -1): tf.Tensor {
+  return tf.tidy(() => {
+    const a = axis < 0 ? x.rank + axis : axis;
+    const { mean, variance } = tf.moments(x, a, true);
+    let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+    const bshape = x.shape.map((d, i) => (i === a ? d : 1));
+    if (weight) y = tf.mul(y, a === x.rank - 1 ? weight : tf.reshape(weight, bshape));
+    if (bias) y = tf.add(y, a === x.rank - 1 ? bias : tf.reshape(bias, bshape));
+    return y;
+  });
+}
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** Explicit symmetric padding, as torch (never TF 'same'). */
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+/**
+ * 2-D convolution with torch semantics: explicit symmetric zero padding, groups (depthwise when
+ * groups == in channels), dilation. x [B,H,W,Cin] → [B,Ho,Wo,Cout], Ho = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1.
+ */
+export class Conv2d extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly kernel: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+  readonly depthwise: boolean;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    opts: Conv2dOptions = {},
+  ) {
+    super();
+    this.kernel = pair(kernelSize);
+    this.stride = pair(opts.stride ?? 1);
+    this.padding = pair(opts.padding ?? 0);
+    this.dilation = pair(opts.dilation ?? 1);
+    this.groups = opts.groups ?? 1;
+    if (inChannels % this.groups || outChannels % this.groups)
+      throw new InvalidArgumentError(`Conv2d: channels ${inChannels}→${outChannels} not divisible by groups ${this.groups}`);
+    this.depthwise = this.groups > 1 && this.groups === inChannels && outChannels === inChannels;
+    const shape = [outChannels, inChannels / this.groups, this.kernel[0], this.kernel[1]];
+    this.weight = this.param('weight', shape, this.depthwise ? 'depthwise' : 'conv2d');
+    this.bias = (opts.bias ?? true) ? this.param('bias', [outChannels]) : null;
+  }
+
+  forward(x: tf.Tensor): tf.Tensor4D {
+    if (x.rank !== 4) throw new ShapeError('Conv2d', 'x', 'rank 4 [B,H,W,C]', `rank ${x.rank} ${fmtShape(x.shape)}`);
+    assertDim('Conv2d', 'x', x, 3, this.inChannels, `${this.inChannels} channels`);
+    const [ph, pw] = this.padding;
+    const kh = (this.kernel[0] - 1) * this.dilation[0] + 1;
+    const kw = (this.kernel[1] - 1) * this.dilation[1] + 1;
+    if (x.shape[1]! + 2 * ph < kh || x.shape[2]! + 2 * pw < kw)
+      throw new ShapeError('Conv2d', 'x', `a padded size of at least ${kh}×${kw}`, `${x.shape[1]}×${x.shape[2]} (+${ph},${pw} padding)`);
+    return tf.tidy(() => {
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+      const x4 = x as tf.Tensor4D;
+      const w = this.weight.value as tf.Tensor4D;
+      let y: tf.Tensor4D;
+      if (this.depthwise) {
+        // depthwise with multiplier m: output channel c·m + j reads input channel c (torch and tfjs agree)
+        y = tf.depthwiseConv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+      } else if (this.groups === 1) {
+        y = tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+      } else {
+        const g = this.groups;
+        const xs = tf.split(x4, g, 3);
+        const ws = tf.split(w, g, 3);
+        y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)), 3);
+      }
+      return this.bias ? tf.add(y, this.bias.value) : y;
+    });
+  }
+}
+
+/** torch `nn.Linear`: weight [out, in] kept as is; x [..., in] → [..., out]. */
+export class Linear extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.param('weight', [outFeatures, inFeatures]);
+    this.bias = (opts.bias ?? true) ? this.param('bias', [outFeatures]) : null;
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    assertDim('Linear', 'x', x, -1, this.inFeatures, `${this.inFeatures} features`);
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+      let y: tf.Tensor = tf.matMul(x2, this.weight.value as tf.Tensor2D, false, true);
+      if (this.bias) y = tf.add(y, this.bias.value);
+      return tf.reshape(y, [...lead, this.outFeatures]);
+    });
+  }
+}
+
+/** torch `nn.LayerNorm(C, eps)` over the channel (last) axis. */
+export class LayerNorm extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  constructor(
+    readonly channels: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = this.param('weight', [channels]);
+    this.bias = this.param('bias', [channels]);
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    assertDim(this.constructor.name, 'x', x, -1, this.channels, `${this.channels} channels`);
+    return layerNorm(x, this.weight.value, this.bias.value, this.eps);
+  }
+}
+
+/**
+ * The channels-first LayerNorm of ConvNeXt-style code (`LayerNorm2d`, normalising over C of NCHW).
+ * On our NHWC tensors it is the same computation as LayerNorm; kept as its own class for readability
+ * beside the papers' code, usually with eps 1e-6.
+ */
+export class LayerNorm2d extends LayerNorm {}
+
+/** torch `nn.BatchNorm2d` in eval mode: (x − running_mean)/√(running_var + eps)·weight + bias. */
+export class BatchNorm2d extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: Parameter;
+  readonly runningVar: Parameter;
+  constructor(
+    readonly channels: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = this.param('weight', [channels]);
+    this.bias = this.param('bias', [channels]);
+    this.runningMean = this.buffer('running_mean', [channels]);
+    this.runningVar = this.buffer('running_var', [channels]);
+    this.hostBuffer('num_batches_tracked');
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    assertDim('BatchNorm2d', 'x', x, -1, this.channels, `${this.channels} channels`);
+    return tf.tidy(() => {
+      const scale = tf.mul(this.weight.value, tf.rsqrt(tf.add(this.runningVar.value, this.eps)));
+      const shift = tf.sub(this.bias.value, tf.mul(this.runningMean.value, scale));
+      return tf.add(tf.mul(x, scale), shift);
+    });
+  }
+}
+
+/** torch `nn.GELU()` (exact). */
+export class GELU extends Module implements Layer {
+  forward(x: tf.Tensor): tf.Tensor {
+    return gelu(x);
+  }
+}
+
+/** torch `nn.ReLU()`. */
+export class ReLU extends Module implements Layer {
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.relu(x);
+  }
+}
+
+/** torch `nn.Identity()` (also stands for eval-mode Dropout). */
+export class Identity extends Module implements Layer {
+  forward(x: tf.Tensor): tf.Tensor {
+    return x;
+  }
+}
+
+/** `nn.Sequential`: children keyed "0", "1", … including parameter-free ones, applied in order. */
+export class Sequential extends ModuleList<Module & Layer> implements Layer {
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.items.reduce((h, m) => m.forward(h), x));
+  }
+}
+
+/** timm `Mlp`: fc1 → GELU → fc2 (dropout is an identity at inference). */
+export class Mlp extends Module implements Layer {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(inFeatures: number, hiddenFeatures: number, outFeatures = inFeatures) {
+    super();
+    this.fc1 = this.child('fc1', new Linear(inFeatures, hiddenFeatures));
+    this.fc2 = this.child('fc2', new Linear(hiddenFeatures, outFeatures));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.fc2.forward(gelu(this.fc1.forward(x))));
+  }
+}
+
+/**
+ * Stochastic depth (timm `DropPath`): identity in eval mode; in training each sample's residual branch
+ * is zeroed with probability p and the survivors scaled by 1/(1−p).
+ */
+export class DropPath extends Module implements Layer {
+  constructor(readonly p = 0) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new InvalidArgumentError(`DropPath: p must be in [0, 1), got ${p}`);
+  }
+  forward(x: tf.Tensor, seed?: number): tf.Tensor {
+    if (!this.training || this.p === 0) return x;
+    return tf.tidy(() => {
+      const keep = 1 - this.p;
+      const shape = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
+      const mask = tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', seed), keep));
+      return tf.mul(x, tf.div(mask, keep));
+    });
+  }
+}

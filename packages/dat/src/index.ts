@@ -1,0 +1,1 @@
+export { dat, variants, type DATVariantName, type DATOfficialConfig } from './dat.js';

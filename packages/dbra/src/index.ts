@@ -1,0 +1,1 @@
+export { dbra, variants, type DBRAVariantName, type DBRAOfficialConfig } from './dbra.js';

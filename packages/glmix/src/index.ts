@@ -1,0 +1,1 @@
+export { glmix, variants, type GLNetVariantName, type GLNetOfficialConfig } from './glnet.js';

@@ -1,0 +1,1 @@
+export { heads, variants, type HeadVariantName, type HeadOfficialConfig } from './heads.js';
