@@ -56,3 +56,9 @@ for (const [family, pkg, name] of [
   copy(`${family}/${name}.weights.safetensors`, to);
   stripDebug(join(golden, `${family}/${name}.io.safetensors`), join(to, `${name}.io.safetensors`));
 }
+
+// Checkpoint fixtures for core's .pth reader tests (the rest are checked by `pnpm test:golden`).
+for (const f of ['heads_maskrcnn_small.pth', 'heads_maskrcnn_small.fp16.pth', 'hostile.pth', 'dbra_cls_tiny_reduced.pth', 'dbra_cls_tiny_reduced.legacy.pth'])
+  copy(`checkpoints/${f}`, 'packages/core/src/io/__fixtures__');
+copy('heads/maskrcnn_small.weights.safetensors', 'packages/core/src/io/__fixtures__', 'heads_maskrcnn_small.weights.safetensors');
+copy('dbra/cls_tiny_reduced.weights.safetensors', 'packages/core/src/io/__fixtures__', 'dbra_cls_tiny_reduced.weights.safetensors');
