@@ -7,7 +7,7 @@ function sample(): StateDict {
   return new Map([
     ['a.weight', { dtype: 'F32', shape: [2, 3], data: Float32Array.of(1, -2, 3.5, 0, 1e-8, -7) }],
     ['b.half', fromFloat32(Float32Array.of(0.1, -65504, 1 / 3), [3], 'F16')],
-    ['c.bf16', fromFloat32(Float32Array.of(1.00390625, -3.14159, 1e30), [3], 'BF16')],
+    ['c.bf16', fromFloat32(Float32Array.of(1.00390625, -3.25, 1e30), [3], 'BF16')],
     ['d.steps', { dtype: 'I64', shape: [], data: BigInt64Array.of(-5n) }],
     ['e.idx', { dtype: 'I32', shape: [2], data: Int32Array.of(7, -1) }],
     ['f.mask', { dtype: 'U8', shape: [3], data: Uint8Array.of(0, 1, 255) }],
@@ -86,7 +86,12 @@ describe('safetensors', () => {
     const last = events[3] as Extract<LoadProgress, { status: 'progress' }>;
     expect(last.progress).toBe(1);
     // unknown length
-    const s2 = new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(bytes), c.close()) });
+    const s2 = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    });
     expect((await readSafetensorsStream(s2)).tensors.size).toBe(6);
   });
 });

@@ -100,9 +100,9 @@ export class Conv2d extends Module implements Layer {
         y = tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
       } else {
         const g = this.groups;
-        const xs = tf.split(x4, g, 3);
-        const ws = tf.split(w, g, 3);
-        y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)), 3);
+        const xs = tf.split(x4, g, 3) as tf.Tensor4D[];
+        const ws = tf.split(w, g, 3) as tf.Tensor4D[];
+        y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)), 3) as tf.Tensor4D;
       }
       return this.bias ? tf.add(y, this.bias.value) : y;
     });

@@ -1,0 +1,8 @@
+/** Backend-agnostic tensor building blocks (NHWC): ops tfjs-core lacks or gets subtly different from torch. */
+export * from './gather.js';
+export * from './grid-sample.js';
+export * from './neighborhood-attention.js';
+export * from './pooling.js';
+export * from './resize.js';
+export * from './stop-gradient.js';
+export * from './windows.js';
