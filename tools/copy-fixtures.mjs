@@ -46,6 +46,8 @@ function stripDebug(src, dst) {
   writeFileSync(dst, Buffer.concat([len, Buffer.from(json), ...parts]));
   console.log(`${src} -> ${dst} (debug.* dropped)`);
 }
+// dat_pp_reduced keeps its debug tensors: the DAT block-level tests read them.
+copy('dat/dat_pp_reduced.io.safetensors', 'packages/dat/src/__fixtures__/debug', 'dat_pp_reduced.io.safetensors');
 for (const [family, pkg, name] of [
   ['dat', 'dat', 'dat_pp_reduced'],
   ['dbra', 'dbra', 'cls_tiny_reduced'],

@@ -7,12 +7,19 @@ import { bundledCases, findRepoRoot } from './golden.js';
 
 const root = findRepoRoot(fileURLToPath(import.meta.url))!;
 const datCase = `${root}/packages/dat/src/__fixtures__/golden/dat_pp_reduced`;
+const dbraCase = `${root}/packages/dbra/src/__fixtures__/golden/cls_tiny_reduced`;
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    stdout += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    stderr += String(s);
+    return true;
+  });
   try {
     const code = await main(argv);
     return { code, stdout, stderr };
@@ -41,10 +48,17 @@ describe('dynavit CLI', () => {
     for (const name of ['dat_pp_tiny', 'debi_tiny', 'glnet_4g', 'upernet_ade20k']) expect(r.stdout).toContain(name);
   });
 
-  it('info prints the official parameter count of a declared model', async () => {
+  it('info prints the parameter count and feature info of a built model', async () => {
     const r = await run(['info', 'dat_pp_tiny']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('parameters: 23,962,876');
+    expect(r.stdout).toMatch(/3 +512 +32 +stages\.3/);
+  });
+
+  it('info on a declared family gives the official count and says it is not built', async () => {
+    const r = await run(['info', 'debi_base']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/parameters: 95,501,926 \(official code; this family is not implemented yet\)/);
   });
 
   it('an unknown model is a one-line error and a non-zero exit', async () => {
@@ -54,10 +68,21 @@ describe('dynavit CLI', () => {
     expect(r.stderr).toMatch(/^dynavit: unknown model "resnet50"; known models: .*dat_pp_tiny/);
   });
 
+  it('parity passes a golden case with a table and a JSON last line', async () => {
+    const r = await run(['parity', '--weights', `${datCase}.weights.safetensors`, '--io', `${datCase}.io.safetensors`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/stage\.3 +\[1,128,2,2\]/);
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string; outputs: { name: string; maxAbs: number; maxRef: number; relL2: number }[] };
+    expect(last.ok).toBe(true);
+    expect(last.backend).toBe('wasm');
+    expect(last.outputs.map((o) => o.name).sort()).toEqual(['logits', 'stage.0', 'stage.1', 'stage.2', 'stage.3']);
+    for (const o of last.outputs) expect(o.maxAbs).toBeLessThanOrEqual(1e-4 * Math.max(1, o.maxRef));
+  });
+
   it('parity on a family that is not built yet says so clearly, with a JSON last line', async () => {
-    const r = await run(['parity', '--weights', `${datCase}.weights.safetensors`, '--io', `${datCase}.io.safetensors`, '--backend', 'cpu']);
+    const r = await run(['parity', '--weights', `${dbraCase}.weights.safetensors`, '--io', `${dbraCase}.io.safetensors`, '--backend', 'cpu']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/dynavit: .*dat family \(@dynavit\/dat\) is not implemented yet/);
+    expect(r.stderr).toMatch(/dynavit: .*dbra family \(@dynavit\/dbra\) is not implemented yet/);
     const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string };
     expect(last).toMatchObject({ ok: false, backend: 'cpu' });
   });
@@ -76,7 +101,8 @@ describe('dynavit CLI', () => {
     expect(cases.map((c) => c.name)).toEqual(expect.arrayContaining(['golden/dat_pp_reduced', 'golden/cls_tiny_reduced', 'golden/g_reduced_96x128', 'golden/upernet_small']));
     const r = await run(['verify', '--backend', 'cpu']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/families not implemented yet: .*dat/);
+    expect(r.stdout).toMatch(/golden\/dat_pp_reduced +pass/);
+    expect(r.stdout).toMatch(/families not implemented yet: dbra, glmix, heads/);
     expect(r.stdout).toContain('not implemented (dbra)');
   });
 

@@ -68,12 +68,12 @@ function summary(results: CaseResult[]): string {
   return formatTable(
     ['case', 'status', 'worst output', 'max|out-ref|', 'ms'],
     results.map((r) => {
-      if (r.status === 'pass' || r.status === 'fail') {
+      if ('report' in r) {
         const worst = [...r.report.outputs].sort((a, b) => b.maxAbs / Math.max(1, b.maxRef) - a.maxAbs / Math.max(1, a.maxRef))[0];
         return [r.case.name, r.status, worst?.name ?? '-', worst ? fmtNum(worst.maxAbs) : '-', r.report.millis.toFixed(0)];
       }
       if (r.status === 'not-implemented') return [r.case.name, `not implemented (${r.family})`, '-', '-', '-'];
-      return [r.case.name, `error: ${r.message}`, '-', '-', '-'];
+      return [r.case.name, `error: ${'message' in r ? r.message : ''}`, '-', '-', '-'];
     }),
   );
 }

@@ -1,72 +1,726 @@
 /**
- * DAT / DAT++ — Vision Transformer with Deformable Attention (Xia et al., CVPR 2022; DAT++ arXiv:2309.01430).
- * Official code: LeapLabTHU/DAT@32173fc (classification), LeapLabTHU/DAT-Segmentation@fdd2039 and
- * LeapLabTHU/DAT-Detection@4d4023d (dense backbones). Apache-2.0.
+ * DAT / DAT++ — Vision Transformer with Deformable Attention.
+ * Xia, Pan, Song, Li, Huang: "Vision Transformer with Deformable Attention" (CVPR 2022) and
+ * "DAT++: Spatially Dynamic Vision Transformer with Deformable Attention" (arXiv:2309.01430).
+ * Official code: LeapLabTHU/DAT@32173fc (`models/dat.py`, `models/dat_blocks.py`, `models/nat.py`),
+ * dense backbones in LeapLabTHU/DAT-Segmentation@fdd2039 / DAT-Detection@4d4023d. Apache-2.0.
  *
- * This file currently declares the registered variants (official builder names, parameter counts
- * measured by instantiating the official code, config files); the model itself lands with the DAT issue.
+ * Reading order: config → LayerNormProxy → the two attentions (neighbourhood `N`, deformable `D`) →
+ * the FFNs → TransformerStage → DAT (classifier and dense backbone) → official-config reader → variants.
+ * Module and parameter names are the official state_dict keys. Tensors are NHWC; shape comments use
+ * B batch, H×W map, C channels, M heads, hc head dim, G offset groups, Cg = C/G, Mg = M/G.
  */
-import { declaredFamily, type ModelFamily, type Variant } from '@dynavit/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type Attention2d,
+  type Classifier,
+  Conv2d,
+  type DenseBackbone,
+  type FeatureInfo,
+  GELU,
+  gelu,
+  gridSample,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  Identity,
+  type InputConfig,
+  InputSizeError,
+  InvalidArgumentError,
+  type Layer,
+  LayerNorm,
+  Linear,
+  Module,
+  ModuleList,
+  type ModelFamily,
+  NotImplementedError,
+  neighborhoodAttention2d,
+  type Parameter,
+  type ParityModel,
+  referenceRepo,
+  Sequential,
+  ShapeError,
+  type Variant,
+} from '@dynavit/core';
 
-/** Constructor arguments of the official builder, exactly as the official code receives them. */
+// ---------------------------------------------------------------------------------------------------
+// Configuration
+
+export type BlockKind = 'N' | 'D';
+
+/** The constructor arguments of the official `DAT` that released models use, in our names. */
+export interface DATConfig {
+  /** only sets the deformable RPE table size: (imgSize/4 >> i)·2 − 1 per stage */
+  imgSize: number;
+  numClasses: number;
+  expansion: number;
+  dimStem: number;
+  dims: readonly number[];
+  depths: readonly number[];
+  stageSpec: readonly (readonly BlockKind[])[];
+  heads: readonly number[];
+  groups: readonly number[];
+  /** deformable key sub-sampling stride per stage */
+  strides: readonly number[];
+  /** offset-network depthwise kernel per stage */
+  ksizes: readonly number[];
+  /** neighbourhood-attention kernel per stage */
+  natKsizes: readonly number[];
+  /** < 0: raw offsets, clamped positions (all released models); ≥ 0: tanh-bounded offsets */
+  offsetRangeFactor: readonly number[];
+  usePes: readonly boolean[];
+  useDwcMlps: readonly boolean[];
+  useLpus: readonly boolean[];
+  /** DAT++ overlapped conv stem and 3×3 down-sampling; false: 4×4 patchify and 2×2 (dat_plus) */
+  useConvPatches: boolean;
+  /** dense backbone (DAT-Segmentation/-Detection): LayerNorm on these stage outputs, no classifier */
+  outIndices?: readonly number[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Blocks
+
+/** `tf.tidy` for a function returning a plain object of tensors. */
+const tidyObj = <T>(fn: () => T): T => tf.tidy(fn as () => tf.TensorContainer) as T;
+
+/** `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
+export class LayerNormProxy extends Module implements Layer {
+  readonly norm: LayerNorm;
+  constructor(dim: number) {
+    super();
+    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.norm.forward(x);
+  }
+}
+
+/**
+ * `NeighborhoodAttention2D` (natten 0.14): each query attends to the k×k window around it (shifted
+ * inward at the borders) with a relative position bias. Maps smaller than k are zero-padded at the
+ * bottom/right *before* qkv, so padded tokens are real keys whose k/v are the qkv bias (dat.md §5).
+ */
+export class NeighborhoodAttention2D extends Module implements Attention2d {
+  readonly rpb: Parameter;
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly headDim: number;
+  readonly scale: number;
+  constructor(
+    readonly dim: number,
+    readonly numHeads: number,
+    readonly kernelSize: number,
+  ) {
+    super();
+    if (dim % numHeads) throw new InvalidArgumentError(`NeighborhoodAttention2D: dim ${dim} not divisible by ${numHeads} heads`);
+    this.headDim = dim / numHeads;
+    this.scale = this.headDim ** -0.5;
+    this.rpb = this.param('rpb', [numHeads, 2 * kernelSize - 1, 2 * kernelSize - 1]);
+    this.qkv = this.child('qkv', new Linear(dim, 3 * dim));
+    this.proj = this.child('proj', new Linear(dim, dim));
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.run(x).out;
+  }
+
+  /** Also returns the pre-softmax logits over the padded map, [B, M, Hp, Wp, k²]. */
+  run(x: tf.Tensor4D, withLogits = false): { out: tf.Tensor4D; logits?: tf.Tensor5D } {
+    checkMap('NeighborhoodAttention2D', x, this.dim);
+    const [B, H, W] = x.shape;
+    const k = this.kernelSize;
+    const [M, hd] = [this.numHeads, this.headDim];
+    return tidyObj(() => {
+      const Hp = Math.max(H, k);
+      const Wp = Math.max(W, k);
+      const xp = Hp > H || Wp > W ? tf.pad(x, [[0, 0], [0, Hp - H], [0, Wp - W], [0, 0]]) : x;
+      // [B,Hp,Wp,3C] → [B,Hp,Wp,3,M,hd] → [3,B,M,Hp,Wp,hd]
+      const qkv = tf.transpose(tf.reshape(this.qkv.forward(xp), [B, Hp, Wp, 3, M, hd]), [3, 0, 4, 1, 2, 5]);
+      const [q, kk, v] = tf.unstack(qkv, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
+      const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, this.rpb.value as tf.Tensor3D, k, { returnLogits: withLogits });
+      // [B,M,Hp,Wp,hd] → [B,Hp,Wp,M,hd] → [B,Hp,Wp,C] → crop
+      let o: tf.Tensor4D = tf.reshape(tf.transpose(na.out, [0, 2, 3, 1, 4]), [B, Hp, Wp, this.dim]);
+      if (Hp > H || Wp > W) o = tf.slice(o, [0, 0, 0, 0], [B, H, W, this.dim]);
+      const out = this.proj.forward(o) as tf.Tensor4D;
+      return withLogits ? { out, logits: na.logits as tf.Tensor5D } : { out };
+    });
+  }
+}
+
+export interface DAttentionOptions {
+  numHeads: number;
+  /** offset groups G (heads of group g: g·Mg … g·Mg+Mg−1) */
+  groups: number;
+  /** key sub-sampling stride of the offset network */
+  stride: number;
+  /** depthwise kernel of the offset network */
+  ksize: number;
+  /** query-map size the RPE table is built for: (imgSize/4) >> stage, table (2q−1)² */
+  qSize: readonly [number, number];
+  /** < 0 raw offsets + clamp (released); ≥ 0 tanh-bounded offsets, no clamp */
+  offsetRangeFactor?: number;
+  /** deformable relative position bias (released: true) */
+  usePe?: boolean;
+}
+
+/** Intermediates of one deformable attention, named like the golden `debug.*` tensors (NHWC here). */
+export interface DAttentionIntermediates {
+  /** [B·G, Hk, Wk, 2] (Δy, Δx) before range handling */
+  offsetRaw: tf.Tensor4D;
+  /** [B·G, Hk, Wk, 2] (y, x) */
+  reference: tf.Tensor4D;
+  /** [B·G, Hk, Wk, 2] (y, x), clamped */
+  pos: tf.Tensor4D;
+  /** [B·G, Hk, Wk, Cg] */
+  xSampled: tf.Tensor4D;
+  /** [B·G, Mg, HW, Ns] */
+  rpeBias?: tf.Tensor4D;
+  /** [B·M, HW, Ns] */
+  attnProb: tf.Tensor3D;
+}
+
+/**
+ * `DAttentionBaseline`: deformable multi-head attention (dat.md §4). Queries are every pixel; keys
+ * and values are Ns = Hk·Wk points per group, sampled bilinearly from the input at reference points
+ * moved by offsets that a small conv net predicts from the queries; a relative position bias is
+ * sampled from a table at the query-minus-point displacement.
+ */
+export class DAttentionBaseline extends Module implements Attention2d {
+  readonly rpeTable: Parameter | null;
+  readonly conv_offset: Sequential;
+  readonly proj_q: Conv2d;
+  readonly proj_k: Conv2d;
+  readonly proj_v: Conv2d;
+  readonly proj_out: Conv2d;
+  readonly headDim: number;
+  readonly scale: number;
+  readonly numHeads: number;
+  readonly groups: number;
+  readonly stride: number;
+  readonly offsetRangeFactor: number;
+  constructor(
+    readonly dim: number,
+    readonly options: DAttentionOptions,
+  ) {
+    super();
+    const { numHeads: M, groups: G, stride, ksize, qSize } = options;
+    if (dim % M || dim % G || M % G)
+      throw new InvalidArgumentError(`DAttentionBaseline: dim ${dim}, heads ${M} and groups ${G} must divide evenly (dim % heads, dim % groups, heads % groups)`);
+    this.numHeads = M;
+    this.groups = G;
+    this.stride = stride;
+    this.headDim = dim / M;
+    this.scale = this.headDim ** -0.5;
+    this.offsetRangeFactor = options.offsetRangeFactor ?? -1;
+    const Cg = dim / G;
+    this.rpeTable = (options.usePe ?? true) ? this.param('rpe_table', [M, 2 * qSize[0] - 1, 2 * qSize[1] - 1]) : null;
+    const pad = ksize !== stride ? Math.floor(ksize / 2) : 0;
+    this.conv_offset = this.child(
+      'conv_offset',
+      new Sequential([new Conv2d(Cg, Cg, ksize, { stride, padding: pad, groups: Cg }), new LayerNormProxy(Cg), new GELU(), new Conv2d(Cg, 2, 1, { bias: false })]),
+    );
+    this.proj_q = this.child('proj_q', new Conv2d(dim, dim, 1));
+    this.proj_k = this.child('proj_k', new Conv2d(dim, dim, 1));
+    this.proj_v = this.child('proj_v', new Conv2d(dim, dim, 1));
+    this.proj_out = this.child('proj_out', new Conv2d(dim, dim, 1));
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.run(x).out;
+  }
+
+  /** x [B,H,W,C] (the LayerNorm output) → [B,H,W,C]; with `collect`, also the intermediates. */
+  run(x: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: DAttentionIntermediates } {
+    checkMap('DAttentionBaseline', x, this.dim);
+    const [B, H, W, C] = x.shape;
+    if (H < 2 || W < 2)
+      throw new InputSizeError(`DAttentionBaseline: the query map is ${H}×${W}; deformable attention needs at least 2×2 (the reference divides by H−1 and W−1 and returns NaN)`);
+    const { numHeads: M, groups: G, headDim: hc } = this;
+    const Cg = C / G;
+    const Mg = M / G;
+    return tidyObj(() => {
+      const q = this.proj_q.forward(x); // [B,H,W,C]
+      // group-major split of the channels: row b·G + g holds channels g·Cg … of image b
+      const toGroups = (t: tf.Tensor4D) => tf.reshape(tf.transpose(tf.reshape(t, [B, H, W, G, Cg]), [0, 3, 1, 2, 4]), [B * G, H, W, Cg]) as tf.Tensor4D;
+      const offsetRaw = this.conv_offset.forward(toGroups(q)) as tf.Tensor4D; // [B·G,Hk,Wk,2] (Δy,Δx)
+      const [, Hk, Wk] = offsetRaw.shape;
+      const Ns = Hk * Wk;
+      let offset: tf.Tensor4D = offsetRaw;
+      if (this.offsetRangeFactor >= 0) {
+        const range = tf.tensor1d([1 / (Hk - 1), 1 / (Wk - 1)]);
+        offset = tf.mul(tf.mul(tf.tanh(offsetRaw), range), this.offsetRangeFactor);
+      }
+      const reference = referencePoints(Hk, Wk, B * G); // [B·G,Hk,Wk,2] (y,x)
+      const moved = tf.add(offset, reference) as tf.Tensor4D;
+      const pos = this.offsetRangeFactor >= 0 ? moved : (tf.clipByValue(moved, -1, 1) as tf.Tensor4D);
+      // sample the LN output x (not q) at pos; grid_sample wants (x, y)
+      const xSampled = gridSample(toGroups(x), tf.reverse(pos, -1), { alignCorners: true, paddingMode: 'zeros' }); // [B·G,Hk,Wk,Cg]
+      // [B·G,Hk,Wk,Cg] → [B,G,Ns,Cg] → [B,Ns,G,Cg] → [B,1,Ns,C]
+      const kvIn = tf.reshape(tf.transpose(tf.reshape(xSampled, [B, G, Ns, Cg]), [0, 2, 1, 3]), [B, 1, Ns, C]) as tf.Tensor4D;
+      const heads = (t: tf.Tensor, n: number) => tf.reshape(tf.transpose(tf.reshape(t, [B, n, M, hc]), [0, 2, 1, 3]), [B * M, n, hc]) as tf.Tensor3D;
+      const k = heads(this.proj_k.forward(kvIn), Ns); // [B·M,Ns,hc]
+      const v = heads(this.proj_v.forward(kvIn), Ns);
+      const qh = heads(q, H * W); // [B·M,HW,hc]
+      let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, k, false, true), this.scale); // [B·M,HW,Ns]
+      let rpeBias: tf.Tensor4D | undefined;
+      if (this.rpeTable) {
+        rpeBias = this.positionBias(pos, B, H, W, Mg);
+        logits = tf.add(logits, tf.reshape(rpeBias, [B * M, H * W, Ns]));
+      }
+      const attnProb = tf.softmax(logits) as tf.Tensor3D;
+      const o = tf.matMul(attnProb, v); // [B·M,HW,hc]
+      // [B,M,HW,hc] → [B,HW,M,hc] → [B,H,W,C]
+      const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, M, H * W, hc]), [0, 2, 1, 3]), [B, H, W, C]) as tf.Tensor4D;
+      const out = this.proj_out.forward(merged) as tf.Tensor4D;
+      if (!collect) return { out };
+      const intermediates: DAttentionIntermediates = { offsetRaw, reference, pos, xSampled, attnProb, ...(rpeBias ? { rpeBias } : {}) };
+      return { out, intermediates };
+    });
+  }
+
+  /**
+   * Deformable relative position bias (dat.md §4.6): the table, viewed per group, sampled at half the
+   * displacement from each query pixel (align-corners grid of the query map) to each sampling point.
+   * pos [B·G,Hk,Wk,2] (y,x) → [B·G, Mg, HW, Ns].
+   */
+  positionBias(pos: tf.Tensor4D, B: number, H: number, W: number, Mg: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const G = this.groups;
+      const table = this.rpeTable!.value; // [M, Th, Tw]
+      const [, Th, Tw] = table.shape as [number, number, number];
+      // [M,Th,Tw] → [G,Mg,Th,Tw] → [G,Th,Tw,Mg] → broadcast to [B·G,Th,Tw,Mg]
+      const perGroup = tf.transpose(tf.reshape(table, [G, Mg, Th, Tw]), [0, 2, 3, 1]);
+      const tableBG = tf.reshape(tf.broadcastTo(tf.expandDims(perGroup, 0), [B, G, Th, Tw, Mg]), [B * G, Th, Tw, Mg]) as tf.Tensor4D;
+      const [, Hk, Wk] = pos.shape;
+      const Ns = Hk * Wk;
+      const qgrid = queryGrid(H, W); // [HW,2] (y,x)
+      // disp[bg,t,n] = (q[t] − pos[bg,n])·0.5 → [B·G,HW,Ns,2] (y,x) → grid (x,y)
+      const disp = tf.mul(tf.sub(tf.reshape(qgrid, [1, H * W, 1, 2]), tf.reshape(pos, [B * G, 1, Ns, 2])), 0.5);
+      const bias = gridSample(tableBG, tf.reverse(disp, -1) as tf.Tensor4D, { alignCorners: true, paddingMode: 'zeros' }); // [B·G,HW,Ns,Mg]
+      return tf.transpose(bias, [0, 3, 1, 2]) as tf.Tensor4D;
+    });
+  }
+}
+
+/** Reference points (dat.md §4.2, the official quirk kept): ((i + 0.5)/(Hk − 1))·2 − 1 → [n,Hk,Wk,2] (y,x). */
+export function referencePoints(Hk: number, Wk: number, n: number): tf.Tensor4D {
+  const data = new Float32Array(Hk * Wk * 2);
+  for (let i = 0; i < Hk; i++)
+    for (let j = 0; j < Wk; j++) {
+      data[(i * Wk + j) * 2] = ((i + 0.5) / (Hk - 1)) * 2 - 1;
+      data[(i * Wk + j) * 2 + 1] = ((j + 0.5) / (Wk - 1)) * 2 - 1;
+    }
+  return tf.tidy(() => tf.broadcastTo(tf.tensor4d(data, [1, Hk, Wk, 2]), [n, Hk, Wk, 2]) as tf.Tensor4D);
+}
+
+/** Query pixel centres with the align-corners convention: (i/(H−1))·2 − 1 → [H·W, 2] (y,x). */
+function queryGrid(H: number, W: number): tf.Tensor2D {
+  const data = new Float32Array(H * W * 2);
+  for (let i = 0; i < H; i++)
+    for (let j = 0; j < W; j++) {
+      data[(i * W + j) * 2] = (i / (H - 1)) * 2 - 1;
+      data[(i * W + j) * 2 + 1] = (j / (W - 1)) * 2 - 1;
+    }
+  return tf.tensor2d(data, [H * W, 2]);
+}
+
+/** `TransformerMLPWithConv` (DAT++ ConvFFN): 1×1 up, h + DWConv3×3(h), GELU after the add, 1×1 down. */
+export class TransformerMLPWithConv extends Module implements Layer {
+  readonly linear1: Sequential;
+  readonly linear2: Sequential;
+  readonly dwc: Conv2d;
+  constructor(dim: number, expansion: number) {
+    super();
+    const hidden = dim * expansion;
+    this.linear1 = this.child('linear1', new Sequential([new Conv2d(dim, hidden, 1)]));
+    this.linear2 = this.child('linear2', new Sequential([new Conv2d(hidden, dim, 1)]));
+    this.dwc = this.child('dwc', new Conv2d(hidden, hidden, 3, { padding: 1, groups: hidden }));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const h = this.linear1.forward(x);
+      return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
+    });
+  }
+}
+
+/** `TransformerMLP` (dat_plus): per-pixel Linear → GELU → Linear, parameters under `chunk`. */
+export class TransformerMLP extends Module implements Layer {
+  readonly chunk: MLPChunk;
+  constructor(dim: number, expansion: number) {
+    super();
+    this.chunk = this.child('chunk', new MLPChunk(dim, expansion));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.chunk.forward(x);
+  }
+}
+
+class MLPChunk extends Module implements Layer {
+  readonly linear1: Linear;
+  readonly linear2: Linear;
+  constructor(dim: number, expansion: number) {
+    super();
+    this.linear1 = this.child('linear1', new Linear(dim, dim * expansion));
+    this.linear2 = this.child('linear2', new Linear(dim * expansion, dim));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.linear2.forward(gelu(this.linear1.forward(x))));
+  }
+}
+
+type DATAttention = NeighborhoodAttention2D | DAttentionBaseline;
+
+/** One stage: per block `x += LPU(x)` (optional), `x += Attn(LN(x))`, `x += FFN(LN(x))`. */
+export class TransformerStage extends Module {
+  readonly layer_norms: ModuleList<LayerNormProxy>;
+  readonly mlps: ModuleList<Module & Layer>;
+  readonly attns: ModuleList<DATAttention>;
+  readonly local_perception_units: ModuleList<Module & Layer>;
+  constructor(
+    readonly dim: number,
+    readonly spec: readonly BlockKind[],
+    opts: { expansion: number; useDwcMlp: boolean; useLpu: boolean; natKsize: number; attention: DAttentionOptions },
+  ) {
+    super();
+    const depth = spec.length;
+    this.layer_norms = this.child('layer_norms', new ModuleList(Array.from({ length: 2 * depth }, () => new LayerNormProxy(dim))));
+    this.mlps = this.child(
+      'mlps',
+      new ModuleList<Module & Layer>(spec.map(() => (opts.useDwcMlp ? new TransformerMLPWithConv(dim, opts.expansion) : new TransformerMLP(dim, opts.expansion)))),
+    );
+    this.attns = this.child(
+      'attns',
+      new ModuleList<DATAttention>(spec.map((k) => (k === 'N' ? new NeighborhoodAttention2D(dim, opts.attention.numHeads, opts.natKsize) : new DAttentionBaseline(dim, opts.attention)))),
+    );
+    this.local_perception_units = this.child(
+      'local_perception_units',
+      new ModuleList<Module & Layer>(spec.map(() => (opts.useLpu ? new Conv2d(dim, dim, 3, { padding: 1, groups: dim }) : new Identity()))),
+    );
+  }
+
+  /** Block d: x [B,H,W,C] → [B,H,W,C]. */
+  block(d: number, x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h: tf.Tensor4D = x;
+      if (this.local_perception_units.at(d) instanceof Conv2d) h = tf.add(h, this.local_perception_units.at(d).forward(h));
+      h = tf.add(h, this.attns.at(d).forward(this.layer_norms.at(2 * d).forward(h) as tf.Tensor4D));
+      return tf.add(h, this.mlps.at(d).forward(this.layer_norms.at(2 * d + 1).forward(h)));
+    });
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => this.spec.reduce((h, _, d) => this.block(d, h), x));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Model
+
+/**
+ * DAT / DAT++. As a classifier (`outIndices` unset): stem → 4 stages with down-sampling → LayerNorm →
+ * global mean → linear head. As a dense backbone (`outIndices` set, DAT-Segmentation/-Detection): the
+ * four stage outputs, each LayerNormed if listed in `outIndices`; the next stage always consumes the
+ * un-normalised map.
+ */
+export class DAT extends Module implements Classifier, DenseBackbone {
+  readonly patch_proj: Sequential;
+  readonly stages: ModuleList<TransformerStage>;
+  readonly norms: ModuleList<Module & Layer> | null = null;
+  readonly down_projs: ModuleList<Sequential>;
+  readonly cls_norm: LayerNormProxy | null = null;
+  readonly cls_head: Linear | null = null;
+  readonly featureInfo: readonly FeatureInfo[];
+  readonly numClasses: number;
+  /** smallest input side the model can take (every deformable stage needs a map of at least 2×2) */
+  readonly minInputSize: number;
+
+  constructor(readonly config: DATConfig) {
+    super();
+    const c = config;
+    validateConfig(c);
+    this.patch_proj = this.child(
+      'patch_proj',
+      c.useConvPatches
+        ? new Sequential([
+            new Conv2d(3, c.dimStem / 2, 3, { stride: 2, padding: 1 }),
+            new LayerNormProxy(c.dimStem / 2),
+            new GELU(),
+            new Conv2d(c.dimStem / 2, c.dimStem, 3, { stride: 2, padding: 1 }),
+            new LayerNormProxy(c.dimStem),
+          ])
+        : new Sequential([new Conv2d(3, c.dimStem, 4, { stride: 4 }), new LayerNormProxy(c.dimStem)]),
+    );
+    const q0 = Math.floor(c.imgSize / 4);
+    this.stages = this.child(
+      'stages',
+      new ModuleList(
+        c.dims.map(
+          (dim, i) =>
+            new TransformerStage(dim, c.stageSpec[i]!, {
+              expansion: c.expansion,
+              useDwcMlp: c.useDwcMlps[i]!,
+              useLpu: c.useLpus[i]!,
+              natKsize: c.natKsizes[i]!,
+              attention: {
+                numHeads: c.heads[i]!,
+                groups: c.groups[i]!,
+                stride: c.strides[i]!,
+                ksize: c.ksizes[i]!,
+                qSize: [q0 >> i, q0 >> i],
+                offsetRangeFactor: c.offsetRangeFactor[i]!,
+                usePe: c.usePes[i]!,
+              },
+            }),
+        ),
+      ),
+    );
+    if (c.outIndices) {
+      const outs = new Set(c.outIndices);
+      this.norms = this.child('norms', new ModuleList<Module & Layer>(c.dims.map((d, i) => (outs.has(i) ? new LayerNormProxy(d) : new Identity()))));
+    }
+    this.down_projs = this.child(
+      'down_projs',
+      new ModuleList(
+        c.dims.slice(0, -1).map(
+          (d, i) =>
+            new Sequential([
+              c.useConvPatches ? new Conv2d(d, c.dims[i + 1]!, 3, { stride: 2, padding: 1, bias: false }) : new Conv2d(d, c.dims[i + 1]!, 2, { stride: 2, bias: false }),
+              new LayerNormProxy(c.dims[i + 1]!),
+            ]),
+        ),
+      ),
+    );
+    if (!c.outIndices) {
+      this.cls_norm = this.child('cls_norm', new LayerNormProxy(c.dims[3]!));
+      this.cls_head = this.child('cls_head', new Linear(c.dims[3]!, c.numClasses));
+    }
+    this.numClasses = c.outIndices ? 0 : c.numClasses;
+    this.featureInfo = c.dims.map((channels, i) => ({ channels, reduction: 4 << i, module: c.outIndices ? `norms.${i}` : `stages.${i}` }));
+    this.minInputSize = Array.from({ length: 512 }, (_, s) => s + 1).find((s) => this.stageSizes(s).every((h, i) => !c.stageSpec[i]!.includes('D') || h >= 2)) ?? 512;
+  }
+
+  /** Spatial side of each stage map for an input side (DAT++: ⌈·/2⌉ per conv; dat_plus: floors). */
+  stageSizes(side: number): number[] {
+    const out: number[] = [];
+    let h = this.config.useConvPatches ? Math.ceil(Math.ceil(side / 2) / 2) : Math.floor(side / 4);
+    for (let i = 0; i < 4; i++) {
+      out.push(h);
+      h = this.config.useConvPatches ? Math.ceil(h / 2) : Math.floor(h / 2);
+    }
+    return out;
+  }
+
+  #checkInput(x: tf.Tensor): void {
+    if (x.rank !== 4) throw new ShapeError('DAT', 'x', 'rank 4 [B,H,W,3] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
+    if (x.shape[3] !== 3) throw new ShapeError('DAT', 'x', '3 channels (RGB) on the last axis (NHWC)', `${x.shape[3]} channels in [${x.shape.join(',')}]`);
+    const [, H, W] = x.shape as number[];
+    if (H! < this.minInputSize || W! < this.minInputSize)
+      throw new InputSizeError(
+        `DAT: input ${H}×${W} is too small: the smallest side this model takes is ${this.minInputSize} px (the deformable attention of stage ${this.stageSizes(Math.min(H!, W!)).findIndex((h) => h < 2)} would see a 1-pixel map, where the reference divides by zero)`,
+      );
+  }
+
+  /** Stem and four stages; returns the raw (un-normalised) stage outputs. */
+  #stages(x: tf.Tensor4D): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
+    let h = this.patch_proj.forward(x) as tf.Tensor4D;
+    for (let i = 0; i < 4; i++) {
+      h = this.stages.at(i).forward(h);
+      outs.push(h);
+      if (i < 3) h = this.down_projs.at(i).forward(h) as tf.Tensor4D;
+    }
+    return outs;
+  }
+
+  /** x [B,H,W,3] → four maps [B, ⌈H/4·2^−i⌉, …, dims[i]] (dense: LayerNormed per `outIndices`). */
+  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
+    this.#checkInput(x);
+    return tf.tidy(() => {
+      const raw = this.#stages(x);
+      return this.norms ? raw.map((t, i) => this.norms!.at(i).forward(t) as tf.Tensor4D) : raw;
+    });
+  }
+
+  /** x [B,H,W,3] → logits [B, numClasses]. */
+  forward(x: tf.Tensor4D): tf.Tensor2D {
+    if (!this.cls_head || !this.cls_norm) throw new InvalidArgumentError('DAT: this is a dense backbone (no classifier); use forwardFeatures');
+    this.#checkInput(x);
+    return tf.tidy(() => {
+      const last = this.#stages(x)[3]!;
+      return this.cls_head!.forward(tf.mean(this.cls_norm!.forward(last), [1, 2])) as tf.Tensor2D;
+    });
+  }
+}
+
+function checkMap(op: string, x: tf.Tensor, dim: number): void {
+  if (x.rank !== 4) throw new ShapeError(op, 'x', 'rank 4 [B,H,W,C] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
+  if (x.shape[3] !== dim) throw new ShapeError(op, 'x', `${dim} channels on the last axis`, `${x.shape[3]} in [${x.shape.join(',')}]`);
+}
+
+function validateConfig(c: DATConfig): void {
+  const perStage = ['dims', 'depths', 'stageSpec', 'heads', 'groups', 'strides', 'ksizes', 'natKsizes', 'offsetRangeFactor', 'usePes', 'useDwcMlps', 'useLpus'] as const;
+  for (const k of perStage) if (c[k].length !== 4) throw new InvalidArgumentError(`DAT config: ${k} must have 4 entries (one per stage), got ${c[k].length}`);
+  c.stageSpec.forEach((s, i) => {
+    if (s.length !== c.depths[i]) throw new InvalidArgumentError(`DAT config: stage ${i} has depth ${c.depths[i]} but ${s.length} block kinds`);
+  });
+  if (c.dimStem !== c.dims[0]) throw new InvalidArgumentError(`DAT config: dim_stem (${c.dimStem}) must equal dims[0] (${c.dims[0]})`);
+  c.dims.slice(1).forEach((d, i) => {
+    if (d !== 2 * c.dims[i]!) throw new InvalidArgumentError(`DAT config: dims must double per stage (the official proj would crash otherwise), got ${c.dims.join(',')}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Official configs
+
+/** The official constructor kwargs (`DAT(**config.MODEL.DAT)`), as in the configs and golden metadata. */
 export type DATOfficialConfig = Readonly<Record<string, unknown>>;
 
+const arr = <T>(cfg: DATOfficialConfig, key: string, fallback?: T[]): T[] => {
+  const v = cfg[key] ?? fallback;
+  if (!Array.isArray(v)) throw new InvalidArgumentError(`DAT config: "${key}" must be a list, got ${JSON.stringify(v)}`);
+  return v as T[];
+};
+const num = (cfg: DATOfficialConfig, key: string, fallback?: number): number => {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number') throw new InvalidArgumentError(`DAT config: "${key}" must be a number, got ${JSON.stringify(v)}`);
+  return v;
+};
+
+/**
+ * Read official kwargs. Options that no released model uses and this port does not implement
+ * (dwc_pes, fixed_pes, no_offs, layer scale, block kinds other than N/D) are refused by name.
+ */
+export function fromOfficialConfig(cfg: DATOfficialConfig, dense: boolean): DATConfig {
+  const refuse = (key: string, ok: (v: unknown) => boolean) => {
+    if (cfg[key] !== undefined && !ok(cfg[key])) throw new NotImplementedError(`DAT config: ${key}=${JSON.stringify(cfg[key])} is not supported (no released model uses it)`);
+  };
+  const allFalse = (v: unknown) => Array.isArray(v) && v.every((x) => x === false);
+  refuse('dwc_pes', allFalse);
+  refuse('fixed_pes', allFalse);
+  refuse('no_offs', allFalse);
+  refuse('layer_scale_values', (v) => Array.isArray(v) && v.every((x) => typeof x === 'number' && x <= 0));
+  const stageSpec = arr<string[]>(cfg, 'stage_spec');
+  for (const s of stageSpec)
+    for (const k of s) if (k !== 'N' && k !== 'D') throw new NotImplementedError(`DAT config: block kind "${k}" is not supported (released models use only N and D)`);
+  const outIndices = dense ? arr<number>(cfg, 'out_indices', [0, 1, 2, 3]) : undefined;
+  return {
+    imgSize: num(cfg, 'img_size', 224),
+    numClasses: num(cfg, 'num_classes', 1000),
+    expansion: num(cfg, 'expansion', 4),
+    dimStem: num(cfg, 'dim_stem'),
+    dims: arr<number>(cfg, 'dims'),
+    depths: arr<number>(cfg, 'depths'),
+    stageSpec: stageSpec as BlockKind[][],
+    heads: arr<number>(cfg, 'heads'),
+    groups: arr<number>(cfg, 'groups'),
+    strides: arr<number>(cfg, 'strides'),
+    ksizes: arr<number>(cfg, 'ksizes'),
+    natKsizes: arr<number>(cfg, 'nat_ksizes', [7, 7, 7, 7]),
+    offsetRangeFactor: arr<number>(cfg, 'offset_range_factor', [-1, -1, -1, -1]),
+    usePes: arr<boolean>(cfg, 'use_pes', [true, true, true, true]),
+    useDwcMlps: arr<boolean>(cfg, 'use_dwc_mlps', [true, true, true, true]),
+    useLpus: arr<boolean>(cfg, 'use_lpus', [true, true, true, true]),
+    useConvPatches: cfg['use_conv_patches'] === undefined ? true : cfg['use_conv_patches'] === true,
+    ...(outIndices ? { outIndices } : {}),
+  };
+}
+
+/** NCHW golden tensor ↔ NHWC. */
+const toNHWC = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
+const toNCHW = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
+
+const DENSE_REFERENCES = ['LeapLabTHU/DAT-Segmentation', 'LeapLabTHU/DAT-Detection'];
+
+/** Build from golden/official metadata; outputs `stage.0..3` (NCHW) and, for classifiers, `logits`. */
+export function datFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
+  const reference = metadata['reference'] ?? '';
+  const dense = DENSE_REFERENCES.map((r) => r.toLowerCase()).includes(referenceRepo(reference).toLowerCase());
+  let cfg: DATOfficialConfig;
+  try {
+    cfg = JSON.parse(metadata['config'] ?? '') as DATOfficialConfig;
+  } catch {
+    throw new InvalidArgumentError(`DAT: the weights' "config" metadata is not JSON (reference ${reference})`);
+  }
+  const model = new DAT(fromOfficialConfig(cfg, dense));
+  return {
+    model,
+    run: (inputs) =>
+      tf.tidy(() => {
+        const x = toNHWC(inputs['input']!) as tf.Tensor4D;
+        // classifier: the raw stage maps; dense: after the output norms
+        const outs: Record<string, tf.Tensor> = Object.fromEntries(model.forwardFeatures(x).map((f, i) => [`stage.${i}`, toNCHW(f)]));
+        if (!dense) outs['logits'] = model.forward(x);
+        return outs;
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Variants
+
+const CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 224 / 256, interpolation: 'bicubic' };
+const common = {
+  img_size: 224,
+  patch_size: 4,
+  num_classes: 1000,
+  expansion: 4,
+  depths: [2, 4, 18, 2],
+  stage_spec: [['N', 'D'], ['N', 'D', 'N', 'D'], Array.from({ length: 18 }, (_, i) => (i % 2 ? 'D' : 'N')), ['D', 'D']],
+  window_sizes: [7, 7, 7, 7],
+  use_pes: [true, true, true, true],
+  dwc_pes: [false, false, false, false],
+  strides: [8, 4, 2, 1],
+  offset_range_factor: [-1, -1, -1, -1],
+  no_offs: [false, false, false, false],
+  fixed_pes: [false, false, false, false],
+  use_dwc_mlps: [true, true, true, true],
+  use_lpus: [true, true, true, true],
+  use_conv_patches: true,
+  ksizes: [9, 7, 5, 3],
+  nat_ksizes: [7, 7, 7, 7],
+};
+const T = { dim_stem: 64, dims: [64, 128, 256, 512], heads: [2, 4, 8, 16], groups: [1, 2, 4, 8] };
+const S = { dim_stem: 96, dims: [96, 192, 384, 768], heads: [3, 6, 12, 24], groups: [1, 2, 3, 6] };
+const Bs = { dim_stem: 128, dims: [128, 256, 512, 1024], heads: [4, 8, 16, 32], groups: [2, 4, 8, 16] };
+const DENSE = { out_indices: [0, 1, 2, 3] };
+const SRC = 'LeapLabTHU/DAT@32173fc';
+const DENSE_SRC = 'LeapLabTHU/DAT-Segmentation@fdd2039 (same backbone in DAT-Detection; keys prefixed backbone.)';
+
 export const variants = {
-  dat_plus_tiny: {
-    kind: 'classifier',
-    params: 22_772_796,
-    source: "LeapLabTHU/DAT@32173fc configs/dat_p.yaml",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "dim_stem": 64, "dims": [64, 128, 256, 512], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [2, 4, 8, 16], "window_sizes": [7, 7, 7, 7], "groups": [1, 2, 4, 8], "use_pes": [true, true, true, true], "dwc_pes": [false, false, false, false], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "no_offs": [false, false, false, false], "fixed_pes": [false, false, false, false], "use_dwc_mlps": [false, false, false, false], "use_lpus": [false, false, false, false], "use_conv_patches": false, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.2},
-  },
-  dat_pp_base: {
-    kind: 'classifier',
-    params: 93_690_640,
-    source: "LeapLabTHU/DAT@32173fc configs/dat_base.yaml",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "dim_stem": 128, "dims": [128, 256, 512, 1024], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [4, 8, 16, 32], "window_sizes": [7, 7, 7, 7], "groups": [2, 4, 8, 16], "use_pes": [true, true, true, true], "dwc_pes": [false, false, false, false], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "no_offs": [false, false, false, false], "fixed_pes": [false, false, false, false], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.7},
-  },
+  dat_pp_tiny: { kind: 'classifier', params: 23_962_876, source: `${SRC} configs/dat_tiny.yaml`, input: CLS_INPUT, config: { ...common, ...T } },
+  dat_pp_small: { kind: 'classifier', params: 53_127_366, source: `${SRC} configs/dat_small.yaml`, input: CLS_INPUT, config: { ...common, ...S } },
+  dat_pp_base: { kind: 'classifier', params: 93_690_640, source: `${SRC} configs/dat_base.yaml`, input: CLS_INPUT, config: { ...common, ...Bs } },
   dat_pp_base_384: {
     kind: 'classifier',
     params: 93_690_640,
-    source: "LeapLabTHU/DAT@32173fc configs/dat_base_384.yaml",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "dim_stem": 128, "dims": [128, 256, 512, 1024], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [4, 8, 16, 32], "window_sizes": [7, 7, 7, 7], "groups": [2, 4, 8, 16], "use_pes": [true, true, true, true], "dwc_pes": [false, false, false, false], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "no_offs": [false, false, false, false], "fixed_pes": [false, false, false, false], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.6},
+    source: `${SRC} configs/dat_base_384.yaml (img_size stays 224: same tensors as dat_pp_base, evaluated at 384 without crop)`,
+    input: { ...CLS_INPUT, size: [384, 384], cropPct: 1 },
+    config: { ...common, ...Bs },
   },
-  dat_pp_base_dense: {
-    kind: 'backbone',
-    params: 92_667_432,
-    source: "LeapLabTHU/DAT-Segmentation@fdd2039 configs/dat/upn_*/fpn_* backbone (same in LeapLabTHU/DAT-Detection)",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "heads_q": [6, 12, 24, 48], "window_sizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "local_orf": [-1, -1, -1, -1], "local_kv_sizes": [-1, -1, -1, -1], "offset_pes": [false, false, false, false], "dwc_pes": [false, false, false, false], "sr_ratios": [8, 4, 2, 1], "fixed_pes": [false, false, false, false], "no_offs": [false, false, false, false], "ns_per_pts": [4, 4, 4, 4], "ksize_qnas": [3, 3, 3, 3], "nqs": [2, 2, 2, 2], "qna_activation": "exp", "deform_groups": [0, 0, 0, 0], "layer_scale_values": [-1, -1, -1, -1], "use_cmt_mlps": [false, false, false, false], "out_indices": [0, 1, 2, 3], "use_checkpoint": false, "dim_stem": 128, "dims": [128, 256, 512, 1024], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [4, 8, 16, 32], "groups": [2, 4, 8, 16], "use_pes": [true, true, true, true], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_path_rate": 0.7},
-  },
-  dat_pp_small: {
+  dat_plus_tiny: {
     kind: 'classifier',
-    params: 53_127_366,
-    source: "LeapLabTHU/DAT@32173fc configs/dat_small.yaml",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "dim_stem": 96, "dims": [96, 192, 384, 768], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [3, 6, 12, 24], "window_sizes": [7, 7, 7, 7], "groups": [1, 2, 3, 6], "use_pes": [true, true, true, true], "dwc_pes": [false, false, false, false], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "no_offs": [false, false, false, false], "fixed_pes": [false, false, false, false], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.4},
+    params: 22_772_796,
+    source: `${SRC} configs/dat_p.yaml (no released weights)`,
+    input: CLS_INPUT,
+    config: { ...common, ...T, use_dwc_mlps: [false, false, false, false], use_lpus: [false, false, false, false], use_conv_patches: false },
   },
-  dat_pp_small_dense: {
-    kind: 'backbone',
-    params: 52_359_710,
-    source: "LeapLabTHU/DAT-Segmentation@fdd2039 configs/dat/upn_*/fpn_* backbone (same in LeapLabTHU/DAT-Detection)",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "heads_q": [6, 12, 24, 48], "window_sizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "local_orf": [-1, -1, -1, -1], "local_kv_sizes": [-1, -1, -1, -1], "offset_pes": [false, false, false, false], "dwc_pes": [false, false, false, false], "sr_ratios": [8, 4, 2, 1], "fixed_pes": [false, false, false, false], "no_offs": [false, false, false, false], "ns_per_pts": [4, 4, 4, 4], "ksize_qnas": [3, 3, 3, 3], "nqs": [2, 2, 2, 2], "qna_activation": "exp", "deform_groups": [0, 0, 0, 0], "layer_scale_values": [-1, -1, -1, -1], "use_cmt_mlps": [false, false, false, false], "out_indices": [0, 1, 2, 3], "use_checkpoint": false, "dim_stem": 96, "dims": [96, 192, 384, 768], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [3, 6, 12, 24], "groups": [1, 2, 3, 6], "use_pes": [true, true, true, true], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_path_rate": 0.4},
-  },
-  dat_pp_tiny: {
-    kind: 'classifier',
-    params: 23_962_876,
-    source: "LeapLabTHU/DAT@32173fc configs/dat_tiny.yaml",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "dim_stem": 64, "dims": [64, 128, 256, 512], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [2, 4, 8, 16], "window_sizes": [7, 7, 7, 7], "groups": [1, 2, 4, 8], "use_pes": [true, true, true, true], "dwc_pes": [false, false, false, false], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "no_offs": [false, false, false, false], "fixed_pes": [false, false, false, false], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "drop_path_rate": 0.2},
-  },
-  dat_pp_tiny_dense: {
-    kind: 'backbone',
-    params: 23_450_772,
-    source: "LeapLabTHU/DAT-Segmentation@fdd2039 configs/dat/upn_*/fpn_* backbone (same in LeapLabTHU/DAT-Detection)",
-    config: {"img_size": 224, "patch_size": 4, "num_classes": 1000, "expansion": 4, "heads_q": [6, 12, 24, 48], "window_sizes": [7, 7, 7, 7], "drop_rate": 0.0, "attn_drop_rate": 0.0, "local_orf": [-1, -1, -1, -1], "local_kv_sizes": [-1, -1, -1, -1], "offset_pes": [false, false, false, false], "dwc_pes": [false, false, false, false], "sr_ratios": [8, 4, 2, 1], "fixed_pes": [false, false, false, false], "no_offs": [false, false, false, false], "ns_per_pts": [4, 4, 4, 4], "ksize_qnas": [3, 3, 3, 3], "nqs": [2, 2, 2, 2], "qna_activation": "exp", "deform_groups": [0, 0, 0, 0], "layer_scale_values": [-1, -1, -1, -1], "use_cmt_mlps": [false, false, false, false], "out_indices": [0, 1, 2, 3], "use_checkpoint": false, "dim_stem": 64, "dims": [64, 128, 256, 512], "depths": [2, 4, 18, 2], "stage_spec": [["N", "D"], ["N", "D", "N", "D"], ["N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D", "N", "D"], ["D", "D"]], "heads": [2, 4, 8, 16], "groups": [1, 2, 4, 8], "use_pes": [true, true, true, true], "strides": [8, 4, 2, 1], "offset_range_factor": [-1, -1, -1, -1], "use_dwc_mlps": [true, true, true, true], "use_lpus": [true, true, true, true], "use_conv_patches": true, "ksizes": [9, 7, 5, 3], "nat_ksizes": [7, 7, 7, 7], "drop_path_rate": 0.2},
-  },
+  dat_pp_tiny_dense: { kind: 'backbone', params: 23_450_772, source: DENSE_SRC, config: { ...common, ...T, ...DENSE } },
+  dat_pp_small_dense: { kind: 'backbone', params: 52_359_710, source: DENSE_SRC, config: { ...common, ...S, ...DENSE } },
+  dat_pp_base_dense: { kind: 'backbone', params: 92_667_432, source: DENSE_SRC, config: { ...common, ...Bs, ...DENSE } },
 } satisfies Record<string, Variant<DATOfficialConfig>>;
 
 export type DATVariantName = keyof typeof variants;
 
-export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = declaredFamily({
+export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
   name: 'dat',
   packageName: '@dynavit/dat',
-  references: ["LeapLabTHU/DAT", "LeapLabTHU/DAT-Segmentation", "LeapLabTHU/DAT-Detection"],
+  references: ['LeapLabTHU/DAT', ...DENSE_REFERENCES],
+  implemented: true,
   variants,
-});
+  create(name, options) {
+    const v = variants[name];
+    const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
+    return new DAT(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg);
+  },
+  fromReference: datFromReference,
+};

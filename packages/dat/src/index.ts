@@ -1,1 +1,20 @@
-export { dat, variants, type DATVariantName, type DATOfficialConfig } from './dat.js';
+export {
+  dat,
+  variants,
+  DAT,
+  DAttentionBaseline,
+  NeighborhoodAttention2D,
+  TransformerStage,
+  TransformerMLPWithConv,
+  TransformerMLP,
+  LayerNormProxy,
+  referencePoints,
+  fromOfficialConfig,
+  datFromReference,
+  type DATConfig,
+  type DATOfficialConfig,
+  type DATVariantName,
+  type DAttentionOptions,
+  type DAttentionIntermediates,
+  type BlockKind,
+} from './dat.js';

@@ -70,7 +70,7 @@ export const variants = {
 
 export type DBRAVariantName = keyof typeof variants;
 
-export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = declaredFamily({
+export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = declaredFamily<DBRAOfficialConfig, DBRAVariantName>({
   name: 'dbra',
   packageName: '@dynavit/dbra',
   references: ["maclong01/DeBiFormer", "rayleizhu/BiFormer"],

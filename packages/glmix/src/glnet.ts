@@ -57,7 +57,7 @@ export const variants = {
 
 export type GLNetVariantName = keyof typeof variants;
 
-export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = declaredFamily({
+export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = declaredFamily<GLNetOfficialConfig, GLNetVariantName>({
   name: 'glmix',
   packageName: '@dynavit/glmix',
   references: ["rayleizhu/GLMix"],

@@ -51,7 +51,7 @@ export const variants = {
 
 export type HeadVariantName = keyof typeof variants;
 
-export const heads: ModelFamily<HeadOfficialConfig, HeadVariantName> = declaredFamily({
+export const heads: ModelFamily<HeadOfficialConfig, HeadVariantName> = declaredFamily<HeadOfficialConfig, HeadVariantName>({
   name: 'heads',
   packageName: '@dynavit/heads',
   references: ['open-mmlab/mmdetection', 'open-mmlab/mmsegmentation'],
