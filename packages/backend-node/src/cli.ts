@@ -22,8 +22,9 @@ commands:
          build the model named by the weights' metadata, load strictly, compare every output
   verify [--backend wasm|cpu] [--dir DIR]
          parity over every golden case bundled in the repository; one summary table
-  golden [DIR] [--backend wasm|cpu]
-         parity over every case in DIR (default ../shared/golden) and its checkpoint fixtures
+  golden [DIR] [--backend wasm,cpu]
+         parity over every case in DIR (default ../shared/golden) on each listed backend,
+         and its checkpoint fixtures
   info <model>     parameter count and feature info of a registered model
   list             every registered model
 
@@ -117,12 +118,17 @@ async function cmdGolden(argv: string[]): Promise<number> {
   if (!existsSync(dir)) throw new InvalidArgumentError(`golden folder not found: ${dir} (test:golden needs ../shared/golden beside the repository)`);
   const cases = findCases(dir);
   if (cases.length === 0) throw new InvalidArgumentError(`no golden cases (NAME.weights.safetensors + NAME.io.safetensors) under ${dir}`);
-  const { backend } = await selectBackend({ prefer: values.backend });
-  out(`dynavit golden: ${cases.length} cases in ${dir} on ${backend}\n`);
-  const { failed } = await runAll(cases, backend);
+  let failed = 0;
+  // --backend wasm,cpu runs every case on each backend in turn
+  for (const name of values.backend.split(',')) {
+    const { backend } = await selectBackend({ prefer: name.trim() });
+    out(`dynavit golden: ${cases.length} cases in ${dir} on ${backend}\n`);
+    failed += (await runAll(cases, backend)).failed;
+    out('');
+  }
   const ckpts = await checkCheckpointFixtures(dir);
   if (ckpts.length) {
-    out(`\ncheckpoint fixtures (${dir}/checkpoints):`);
+    out(`checkpoint fixtures (${dir}/checkpoints):`);
     out(formatTable(['file', 'ok', 'detail'], ckpts.map((c) => [c.file, c.ok ? 'yes' : 'NO', c.message])));
   }
   const badCkpt = ckpts.filter((c) => !c.ok).length;
@@ -130,8 +136,8 @@ async function cmdGolden(argv: string[]): Promise<number> {
   return failed || badCkpt ? 1 : 0;
 }
 
-function cmdInfo(argv: string[]): number {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+async function cmdInfo(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { backend: { type: 'string', default: 'wasm' } } });
   const name = positionals[0];
   if (!name) throw new UsageError('info needs a model name (see `dynavit list`)');
   const registry = createRegistry();
@@ -142,6 +148,7 @@ function cmdInfo(argv: string[]): number {
     out(`parameters: ${variant.params.toLocaleString('en-US')} (official code; this family is not implemented yet)`);
     return 0;
   }
+  await selectBackend({ prefer: values.backend });
   const model = registry.createModel(name);
   try {
     out(`parameters: ${model.parameterCount().toLocaleString('en-US')}`);
@@ -171,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'golden':
         return await cmdGolden(rest);
       case 'info':
-        return cmdInfo(rest);
+        return await cmdInfo(rest);
       case 'list':
         return cmdList();
       case undefined:
