@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { compareArrays, InputSizeError, readSafetensors, Registry, runParity, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
+import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
@@ -147,7 +147,7 @@ describe('DAT input checks and the Attention2d contract', () => {
       [[1, 32, 64, 3], /input 32×64 is too small: the smallest side this model takes is 33 px.*stage 3/, InputSizeError],
     ];
     for (const [shape, msg, cls] of cases) {
-      const x = tf.zeros(shape) as tf.Tensor4D;
+      const x = tf.zeros<tf.Rank>(shape) as tf.Tensor4D; // deliberately wrong shapes
       expect(() => model.forward(x)).toThrow(cls);
       expect(() => model.forward(x)).toThrow(msg);
       x.dispose();
