@@ -76,12 +76,14 @@ export function runParity(registry: Registry, weights: SafetensorsFile, io: Safe
     pm.model.loadStateDict(weights.tensors, { strict: true, source: 'golden weights' });
     const t0 = performance.now();
     const inputs = Object.fromEntries(inputNames.map((k) => [k, tf.tensor(toFloat32(io.tensors.get(k)!), io.tensors.get(k)!.shape)]));
-    const outs = pm.run(inputs);
+    const outs = pm.run(inputs, io.metadata);
     const host = Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() }]));
     const millis = performance.now() - t0;
     tf.dispose(Object.values(inputs));
     tf.dispose(Object.values(outs));
-    const outputs = goldenOutputNames(io).map((name) => {
+    const custom = pm.compare?.(host, io, tolerance) ?? [];
+    const done = new Set(custom.map((o) => o.name));
+    const outputs = goldenOutputNames(io).filter((n) => !done.has(n)).map((name) => {
       const ref = io.tensors.get(name)!;
       const got = host[name];
       if (!got) return { name, shape: ref.shape, maxAbs: Number.POSITIVE_INFINITY, maxRef: 0, relL2: Number.POSITIVE_INFINITY, ok: false };
@@ -89,6 +91,7 @@ export function runParity(registry: Registry, weights: SafetensorsFile, io: Safe
         throw new ShapeError('parity', name, `[${ref.shape.join(',')}] (golden)`, `[${got.shape.join(',')}]`);
       return compareArrays(name, ref.shape, got.data, toFloat32(ref), tolerance);
     });
+    outputs.push(...custom);
     return { ok: outputs.every((o) => o.ok), backend, family: family.name, tolerance, outputs, millis };
   } finally {
     pm.model.dispose();

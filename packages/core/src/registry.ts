@@ -7,7 +7,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Classifier, DenseBackbone, InputConfig } from './contracts.js';
 import { InvalidArgumentError, NotImplementedError, UnknownModelError } from './errors.js';
+import type { SafetensorsFile } from './io/safetensors.js';
 import type { Module } from './nn/module.js';
+import type { OutputParity } from './parity.js';
 
 export type ModelKind = 'classifier' | 'backbone' | 'head';
 
@@ -33,7 +35,18 @@ export interface ParityModel {
    * The golden inputs (`input`, or `input.0`, `input.1`, … for heads fed with feature maps), laid out as
    * the golden stores them (NCHW) → outputs named and laid out as in the golden io file.
    */
-  run(inputs: Readonly<Record<string, tf.Tensor>>): Record<string, tf.Tensor>;
+  run(inputs: Readonly<Record<string, tf.Tensor>>, ioMetadata: Readonly<Record<string, string>>): Record<string, tf.Tensor>;
+  /**
+   * Compare outputs whose semantics are not plain tensors (e.g. detections matched as sets). Called
+   * with the host copies of `run`'s outputs; outputs it does not return are compared element-wise.
+   */
+  compare?(outputs: Readonly<Record<string, HostTensor>>, io: SafetensorsFile, tolerance: number): OutputParity[];
+}
+
+/** A tensor read back to the host. */
+export interface HostTensor {
+  shape: number[];
+  data: ArrayLike<number>;
 }
 
 export type BuiltModel = Classifier | DenseBackbone;

@@ -1,13 +1,14 @@
 /**
- * Dense-prediction heads as the papers used them (mmdetection 2.x / mmsegmentation 0.x): Semantic FPN,
- * UperNet, Mask R-CNN, RetinaNet. They see backbones only through the feature-pyramid contract.
- *
- * This file currently declares the released head configurations (parameter counts measured by
- * instantiating the official mm* code); the heads themselves land with the heads issue.
+ * Dense-prediction heads as the papers used them (mmdetection 2.x / mmsegmentation 0.x): FPN neck,
+ * Semantic FPN, UperNet (+ FCN auxiliary head), Mask R-CNN and RetinaNet. They see backbones only
+ * through the feature-pyramid contract (`featureInfo`). Parameter counts below are the official mm*
+ * modules instantiated for the papers' configs (heads only, backbone excluded).
  */
-import { declaredFamily, type ModelFamily, type Variant } from '@dynavit/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError, type ModelFamily, NotImplementedError, type ParityModel, resizeBilinear, type Variant } from '@dynavit/core';
+import { SegmentationHead } from './segmentor.js';
 
-/** Head configuration as the official mm* config gives it. */
+/** Head configuration as the official mm* config gives it (our golden metadata uses the same keys). */
 export type HeadOfficialConfig = Readonly<Record<string, unknown>>;
 
 export const variants = {
@@ -51,9 +52,94 @@ export const variants = {
 
 export type HeadVariantName = keyof typeof variants;
 
-export const heads: ModelFamily<HeadOfficialConfig, HeadVariantName> = declaredFamily<HeadOfficialConfig, HeadVariantName>({
+const nums = (cfg: HeadOfficialConfig, key: string): number[] => {
+  const v = cfg[key];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new InvalidArgumentError(`heads config: "${key}" must be a list of numbers, got ${JSON.stringify(v)}`);
+  return v as number[];
+};
+const num = (cfg: HeadOfficialConfig, key: string, fallback?: number): number => {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number') throw new InvalidArgumentError(`heads config: "${key}" must be a number, got ${JSON.stringify(v)}`);
+  return v;
+};
+
+/** Which head a config describes (the golden/official configs differ in their keys). */
+export function headKind(cfg: HeadOfficialConfig): 'semantic_fpn' | 'upernet' | 'mask_rcnn' | 'retinanet' {
+  if ('pool_scales' in cfg) return 'upernet';
+  if ('rpn_feat_channels' in cfg) return 'mask_rcnn';
+  if ('stacked_convs' in cfg) return 'retinanet';
+  if ('neck_channels' in cfg || 'channels' in cfg) return 'semantic_fpn';
+  throw new InvalidArgumentError(`heads config: cannot tell which head ${JSON.stringify(cfg)} describes`);
+}
+
+/** A segmentation head built from an official config (backbone strides 4, 8, 16, 32). */
+export function segmentationHeadFromConfig(cfg: HeadOfficialConfig): SegmentationHead {
+  const inChannels = nums(cfg, 'in_channels');
+  const strides = inChannels.map((_, i) => 4 << i);
+  const kind = headKind(cfg);
+  if (kind === 'semantic_fpn')
+    return new SegmentationHead(inChannels, strides, { kind, numClasses: num(cfg, 'num_classes'), channels: num(cfg, 'channels', 128), neckChannels: num(cfg, 'neck_channels', 256) });
+  if (kind === 'upernet')
+    return new SegmentationHead(inChannels, strides, {
+      kind,
+      numClasses: num(cfg, 'num_classes'),
+      channels: num(cfg, 'channels', 512),
+      auxChannels: num(cfg, 'aux_channels', 256),
+      auxInIndex: num(cfg, 'aux_in_index', 2),
+      poolScales: nums(cfg, 'pool_scales'),
+    });
+  throw new InvalidArgumentError(`heads config describes a ${kind} head, not a segmentation head`);
+}
+
+const nhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
+const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
+const jsonMeta = <T>(md: Readonly<Record<string, string>>, key: string): T => {
+  const v = md[key];
+  if (v === undefined) throw new InvalidArgumentError(`golden io metadata lacks "${key}"`);
+  return JSON.parse(v) as T;
+};
+
+/** Golden cases feed the backbone features `input.0..3` (NCHW) to the head alone. */
+export function headsFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
+  const cfg = JSON.parse(metadata['config'] ?? '{}') as HeadOfficialConfig;
+  const kind = headKind(cfg);
+  if (kind === 'mask_rcnn' || kind === 'retinanet') throw new NotImplementedError(`the ${kind} head is not implemented yet (@dynavit/heads)`);
+  const head = segmentationHeadFromConfig(cfg);
+  return {
+    model: head,
+    run: (inputs, io) =>
+      tf.tidy(() => {
+        const feats = Object.keys(inputs)
+          .filter((k) => k.startsWith('input.'))
+          .sort()
+          .map((k) => nhwc(inputs[k]!));
+        const outs: Record<string, tf.Tensor> = {};
+        let logits: tf.Tensor4D;
+        if (head.neck) {
+          const neck = head.neck.forward(feats);
+          for (const [i, n] of neck.entries()) outs[`neck.${i}`] = nchw(n);
+          logits = head.decode_head.forward(neck);
+        } else {
+          logits = head.decode_head.forward(feats);
+          if (head.auxiliary_head) outs['aux_logits'] = nchw(head.auxiliary_head.forward(feats));
+        }
+        outs['logits'] = nchw(logits);
+        const seg = resizeBilinear(resizeBilinear(logits, jsonMeta<[number, number]>(io, 'img_hw')), jsonMeta<[number, number]>(io, 'ori_hw'));
+        outs['seg_logit'] = nchw(seg);
+        outs['seg_pred'] = tf.argMax(seg, 3);
+        return outs;
+      }),
+  };
+}
+
+export const heads: ModelFamily<HeadOfficialConfig, HeadVariantName> = {
   name: 'heads',
   packageName: '@dynavit/heads',
   references: ['open-mmlab/mmdetection', 'open-mmlab/mmsegmentation'],
+  implemented: true,
   variants,
-});
+  create(name) {
+    throw new InvalidArgumentError(`"${name}" is a head: compose it with a backbone through createSegmentor / createDetector`);
+  },
+  fromReference: headsFromReference,
+};
