@@ -1,56 +1,210 @@
 /**
  * Backend selection in Node. This package registers backends and picks one; it holds no model code.
- * Order of preference (first available wins): wasm → cpu. GPU/native backends (tfjs-node-gpu,
- * tfjs-node, WebGPU through Dawn) join this list with the backend-node issue; their absence is
- * reported, never thrown.
+ *
+ * Order of preference, first available wins (overridable with `prefer`):
+ *   tensorflow-gpu  `@tensorflow/tfjs-node-gpu`, when installed and a CUDA device is present
+ *   tensorflow      `@tensorflow/tfjs-node`
+ *   webgpu          `@tensorflow/tfjs-backend-webgpu` on Dawn through the `webgpu` package, when an adapter exists
+ *   wasm            `@tensorflow/tfjs-backend-wasm` (the default on machines without the above)
+ *   cpu             `@tensorflow/tfjs-backend-cpu` (plain JS; slow, always there)
+ * The tfjs-node packages and `webgpu` are optional peers: their absence is reported, never thrown.
+ *
+ * WebGPU without a GPU: Dawn's Vulkan backend runs on SwiftShader (shipped by Debian's `chromium`);
+ * start Node with `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` and make
+ * `libvulkan.so.1` loadable (Debian `libvulkan1`, or `LD_LIBRARY_PATH=/usr/lib/chromium`).
+ * SwiftShader is a correctness path (~0.3 GFLOP/s), not a fast one.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '@dynavit/core';
 
-export const NODE_BACKENDS = ['wasm', 'cpu'] as const;
+export const NODE_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
+
+/** The name tfjs registers each backend under. */
+const TFJS_NAME: Record<NodeBackend, string> = { 'tensorflow-gpu': 'tensorflow', tensorflow: 'tensorflow', webgpu: 'webgpu', wasm: 'wasm', cpu: 'cpu' };
+
+export interface BackendProbe {
+  backend: NodeBackend;
+  available: boolean;
+  /** why it is (not) available */
+  reason: string;
+}
 
 export interface BackendChoice {
   backend: NodeBackend;
+  /** the tfjs backend name now active (`tf.getBackend()`) */
+  tfjsName: string;
   /** why it was chosen */
   reason: string;
+  /** every backend that was considered before it, with why it was passed over */
+  skipped: BackendProbe[];
 }
 
 export function isNodeBackend(name: string): name is NodeBackend {
   return (NODE_BACKENDS as readonly string[]).includes(name);
 }
 
-async function register(name: NodeBackend): Promise<void> {
-  // Importing a backend package registers it with tfjs-core (its documented side effect).
-  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
-  else await import('@tensorflow/tfjs-backend-cpu');
+/** Import an optional package by a name the bundler/type-checker does not try to resolve. */
+async function optionalImport(name: string): Promise<unknown> {
+  return import(/* @vite-ignore */ name);
+}
+
+function isModuleNotFound(e: unknown, pkg: string): boolean {
+  const err = e as { code?: string; message?: string };
+  const msg = err.message ?? '';
+  const notFound = err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve|Failed to load url/.test(msg);
+  return notFound && msg.includes(pkg);
+}
+
+/** Is a Vulkan driver plausibly installed (an ICD manifest Dawn's loader would find)? */
+export function vulkanDriverHint(): string | null {
+  const env = process.env['VK_ICD_FILENAMES'] ?? process.env['VK_DRIVER_FILES'];
+  if (env) return env.split(':').every((f) => existsSync(f)) ? `ICD from the environment: ${env}` : null;
+  for (const d of ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'])
+    if (existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json'))) return `ICD manifests in ${d}`;
+  return null;
+}
+
+function hasCudaDevice(): boolean {
+  return existsSync('/proc/driver/nvidia/version') || existsSync('/dev/nvidia0');
+}
+
+interface GPUAdapterLike {
+  info?: { description?: string; vendor?: string; architecture?: string };
+}
+interface GPULike {
+  requestAdapter(): Promise<GPUAdapterLike | null>;
+}
+interface WebGPUModule {
+  create(flags: string[]): GPULike;
+  globals: Record<string, unknown>;
+}
+
+let webgpuReady: Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> | undefined;
+
+/** Install Dawn's `navigator.gpu` and ask for an adapter (once per process). */
+function prepareWebGPU(): Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> {
+  webgpuReady ??= (async () => {
+    let mod: WebGPUModule;
+    try {
+      mod = (await optionalImport('webgpu')) as WebGPUModule;
+    } catch (e) {
+      return { ok: false, reason: isModuleNotFound(e, 'webgpu') ? 'the optional peer `webgpu` (Dawn for Node) is not installed' : `webgpu failed to load: ${(e as Error).message}` };
+    }
+    const g = globalThis as Record<string, unknown>;
+    for (const [k, v] of Object.entries(mod.globals)) if (!(k in g)) g[k] = v;
+    const gpu = mod.create([]);
+    const adapter = await gpu.requestAdapter();
+    if (!adapter)
+      return {
+        ok: false,
+        reason:
+          'Dawn found no GPU adapter (no Vulkan driver; on GPU-less machines: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json with libvulkan1 installed)',
+      };
+    if (!g['navigator']) g['navigator'] = {};
+    const nav = g['navigator'] as Record<string, unknown>;
+    if (!nav['gpu']) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+    // the tfjs backend looks for navigator.gpu and the GPU* globals when it loads and initialises
+    try {
+      await optionalImport('@tensorflow/tfjs-backend-webgpu');
+    } catch (e) {
+      return { ok: false, reason: isModuleNotFound(e, 'tfjs-backend-webgpu') ? 'the optional peer `@tensorflow/tfjs-backend-webgpu` is not installed' : (e as Error).message };
+    }
+    const info = adapter.info ?? {};
+    return { ok: true, adapter: info.description || info.vendor || info.architecture || 'adapter' };
+  })();
+  return webgpuReady;
+}
+
+/** Check whether one backend can run here, without activating it. */
+export async function probeBackend(backend: NodeBackend): Promise<BackendProbe> {
+  const no = (reason: string): BackendProbe => ({ backend, available: false, reason });
+  switch (backend) {
+    case 'tensorflow-gpu': {
+      if (!hasCudaDevice()) return no('no CUDA device (no NVIDIA driver found)');
+      try {
+        await optionalImport('@tensorflow/tfjs-node-gpu');
+        return { backend, available: true, reason: '@tensorflow/tfjs-node-gpu with a CUDA device' };
+      } catch (e) {
+        return no(isModuleNotFound(e, 'tfjs-node-gpu') ? 'the optional peer `@tensorflow/tfjs-node-gpu` is not installed' : `failed to load: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+    case 'tensorflow':
+      try {
+        await optionalImport('@tensorflow/tfjs-node');
+        return { backend, available: true, reason: '@tensorflow/tfjs-node (libtensorflow on the CPU)' };
+      } catch (e) {
+        return no(isModuleNotFound(e, 'tfjs-node') ? 'the optional peer `@tensorflow/tfjs-node` is not installed' : `failed to load: ${(e as Error).message.split('\n')[0]}`);
+      }
+    case 'webgpu': {
+      if (!vulkanDriverHint())
+        return no('no Vulkan driver found (no ICD manifest; on GPU-less machines set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json and install libvulkan1)');
+      const r = await prepareWebGPU();
+      return r.ok ? { backend, available: true, reason: `Dawn adapter: ${r.adapter}` } : no(r.reason);
+    }
+    case 'wasm':
+      try {
+        await import('@tensorflow/tfjs-backend-wasm');
+        return { backend, available: true, reason: '@tensorflow/tfjs-backend-wasm' };
+      } catch (e) {
+        return no(`@tensorflow/tfjs-backend-wasm failed to load: ${(e as Error).message}`);
+      }
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      return { backend, available: true, reason: '@tensorflow/tfjs-backend-cpu (plain JavaScript)' };
+  }
+}
+
+/** Every backend in order of preference, with whether it is available and why (not). */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  const out: BackendProbe[] = [];
+  for (const b of NODE_BACKENDS) out.push(await probeBackend(b));
+  return out;
+}
+
+async function activate(backend: NodeBackend): Promise<boolean> {
+  try {
+    if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
+    await tf.ready();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Which backend auto-selection would pick from these probes (SwiftShader WebGPU is passed over). */
+export function autoChoice(probes: readonly BackendProbe[]): NodeBackend | undefined {
+  return probes.find((p) => p.available && !(p.backend === 'webgpu' && /swiftshader/i.test(p.reason)))?.backend;
+}
+
+/** `--backend auto` (or nothing) → undefined, i.e. auto-selection. */
+export function backendPreference(flag: string | undefined): string | undefined {
+  return flag === undefined || flag === 'auto' ? undefined : flag;
 }
 
 /**
- * Register and activate a backend. `prefer` forces one (an error if it cannot start); otherwise the
- * first of NODE_BACKENDS that initialises is used. Returns the choice and why.
+ * Register and activate a backend: `prefer` forces one (an error saying why if it cannot run);
+ * otherwise the first of NODE_BACKENDS that is available and initialises.
  */
 export async function selectBackend(opts: { prefer?: string } = {}): Promise<BackendChoice> {
   if (opts.prefer !== undefined) {
-    if (!isNodeBackend(opts.prefer))
-      throw new InvalidArgumentError(`unknown backend "${opts.prefer}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
-    await register(opts.prefer);
-    if (!(await tf.setBackend(opts.prefer))) throw new InvalidArgumentError(`backend "${opts.prefer}" failed to initialise`);
-    await tf.ready();
-    return { backend: opts.prefer, reason: 'requested' };
+    if (!isNodeBackend(opts.prefer)) throw new InvalidArgumentError(`unknown backend "${opts.prefer}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
+    const p = await probeBackend(opts.prefer);
+    if (!p.available) throw new InvalidArgumentError(`backend "${opts.prefer}" is not available: ${p.reason}`);
+    if (!(await activate(opts.prefer))) throw new InvalidArgumentError(`backend "${opts.prefer}" failed to initialise`);
+    return { backend: opts.prefer, tfjsName: tf.getBackend(), reason: `requested (${p.reason})`, skipped: [] };
   }
-  const failures: string[] = [];
-  for (const name of NODE_BACKENDS) {
-    try {
-      await register(name);
-      if (await tf.setBackend(name)) {
-        await tf.ready();
-        return { backend: name, reason: failures.length ? `first available (${failures.join('; ')})` : 'first available' };
-      }
-      failures.push(`${name} failed to initialise`);
-    } catch (e) {
-      failures.push(`${name}: ${(e as Error).message}`);
+  const skipped: BackendProbe[] = [];
+  for (const b of NODE_BACKENDS) {
+    const p = await probeBackend(b);
+    if (p.available && b === 'webgpu' && /swiftshader/i.test(p.reason)) {
+      // a CPU emulation of a GPU: correct but far slower than wasm, so only used when requested
+      skipped.push({ backend: b, available: false, reason: `${p.reason} is a CPU emulation (slower than wasm); request it with --backend webgpu` });
+      continue;
     }
+    if (p.available && (await activate(b))) return { backend: b, tfjsName: tf.getBackend(), reason: `first available: ${p.reason}`, skipped };
+    skipped.push(p.available ? { ...p, available: false, reason: `${p.reason}, but it failed to initialise` } : p);
   }
-  throw new InvalidArgumentError(`no tfjs backend could start: ${failures.join('; ')}`);
+  throw new InvalidArgumentError(`no tfjs backend could start: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
 }

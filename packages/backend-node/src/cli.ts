@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `dynavit` command line. Commands: parity, verify, golden, info, list.
+ * The `dynavit` command line. Commands: parity, verify, golden, info, list, doctor, convert, run, bench.
  * Every failure a user can cause prints one line `dynavit: <message>` and exits non-zero.
  */
 import { existsSync, realpathSync } from 'node:fs';
@@ -8,9 +8,13 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { DynavitError, InvalidArgumentError, type ParityReport, runParity } from '@dynavit/core';
+import { countMacs, DynavitError, InvalidArgumentError, type ParityReport, runParityAsync } from '@dynavit/core';
 import { readSafetensorsFile } from '@dynavit/core/node';
-import { selectBackend } from './backends.js';
+import { backendPreference, selectBackend } from './backends.js';
+import { cmdBench } from './commands/bench.js';
+import { cmdConvert } from './commands/convert.js';
+import { cmdDoctor } from './commands/doctor.js';
+import { cmdRun } from './commands/run.js';
 import { bundledCases, type CaseResult, checkCheckpointFixtures, findCases, findRepoRoot, runCase } from './golden.js';
 import { createRegistry } from './registry.js';
 import { fmtNum, formatTable } from './table.js';
@@ -18,17 +22,24 @@ import { fmtNum, formatTable } from './table.js';
 const USAGE = `usage: dynavit <command> [options]
 
 commands:
-  parity --weights CASE.weights.safetensors --io CASE.io.safetensors [--backend wasm|cpu]
+  run <image…> --model NAME [--weights FILE] [--key K] [--task classify|segment|detect] [--head H] [--scale L,S] [--out DIR]
+         run a model on images; writes a picture of the result and a JSON file per image
+  convert <checkpoint.pth> <out.safetensors> [--key model|model_ema|state_dict] [--model NAME] [--dtype float32|float16]
+         read an official checkpoint safely, validate it strictly against a model, write safetensors
+  bench --model NAME [--size 224] [--batch 1] [--runs 10]
+         latency (median, spread), images/s, GFLOP/s, peak memory; JSON on the last line
+  info <model> [--size N]   parameters, feature info, and MACs ("FLOPs" as the papers count them) at N×N
+  list                      every registered model
+  doctor                    every backend, whether it is available and why not, and which one is used
+  parity --weights CASE.weights.safetensors --io CASE.io.safetensors
          build the model named by the weights' metadata, load strictly, compare every output
-  verify [--backend wasm|cpu] [--dir DIR]
-         parity over every golden case bundled in the repository; one summary table
+  verify [--dir DIR]        parity over every golden case bundled in the repository
   golden [DIR] [--backend wasm,cpu]
-         parity over every case in DIR (default ../shared/golden) on each listed backend,
-         and its checkpoint fixtures
-  info <model>     parameter count and feature info of a registered model
-  list             every registered model
+         parity over every case in DIR (default ../shared/golden) on each backend, and its checkpoint fixtures
 
-The default backend in Node is wasm.`;
+Every command that computes takes --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu
+(default auto: the first available of those, passing over WebGPU on SwiftShader; wasm on machines
+without a GPU or tfjs-node).`;
 
 class UsageError extends Error {}
 
@@ -47,14 +58,14 @@ const parityJson = (r: ParityReport) =>
   JSON.stringify({ ok: r.ok, backend: r.backend, outputs: r.outputs.map(({ name, maxAbs, maxRef, relL2 }) => ({ name, maxAbs, maxRef, relL2 })) });
 
 async function cmdParity(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { weights: { type: 'string' }, io: { type: 'string' }, backend: { type: 'string', default: 'wasm' } } });
+  const { values } = parseArgs({ args: argv, options: { weights: { type: 'string' }, io: { type: 'string' }, backend: { type: 'string', default: 'auto' } } });
   if (!values.weights || !values.io) throw new UsageError('parity needs --weights and --io');
-  const { backend } = await selectBackend({ prefer: values.backend });
+  const { backend } = await selectBackend({ prefer: backendPreference(values.backend) });
   const registry = createRegistry();
   try {
     const weights = await readSafetensorsFile(values.weights);
     const io = await readSafetensorsFile(values.io);
-    const report = runParity(registry, weights, io);
+    const report = await runParityAsync(registry, weights, io);
     out(`parity of ${values.weights} on ${backend} (${report.family}, ${report.millis.toFixed(0)} ms forward)`);
     out(parityTable(report));
     out(parityJson(report));
@@ -97,8 +108,8 @@ async function runAll(cases: ReturnType<typeof findCases>, backend: string): Pro
 }
 
 async function cmdVerify(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { backend: { type: 'string', default: 'wasm' }, dir: { type: 'string' } } });
-  const { backend } = await selectBackend({ prefer: values.backend });
+  const { values } = parseArgs({ args: argv, options: { backend: { type: 'string', default: 'auto' }, dir: { type: 'string' } } });
+  const { backend } = await selectBackend({ prefer: backendPreference(values.backend) });
   let cases: ReturnType<typeof findCases>;
   if (values.dir) cases = findCases(resolve(values.dir));
   else {
@@ -121,7 +132,7 @@ async function cmdGolden(argv: string[]): Promise<number> {
   let failed = 0;
   // --backend wasm,cpu runs every case on each backend in turn
   for (const name of values.backend.split(',')) {
-    const { backend } = await selectBackend({ prefer: name.trim() });
+    const { backend } = await selectBackend({ prefer: backendPreference(name.trim()) });
     out(`dynavit golden: ${cases.length} cases in ${dir} on ${backend}\n`);
     failed += (await runAll(cases, backend)).failed;
     out('');
@@ -137,7 +148,7 @@ async function cmdGolden(argv: string[]): Promise<number> {
 }
 
 async function cmdInfo(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { backend: { type: 'string', default: 'wasm' } } });
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { backend: { type: 'string', default: 'auto' }, size: { type: 'string' } } });
   const name = positionals[0];
   if (!name) throw new UsageError('info needs a model name (see `dynavit list`)');
   const registry = createRegistry();
@@ -148,10 +159,18 @@ async function cmdInfo(argv: string[]): Promise<number> {
     out(`parameters: ${variant.params.toLocaleString('en-US')} (official code; this family is not implemented yet)`);
     return 0;
   }
-  await selectBackend({ prefer: values.backend });
+  await selectBackend({ prefer: backendPreference(values.backend) });
   const model = registry.createModel(name);
   try {
     out(`parameters: ${model.parameterCount().toLocaleString('en-US')}`);
+    const size = values.size === undefined ? (variant.input?.size[0] ?? null) : Number(values.size);
+    if (size !== null) {
+      if (!Number.isInteger(size) || size < 1) throw new InvalidArgumentError(`--size must be a positive integer, got ${values.size}`);
+      const x = tf.zeros([1, size, size, 3]) as tf.Tensor4D;
+      const { result, macs } = countMacs(() => ('numClasses' in model && model.numClasses > 0 ? model.forward(x) : model.forwardFeatures(x)));
+      tf.dispose([x, result]);
+      out(`MACs at ${size}×${size}: ${(macs / 1e9).toFixed(2)} G (convs, linears and attention products; the papers call these FLOPs)`);
+    }
     out(formatTable(['feature', 'channels', 'reduction', 'module'], model.featureInfo.map((f, i) => [String(i), String(f.channels), String(f.reduction), f.module])));
   } finally {
     model.dispose();
@@ -181,6 +200,14 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case 'list':
         return cmdList();
+      case 'doctor':
+        return await cmdDoctor(out);
+      case 'convert':
+        return await cmdConvert(rest, out);
+      case 'run':
+        return await cmdRun(rest, out, (m) => process.stderr.write(`${m}\n`));
+      case 'bench':
+        return await cmdBench(rest, out);
       case undefined:
       case '-h':
       case '--help':

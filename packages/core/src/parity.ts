@@ -61,7 +61,20 @@ export function goldenOutputNames(io: SafetensorsFile): string[] {
   return [...io.tensors.keys()].filter((k) => !isInput(k) && !k.startsWith('debug.'));
 }
 
-export function runParity(registry: Registry, weights: SafetensorsFile, io: SafetensorsFile, opts: { tolerance?: number } = {}): ParityReport {
+type HostOutputs = Record<string, { shape: number[]; data: ArrayLike<number> }>;
+
+/**
+ * Build, load strictly, run; `readback` turns the output tensors into host arrays (synchronously with
+ * `dataSync`, or asynchronously with `data()` as WebGPU needs), then compare.
+ */
+function parity<R>(
+  registry: Registry,
+  weights: SafetensorsFile,
+  io: SafetensorsFile,
+  opts: { tolerance?: number },
+  readback: (outs: Record<string, tf.Tensor>) => R,
+  finish: (r: R, compare: (host: HostOutputs) => ParityReport) => R extends Promise<unknown> ? Promise<ParityReport> : ParityReport,
+): R extends Promise<unknown> ? Promise<ParityReport> : ParityReport {
   const reference = weights.metadata['reference'];
   if (!reference) throw new CheckpointError('weights file has no "reference" metadata: not a dynavit golden case');
   const family = registry.familyForReference(reference);
@@ -72,28 +85,70 @@ export function runParity(registry: Registry, weights: SafetensorsFile, io: Safe
   const inputNames = [...io.tensors.keys()].filter(isInput);
   if (inputNames.length === 0) throw new CheckpointError('io file has no "input" tensor');
   const pm = family.fromReference(weights.metadata);
+  let outs: Record<string, tf.Tensor> = {};
+  const cleanup = () => {
+    tf.dispose(Object.values(outs));
+    pm.model.dispose();
+  };
+  let t0 = 0;
+  let r: R;
   try {
     pm.model.loadStateDict(weights.tensors, { strict: true, source: 'golden weights' });
-    const t0 = performance.now();
+    t0 = performance.now();
     const inputs = Object.fromEntries(inputNames.map((k) => [k, tf.tensor(toFloat32(io.tensors.get(k)!), io.tensors.get(k)!.shape)]));
-    const outs = pm.run(inputs, io.metadata);
-    const host = Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() }]));
-    const millis = performance.now() - t0;
-    tf.dispose(Object.values(inputs));
-    tf.dispose(Object.values(outs));
-    const custom = pm.compare?.(host, io, tolerance) ?? [];
-    const done = new Set(custom.map((o) => o.name));
-    const outputs = goldenOutputNames(io).filter((n) => !done.has(n)).map((name) => {
-      const ref = io.tensors.get(name)!;
-      const got = host[name];
-      if (!got) return { name, shape: ref.shape, maxAbs: Number.POSITIVE_INFINITY, maxRef: 0, relL2: Number.POSITIVE_INFINITY, ok: false };
-      if (got.shape.join() !== ref.shape.join())
-        throw new ShapeError('parity', name, `[${ref.shape.join(',')}] (golden)`, `[${got.shape.join(',')}]`);
-      return compareArrays(name, ref.shape, got.data, toFloat32(ref), tolerance);
-    });
-    outputs.push(...custom);
-    return { ok: outputs.every((o) => o.ok), backend, family: family.name, tolerance, outputs, millis };
-  } finally {
-    pm.model.dispose();
+    try {
+      outs = pm.run(inputs, io.metadata);
+    } finally {
+      tf.dispose(Object.values(inputs));
+    }
+    r = readback(outs);
+  } catch (e) {
+    cleanup();
+    throw e;
   }
+  const compare = (host: HostOutputs): ParityReport => {
+    const millis = performance.now() - t0;
+    try {
+      const custom = pm.compare?.(host, io, tolerance) ?? [];
+      const done = new Set(custom.map((o) => o.name));
+      const outputs = goldenOutputNames(io)
+        .filter((n) => !done.has(n))
+        .map((name) => {
+          const ref = io.tensors.get(name)!;
+          const got = host[name];
+          if (!got) return { name, shape: ref.shape, maxAbs: Number.POSITIVE_INFINITY, maxRef: 0, relL2: Number.POSITIVE_INFINITY, ok: false };
+          if (got.shape.join() !== ref.shape.join()) throw new ShapeError('parity', name, `[${ref.shape.join(',')}] (golden)`, `[${got.shape.join(',')}]`);
+          return compareArrays(name, ref.shape, got.data, toFloat32(ref), tolerance);
+        });
+      outputs.push(...custom);
+      return { ok: outputs.every((o) => o.ok), backend, family: family.name, tolerance, outputs, millis };
+    } finally {
+      cleanup();
+    }
+  };
+  return finish(r, compare);
+}
+
+/** Parity with synchronous readback (cpu, wasm, webgl, tfjs-node). */
+export function runParity(registry: Registry, weights: SafetensorsFile, io: SafetensorsFile, opts: { tolerance?: number } = {}): ParityReport {
+  return parity(
+    registry,
+    weights,
+    io,
+    opts,
+    (outs) => Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() }])) as HostOutputs,
+    (host, compare) => compare(host),
+  );
+}
+
+/** Parity with asynchronous readback: works on every backend, and is the one to use on WebGPU. */
+export function runParityAsync(registry: Registry, weights: SafetensorsFile, io: SafetensorsFile, opts: { tolerance?: number } = {}): Promise<ParityReport> {
+  return parity(
+    registry,
+    weights,
+    io,
+    opts,
+    async (outs) => Object.fromEntries(await Promise.all(Object.entries(outs).map(async ([k, t]) => [k, { shape: t.shape, data: await t.data() }] as const))) as HostOutputs,
+    async (host, compare) => compare(await host),
+  );
 }

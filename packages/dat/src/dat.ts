@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  addMacs,
   type Attention2d,
   type Classifier,
   Conv2d,
@@ -137,6 +138,7 @@ export class NeighborhoodAttention2D extends Module implements Attention2d {
       const qkv = tf.transpose(tf.reshape(this.qkv.forward(xp), [B, Hp, Wp, 3, M, hd]), [3, 0, 4, 1, 2, 5]);
       const [q, kk, v] = tf.unstack(qkv, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
       const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, this.rpb.value as tf.Tensor3D, k, { returnLogits: withLogits });
+      addMacs(2 * B * M * Hp * Wp * k * k * hd); // q·k and attn·v over each k×k window
       // [B,M,Hp,Wp,hd] → [B,Hp,Wp,M,hd] → [B,Hp,Wp,C] → crop
       let o: tf.Tensor4D = tf.reshape(tf.transpose(na.out, [0, 2, 3, 1, 4]), [B, Hp, Wp, this.dim]);
       if (Hp > H || Wp > W) o = tf.slice(o, [0, 0, 0, 0], [B, H, W, this.dim]);
@@ -257,10 +259,12 @@ export class DAttentionBaseline extends Module implements Attention2d {
       // [B·G,Hk,Wk,Cg] → [B,G,Ns,Cg] → [B,Ns,G,Cg] → [B,1,Ns,C]
       const kvIn = tf.reshape(tf.transpose(tf.reshape(xSampled, [B, G, Ns, Cg]), [0, 2, 1, 3]), [B, 1, Ns, C]) as tf.Tensor4D;
       const heads = (t: tf.Tensor, n: number) => tf.reshape(tf.transpose(tf.reshape(t, [B, n, M, hc]), [0, 2, 1, 3]), [B * M, n, hc]) as tf.Tensor3D;
-      const k = heads(this.proj_k.forward(kvIn), Ns); // [B·M,Ns,hc]
-      const v = heads(this.proj_v.forward(kvIn), Ns);
+      // keys directly as [B·M,hc,Ns]: tfjs-wasm's matMul with a transpose flag is much slower than a plain one
+      const kT = tf.reshape(tf.transpose(tf.reshape(this.proj_k.forward(kvIn), [B, Ns, M, hc]), [0, 2, 3, 1]), [B * M, hc, Ns]) as tf.Tensor3D;
+      const v = heads(this.proj_v.forward(kvIn), Ns); // [B·M,Ns,hc]
       const qh = heads(q, H * W); // [B·M,HW,hc]
-      let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, k, false, true), this.scale); // [B·M,HW,Ns]
+      let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, kT), this.scale); // [B·M,HW,Ns]
+      addMacs(2 * B * M * H * W * Ns * hc); // q·k and attn·v
       let rpeBias: tf.Tensor4D | undefined;
       if (this.rpeTable) {
         rpeBias = this.positionBias(pos, B, H, W, Mg);

@@ -1,0 +1,194 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { readSafetensors } from '@dynavit/core';
+import { writeSafetensorsFile } from '@dynavit/core/node';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { autoChoice, probeBackends, selectBackend } from './backends.js';
+import { main } from './cli.js';
+import { findRepoRoot } from './golden.js';
+import { createRegistry } from './registry.js';
+
+const root = findRepoRoot(fileURLToPath(import.meta.url))!;
+const images = fileURLToPath(new URL('./__fixtures__/images/', import.meta.url));
+const coreFixtures = `${root}/packages/core/src/io/__fixtures__`;
+const tmp = mkdtempSync(join(tmpdir(), 'dynavit-cli-'));
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    stdout += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    stderr += String(s);
+    return true;
+  });
+  try {
+    return { code: await main(argv), stdout, stderr };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('backend selection and doctor', () => {
+  it('reports absent optional peers instead of throwing, and picks wasm here', async () => {
+    const probes = await probeBackends();
+    expect(probes.map((p) => p.backend)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
+    const tfnode = probes.find((p) => p.backend === 'tensorflow')!;
+    expect(tfnode.available).toBe(false);
+    expect(tfnode.reason).toMatch(/optional peer `@tensorflow\/tfjs-node` is not installed/);
+    expect(autoChoice(probes)).toBe('wasm');
+    const choice = await selectBackend();
+    expect(choice.backend).toBe('wasm');
+    expect(choice.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu']);
+    await expect(selectBackend({ prefer: 'tensorflow' })).rejects.toThrow(/backend "tensorflow" is not available: the optional peer/);
+  });
+
+  it('passes over WebGPU on SwiftShader in auto-selection', () => {
+    expect(
+      autoChoice([
+        { backend: 'webgpu', available: true, reason: 'Dawn adapter: SwiftShader driver 5.0.0' },
+        { backend: 'wasm', available: true, reason: '' },
+      ]),
+    ).toBe('wasm');
+    expect(autoChoice([{ backend: 'webgpu', available: true, reason: 'Dawn adapter: NVIDIA H100' }])).toBe('webgpu');
+  });
+
+  it('doctor prints each backend and the one it would use', async () => {
+    const r = await run(['doctor']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wasm ← +yes/);
+    expect(r.stdout).toMatch(/tensorflow +no +the optional peer/);
+    expect(r.stdout).toMatch(/would use: wasm/);
+  });
+});
+
+describe('convert', () => {
+  it('converts a .pth (zip and legacy) to safetensors, also as float16, keeping every key', async () => {
+    for (const f of ['dbra_cls_tiny_reduced.pth', 'dbra_cls_tiny_reduced.legacy.pth']) {
+      const out = join(tmp, `${f}.safetensors`);
+      const r = await run(['convert', `${coreFixtures}/${f}`, out, '--key', 'model']);
+      expect(r.code, r.stderr).toBe(0);
+      const got = readSafetensors(new Uint8Array(readFileSync(out))).tensors;
+      const want = readSafetensors(new Uint8Array(readFileSync(`${coreFixtures}/dbra_cls_tiny_reduced.weights.safetensors`))).tensors;
+      expect([...got.keys()]).toEqual([...want.keys()]);
+      expect(got.get('downsample_layers.0.0.weight')!.data).toEqual(want.get('downsample_layers.0.0.weight')!.data);
+    }
+    const half = join(tmp, 'half.safetensors');
+    expect((await run(['convert', `${coreFixtures}/heads_maskrcnn_small.pth`, half, '--dtype', 'float16'])).code).toBe(0);
+    expect(readSafetensors(new Uint8Array(readFileSync(half))).tensors.get('neck.fpn_convs.0.conv.weight')!.dtype).toBe('F16');
+  });
+
+  it('validates strictly against a model: ok for its own weights, every mismatch listed for another model', async () => {
+    await selectBackend({ prefer: 'cpu' });
+    const m = createRegistry().createModel('dat_pp_tiny');
+    const own = join(tmp, 'dat_pp_tiny.safetensors');
+    await writeSafetensorsFile(own, m.stateDict());
+    m.dispose();
+    const ok = await run(['convert', own, join(tmp, 'dat_pp_tiny.f16.safetensors'), '--model', 'dat_pp_tiny', '--dtype', 'float16']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/validated against dat_pp_tiny/);
+    const wrong = await run(['convert', `${coreFixtures}/dbra_cls_tiny_reduced.pth`, join(tmp, 'x.safetensors'), '--model', 'dat_pp_tiny']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/^dynavit: state dict does not match .*missing key\(s\): patch_proj\.0\.weight.*unexpected key\(s\): downsample_layers/);
+  });
+});
+
+describe('run', () => {
+  it('classifies a real JPEG and PNG: picture at the image size, well-formed JSON with the top 5', async () => {
+    const out = join(tmp, 'cls');
+    const r = await run(['run', `${images}coffee.jpg`, `${images}chelsea.png`, '--model', 'dat_pp_tiny', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/untrained \(zero\) weights/);
+    for (const [name, src] of [
+      ['coffee', 'coffee.jpg'],
+      ['chelsea', 'chelsea.png'],
+    ]) {
+      const json = JSON.parse(readFileSync(join(out, `${name}.classify.json`), 'utf8')) as { width: number; height: number; result: { top5: { label: string; score: number }[] } };
+      const meta = await sharp(`${images}${src}`).metadata();
+      expect([json.width, json.height]).toEqual([meta.width, meta.height]);
+      expect(json.result.top5).toHaveLength(5);
+      expect(json.result.top5[0]!.label).toBe('tench, Tinca tinca');
+      const pic = await sharp(join(out, `${name}.classify.png`)).metadata();
+      expect([pic.width, pic.height, pic.format]).toEqual([meta.width, meta.height, 'png']);
+    }
+  });
+
+  it('segments a real JPEG and PNG (DAT-T++ dense + Semantic FPN): overlay at the image size, class histogram', async () => {
+    const out = join(tmp, 'seg');
+    const r = await run(['run', `${images}coffee.jpg`, `${images}chelsea.png`, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'semfpn_ade20k', '--scale', '128,64', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [name, src] of [
+      ['coffee', 'coffee.jpg'],
+      ['chelsea', 'chelsea.png'],
+    ]) {
+      const json = JSON.parse(readFileSync(join(out, `${name}.segment.json`), 'utf8')) as { width: number; height: number; result: { classPixels: Record<string, number> } };
+      const meta = await sharp(`${images}${src}`).metadata();
+      expect(Object.values(json.result.classPixels).reduce((a, b) => a + b, 0)).toBe((meta.width ?? 0) * (meta.height ?? 0));
+      const pic = await sharp(join(out, `${name}.segment.png`)).metadata();
+      expect([pic.width, pic.height]).toEqual([meta.width, meta.height]);
+    }
+  });
+
+  it('decodes WebP too', async () => {
+    const out = join(tmp, 'webp');
+    const r = await run(['run', `${images}coffee.webp`, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'semfpn_ade20k', '--scale', '96,48', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'coffee.segment.png'))).toBe(true);
+  });
+
+  it('bad input is one clear line and a non-zero exit, never a stack trace', async () => {
+    const notImage = join(tmp, 'not-an-image.jpg');
+    writeFileSync(notImage, 'hello');
+    const truncated = join(tmp, 'truncated.safetensors');
+    writeFileSync(truncated, readFileSync(`${coreFixtures}/dbra_cls_tiny_reduced.weights.safetensors`).subarray(0, 5000));
+    const cases: [string[], RegExp][] = [
+      [['run', join(tmp, 'missing.png'), '--model', 'dat_pp_tiny'], /^dynavit: file not found: .*missing\.png$/],
+      [['run', notImage, '--model', 'dat_pp_tiny'], /^dynavit: not a readable image: .*not-an-image\.jpg/],
+      [['run', `${images}coffee.jpg`, '--model', 'resnet50'], /^dynavit: unknown model "resnet50"; known models:/],
+      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', truncated], /^dynavit: .*truncated/],
+      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', `${coreFixtures}/dbra_cls_tiny_reduced.pth`], /^dynavit: state dict does not match/],
+      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--task', 'segment'], /^dynavit: dat_pp_tiny is a classifier; segment needs a dense backbone/],
+      [['convert', join(tmp, 'missing.pth'), join(tmp, 'o.safetensors')], /^dynavit: file not found/],
+      [['bench', '--model', 'dat_pp_tiny', '--runs', '0'], /^dynavit: --runs must be a positive integer/],
+    ];
+    for (const [argv, msg] of cases) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).not.toBe(0);
+      const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('untrained'));
+      expect(lines, argv.join(' ')).toHaveLength(1);
+      expect(lines[0], argv.join(' ')).toMatch(msg);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
+
+describe('bench and info', () => {
+  it('bench prints a table and a JSON last line with latency, throughput, GFLOP/s and memory', async () => {
+    const r = await run(['bench', '--model', 'dat_pp_tiny', '--size', '64', '--runs', '3', '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown> & { latencyMs: Record<string, number> };
+    expect(j).toMatchObject({ model: 'dat_pp_tiny', backend: 'wasm', size: 64, batch: 1, runs: 3 });
+    expect(Object.keys(j.latencyMs).sort()).toEqual(['max', 'mean', 'median', 'min', 'p90', 'stdev']);
+    expect(j.latencyMs["min"]).toBeLessThanOrEqual(j.latencyMs["median"] ?? 0);
+    expect(j['gmacs']).toBeGreaterThan(0.3);
+    for (const k of ['imagesPerSecond', 'gflopsPerSecond', 'peakTensorBytes', 'rssBytes']) expect(j[k], k).toBeGreaterThan(0);
+  });
+
+  it('info gives the MAC count the papers report (DAT-T++: 4.26 G at 224)', async () => {
+    const r = await run(['info', 'dat_pp_tiny', '--size', '224']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('parameters: 23,962,876');
+    expect(r.stdout).toMatch(/MACs at 224×224: 4\.26 G/);
+    expect(tf.getBackend()).toBe('wasm');
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * `dynavit bench --model NAME [--size 224] [--batch 1] [--backend …] [--runs N]`: one warm-up forward
+ * (which also counts the model's MACs), then N timed forwards; median and spread of latency, images
+ * per second, achieved GFLOP/s (2 FLOPs per MAC of the counted convs, linears and attention
+ * products), peak tensor memory of one forward. JSON on the last line.
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { type Classifier, countMacs, type DenseBackbone, InvalidArgumentError } from '@dynavit/core';
+import { backendPreference, selectBackend } from '../backends.js';
+import { progressBar } from '../progress.js';
+import { createRegistry } from '../registry.js';
+import { formatTable } from '../table.js';
+
+export interface BenchResult {
+  model: string;
+  backend: string;
+  size: number;
+  batch: number;
+  runs: number;
+  gmacs: number;
+  latencyMs: { median: number; min: number; max: number; p90: number; mean: number; stdev: number };
+  imagesPerSecond: number;
+  gflopsPerSecond: number;
+  peakTensorBytes: number;
+  rssBytes: number;
+}
+
+const positiveInt = (name: string, v: string | undefined, dflt: number): number => {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--${name} must be a positive integer, got ${v}`);
+  return n;
+};
+
+export async function cmdBench(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' }, backend: { type: 'string', default: 'auto' } },
+  });
+  if (!values.model) throw new InvalidArgumentError('bench needs --model NAME');
+  const size = positiveInt('size', values.size, 224);
+  const batch = positiveInt('batch', values.batch, 1);
+  const runs = positiveInt('runs', values.runs, 10);
+  const registry = createRegistry();
+  registry.variant(values.model);
+  const choice = await selectBackend({ prefer: backendPreference(values.backend) });
+  const model = registry.createModel(values.model);
+  const forward = (x: tf.Tensor4D): tf.Tensor | tf.Tensor[] =>
+    'forward' in model && (model as Classifier).numClasses > 0 ? (model as Classifier).forward(x) : (model as DenseBackbone).forwardFeatures(x);
+  const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const bar = progressBar(runs + 2, `bench ${values.model}`);
+  try {
+    // warm-up: compiles kernels, and counts MACs
+    const { result: warm, macs } = countMacs(() => forward(x));
+    await Promise.all([warm].flat().map((t) => t.data()));
+    tf.dispose(warm);
+    bar.update(1, 'warm-up');
+    const prof = await tf.profile(async () => {
+      const y = forward(x);
+      await Promise.all([y].flat().map((t) => t.data()));
+      tf.dispose(y);
+    });
+    bar.update(2, 'memory');
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const y = forward(x);
+      await Promise.all([y].flat().map((t) => t.data()));
+      times.push(performance.now() - t0);
+      tf.dispose(y);
+      bar.update(3 + i);
+    }
+    bar.done();
+    const sorted = [...times].sort((a, b) => a - b);
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const mean = times.reduce((a, b) => a + b, 0) / times.length;
+    const stdev = Math.sqrt(times.reduce((a, b) => a + (b - mean) ** 2, 0) / times.length);
+    const r: BenchResult = {
+      model: values.model,
+      backend: choice.backend,
+      size,
+      batch,
+      runs,
+      gmacs: macs / batch / 1e9,
+      latencyMs: { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, p90: q(0.9), mean, stdev },
+      imagesPerSecond: (1000 * batch) / median,
+      gflopsPerSecond: (2 * macs) / (median / 1000) / 1e9,
+      peakTensorBytes: prof.peakBytes,
+      rssBytes: process.memoryUsage().rss,
+    };
+    const f = (v: number, d = 1) => v.toFixed(d);
+    out(
+      formatTable(
+        ['model', 'backend', 'input', 'GMACs/img', 'median ms', 'min–max ms', 'img/s', 'GFLOP/s', 'peak MB'],
+        [[r.model, r.backend, `${batch}×${size}²`, f(r.gmacs, 2), f(median), `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`, f(r.imagesPerSecond, 2), f(r.gflopsPerSecond, 2), f(r.peakTensorBytes / 2 ** 20)]],
+      ),
+    );
+    out(JSON.stringify(r));
+    return 0;
+  } finally {
+    x.dispose();
+    model.dispose();
+  }
+}

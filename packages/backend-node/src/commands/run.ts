@@ -1,0 +1,130 @@
+/**
+ * `dynavit run <image…> --model NAME [--weights FILE] [--task classify|segment|detect] [--head H] [--out DIR]`:
+ * decode each image, run the task, write `<name>.<task>.png` (a picture of the result at the image's
+ * size) and `<name>.<task>.json` into DIR.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { type Classifier, type DenseBackbone, InvalidArgumentError, type Module } from '@dynavit/core';
+import { createSegmentor, type SegHeadOptions, variants as headVariants } from '@dynavit/heads';
+import { backendPreference, selectBackend } from '../backends.js';
+import { classificationInput, DEFAULT_CLS_INPUT, imageTensor, readImage } from '../images.js';
+import { labelName } from '../labels.js';
+import { progressBar } from '../progress.js';
+import { createRegistry } from '../registry.js';
+import { renderClassification, renderSegmentation } from '../render.js';
+import { readWeightsFile } from '../weights.js';
+
+export type Task = 'classify' | 'segment' | 'detect';
+const TASKS: readonly Task[] = ['classify', 'segment', 'detect'];
+
+const SEG_HEADS = { upernet_ade20k: { kind: 'upernet', channels: 512, auxChannels: 256, numClasses: 150 }, semfpn_ade20k: { kind: 'semantic_fpn', channels: 128, neckChannels: 256, numClasses: 150 } } as const satisfies Record<
+  string,
+  SegHeadOptions
+>;
+
+/** `--scale LONG,SHORT` → the dense test scale (default: ADE20K's 2048,512). */
+function parseScale(v: string | undefined): [number, number] | null {
+  if (v === undefined) return null;
+  const parts = v.split(',').map(Number);
+  if (parts.length !== 2 || !parts.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`--scale must be LONG,SHORT in pixels (e.g. 2048,512), got "${v}"`);
+  return [parts[0]!, parts[1]!];
+}
+
+export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      weights: { type: 'string' },
+      key: { type: 'string' },
+      task: { type: 'string', default: 'classify' },
+      head: { type: 'string' },
+      out: { type: 'string', default: 'dynavit-out' },
+      backend: { type: 'string', default: 'auto' },
+      scale: { type: 'string' },
+    },
+  });
+  if (!values.model) throw new InvalidArgumentError('run needs --model NAME (see `dynavit list`)');
+  if (positionals.length === 0) throw new InvalidArgumentError('run needs at least one image');
+  const task = values.task as Task;
+  if (!TASKS.includes(task)) throw new InvalidArgumentError(`--task must be one of ${TASKS.join(', ')}, got "${values.task}"`);
+  const registry = createRegistry();
+  const { variant } = registry.variant(values.model); // unknown names fail here, listing the known ones
+  if (task === 'classify' && variant.kind !== 'classifier') throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; classification needs a classifier (e.g. dat_pp_tiny)`);
+  if (task !== 'classify' && variant.kind !== 'backbone')
+    throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; ${task} needs a dense backbone (e.g. ${values.model}_dense or ${values.model}_seg)`);
+  if (task === 'detect') throw new InvalidArgumentError('detection is not available yet: the Mask R-CNN / RetinaNet heads have not landed in @dynavit/heads');
+  const images = await Promise.all(positionals.map(async (p) => ({ path: p, img: await readImage(p) }))); // fail fast on a bad image
+  const choice = await selectBackend({ prefer: backendPreference(values.backend) });
+  const weights = values.weights ? await readWeightsFile(values.weights, values.key ? { key: values.key } : {}) : null;
+  if (!weights) warn(`dynavit: no --weights given: ${values.model} runs with untrained (zero) weights, so its predictions are meaningless`);
+
+  let model: Module;
+  let classify: ((x: tf.Tensor4D) => tf.Tensor2D) | null = null;
+  let segment: ((img: tf.Tensor3D) => Promise<{ classMap: Int32Array; numClasses: number }>) | null = null;
+  if (task === 'classify') {
+    const m = registry.createModel(values.model) as Classifier;
+    if (weights) m.loadStateDict(weights.tensors, { source: values.weights! });
+    model = m;
+    classify = (x) => tf.tidy(() => tf.softmax(m.forward(x)) as tf.Tensor2D);
+  } else {
+    const headName = (values.head ?? 'upernet_ade20k') as keyof typeof SEG_HEADS;
+    if (!(headName in SEG_HEADS)) throw new InvalidArgumentError(`--head must be one of ${Object.keys(SEG_HEADS).join(', ')} for segmentation (all heads: ${Object.keys(headVariants).join(', ')})`);
+    const seg = createSegmentor({ backbone: registry.createModel(values.model) as DenseBackbone, head: SEG_HEADS[headName] });
+    if (weights) {
+      // an mmseg checkpoint has backbone.* and head keys; a bare backbone file only backbone keys
+      const hasPrefix = [...weights.tensors.keys()].some((k) => k.startsWith('backbone.'));
+      if (hasPrefix) seg.loadStateDict(weights.tensors, { source: values.weights! });
+      else seg.backbone.loadStateDict(weights.tensors, { source: values.weights! });
+    }
+    model = seg;
+    const scale = parseScale(values.scale);
+    segment = (img) => seg.segment(img, scale ? { scale } : {});
+  }
+
+  await mkdir(values.out, { recursive: true });
+  const bar = progressBar(images.length, `run ${task}`);
+  try {
+    for (const [i, { path, img }] of images.entries()) {
+      const stem = join(values.out, `${basename(path, extname(path))}.${task}`);
+      const t0 = performance.now();
+      let result: unknown;
+      if (classify) {
+        const input = variant.input ?? DEFAULT_CLS_INPUT;
+        const x = await classificationInput(img, input);
+        const p = classify(x);
+        const probs = await p.data();
+        tf.dispose([x, p]);
+        const top = [...probs.keys()]
+          .sort((a, b) => probs[b]! - probs[a]!)
+          .slice(0, 5)
+          .map((c) => ({ index: c, label: labelName('imagenet', c), score: probs[c]! }));
+        result = { top5: top };
+        await renderClassification(img, top, `${stem}.png`);
+      } else {
+        const t = imageTensor(img);
+        const r = await segment!(t);
+        t.dispose();
+        const hist: Record<string, number> = {};
+        for (const c of r.classMap) hist[labelName('ade20k', c)] = (hist[labelName('ade20k', c)] ?? 0) + 1;
+        result = { numClasses: r.numClasses, classPixels: hist, note: 'class index k is ADE20K label k+1; the full map is in the picture' };
+        await renderSegmentation(img, r.classMap, 'ade20k', `${stem}.png`);
+      }
+      const millis = performance.now() - t0;
+      await writeFile(
+        `${stem}.json`,
+        `${JSON.stringify({ image: path, width: img.width, height: img.height, model: values.model, task, backend: choice.backend, weights: values.weights ?? null, millis, result }, null, 2)}\n`,
+      );
+      out(`${path} → ${stem}.png, ${stem}.json (${millis.toFixed(0)} ms)`);
+      bar.update(i + 1, basename(path));
+    }
+  } finally {
+    bar.done();
+    model.dispose();
+  }
+  return 0;
+}

@@ -1,0 +1,82 @@
+/**
+ * Pictures of results, drawn with sharp at the original image size: top-5 labels for classification,
+ * a colour overlay with a legend for segmentation, boxes/labels/masks for detection.
+ */
+import sharp from 'sharp';
+import type { RGBImage } from './images.js';
+import { classColor, type LabelSet, labelName } from './labels.js';
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const rgb = ([r, g, b]: [number, number, number]) => `rgb(${r},${g},${b})`;
+
+function panel(lines: { text: string; color?: [number, number, number] }[], width: number, height: number): Buffer {
+  const fs = Math.max(10, Math.min(16, Math.round(width / 32)));
+  const lh = Math.round(fs * 1.4);
+  const pw = Math.min(width - 4, Math.max(...lines.map((l) => l.text.length)) * fs * 0.6 + 2 * fs + 12);
+  const ph = Math.min(height - 4, lines.length * lh + 8);
+  const rows = lines
+    .map(
+      (l, i) =>
+        `${l.color ? `<rect x="6" y="${6 + i * lh + lh * 0.2}" width="${fs}" height="${fs}" fill="${rgb(l.color)}"/>` : ''}` +
+        `<text x="${l.color ? 12 + fs : 8}" y="${4 + (i + 1) * lh - lh * 0.25}" font-family="sans-serif" font-size="${fs}" fill="white">${esc(l.text)}</text>`,
+    )
+    .join('');
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect x="2" y="2" width="${pw}" height="${ph}" fill="black" fill-opacity="0.6"/>${rows}</svg>`);
+}
+
+const base = (img: RGBImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+
+export async function renderClassification(img: RGBImage, top: { label: string; score: number }[], out: string): Promise<void> {
+  const lines = top.map((t) => ({ text: `${(t.score * 100).toFixed(1)}%  ${t.label}` }));
+  await base(img).composite([{ input: panel(lines, img.width, img.height) }]).png().toFile(out);
+}
+
+export async function renderSegmentation(img: RGBImage, classMap: Int32Array, set: LabelSet, out: string, alpha = 0.5): Promise<void> {
+  const blended = new Uint8Array(img.data.length);
+  const counts = new Map<number, number>();
+  for (let p = 0; p < classMap.length; p++) {
+    const c = classMap[p]!;
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+    const col = classColor(set, c);
+    for (let k = 0; k < 3; k++) blended[p * 3 + k] = Math.round((1 - alpha) * img.data[p * 3 + k]! + alpha * col[k]!);
+  }
+  const legend = [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([c, n]) => ({ text: `${labelName(set, c)} ${((100 * n) / classMap.length).toFixed(0)}%`, color: classColor(set, c) }));
+  await sharp(blended, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .composite([{ input: panel(legend, img.width, img.height) }])
+    .png()
+    .toFile(out);
+}
+
+export interface DrawnDetection {
+  box: [number, number, number, number];
+  score: number;
+  label: number;
+  mask?: Uint8Array;
+}
+
+export async function renderDetections(img: RGBImage, dets: readonly DrawnDetection[], set: LabelSet, out: string): Promise<void> {
+  const data = new Uint8Array(img.data);
+  for (const d of dets) {
+    if (!d.mask) continue;
+    const col = classColor(set, d.label);
+    for (let p = 0; p < d.mask.length; p++) if (d.mask[p]) for (let k = 0; k < 3; k++) data[p * 3 + k] = Math.round(0.55 * data[p * 3 + k]! + 0.45 * col[k]!);
+  }
+  const fs = Math.max(10, Math.min(14, Math.round(img.width / 40)));
+  const shapes = dets
+    .map((d) => {
+      const [x1, y1, x2, y2] = d.box;
+      const c = rgb(classColor(set, d.label));
+      const text = `${labelName(set, d.label)} ${(d.score * 100).toFixed(0)}%`;
+      return (
+        `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${c}" stroke-width="2"/>` +
+        `<rect x="${x1}" y="${Math.max(0, y1 - fs - 4)}" width="${text.length * fs * 0.6 + 6}" height="${fs + 4}" fill="${c}"/>` +
+        `<text x="${x1 + 3}" y="${Math.max(fs, y1 - 4)}" font-family="sans-serif" font-size="${fs}" fill="black">${esc(text)}</text>`
+      );
+    })
+    .join('');
+  const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${img.width}" height="${img.height}">${shapes}</svg>`);
+  await sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } }).composite([{ input: svg }]).png().toFile(out);
+}

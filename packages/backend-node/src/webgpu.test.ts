@@ -1,0 +1,42 @@
+/**
+ * WebGPU in Node through Dawn (`webgpu` package) on SwiftShader, Debian chromium's Vulkan CPU driver:
+ * one golden case per family passes `dynavit parity --backend webgpu` (tolerance 1e-3 relative).
+ * SwiftShader is slow (~0.3 GFLOP/s), so only the reduced cases run here. Each run is a child process
+ * because the Vulkan loader reads its environment when Dawn starts.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { findRepoRoot } from './golden.js';
+
+const root = findRepoRoot(fileURLToPath(import.meta.url))!;
+const cli = `${root}/packages/backend-node/dist/cli.js`;
+const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const env = { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium', XDG_RUNTIME_DIR: '/tmp' };
+
+const cases = [
+  ['dat', 'packages/dat/src/__fixtures__/golden/dat_pp_reduced'],
+  ['glmix', 'packages/glmix/src/__fixtures__/golden/g_reduced_96x128'],
+  ['heads', 'packages/heads/src/__fixtures__/golden/upernet_small'],
+] as const;
+
+describe('WebGPU in Node (Dawn on SwiftShader)', () => {
+  it('has the SwiftShader Vulkan driver from Debian chromium (.ci/run installs it)', () => {
+    expect(existsSync(ICD), `${ICD} missing: apt-get install chromium`).toBe(true);
+  });
+
+  for (const [family, c] of cases) {
+    it(`${family}: ${c.split('/').pop()} passes parity on webgpu`, async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'parity', '--backend', 'webgpu', '--weights', `${root}/${c}.weights.safetensors`, '--io', `${root}/${c}.io.safetensors`], {
+        env,
+        maxBuffer: 1 << 24,
+      });
+      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string; outputs: { name: string; maxAbs: number; maxRef: number }[] };
+      expect(last.backend).toBe('webgpu');
+      for (const o of last.outputs) expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-3 * Math.max(1, o.maxRef));
+      expect(last.ok).toBe(true);
+    }, 240_000);
+  }
+});

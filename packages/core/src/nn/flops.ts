@@ -1,0 +1,25 @@
+/**
+ * Multiply-accumulate counting, the way the papers count "FLOPs": MACs of convolutions, linears and
+ * attention products (norms, softmax, sampling and element-wise ops excluded). `Conv2d` and `Linear`
+ * report themselves; models report their attention products with `addMacs` at the matMul sites.
+ * Counting happens during a real forward at the size of interest.
+ */
+let active: { macs: number } | null = null;
+
+/** Add `n` multiply-accumulates to the running count (no-op unless counting). */
+export function addMacs(n: number): void {
+  if (active) active.macs += n;
+}
+
+/** Run `fn` and count the MACs the modules report during it. Not re-entrant. */
+export function countMacs<T>(fn: () => T): { result: T; macs: number } {
+  const prev = active;
+  const c = { macs: 0 };
+  active = c;
+  try {
+    const result = fn();
+    return { result, macs: c.macs };
+  } finally {
+    active = prev;
+  }
+}
