@@ -41,7 +41,7 @@ describe('backend selection', () => {
     expect(tf.getBackend()).toBe('wasm');
     expect((await selectBackend({ prefer: 'cpu' })).backend).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
-    await expect(selectBackend({ prefer: 'cuda' })).rejects.toThrow(/unknown backend "cuda"; available in Node: wasm, cpu/);
+    await expect(selectBackend({ prefer: 'cuda' })).rejects.toThrow(/unknown backend "cuda"; available in Node: tensorflow-gpu, tensorflow, webgpu, wasm, cpu/);
   });
 });
 
