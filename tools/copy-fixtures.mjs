@@ -3,9 +3,11 @@
 // __fixtures__ folders (data only), so a fresh clone passes its tests without ../shared.
 // Each package lists what it vendors in `fixtures.json`:
 //   [{ "from": "dat/dat_pp_reduced.io.safetensors", "to": "src/__fixtures__/golden/", "stripDebug": true }, …]
+// ("digest": true writes a per-tensor sha256 digest JSON instead of the data.)
 // ("from" is relative to the golden folder, may end in a glob-free directory-less file name; "to" is a
 // folder inside the package, optionally followed by a new file name). Run from the repo root:
 // `pnpm fixtures [golden-dir]`. Idempotent.
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -40,16 +42,35 @@ function stripDebug(src, dst) {
   writeFileSync(dst, Buffer.concat([len, Buffer.from(json), ...parts]));
 }
 
+/**
+ * Instead of a copy: `{key: {dtype, shape, sha256}}` of every tensor in file order, so a test can check
+ * that something reproduces the file exactly without vendoring its bytes.
+ */
+function digest(src, dst) {
+  const b = readFileSync(src);
+  const n = Number(b.readBigUInt64LE(0));
+  const header = JSON.parse(b.subarray(8, 8 + n).toString('utf8'));
+  const out = {};
+  for (const [k, v] of Object.entries(header)
+    .filter(([k]) => k !== '__metadata__')
+    .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0])) {
+    const [s, e] = v.data_offsets;
+    out[k] = { dtype: v.dtype, shape: v.shape, sha256: createHash('sha256').update(b.subarray(8 + n + s, 8 + n + e)).digest('hex') };
+  }
+  writeFileSync(dst, `${JSON.stringify(out)}\n`);
+}
+
 for (const root of ['packages', 'apps']) {
   for (const pkg of readdirSync(root)) {
     const list = join(root, pkg, 'fixtures.json');
     if (!existsSync(list)) continue;
-    for (const { from, to, stripDebug: strip } of JSON.parse(readFileSync(list, 'utf8'))) {
+    for (const { from, to, stripDebug: strip, digest: dig } of JSON.parse(readFileSync(list, 'utf8'))) {
       const dst = to.endsWith('/') ? join(root, pkg, to, basename(from)) : join(root, pkg, to);
       mkdirSync(dirname(dst), { recursive: true });
-      if (strip) stripDebug(join(golden, from), dst);
+      if (dig) digest(join(golden, from), dst);
+      else if (strip) stripDebug(join(golden, from), dst);
       else copyFileSync(join(golden, from), dst);
-      console.log(`${from} -> ${dst}${strip ? ' (debug.* dropped)' : ''}`);
+      console.log(`${from} -> ${dst}${strip ? ' (debug.* dropped)' : dig ? ' (sha256 digest per tensor)' : ''}`);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,14 +74,24 @@ describe('backend selection and doctor', () => {
 
 describe('convert', () => {
   it('converts a .pth (zip and legacy) to safetensors, also as float16, keeping every key', async () => {
-    for (const f of ['dbra_cls_tiny_reduced.pth', 'dbra_cls_tiny_reduced.legacy.pth']) {
+    for (const [f, ref, key] of [
+      ['dbra_cls_tiny_reduced.legacy.pth', 'dbra_cls_tiny_reduced.weights.digest.json', 'model'],
+      ['heads_maskrcnn_small.pth', null, 'state_dict'],
+    ] as const) {
       const out = join(tmp, `${f}.safetensors`);
-      const r = await run(['convert', `${coreFixtures}/${f}`, out, '--key', 'model']);
+      const r = await run(['convert', `${coreFixtures}/${f}`, out, '--key', key]);
       expect(r.code, r.stderr).toBe(0);
       const got = readSafetensors(new Uint8Array(readFileSync(out))).tensors;
-      const want = readSafetensors(new Uint8Array(readFileSync(`${coreFixtures}/dbra_cls_tiny_reduced.weights.safetensors`))).tensors;
-      expect([...got.keys()]).toEqual([...want.keys()]);
-      expect(got.get('downsample_layers.0.0.weight')!.data).toEqual(want.get('downsample_layers.0.0.weight')!.data);
+      if (ref) {
+        // the reference is vendored as a per-tensor sha256 digest
+        const digest = JSON.parse(readFileSync(`${coreFixtures}/${ref}`, 'utf8')) as Record<string, { sha256: string }>;
+        expect([...got.keys()]).toEqual(Object.keys(digest));
+        for (const [k, t] of got) expect(createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex'), k).toBe(digest[k]!.sha256);
+      } else {
+        const want = readSafetensors(new Uint8Array(readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`))).tensors;
+        expect([...got.keys()]).toEqual([...want.keys()]);
+        for (const [k, t] of want) expect(got.get(k)!.data, k).toEqual(t.data);
+      }
     }
     const half = join(tmp, 'half.safetensors');
     expect((await run(['convert', `${coreFixtures}/heads_maskrcnn_small.pth`, half, '--dtype', 'float16'])).code).toBe(0);
@@ -96,7 +107,7 @@ describe('convert', () => {
     const ok = await run(['convert', own, join(tmp, 'dat_pp_tiny.f16.safetensors'), '--model', 'dat_pp_tiny', '--dtype', 'float16']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/validated against dat_pp_tiny/);
-    const wrong = await run(['convert', `${coreFixtures}/dbra_cls_tiny_reduced.pth`, join(tmp, 'x.safetensors'), '--model', 'dat_pp_tiny']);
+    const wrong = await run(['convert', `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`, join(tmp, 'x.safetensors'), '--model', 'dat_pp_tiny']);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
     expect(wrong.stderr).toMatch(/^dynavit: state dict does not match .*missing key\(s\): patch_proj\.0\.weight.*unexpected key\(s\): downsample_layers/);
@@ -139,6 +150,23 @@ describe('run', () => {
     }
   });
 
+  it('detects on a real JPEG and PNG (DAT-T++ dense + Mask R-CNN as DAT-Detection builds it): picture at the image size, JSON detections', async () => {
+    const out = join(tmp, 'det');
+    const r = await run(['run', `${images}coffee.jpg`, `${images}chelsea.png`, '--model', 'dat_pp_tiny_dense', '--task', 'detect', '--scale', '160,96', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [name, src] of [
+      ['coffee', 'coffee.jpg'],
+      ['chelsea', 'chelsea.png'],
+    ]) {
+      const json = JSON.parse(readFileSync(join(out, `${name}.detect.json`), 'utf8')) as { result: { numClasses: number; detections: unknown[] } };
+      expect(json.result.numClasses).toBe(80);
+      expect(Array.isArray(json.result.detections)).toBe(true);
+      const meta = await sharp(`${images}${src}`).metadata();
+      const pic = await sharp(join(out, `${name}.detect.png`)).metadata();
+      expect([pic.width, pic.height]).toEqual([meta.width, meta.height]);
+    }
+  });
+
   it('decodes WebP too', async () => {
     const out = join(tmp, 'webp');
     const r = await run(['run', `${images}coffee.webp`, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'semfpn_ade20k', '--scale', '96,48', '--out', out]);
@@ -150,13 +178,13 @@ describe('run', () => {
     const notImage = join(tmp, 'not-an-image.jpg');
     writeFileSync(notImage, 'hello');
     const truncated = join(tmp, 'truncated.safetensors');
-    writeFileSync(truncated, readFileSync(`${coreFixtures}/dbra_cls_tiny_reduced.weights.safetensors`).subarray(0, 5000));
+    writeFileSync(truncated, readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`).subarray(0, 5000));
     const cases: [string[], RegExp][] = [
       [['run', join(tmp, 'missing.png'), '--model', 'dat_pp_tiny'], /^dynavit: file not found: .*missing\.png$/],
       [['run', notImage, '--model', 'dat_pp_tiny'], /^dynavit: not a readable image: .*not-an-image\.jpg/],
       [['run', `${images}coffee.jpg`, '--model', 'resnet50'], /^dynavit: unknown model "resnet50"; known models:/],
       [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', truncated], /^dynavit: .*truncated/],
-      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', `${coreFixtures}/dbra_cls_tiny_reduced.pth`], /^dynavit: state dict does not match/],
+      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`], /^dynavit: state dict does not match/],
       [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--task', 'segment'], /^dynavit: dat_pp_tiny is a classifier; segment needs a dense backbone/],
       [['convert', join(tmp, 'missing.pth'), join(tmp, 'o.safetensors')], /^dynavit: file not found/],
       [['bench', '--model', 'dat_pp_tiny', '--runs', '0'], /^dynavit: --runs must be a positive integer/],

@@ -1,1 +1,42 @@
-export { planBackends, WEB_BACKENDS, type WebBackend, type WebEnvironment, type WebBackendPlan } from './backends.js';
+/**
+ * @dynavit/backend-web — dynavit in the browser: backend selection (WebGPU → WebGL → wasm), weights
+ * from URLs and files (safetensors streamed with progress, `.pth` read safely), images from any
+ * canvas-drawable source with the official pre-processing, and the model factories.
+ */
+export {
+  planBackends,
+  probeEnvironment,
+  selectBackend,
+  WEB_BACKENDS,
+  WASM_FILES,
+  type WebBackend,
+  type BackendPreference,
+  type WebEnvironment,
+  type WebProbe,
+  type WebBackendPlan,
+  type WasmFileMap,
+  type SelectBackendOptions,
+  type BackendChoice,
+} from './backends.js';
+export { loadWeights, sniffWeightsFormat, type WeightsSource, type WeightsFormat, type WeightsProgress, type LoadWeightsOptions, type LoadedWeights } from './weights.js';
+export { readPixels, imageSize, imageToTensor, prepareClassification, prepareDense, type ImageSource } from './image.js';
+export { resamplePixels, evalResizeSize, centerCrop, classificationPixels, type RgbImage, type ResampleFilter } from './resample.js';
+export { createRegistry, createModel } from './registry.js';
+export {
+  createSegmentor,
+  createDetector,
+  prepareImage,
+  Segmentor,
+  Detector,
+  type SegmentationResult,
+  type SegHeadKind,
+  type SegHeadOptions,
+  type DetHeadKind,
+  type DetHeadOptions,
+  type Detection,
+  type DetectionResult,
+  type PreparedImage,
+  type PrepareOptions,
+} from '@dynavit/heads';
+// parity against golden files; on WebGPU use runParityAsync (tfjs-webgpu's synchronous read-back is unreliable)
+export { runParity, runParityAsync, type ParityReport, type Registry, type BuiltModel, type InputConfig, type LoadProgress } from '@dynavit/core';

@@ -1,78 +1,1155 @@
 /**
- * DeBiFormer — Vision Transformer with Deformable Agent Bi-level Routing Attention (Long et al., 2024;
- * arXiv:2410.08582). Official code: maclong01/DeBiFormer@1ceb090; bi-level routing attention from
- * rayleizhu/BiFormer. Note: DeBiFormer-B has 95,501,926 parameters in the official code, not the 77M
- * its README states; the table below follows the code.
+ * DeBiFormer — Vision Transformer with Deformable Agent Bi-level Routing Attention.
+ * Long, Chen, Wang, Xu, Quan, Hua, Yan: "DeBiFormer: Vision Transformer with Deformable Agent Bi-level
+ * Routing Attention" (ACCV 2024; arXiv:2410.08582). Official code: maclong01/DeBiFormer@1ceb090
+ * (`classification/debiformer.py`, dense backbones in `segmentation/debiformer.py` and
+ * `detection/debiformer.py`); the bi-level routing attention is BiFormer's (Zhu et al., CVPR 2023),
+ * rayleizhu/BiFormer `ops/bra_legacy.py`. Both repositories are MIT-licensed.
  *
- * This file currently declares the registered variants; the model itself lands with the DBRA issue.
+ * Reading order (dbra.md): config → shared helpers (padding, region routing, routed attention) → the
+ * two attentions (BRA `BiLevelRoutingAttention` §4.1, DBRA `DeBiLevelRoutingAttention` §4.3) → the
+ * conv MLP → Block → DeBiFormer (classifier and dense backbone) → official-config reader → variants.
+ * Module and parameter names are the official state_dict keys, registered in the official order.
+ * Tensors are NHWC; shape comments use N batch, H×W the map entering a module, Hp×Wp that map padded to
+ * multiples of S = n_win, C channels, m heads, d = C/m, g offset groups, Cg = C/g, hg = m/g,
+ * P = S² regions, T tokens per region, Hk×Wk the agent grid, Hg×Wg the agent grid padded, Ns = Hg·Wg.
+ *
+ * Only the auto-pad code path exists (dbra.md §1): the official `auto_pad=False` path of DBRA reads
+ * unbound locals and cannot run; padding by 0 is a no-op, so inputs divisible by n_win are unaffected.
  */
-import { declaredFamily, type ModelFamily, type Variant } from '@dynavit/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type Attention2d,
+  BatchNorm2d,
+  type Classifier,
+  Conv2d,
+  type DenseBackbone,
+  type FeatureInfo,
+  GELU,
+  gatherBatched,
+  gelu,
+  gridSample,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type InputConfig,
+  InputSizeError,
+  InvalidArgumentError,
+  type Layer,
+  LayerNorm,
+  Linear,
+  Module,
+  ModuleList,
+  type ModelFamily,
+  NotImplementedError,
+  type Parameter,
+  type ParityModel,
+  regionPartition,
+  regionReverse,
+  Sequential,
+  ShapeError,
+  stopGradient,
+  topKIndices,
+  type Variant,
+} from '@dynavit/core';
 
-/** Constructor arguments of the official builder, exactly as the official code receives them. */
+// ---------------------------------------------------------------------------------------------------
+// Configuration
+
+export type AttentionKind = 'BRA' | 'DBRA';
+
+/** One attention module of a block: its kind and how many regions each query region routes to. */
+export interface AttentionSpec {
+  kind: AttentionKind;
+  topk: number;
+}
+
+/**
+ * The deformable settings of one stage (dbra.md §2.2). The official code looks them up by channel
+ * width (`if self.dim == 64: …` per `param_size`); here they are explicit.
+ */
+export interface DeformSettings {
+  /** offset groups g (heads gi·hg … gi·hg+hg−1 belong to group gi) */
+  groups: number;
+  /** depthwise kernel kk of the offset network */
+  offsetKernel: number;
+  /** agent stride s: the agent grid is ⌈Hp/s⌉ × ⌈Wp/s⌉ */
+  offsetStride: number;
+  /** hidden width of the agent MLP = C · agentMlpRatio */
+  agentMlpRatio: number;
+  /** RPE table size q: `rpe_table` is [m, 2q−1, 2q−1], fixed per stage (independent of the input) */
+  rpeSize: number;
+}
+
+export interface DeBiStageConfig {
+  dim: number;
+  depth: number;
+  numHeads: number;
+  /** block MLP hidden width = dim · mlpRatio */
+  mlpRatio: number;
+  /** `attn1`, `attn2` of every block of the stage (dbra.md §2.3) */
+  attn: readonly [AttentionSpec, AttentionSpec];
+  deform: DeformSettings;
+}
+
+/** The constructor arguments of the official `DeBiFormer` that released models use, in our names. */
+export interface DeBiFormerConfig {
+  stages: readonly DeBiStageConfig[];
+  /** regions per side S of every attention module */
+  nWin: number;
+  /** LePE depthwise kernel (`side_dwconv`) */
+  sideDwconv: number;
+  /** the blocks' depthwise positional convs (`before_attn_dwconv`) */
+  beforeAttnDwconv: number;
+  numClasses: number;
+  /** dense backbone (segmentation/detection): `extra_norms` on the four outputs, no norm/head */
+  dense: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shared helpers
+
+/** `tf.tidy` for a function returning a plain object of tensors. */
+const tidyObj = <T>(fn: () => T): T => tf.tidy(fn as () => tf.TensorContainer) as T;
+
+/** Smallest multiple of `s` that is ≥ a. */
+const ceilTo = (a: number, s: number): number => Math.ceil(a / s) * s;
+
+/** Zero-pad [N,h,w,c] at the bottom/right to [N,hp,wp,c] (no-op when already that size). */
+function padBottomRight<T extends tf.Tensor4D>(x: T, hp: number, wp: number): T {
+  const [, h, w] = x.shape;
+  if (hp === h && wp === w) return x;
+  return tf.pad(x, [
+    [0, 0],
+    [0, hp - h],
+    [0, wp - w],
+    [0, 0],
+  ]) as T;
+}
+
+/** Crop [N,hp,wp,c] to its top-left [N,h,w,c]. */
+function cropTo(x: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
+  const [n, hp, wp, c] = x.shape;
+  return hp === h && wp === w ? x : tf.slice(x, [0, 0, 0, 0], [n, h, w, c]);
+}
+
+/** [N, L, C] → heads [N, m, L, d] (channel c belongs to head c // d). */
+function splitHeads(t: tf.Tensor, m: number): tf.Tensor4D {
+  const [n, l, c] = t.shape as [number, number, number];
+  return tf.transpose(tf.reshape(t, [n, l, m, c / m]), [0, 2, 1, 3]);
+}
+
+/** [N, L, C] → transposed heads [N, m, d, L], for q·kᵀ as a plain matMul (faster than transposeB on wasm). */
+function splitHeadsT(t: tf.Tensor, m: number): tf.Tensor4D {
+  const [n, l, c] = t.shape as [number, number, number];
+  return tf.transpose(tf.reshape(t, [n, l, m, c / m]), [0, 2, 3, 1]);
+}
+
+/** Heads [N, m, L, d] → [N, L, m·d] (channel = head·d + c_in_head). */
+function mergeHeads(t: tf.Tensor4D): tf.Tensor3D {
+  const [n, m, l, d] = t.shape;
+  return tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [n, l, m * d]);
+}
+
+/**
+ * `TopkRouting` (dbra.md §4): region-level queries qr [N,P,C] and keys kr [N,P,C] →
+ * int32 [N,P,k], the k regions with the largest (qr·scale)·krᵀ, by descending logit.
+ * The softmax of the chosen logits (`r_weight`) is not used by the official models
+ * (mul_weight='none'). Detached as in the reference (indices carry no gradient).
+ */
+function routeRegions(qr: tf.Tensor3D, kr: tf.Tensor3D, scale: number, topk: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const logits = tf.matMul(tf.mul(qr, scale), kr, false, true); // [N,P,P]
+    return topKIndices(stopGradient(logits), topk) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Routed token attention (BRA step 7, DBRA step 15): the queries of region p attend to the tokens
+ * of the regions `idx[p, ·]`, per head, softmax over those k·T keys. q is multiplied by `scale` first.
+ * q [N,P,tq,C] (already region-partitioned), k/v [N,P,T,C] per region, idx int32 [N,P,k] (distinct
+ * regions per row), m heads → [N,P,tq,C].
+ *
+ * Two evaluations of the same function, chosen by cost (see {@link preferMaskedAttention}):
+ * - gathered (`KVGather`, as the reference): copy the k·T selected keys/values of every region;
+ * - masked: every query region scores all P·T tokens and the non-selected regions get −1e30 before the
+ *   softmax, so their weights are exactly 0. Cheaper when queries per region are few (DBRA agents)
+ *   or k is a large share of P (stage 2/3), because tfjs gathers are slow per element.
+ * Both sum the same non-zero terms; only the float summation order differs (softmax is permutation
+ * invariant, dbra.md §4 "KV gather").
+ */
+export function routedAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  idx: tf.Tensor3D,
+  m: number,
+  scale: number,
+  strategy: 'auto' | 'gather' | 'mask' = 'auto',
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, p, tq, c] = q.shape;
+    const t = k.shape[2];
+    const topk = idx.shape[2];
+    const qs = tf.mul(q, scale);
+    if (strategy === 'mask' || (strategy === 'auto' && preferMaskedAttention(n, p, tq, t, c, m, topk))) {
+      // [N,P,P] 1 where region j is among idx[p,·] → additive mask over tokens [N,1,P·tq,P·T]
+      const chosen = tf.cast(tf.sum(tf.oneHot(idx, p), 2), 'float32');
+      const tokenMask = tf.reshape(tf.broadcastTo(tf.reshape(tf.mul(tf.sub(chosen, 1), 1e30), [n, p, 1, p, 1]), [n, p, tq, p, t]), [n, 1, p * tq, p * t]);
+      const qh = splitHeads(tf.reshape(qs, [n, p * tq, c]), m); // [N,m,P·tq,d]
+      const khT = splitHeadsT(tf.reshape(k, [n, p * t, c]), m); // [N,m,d,P·T]
+      const vh = splitHeads(tf.reshape(v, [n, p * t, c]), m); // [N,m,P·T,d]
+      const attn = tf.softmax(tf.add(tf.matMul(qh, khT), tokenMask)); // [N,m,P·tq,P·T]
+      return tf.reshape(mergeHeads(tf.matMul(attn, vh) as tf.Tensor4D), [n, p, tq, c]) as tf.Tensor4D;
+    }
+    // KVGather: one gather for k and v together → [N,P,k,T,2C] → [N·P, k·T, 2C]
+    const kvSel = tf.reshape(gatherBatched(tf.concat([k, v], 3), idx), [n * p, topk * t, 2 * c]);
+    const [kSel, vSel] = tf.split(kvSel, 2, 2) as [tf.Tensor3D, tf.Tensor3D];
+    // heads: [N·P, L, C] → [N·P, m, L, d]
+    const qh = splitHeads(tf.reshape(qs, [n * p, tq, c]), m);
+    const attn = tf.softmax(tf.matMul(qh, splitHeadsT(kSel, m))); // [N·P, m, tq, k·T]
+    const o = mergeHeads(tf.matMul(attn, splitHeads(vSel, m)) as tf.Tensor4D); // [N·P, tq, C]
+    return tf.reshape(o, [n, p, tq, c]) as tf.Tensor4D;
+  });
+}
+
+/** Largest masked-attention logit tensor (elements) before falling back to the gather. */
+const MASKED_MAX_ELEMENTS = 1 << 24;
+
+/**
+ * Cost model for {@link routedAttention}: the masked form computes N·m·P·tq·P·T logits of which a share
+ * (P − k)/P is wasted (≈ d/2 + 5 elementary operations each: two matmuls, add, exp); the gathered form
+ * copies N·P·k·T·2C values, which tfjs's GatherV2 does at roughly 40 elementary operations per
+ * element on cpu and wasm. Measured on wasm (2-core VM): DeBiFormer-T at 224² took 2.7 s with every
+ * routed attention gathered, 1.6 s with this choice (stage 0/1 BRA gather, everything else masks).
+ */
+function preferMaskedAttention(n: number, p: number, tq: number, t: number, c: number, m: number, topk: number): boolean {
+  const logits = n * m * p * tq * p * t;
+  if (logits > MASKED_MAX_ELEMENTS) return false;
+  const wasted = logits * (1 - topk / p) * (c / m / 2 + 5);
+  const gathered = n * p * topk * t * 2 * c * 40;
+  return wasted <= gathered;
+}
+
+function checkMap(op: string, x: tf.Tensor, dim: number): void {
+  if (x.rank !== 4) throw new ShapeError(op, 'x', 'rank 4 [N,H,W,C] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
+  if (x.shape[3] !== dim) throw new ShapeError(op, 'x', `${dim} channels on the last axis`, `${x.shape[3]} in [${x.shape.join(',')}]`);
+  if (x.shape[1]! < 1 || x.shape[2]! < 1) throw new InputSizeError(`${op}: the map is ${x.shape[1]}×${x.shape[2]}; it needs at least one pixel`);
+}
+
+function checkHeads(op: string, dim: number, numHeads: number, nWin: number, topk: number): void {
+  if (!Number.isInteger(numHeads) || numHeads < 1 || dim % numHeads)
+    throw new InvalidArgumentError(`${op}: dim ${dim} must be divisible by the number of heads (${numHeads})`);
+  if (!Number.isInteger(nWin) || nWin < 1) throw new InvalidArgumentError(`${op}: nWin must be a positive integer, got ${nWin}`);
+  if (!Number.isInteger(topk) || topk < 1 || topk > nWin * nWin)
+    throw new InvalidArgumentError(`${op}: topk must be an integer in [1, nWin² = ${nWin * nWin}], got ${topk}`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bi-level routing attention (BiFormer), dbra.md §4.1
+
+/** `QKVLinear`: one Linear C → 3C under `.qkv`, output split [q | k | v]. */
+export class QKVLinear extends Module implements Layer {
+  readonly qkv: Linear;
+  constructor(dim: number) {
+    super();
+    this.qkv = this.child('qkv', new Linear(dim, 3 * dim));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.qkv.forward(x);
+  }
+}
+
+export interface BRAOptions {
+  numHeads: number;
+  /** regions per side S */
+  nWin: number;
+  /** regions each query region attends to */
+  topk: number;
+  /** LePE depthwise kernel (official 5) */
+  sideDwconv?: number;
+}
+
+/** Intermediates of one BRA, named like the golden `debug.*` tensors (NHWC here). */
+export interface BRAIntermediates {
+  /** [N, S², topk] int32 */
+  routeIdx: tf.Tensor3D;
+  /** LePE map of v, [N, Hp, Wp, C] */
+  lepe: tf.Tensor4D;
+  /** routed attention + LePE, before `wo`, [N, Hp, Wp, C] */
+  preProj: tf.Tensor4D;
+}
+
+/**
+ * `BiLevelRoutingAttention` (BiFormer, as DeBiFormer uses it): the map is split into S×S regions;
+ * each region routes to its top-k regions by the affinity of region-mean queries and keys, and its
+ * tokens attend to all tokens of those regions; plus a depthwise-conv LePE of v.
+ * Scale = C^−0.5 (qk_dim = C, not the head width).
+ */
+export class BiLevelRoutingAttention extends Module implements Attention2d {
+  readonly lepe: Conv2d;
+  readonly qkv: QKVLinear;
+  readonly wo: Linear;
+  readonly numHeads: number;
+  readonly nWin: number;
+  readonly topk: number;
+  readonly scale: number;
+  constructor(
+    readonly dim: number,
+    options: BRAOptions,
+  ) {
+    super();
+    checkHeads('BiLevelRoutingAttention', dim, options.numHeads, options.nWin, options.topk);
+    this.numHeads = options.numHeads;
+    this.nWin = options.nWin;
+    this.topk = options.topk;
+    this.scale = dim ** -0.5;
+    const side = options.sideDwconv ?? 5;
+    this.lepe = this.child('lepe', new Conv2d(dim, dim, side, { padding: Math.floor(side / 2), groups: dim }));
+    this.qkv = this.child('qkv', new QKVLinear(dim));
+    this.wo = this.child('wo', new Linear(dim, dim));
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.run(x).out;
+  }
+
+  /** x [N,H,W,C] (the LayerNorm output) → [N,H,W,C]; with `collect`, also the intermediates. */
+  run(x: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: BRAIntermediates } {
+    checkMap('BiLevelRoutingAttention', x, this.dim);
+    const [, H, W] = x.shape;
+    const S = this.nWin;
+    const Hp = ceilTo(H, S);
+    const Wp = ceilTo(W, S);
+    return tidyObj(() => {
+      // 1–2. zero padding after the LayerNorm (padded tokens: bias-only q/k/v, never masked)
+      const xp = padBottomRight(x, Hp, Wp);
+      const [q, k, v] = tf.split(this.qkv.forward(xp), 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      // 3. regions: [N,Hp,Wp,C] → [N,S²,T,C]
+      const qR = regionPartition(q, S);
+      const kR = regionPartition(k, S);
+      const vR = regionPartition(v, S);
+      // 4–5. routing on region means
+      const routeIdx = routeRegions(tf.mean(qR, 2), tf.mean(kR, 2), this.scale, this.topk);
+      // 6–7. gather + token attention, back to the map
+      const o = regionReverse(routedAttention(qR, kR, vR, routeIdx, this.numHeads, this.scale), S, Hp, Wp);
+      // 8. LePE on the padded v map
+      const lepe = this.lepe.forward(v);
+      const preProj = tf.add(o, lepe) as tf.Tensor4D;
+      // 9. wo (per pixel), crop
+      const out = cropTo(this.wo.forward(preProj) as tf.Tensor4D, H, W);
+      return collect ? { out, intermediates: { routeIdx, lepe, preProj } } : { out };
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Deformable bi-level routing attention, dbra.md §4.2–4.5
+
+/** `qkv_conv`: one 1×1 conv C → 3C under `.qkv`, output split [q | k | v]. */
+export class QKVConv extends Module implements Layer {
+  readonly qkv: Conv2d;
+  constructor(dim: number) {
+    super();
+    this.qkv = this.child('qkv', new Conv2d(dim, 3 * dim, 1));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.qkv.forward(x);
+  }
+}
+
+/** `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
+export class LayerNormProxy extends Module implements Layer {
+  readonly norm: LayerNorm;
+  constructor(dim: number) {
+    super();
+    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.norm.forward(x);
+  }
+}
+
+/** `TransformerMLPWithConv` (dbra.md §3.2): 1×1 up, h + DWConv3×3(h), GELU after the add, 1×1 down. */
+export class TransformerMLPWithConv extends Module implements Layer {
+  readonly linear1: Sequential;
+  readonly linear2: Sequential;
+  readonly dwc: Conv2d;
+  constructor(dim: number, hidden: number) {
+    super();
+    this.linear1 = this.child('linear1', new Sequential([new Conv2d(dim, hidden, 1)]));
+    this.linear2 = this.child('linear2', new Sequential([new Conv2d(hidden, dim, 1)]));
+    this.dwc = this.child('dwc', new Conv2d(hidden, hidden, 3, { padding: 1, groups: hidden }));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const h = this.linear1.forward(x);
+      return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
+    });
+  }
+}
+
+export interface DBRAOptions extends DeformSettings {
+  numHeads: number;
+  /** regions per side S (of the token map and of the agent grid) */
+  nWin: number;
+  /** regions each agent region attends to */
+  topk: number;
+  /** LePE depthwise kernel (official 5) */
+  sideDwconv?: number;
+}
+
+/** Intermediates of one DBRA, named like the golden `debug.*` tensors (NHWC here). */
+export interface DBRAIntermediates {
+  /** step 7, the single offset channel, [N·g, Hk, Wk, 1] */
+  offset: tf.Tensor4D;
+  /** step 9, clamped positions in (x, y) order (`sample_grid_xy`), unpadded, [N·g, Hk, Wk, 2] */
+  sampleGridXY: tf.Tensor4D;
+  /** step 11, sampled agents padded to the agent grid, [N, Hg, Wg, C] */
+  sampled: tf.Tensor4D;
+  /** step 12, agent queries, [N, Hg, Wg, C] */
+  agentQ: tf.Tensor4D;
+  /** step 13, [N, S², topk] int32 */
+  routeIdx: tf.Tensor3D;
+  /** step 16, after `unifyheads1`, [N, Hg, Wg, C] */
+  bilevelOut: tf.Tensor4D;
+  /** step 19, the agents, [N, Hg, Wg, C] */
+  agents: tf.Tensor4D;
+  /** §4.4, [N·g, hg, Hp·Wp, Ns] */
+  rpeBias: tf.Tensor4D;
+  /** step 23, after `proj_out`, before the crop, [N, Hp, Wp, C] */
+  preCrop: tf.Tensor4D;
+}
+
+/** Dense-attention working set per query chunk (elements of one [N, m, rows, Ns] tensor). */
+const DENSE_CHUNK_ELEMENTS = 1 << 22;
+
+/**
+ * `DeBiLevelRoutingAttention` (DBRA, dbra.md §4.3): (a) agents are sampled bilinearly from the input
+ * at reference points of a stride-s grid moved by one learned offset channel (added to y and x,
+ * clamped to [−1, 1]); (b) the agents, as queries, attend with bi-level routing to the full-resolution
+ * keys/values, then a residual, an MLP and a LayerNorm ("agent transformer layer"); (c) every
+ * full-resolution query attends densely to all agents, with a relative position bias sampled from a
+ * learned table. NHWC in, same shape out (`Attention2d`). Scale = C^−0.5 everywhere.
+ */
+export class DeBiLevelRoutingAttention extends Module implements Attention2d {
+  readonly rpe_table: Parameter;
+  readonly lepe1: Conv2d;
+  readonly qkv_conv: QKVConv;
+  readonly proj_q: Conv2d;
+  readonly proj_k: Conv2d;
+  readonly proj_v: Conv2d;
+  readonly proj_out: Conv2d;
+  readonly unifyheads1: Conv2d;
+  readonly conv_offset_q: Sequential;
+  readonly norm: LayerNorm;
+  readonly norm2: LayerNorm;
+  readonly mlp: TransformerMLPWithConv;
+  readonly numHeads: number;
+  readonly nWin: number;
+  readonly topk: number;
+  readonly groups: number;
+  readonly stride: number;
+  readonly scale: number;
+  constructor(
+    readonly dim: number,
+    readonly options: DBRAOptions,
+  ) {
+    super();
+    const op = 'DeBiLevelRoutingAttention';
+    const { numHeads: m, groups: g, offsetKernel: kk, offsetStride: s, nWin, topk, agentMlpRatio, rpeSize } = options;
+    checkHeads(op, dim, m, nWin, topk);
+    if (!Number.isInteger(g) || g < 1 || dim % g || m % g)
+      throw new InvalidArgumentError(`${op}: dim ${dim} and heads ${m} must both be divisible by the offset groups (${g})`);
+    if (!Number.isInteger(kk) || kk < 1 || kk % 2 === 0) throw new InvalidArgumentError(`${op}: offsetKernel must be a positive odd integer, got ${kk}`);
+    if (!Number.isInteger(s) || s < 1) throw new InvalidArgumentError(`${op}: offsetStride must be a positive integer, got ${s}`);
+    if (!Number.isInteger(rpeSize) || rpeSize < 1) throw new InvalidArgumentError(`${op}: rpeSize must be a positive integer, got ${rpeSize}`);
+    const hidden = dim * agentMlpRatio;
+    if (!Number.isInteger(hidden) || hidden < 1) throw new InvalidArgumentError(`${op}: agent MLP width dim·agentMlpRatio = ${hidden} is not a positive integer`);
+    this.numHeads = m;
+    this.nWin = nWin;
+    this.topk = topk;
+    this.groups = g;
+    this.stride = s;
+    this.scale = dim ** -0.5;
+    const Cg = dim / g;
+    const side = options.sideDwconv ?? 5;
+    // registration order = the official state_dict order
+    this.rpe_table = this.param('rpe_table', [m, 2 * rpeSize - 1, 2 * rpeSize - 1]);
+    this.lepe1 = this.child('lepe1', new Conv2d(dim, dim, side, { stride: s, padding: Math.floor(side / 2), groups: dim }));
+    this.qkv_conv = this.child('qkv_conv', new QKVConv(dim));
+    this.proj_q = this.child('proj_q', new Conv2d(dim, dim, 1));
+    this.proj_k = this.child('proj_k', new Conv2d(dim, dim, 1));
+    this.proj_v = this.child('proj_v', new Conv2d(dim, dim, 1));
+    this.proj_out = this.child('proj_out', new Conv2d(dim, dim, 1));
+    this.unifyheads1 = this.child('unifyheads1', new Conv2d(dim, dim, 1));
+    this.conv_offset_q = this.child(
+      'conv_offset_q',
+      new Sequential([
+        new Conv2d(Cg, Cg, kk, { stride: s, padding: Math.floor(kk / 2), groups: Cg, bias: false }),
+        new LayerNormProxy(Cg),
+        new GELU(),
+        new Conv2d(Cg, 1, 1, { bias: false }),
+      ]),
+    );
+    this.norm = this.child('norm', new LayerNorm(dim, 1e-6));
+    this.norm2 = this.child('norm2', new LayerNorm(dim, 1e-6));
+    this.mlp = this.child('mlp', new TransformerMLPWithConv(dim, hidden));
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return this.run(x).out;
+  }
+
+  /** x [N,H,W,C] (the LayerNorm output) → [N,H,W,C]; with `collect`, also the intermediates. */
+  run(x: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: DBRAIntermediates } {
+    const op = 'DeBiLevelRoutingAttention';
+    checkMap(op, x, this.dim);
+    const [N, H, W, C] = x.shape;
+    const S = this.nWin;
+    const { numHeads: m, groups: g } = this;
+    const Cg = C / g;
+    const Hp = ceilTo(H, S);
+    const Wp = ceilTo(W, S);
+    if (Hp < 2 || Wp < 2)
+      throw new InputSizeError(`${op}: the padded map is ${Hp}×${Wp}; the dense position bias needs at least 2×2 (the reference divides by Hp−1 and Wp−1)`);
+    // row n·g + gi holds channels gi·Cg … (gi+1)·Cg−1 of sample n
+    const toGroups = (t: tf.Tensor4D): tf.Tensor4D => {
+      const [, h, w] = t.shape;
+      return tf.reshape(tf.transpose(tf.reshape(t, [N, h, w, g, Cg]), [0, 3, 1, 2, 4]), [N * g, h, w, Cg]);
+    };
+    const fromGroups = (t: tf.Tensor4D): tf.Tensor4D => {
+      const [, h, w] = t.shape;
+      return tf.reshape(tf.transpose(tf.reshape(t, [N, g, h, w, Cg]), [0, 2, 3, 1, 4]), [N, h, w, C]);
+    };
+    return tidyObj(() => {
+      // 1–2. pad, q/k/v over the padded map
+      const xp = padBottomRight(x, Hp, Wp); // [N,Hp,Wp,C]
+      const [q, k, v] = tf.split(this.qkv_conv.forward(xp), 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      // 3. strided LePE of v: [N,Hk,Wk,C]
+      const lepe = this.lepe1.forward(v);
+      // 4–7. offset network on q per group: [N·g,Hp,Wp,Cg] → [N·g,Hk,Wk,1]
+      const offset = this.conv_offset_q.forward(toGroups(q)) as tf.Tensor4D;
+      const [, Hk, Wk] = offset.shape;
+      // 8–9. reference grid (pixel centres) + the one offset channel on both coordinates, clamped.
+      // Kept in (x,y) order, grid_sample's (the reference holds (y,x) and flips; same values).
+      const sampleGridXY = tf.clipByValue(tf.add(agentReferencePoints(Hk, Wk), offset), -1, 1) as tf.Tensor4D; // [N·g,Hk,Wk,2] (x,y)
+      // 10. bilinear sampling of the padded input x (align_corners=True): [N·g,Hk,Wk,Cg] → [N,Hk,Wk,C]
+      const sampled0 = fromGroups(gridSample(toGroups(xp), sampleGridXY, { alignCorners: true, paddingMode: 'zeros' }));
+      // 11. pad the agent grid to multiples of S (padded agents: value 0, position (0,0))
+      const Hg = ceilTo(Hk, S);
+      const Wg = ceilTo(Wk, S);
+      const sampled = padBottomRight(sampled0, Hg, Wg); // [N,Hg,Wg,C]
+      const lepeP = padBottomRight(lepe, Hg, Wg);
+      const posP = padBottomRight(sampleGridXY, Hg, Wg); // [N·g,Hg,Wg,2] (x,y)
+      // 12. agent queries
+      const agentQ = this.proj_q.forward(sampled); // [N,Hg,Wg,C]
+      // 13–15. bi-level routing: agent regions (Hg/S × Wg/S agents) → token regions (Hp/S × Wp/S tokens)
+      const aqR = regionPartition(agentQ, S); // [N,S²,ta,C]
+      const kR = regionPartition(k, S); // [N,S²,T,C]
+      const vR = regionPartition(v, S);
+      const routeIdx = routeRegions(tf.mean(aqR, 2), tf.mean(kR, 2), this.scale, this.topk); // [N,S²,topk]
+      const routed = regionReverse(routedAttention(aqR, kR, vR, routeIdx, m, this.scale), S, Hg, Wg); // [N,Hg,Wg,C]
+      // 16. + LePE, unify heads
+      const bilevelOut = this.unifyheads1.forward(tf.add(routed, lepeP));
+      // 17–19. agent transformer layer: residual on the sampled (pre-proj_q) agents, MLP, LayerNorm
+      let a: tf.Tensor4D = tf.add(sampled, bilevelOut);
+      a = tf.add(a, this.mlp.forward(this.norm2.forward(a)));
+      const agents = this.norm.forward(a) as tf.Tensor4D; // [N,Hg,Wg,C]
+      // 20–23. every query of the padded map attends to all Ns agents, + sampled RPE
+      const Ns = Hg * Wg;
+      const k2T = splitHeadsT(tf.reshape(this.proj_k.forward(agents), [N, Ns, C]), m); // [N,m,d,Ns]
+      const v2 = splitHeads(tf.reshape(this.proj_v.forward(agents), [N, Ns, C]), m);
+      const qh = splitHeads(tf.reshape(q, [N, Hp * Wp, C]), m); // [N,m,HpWp,d]
+      const dense = this.#denseAttention(qh, k2T, v2, posP, Hp, Wp, collect);
+      const merged = tf.reshape(mergeHeads(dense.out), [N, Hp, Wp, C]);
+      const preCrop = this.proj_out.forward(merged);
+      // 24. crop
+      const out = cropTo(preCrop, H, W);
+      if (!collect) return { out };
+      const intermediates: DBRAIntermediates = {
+        offset,
+        sampleGridXY,
+        sampled,
+        agentQ,
+        routeIdx,
+        bilevelOut,
+        agents,
+        rpeBias: dense.rpeBias!,
+        preCrop,
+      };
+      return { out, intermediates };
+    });
+  }
+
+  /**
+   * Steps 21–23 (logits · scale + RPE bias, softmax over the agents, weighted sum), in chunks of
+   * query rows so the [N, m, rows, Ns] working set stays bounded on large maps.
+   * qh [N,m,HpWp,d], k2T [N,m,d,Ns], v2 [N,m,Ns,d], posP [N·g,Hg,Wg,2] (x,y) → [N,m,HpWp,d]
+   * (+ the full bias if asked).
+   */
+  #denseAttention(
+    qh: tf.Tensor4D,
+    k2T: tf.Tensor4D,
+    v2: tf.Tensor4D,
+    posP: tf.Tensor4D,
+    Hp: number,
+    Wp: number,
+    withBias: boolean,
+  ): { out: tf.Tensor4D; rpeBias?: tf.Tensor4D } {
+    const [N, m, L] = qh.shape;
+    const Ns = k2T.shape[3];
+    const qgrid = denseQueryGrid(Hp, Wp); // host [HpWp·2] (x,y)
+    const rows = Math.max(1, Math.floor(DENSE_CHUNK_ELEMENTS / (N * m * Ns)));
+    const outs: tf.Tensor4D[] = [];
+    const biases: tf.Tensor4D[] = [];
+    for (let r0 = 0; r0 < L; r0 += rows) {
+      const r1 = Math.min(L, r0 + rows);
+      const part = tidyObj(() => {
+        const q = r0 === 0 && r1 === L ? qh : tf.slice(qh, [0, 0, r0, 0], [N, m, r1 - r0, -1]);
+        const bias = this.positionBias(posP, qgrid.subarray(2 * r0, 2 * r1), N); // [N·g,hg,rows,Ns]
+        const logits = tf.add(tf.mul(tf.matMul(q, k2T), this.scale), tf.reshape(bias, [N, m, r1 - r0, Ns])); // [N,m,rows,Ns]
+        const o = tf.matMul(tf.softmax(logits), v2) as tf.Tensor4D; // [N,m,rows,d]
+        return withBias ? { o, bias } : { o };
+      });
+      outs.push(part.o);
+      if (part.bias) biases.push(part.bias);
+    }
+    return tidyObj(() => {
+      const out = outs.length === 1 ? outs[0]! : (tf.concat(outs, 2) as tf.Tensor4D);
+      if (!withBias) return { out };
+      return { out, rpeBias: biases.length === 1 ? biases[0]! : (tf.concat(biases, 2) as tf.Tensor4D) };
+    });
+  }
+
+  /**
+   * Relative position bias (dbra.md §4.4): `rpe_table` [m, 2q−1, 2q−1] viewed per group, sampled
+   * (bilinear, align_corners=True) at half the displacement from each query (align-corners grid of
+   * the padded map) to each padded agent position. posP [N·g,Hg,Wg,2] (x,y), qgrid host (x,y) pairs of
+   * the query rows → [N·g, hg, rows, Ns].
+   */
+  positionBias(posP: tf.Tensor4D, qgrid: Float32Array, N: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const g = this.groups;
+      const hg = this.numHeads / g;
+      const table = this.rpe_table.value; // [m, Th, Tw]
+      const [, Th, Tw] = table.shape as [number, number, number];
+      // [m,Th,Tw] → [g,hg,Th,Tw] → [g,Th,Tw,hg] → [N·g,Th,Tw,hg] (row n·g + gi uses group gi's heads)
+      const perGroup = tf.transpose(tf.reshape(table, [g, hg, Th, Tw]), [0, 2, 3, 1]);
+      const tableNG = tf.reshape(tf.broadcastTo(tf.expandDims(perGroup, 0), [N, g, Th, Tw, hg]), [N * g, Th, Tw, hg]) as tf.Tensor4D;
+      const [, Hg, Wg] = posP.shape;
+      const Ns = Hg * Wg;
+      const rows = qgrid.length / 2;
+      // disp[ng, t, a] = (q[t] − pos[ng, a])·0.5 → [N·g, rows, Ns, 2] (x,y), in [−1, 1]
+      const disp = tf.mul(tf.sub(tf.tensor4d(qgrid, [1, rows, 1, 2]), tf.reshape(posP, [N * g, 1, Ns, 2])), 0.5) as tf.Tensor4D;
+      const bias = gridSample(tableNG, disp, { alignCorners: true, paddingMode: 'zeros' }); // [N·g,rows,Ns,hg]
+      return tf.transpose(bias, [0, 3, 1, 2]) as tf.Tensor4D;
+    });
+  }
+}
+
+/**
+ * Agent reference points (pixel-centre convention, dbra.md §4.3 step 8): x = ((b + 0.5)/Wk)·2 − 1,
+ * y = ((a + 0.5)/Hk)·2 − 1, in float32 steps → [1, Hk, Wk, 2] in (x, y) order.
+ */
+export function agentReferencePoints(Hk: number, Wk: number): tf.Tensor4D {
+  const data = new Float32Array(Hk * Wk * 2);
+  const f = Math.fround;
+  for (let i = 0; i < Hk; i++)
+    for (let j = 0; j < Wk; j++) {
+      data[(i * Wk + j) * 2] = f(f(f(j + 0.5) / Wk) * 2) - 1;
+      data[(i * Wk + j) * 2 + 1] = f(f(f(i + 0.5) / Hk) * 2) - 1;
+    }
+  return tf.tensor4d(data, [1, Hk, Wk, 2]);
+}
+
+/** Query grid of the padded map (align-corners convention, §4.4): (c/(Wp−1))·2 − 1, (r/(Hp−1))·2 − 1 → host [Hp·Wp·2] (x,y). */
+function denseQueryGrid(Hp: number, Wp: number): Float32Array {
+  const data = new Float32Array(Hp * Wp * 2);
+  const f = Math.fround;
+  for (let i = 0; i < Hp; i++)
+    for (let j = 0; j < Wp; j++) {
+      data[(i * Wp + j) * 2] = f(f(j / (Wp - 1)) * 2) - 1;
+      data[(i * Wp + j) * 2 + 1] = f(f(i / (Hp - 1)) * 2) - 1;
+    }
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Block
+
+type DeBiAttention = BiLevelRoutingAttention | DeBiLevelRoutingAttention;
+
+export interface BlockOptions {
+  numHeads: number;
+  mlpRatio: number;
+  nWin: number;
+  attn: readonly [AttentionSpec, AttentionSpec];
+  deform: DeformSettings;
+  sideDwconv?: number;
+  beforeAttnDwconv?: number;
+}
+
+function makeAttention(dim: number, spec: AttentionSpec, o: BlockOptions): DeBiAttention {
+  const common = { numHeads: o.numHeads, nWin: o.nWin, topk: spec.topk, sideDwconv: o.sideDwconv ?? 5 };
+  return spec.kind === 'BRA' ? new BiLevelRoutingAttention(dim, common) : new DeBiLevelRoutingAttention(dim, { ...common, ...o.deform });
+}
+
+/**
+ * `Block` (pre-norm, no layer scale, dbra.md §3.1), NHWC throughout:
+ * x += PE1(x); x += attn1(LN1(x)); x += MLP1(LN2(x)); x += PE2(x); x += attn2(LN3(x)); x += MLP2(LN4(x)).
+ */
+export class Block extends Module implements Layer {
+  readonly pos_embed1: Conv2d;
+  readonly pos_embed2: Conv2d;
+  readonly norm1: LayerNorm;
+  readonly attn1: DeBiAttention;
+  readonly attn2: DeBiAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp1: TransformerMLPWithConv;
+  readonly norm3: LayerNorm;
+  readonly norm4: LayerNorm;
+  readonly mlp2: TransformerMLPWithConv;
+  constructor(
+    readonly dim: number,
+    o: BlockOptions,
+  ) {
+    super();
+    const pe = o.beforeAttnDwconv ?? 3;
+    const hidden = dim * o.mlpRatio;
+    // registration order = the official state_dict order
+    this.pos_embed1 = this.child('pos_embed1', new Conv2d(dim, dim, pe, { padding: Math.floor(pe / 2), groups: dim }));
+    this.pos_embed2 = this.child('pos_embed2', new Conv2d(dim, dim, pe, { padding: Math.floor(pe / 2), groups: dim }));
+    this.norm1 = this.child('norm1', new LayerNorm(dim, 1e-6));
+    this.attn1 = this.child('attn1', makeAttention(dim, o.attn[0], o));
+    this.attn2 = this.child('attn2', makeAttention(dim, o.attn[1], o));
+    this.norm2 = this.child('norm2', new LayerNorm(dim, 1e-6));
+    this.mlp1 = this.child('mlp1', new TransformerMLPWithConv(dim, hidden));
+    this.norm3 = this.child('norm3', new LayerNorm(dim, 1e-6));
+    this.norm4 = this.child('norm4', new LayerNorm(dim, 1e-6));
+    this.mlp2 = this.child('mlp2', new TransformerMLPWithConv(dim, hidden));
+  }
+
+  /** x [N,H,W,C] → [N,H,W,C]. */
+  forward(x: tf.Tensor): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = x as tf.Tensor4D;
+      h = tf.add(h, this.pos_embed1.forward(h));
+      h = tf.add(h, this.attn1.forward(this.norm1.forward(h) as tf.Tensor4D));
+      h = tf.add(h, this.mlp1.forward(this.norm2.forward(h)));
+      h = tf.add(h, this.pos_embed2.forward(h));
+      h = tf.add(h, this.attn2.forward(this.norm3.forward(h) as tf.Tensor4D));
+      return tf.add(h, this.mlp2.forward(this.norm4.forward(h))) as tf.Tensor4D;
+    });
+  }
+}
+
+/** `LayerNorm2d` of the dense backbones: channel LayerNorm, eps 1e-5, its parameters under `.ln`. */
+export class ExtraNorm extends Module implements Layer {
+  readonly ln: LayerNorm;
+  constructor(dim: number) {
+    super();
+    this.ln = this.child('ln', new LayerNorm(dim, 1e-5));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.ln.forward(x);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Model
+
+/**
+ * DeBiFormer. As a classifier: conv stem → 4 stages (stride-2 conv + BatchNorm between them) →
+ * BatchNorm → global mean → linear head. As a dense backbone (segmentation/detection files): the
+ * four stage outputs, each through `extra_norms.i`; the next stage consumes the un-normalised map.
+ *
+ * Parameter counts follow the official code: DeBiFormer-T 21,495,598, -S 44,008,028, and
+ * **DeBiFormer-B 95,501,926 — not the 77M its README states** (dbra.md §2.1).
+ */
+export class DeBiFormer extends Module implements Classifier, DenseBackbone {
+  readonly downsample_layers: ModuleList<Sequential>;
+  readonly stages: ModuleList<ModuleList<Block>>;
+  readonly norm: BatchNorm2d | null = null;
+  readonly head: Linear | null = null;
+  readonly extra_norms: ModuleList<ExtraNorm> | null = null;
+  readonly featureInfo: readonly FeatureInfo[];
+  readonly numClasses: number;
+
+  constructor(readonly config: DeBiFormerConfig) {
+    super();
+    validateConfig(config);
+    const c = config;
+    const dims = c.stages.map((s) => s.dim);
+    const d0 = dims[0]!;
+    this.downsample_layers = this.child(
+      'downsample_layers',
+      new ModuleList<Sequential>([
+        new Sequential([
+          new Conv2d(3, d0 / 2, 3, { stride: 2, padding: 1 }),
+          new BatchNorm2d(d0 / 2),
+          new GELU(),
+          new Conv2d(d0 / 2, d0, 3, { stride: 2, padding: 1 }),
+          new BatchNorm2d(d0),
+        ]),
+        ...dims.slice(1).map((d, i) => new Sequential([new Conv2d(dims[i]!, d, 3, { stride: 2, padding: 1 }), new BatchNorm2d(d)])),
+      ]),
+    );
+    this.stages = this.child(
+      'stages',
+      new ModuleList(
+        c.stages.map(
+          (s) =>
+            new ModuleList(
+              Array.from(
+                { length: s.depth },
+                () =>
+                  new Block(s.dim, {
+                    numHeads: s.numHeads,
+                    mlpRatio: s.mlpRatio,
+                    nWin: c.nWin,
+                    attn: s.attn,
+                    deform: s.deform,
+                    sideDwconv: c.sideDwconv,
+                    beforeAttnDwconv: c.beforeAttnDwconv,
+                  }),
+              ),
+            ),
+        ),
+      ),
+    );
+    if (c.dense) {
+      this.extra_norms = this.child('extra_norms', new ModuleList(dims.map((d) => new ExtraNorm(d))));
+    } else {
+      this.norm = this.child('norm', new BatchNorm2d(dims[3]!));
+      this.head = this.child('head', new Linear(dims[3]!, c.numClasses));
+    }
+    this.numClasses = c.dense ? 0 : c.numClasses;
+    this.featureInfo = dims.map((channels, i) => ({ channels, reduction: 4 << i, module: c.dense ? `extra_norms.${i}` : `stages.${i}` }));
+  }
+
+  /** Spatial size of each stage map for an input side: ⌈·/2⌉ per stride-2 conv (two in the stem). */
+  static stageSizes(side: number): number[] {
+    const out: number[] = [];
+    let h = Math.ceil(Math.ceil(side / 2) / 2);
+    for (let i = 0; i < 4; i++) {
+      out.push(h);
+      h = Math.ceil(h / 2);
+    }
+    return out;
+  }
+
+  #checkInput(x: tf.Tensor): void {
+    if (x.rank !== 4) throw new ShapeError('DeBiFormer', 'x', 'rank 4 [N,H,W,3] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
+    if (x.shape[3] !== 3) throw new ShapeError('DeBiFormer', 'x', '3 channels (RGB) on the last axis (NHWC)', `${x.shape[3]} channels in [${x.shape.join(',')}]`);
+    const [N, H, W] = x.shape as number[];
+    if (N! < 1 || H! < 1 || W! < 1)
+      throw new InputSizeError(`DeBiFormer: input ${N}×${H}×${W} is empty; the model takes any size of at least 1×1 px (every attention pads to multiples of n_win)`);
+  }
+
+  /** One stage (its blocks in order): x [N,H,W,C] → [N,H,W,C]. */
+  forwardStage(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => this.stages.at(i).items.reduce((h, b) => b.forward(h), x));
+  }
+
+  /** Stem/down-sampling and four stages; returns the raw (un-normalised) stage outputs. */
+  #stages(x: tf.Tensor4D): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
+    let h = x;
+    for (let i = 0; i < 4; i++) {
+      h = this.forwardStage(i, this.downsample_layers.at(i).forward(h) as tf.Tensor4D);
+      outs.push(h);
+    }
+    return outs;
+  }
+
+  /** x [N,H,W,3] → four maps [N, ⌈H/4·2^−i⌉, …, C_i] (raw for the classifier, `extra_norms` for dense). */
+  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
+    this.#checkInput(x);
+    return tf.tidy(() => {
+      const raw = this.#stages(x);
+      return this.extra_norms ? raw.map((t, i) => this.extra_norms!.at(i).forward(t) as tf.Tensor4D) : raw;
+    });
+  }
+
+  /** The classifier head on the raw stage-3 map [N,h,w,C3]: BatchNorm → mean over h·w → Linear. */
+  forwardHead(last: tf.Tensor4D): tf.Tensor2D {
+    if (!this.head || !this.norm) throw new InvalidArgumentError('DeBiFormer: this is a dense backbone (no classifier); use forwardFeatures');
+    return tf.tidy(() => this.head!.forward(tf.mean(this.norm!.forward(last), [1, 2])) as tf.Tensor2D);
+  }
+
+  /** x [N,H,W,3] → logits [N, numClasses]. */
+  forward(x: tf.Tensor4D): tf.Tensor2D {
+    if (!this.head || !this.norm) throw new InvalidArgumentError('DeBiFormer: this is a dense backbone (no classifier); use forwardFeatures');
+    this.#checkInput(x);
+    return tf.tidy(() => this.forwardHead(this.#stages(x)[3]!));
+  }
+}
+
+function validateConfig(c: DeBiFormerConfig): void {
+  if (c.stages.length !== 4) throw new InvalidArgumentError(`DeBiFormer config: 4 stages expected, got ${c.stages.length}`);
+  c.stages.forEach((s, i) => {
+    if (!Number.isInteger(s.depth) || s.depth < 1) throw new InvalidArgumentError(`DeBiFormer config: stage ${i} depth must be a positive integer, got ${s.depth}`);
+    if (s.attn.length !== 2) throw new InvalidArgumentError(`DeBiFormer config: stage ${i} needs two attention specs (attn1, attn2)`);
+  });
+  if (c.stages[0]!.dim % 2) throw new InvalidArgumentError(`DeBiFormer config: embed_dim[0] must be even (the stem's first conv has embed_dim[0]/2 channels), got ${c.stages[0]!.dim}`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Official configs
+
+/** The official constructor kwargs (`DeBiFormer(**kwargs)`), as the builders pass them and the golden metadata stores them. */
 export type DBRAOfficialConfig = Readonly<Record<string, unknown>>;
 
+/** The per-width rows of `DeBiLevelRoutingAttention.__init__` (dbra.md §2.2), by `param_size`. */
+type Row = readonly [groups: number, offsetKernel: number, offsetStride: number, agentMlpRatio: number, rpeSize: number];
+const ROWS_TS: Record<number, Row> = { 64: [1, 9, 8, 3, 56], 128: [2, 7, 4, 3, 28], 256: [4, 5, 2, 3, 14], 512: [8, 3, 1, 3, 7] };
+export const PARAM_SIZE_TABLE: Readonly<Record<'tiny' | 'small' | 'base', Readonly<Record<number, Row>>>> = {
+  tiny: ROWS_TS,
+  small: { ...ROWS_TS, 512: [8, 3, 1, 1, 7] },
+  base: { 96: [1, 9, 8, 3, 56], 192: [2, 7, 4, 3, 28], 384: [3, 5, 2, 3, 14], 768: [6, 3, 1, 3, 7] },
+};
+
+/** `Block`'s choice of attention modules by the stage's `topks[i]` (dbra.md §2.3). */
+const ATTN_BY_TOPK: Record<number, readonly [AttentionSpec, AttentionSpec]> = {
+  4: [
+    { kind: 'BRA', topk: 1 },
+    { kind: 'DBRA', topk: 4 },
+  ],
+  8: [
+    { kind: 'BRA', topk: 4 },
+    { kind: 'DBRA', topk: 8 },
+  ],
+  16: [
+    { kind: 'BRA', topk: 16 },
+    { kind: 'DBRA', topk: 16 },
+  ],
+  [-2]: [
+    { kind: 'DBRA', topk: 49 },
+    { kind: 'DBRA', topk: 49 },
+  ],
+};
+
+const arr = <T>(cfg: DBRAOfficialConfig, key: string, fallback?: T[]): T[] => {
+  const v = cfg[key] ?? fallback;
+  if (!Array.isArray(v)) throw new InvalidArgumentError(`DeBiFormer config: "${key}" must be a list, got ${JSON.stringify(v)}`);
+  return v as T[];
+};
+const num = (cfg: DBRAOfficialConfig, key: string, fallback?: number): number => {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number') throw new InvalidArgumentError(`DeBiFormer config: "${key}" must be a number, got ${JSON.stringify(v)}`);
+  return v;
+};
+
+/** One attention module as the golden `derived` metadata spells it out. */
+interface DerivedAttention {
+  name: string;
+  type: AttentionKind;
+  num_heads: number;
+  topk: number;
+  n_win: number;
+  n_groups?: number;
+  offset_kernel?: number;
+  offset_stride?: number;
+  agent_mlp_hidden?: number;
+  rpe_table_shape?: number[];
+}
+/** The golden `derived` metadata: the settings each attention module was actually built with. */
+export interface DBRADerived {
+  stages: { depth: number; dim: number; block_mlp_hidden: number; attn: DerivedAttention[] }[];
+}
+
+function deformFromDerived(stage: number, dim: number, attn: DerivedAttention[]): DeformSettings {
+  const rows = attn.filter((a) => a.type === 'DBRA');
+  if (rows.length === 0) throw new InvalidArgumentError(`DeBiFormer derived metadata: stage ${stage} has no DBRA module`);
+  const settings = rows.map((a) => {
+    const [, th] = a.rpe_table_shape ?? [];
+    if (a.n_groups === undefined || a.offset_kernel === undefined || a.offset_stride === undefined || a.agent_mlp_hidden === undefined || th === undefined)
+      throw new InvalidArgumentError(`DeBiFormer derived metadata: stage ${stage} ${a.name} lacks its deformable settings`);
+    return { groups: a.n_groups, offsetKernel: a.offset_kernel, offsetStride: a.offset_stride, agentMlpRatio: a.agent_mlp_hidden / dim, rpeSize: (th + 1) / 2 };
+  });
+  if (settings.some((s) => JSON.stringify(s) !== JSON.stringify(settings[0])))
+    throw new NotImplementedError(`DeBiFormer derived metadata: the DBRA modules of stage ${stage} differ in their settings (the official code shares them per width)`);
+  return settings[0]!;
+}
+
+/**
+ * Read official kwargs. Per-stage deformable settings come from `derived` (the golden metadata: what
+ * each module was really built with — reduced widths reuse the rows of the official widths) or else
+ * from the official per-width table of `param_size`. Options no released model uses are refused by name.
+ */
+export function fromOfficialConfig(cfg: DBRAOfficialConfig, dense: boolean, derived?: DBRADerived): DeBiFormerConfig {
+  const refuse = (key: string, ok: (v: unknown) => boolean, why = 'no released model uses it') => {
+    if (cfg[key] !== undefined && !ok(cfg[key])) throw new NotImplementedError(`DeBiFormer config: ${key}=${JSON.stringify(cfg[key])} is not supported (${why})`);
+  };
+  refuse('kv_downsample_mode', (v) => v === 'identity');
+  refuse('param_routing', (v) => v === false);
+  refuse('soft_routing', (v) => v === false);
+  refuse('pre_norm', (v) => v === true);
+  refuse('pe', (v) => v === null);
+  refuse('layer_scale_init_value', (v) => typeof v === 'number' && v <= 0);
+  refuse('auto_pad', (v) => v === true, 'the official DBRA forward cannot run without auto_pad, dbra.md §1.2; only the auto-pad path exists');
+  const depth = arr<number>(cfg, 'depth');
+  const embed = arr<number>(cfg, 'embed_dim');
+  const qk = arr<number>(cfg, 'qk_dims', embed);
+  const mlpRatios = arr<number>(cfg, 'mlp_ratios', [4, 4, 4, 4]);
+  const topks = arr<number>(cfg, 'topks', [4, 8, 16, -2]);
+  const headDim = num(cfg, 'head_dim', 32);
+  const nWin = num(cfg, 'n_win', 7);
+  for (const [k, v] of [
+    ['depth', depth],
+    ['embed_dim', embed],
+    ['qk_dims', qk],
+    ['mlp_ratios', mlpRatios],
+    ['topks', topks],
+  ] as const)
+    if (v.length !== 4) throw new InvalidArgumentError(`DeBiFormer config: ${k} must have 4 entries (one per stage), got ${v.length}`);
+  qk.forEach((q, i) => {
+    if (q !== embed[i]) throw new NotImplementedError(`DeBiFormer config: qk_dims (${qk.join(',')}) must equal embed_dim (${embed.join(',')}) as in every released model`);
+  });
+  const paramSize = (cfg['param_size'] ?? 'tiny') as string;
+  const table = (PARAM_SIZE_TABLE as Record<string, Record<number, Row> | undefined>)[paramSize];
+  if (!table && !derived) throw new InvalidArgumentError(`DeBiFormer config: param_size must be tiny, small or base, got ${JSON.stringify(paramSize)}`);
+  if (derived && derived.stages.length !== 4) throw new InvalidArgumentError(`DeBiFormer derived metadata: 4 stages expected, got ${derived.stages.length}`);
+  const stages = embed.map((dim, i): DeBiStageConfig => {
+    const numHeads = qk[i]! / headDim;
+    const base = { dim, depth: depth[i]!, numHeads, mlpRatio: mlpRatios[i]! };
+    const dv = derived?.stages[i];
+    if (dv) {
+      const [a1, a2] = dv.attn;
+      if (!a1 || !a2) throw new InvalidArgumentError(`DeBiFormer derived metadata: stage ${i} needs attn1 and attn2`);
+      if (dv.dim !== dim || dv.depth !== depth[i] || a1.num_heads !== numHeads || a1.n_win !== nWin)
+        throw new InvalidArgumentError(`DeBiFormer derived metadata: stage ${i} (dim ${dv.dim}, depth ${dv.depth}, heads ${a1.num_heads}) contradicts the config`);
+      return { ...base, attn: [{ kind: a1.type, topk: a1.topk }, { kind: a2.type, topk: a2.topk }], deform: deformFromDerived(i, dim, dv.attn) };
+    }
+    const attn = ATTN_BY_TOPK[topks[i]!];
+    if (!attn) throw new NotImplementedError(`DeBiFormer config: topks[${i}]=${topks[i]} is not supported (released models use 4, 8, 16, -2)`);
+    const row = table?.[dim];
+    if (!row)
+      throw new InvalidArgumentError(
+        `DeBiFormer config: param_size "${paramSize}" has no deformable settings for width ${dim} (rows: ${Object.keys(table ?? {}).join(', ')}); give DeBiFormerConfig.stages[${i}].deform explicitly`,
+      );
+    const [groups, offsetKernel, offsetStride, agentMlpRatio, rpeSize] = row;
+    return { ...base, attn, deform: { groups, offsetKernel, offsetStride, agentMlpRatio, rpeSize } };
+  });
+  return {
+    stages,
+    nWin,
+    sideDwconv: num(cfg, 'side_dwconv', 5),
+    beforeAttnDwconv: num(cfg, 'before_attn_dwconv', 3),
+    numClasses: dense ? 0 : num(cfg, 'num_classes', 1000),
+    dense,
+  };
+}
+
+/** NCHW golden tensor ↔ NHWC. */
+const toNHWC = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
+const toNCHW = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
+
+/** Whether golden/official metadata describes a dense backbone (the `entry` file is segmentation/ or detection/). */
+export function isDenseEntry(metadata: Readonly<Record<string, string>>): boolean {
+  const entry = metadata['entry'] ?? '';
+  return entry.startsWith('segmentation/') || entry.startsWith('detection/');
+}
+
+/** Build from golden/official metadata; outputs `stage.0..3` (NCHW) and, for classifiers, `logits`. */
+export function dbraFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
+  const reference = metadata['reference'] ?? '';
+  const parse = <T>(key: string): T => {
+    try {
+      return JSON.parse(metadata[key] ?? '') as T;
+    } catch {
+      throw new InvalidArgumentError(`DeBiFormer: the weights' "${key}" metadata is not JSON (reference ${reference})`);
+    }
+  };
+  const dense = isDenseEntry(metadata);
+  const cfg = parse<DBRAOfficialConfig>('config');
+  const derived = metadata['derived'] !== undefined ? parse<DBRADerived>('derived') : undefined;
+  const model = new DeBiFormer(fromOfficialConfig(cfg, dense, derived));
+  return {
+    model,
+    run: (inputs) =>
+      tf.tidy(() => {
+        const x = toNHWC(inputs['input']!) as tf.Tensor4D;
+        // classifier: the raw stage maps; dense: after extra_norms
+        const feats = model.forwardFeatures(x);
+        const outs: Record<string, tf.Tensor> = Object.fromEntries(feats.map((f, i) => [`stage.${i}`, toNCHW(f)]));
+        if (!dense) outs['logits'] = model.forwardHead(feats[3]!);
+        return outs;
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Variants
+
+const CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 224 / 256, interpolation: 'bicubic' };
+/** Shared by every official builder (dbra.md §2.1). */
+const common = {
+  kv_downsample_mode: 'identity',
+  kv_per_wins: [-1, -1, -1, -1],
+  topks: [4, 8, 16, -2],
+  side_dwconv: 5,
+  before_attn_dwconv: 3,
+  layer_scale_init_value: -1,
+  head_dim: 32,
+  param_routing: false,
+  diff_routing: false,
+  soft_routing: false,
+  pre_norm: true,
+  pe: null,
+};
+/** mm-framework backbone kwargs (segmentation/detection files); `num_classes` is passed but unused. */
+const mm = { resume: '', norm_eval: true, disable_bn_grad: false, auto_pad: true, use_checkpoint_stages: [] };
+const T = { depth: [1, 1, 4, 1], embed_dim: [64, 128, 256, 512], mlp_ratios: [3, 3, 3, 3], param_size: 'tiny', qk_dims: [64, 128, 256, 512] };
+const Sm = { depth: [2, 2, 9, 3], embed_dim: [64, 128, 256, 512], mlp_ratios: [3, 3, 3, 2], param_size: 'small', qk_dims: [64, 128, 256, 512] };
+const B = { depth: [2, 2, 9, 2], embed_dim: [96, 192, 384, 768], mlp_ratios: [3, 3, 3, 3], param_size: 'base', qk_dims: [96, 192, 384, 768] };
+const SRC = 'maclong01/DeBiFormer@1ceb090';
+/** classification builders: auto_pad forced to true (their default False cannot run, dbra.md §1.2) */
+const cls = (size: object, drop: number) => ({ ...size, drop_path_rate: drop, n_win: 7, ...common, auto_pad: true });
+const backbone = (size: object, nWin: number, extra: object = {}) => ({ num_classes: 80, ...size, n_win: nWin, ...common, ...mm, ...extra });
+
 export const variants = {
-  debi_base_det: {
-    kind: 'backbone',
-    params: 94_734_270,
-    source: "maclong01/DeBiFormer@1ceb090 detection/debiformer.py:debi_base (mmdet BACKBONES)",
-    config: {"num_classes": 80, "depth": [2, 2, 9, 2], "embed_dim": [96, 192, 384, 768], "mlp_ratios": [3, 3, 3, 3], "param_size": "base", "n_win": 32, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [96, 192, 384, 768], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": []},
-  },
-  debi_base: {
+  debi_tiny: {
     kind: 'classifier',
-    params: 95_501_926,
-    source: "maclong01/DeBiFormer@1ceb090 classification/debiformer.py:DeBiFormer via @register_model debi_base()",
-    config: {"depth": [2, 2, 9, 2], "embed_dim": [96, 192, 384, 768], "mlp_ratios": [3, 3, 3, 3], "param_size": "base", "drop_path_rate": 0.4, "n_win": 7, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [96, 192, 384, 768], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "auto_pad": true},
-  },
-  debi_base_seg: {
-    kind: 'backbone',
-    params: 94_734_270,
-    source: "maclong01/DeBiFormer@1ceb090 segmentation/debiformer.py:debi_base (mmseg BACKBONES)",
-    config: {"num_classes": 80, "depth": [2, 2, 9, 2], "embed_dim": [96, 192, 384, 768], "mlp_ratios": [3, 3, 3, 3], "param_size": "base", "n_win": 8, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [96, 192, 384, 768], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": [], "drop_path_rate": 0.4},
-  },
-  debi_small_det: {
-    kind: 'backbone',
-    params: 43_495_924,
-    source: "maclong01/DeBiFormer@1ceb090 detection/debiformer.py:debi_small (mmdet BACKBONES)",
-    config: {"num_classes": 80, "depth": [2, 2, 9, 3], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 2], "param_size": "small", "n_win": 16, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": []},
+    params: 21_495_598,
+    source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_tiny()`,
+    input: CLS_INPUT,
+    config: cls(T, 0.0),
   },
   debi_small: {
     kind: 'classifier',
     params: 44_008_028,
-    source: "maclong01/DeBiFormer@1ceb090 classification/debiformer.py:DeBiFormer via @register_model debi_small()",
-    config: {"depth": [2, 2, 9, 3], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 2], "param_size": "small", "drop_path_rate": 0.3, "n_win": 7, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "auto_pad": true},
+    source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_small()`,
+    input: CLS_INPUT,
+    config: cls(Sm, 0.3),
   },
-  debi_small_seg: {
-    kind: 'backbone',
-    params: 43_495_924,
-    source: "maclong01/DeBiFormer@1ceb090 segmentation/debiformer.py:debi_small (mmseg BACKBONES)",
-    config: {"num_classes": 80, "depth": [2, 2, 9, 3], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 2], "param_size": "small", "n_win": 8, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": []},
-  },
-  debi_tiny_det: {
-    kind: 'backbone',
-    params: 20_983_494,
-    source: "maclong01/DeBiFormer@1ceb090 detection/debiformer.py:debi_tiny (mmdet BACKBONES)",
-    config: {"num_classes": 80, "depth": [1, 1, 4, 1], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 3], "param_size": "tiny", "n_win": 8, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": [], "drop_path_rate": 0.1},
-  },
-  debi_tiny: {
+  debi_base: {
     kind: 'classifier',
-    params: 21_495_598,
-    source: "maclong01/DeBiFormer@1ceb090 classification/debiformer.py:DeBiFormer via @register_model debi_tiny()",
-    config: {"depth": [1, 1, 4, 1], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 3], "param_size": "tiny", "drop_path_rate": 0.0, "n_win": 7, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "auto_pad": true},
+    params: 95_501_926,
+    source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_base() (README: 77M; the code has 95.5M)`,
+    input: CLS_INPUT,
+    config: cls(B, 0.4),
   },
-  debi_tiny_seg: {
-    kind: 'backbone',
-    params: 20_983_494,
-    source: "maclong01/DeBiFormer@1ceb090 segmentation/debiformer.py:debi_tiny (mmseg BACKBONES)",
-    config: {"num_classes": 80, "depth": [1, 1, 4, 1], "embed_dim": [64, 128, 256, 512], "mlp_ratios": [3, 3, 3, 3], "param_size": "tiny", "n_win": 8, "kv_downsample_mode": "identity", "kv_per_wins": [-1, -1, -1, -1], "topks": [4, 8, 16, -2], "side_dwconv": 5, "before_attn_dwconv": 3, "layer_scale_init_value": -1, "qk_dims": [64, 128, 256, 512], "head_dim": 32, "param_routing": false, "diff_routing": false, "soft_routing": false, "pre_norm": true, "pe": null, "resume": "", "norm_eval": true, "disable_bn_grad": false, "auto_pad": true, "use_checkpoint_stages": [], "drop_path_rate": 0.1},
-  },
+  debi_tiny_seg: { kind: 'backbone', params: 20_983_494, source: `${SRC} segmentation/debiformer.py:debi_tiny (mmseg BACKBONES)`, config: backbone(T, 8, { drop_path_rate: 0.1 }) },
+  debi_small_seg: { kind: 'backbone', params: 43_495_924, source: `${SRC} segmentation/debiformer.py:debi_small (mmseg BACKBONES)`, config: backbone(Sm, 8) },
+  debi_base_seg: { kind: 'backbone', params: 94_734_270, source: `${SRC} segmentation/debiformer.py:debi_base (mmseg BACKBONES)`, config: backbone(B, 8, { drop_path_rate: 0.4 }) },
+  debi_tiny_det: { kind: 'backbone', params: 20_983_494, source: `${SRC} detection/debiformer.py:debi_tiny (mmdet BACKBONES)`, config: backbone(T, 8, { drop_path_rate: 0.1 }) },
+  debi_small_det: { kind: 'backbone', params: 43_495_924, source: `${SRC} detection/debiformer.py:debi_small (mmdet BACKBONES)`, config: backbone(Sm, 16) },
+  debi_base_det: { kind: 'backbone', params: 94_734_270, source: `${SRC} detection/debiformer.py:debi_base (mmdet BACKBONES)`, config: backbone(B, 32) },
 } satisfies Record<string, Variant<DBRAOfficialConfig>>;
 
 export type DBRAVariantName = keyof typeof variants;
 
-export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = declaredFamily<DBRAOfficialConfig, DBRAVariantName>({
+export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
   name: 'dbra',
   packageName: '@dynavit/dbra',
-  references: ["maclong01/DeBiFormer", "rayleizhu/BiFormer"],
+  references: ['maclong01/DeBiFormer', 'rayleizhu/BiFormer'],
+  implemented: true,
   variants,
-});
+  create(name, options) {
+    const v = variants[name];
+    const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
+    return new DeBiFormer(options?.numClasses !== undefined && v.kind === 'classifier' ? { ...cfg, numClasses: options.numClasses } : cfg);
+  },
+  fromReference: dbraFromReference,
+};

@@ -5,7 +5,8 @@
  * modules instantiated for the papers' configs (heads only, backbone excluded).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, type ModelFamily, NotImplementedError, type ParityModel, resizeBilinear, type Variant } from '@dynavit/core';
+import { InvalidArgumentError, type ModelFamily, type ParityModel, resizeBilinear, type Variant } from '@dynavit/core';
+import { detectionParityModel } from './det-parity.js';
 import { SegmentationHead } from './segmentor.js';
 
 /** Head configuration as the official mm* config gives it (our golden metadata uses the same keys). */
@@ -99,11 +100,14 @@ const jsonMeta = <T>(md: Readonly<Record<string, string>>, key: string): T => {
   return JSON.parse(v) as T;
 };
 
-/** Golden cases feed the backbone features `input.0..3` (NCHW) to the head alone. */
+/**
+ * Golden cases feed the backbone features `input.0..3` (NCHW) to the head alone. Detection heads
+ * produce every non-debug golden output and compare proposals / detections as sets (det-parity.ts).
+ */
 export function headsFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
   const cfg = JSON.parse(metadata['config'] ?? '{}') as HeadOfficialConfig;
   const kind = headKind(cfg);
-  if (kind === 'mask_rcnn' || kind === 'retinanet') throw new NotImplementedError(`the ${kind} head is not implemented yet (@dynavit/heads)`);
+  if (kind === 'mask_rcnn' || kind === 'retinanet') return detectionParityModel(cfg);
   const head = segmentationHeadFromConfig(cfg);
   return {
     model: head,

@@ -8,13 +8,13 @@ import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Classifier, type DenseBackbone, InvalidArgumentError, type Module } from '@dynavit/core';
-import { createSegmentor, type SegHeadOptions, variants as headVariants } from '@dynavit/heads';
+import { createDetector, createSegmentor, type Detection, detectionOptionsFromConfig, type SegHeadOptions, variants as headVariants } from '@dynavit/heads';
 import { backendPreference, selectBackend } from '../backends.js';
 import { classificationInput, DEFAULT_CLS_INPUT, imageTensor, readImage } from '../images.js';
 import { labelName } from '../labels.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
-import { renderClassification, renderSegmentation } from '../render.js';
+import { renderClassification, renderDetections, renderSegmentation } from '../render.js';
 import { readWeightsFile } from '../weights.js';
 
 export type Task = 'classify' | 'segment' | 'detect';
@@ -57,7 +57,6 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
   if (task === 'classify' && variant.kind !== 'classifier') throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; classification needs a classifier (e.g. dat_pp_tiny)`);
   if (task !== 'classify' && variant.kind !== 'backbone')
     throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; ${task} needs a dense backbone (e.g. ${values.model}_dense or ${values.model}_seg)`);
-  if (task === 'detect') throw new InvalidArgumentError('detection is not available yet: the Mask R-CNN / RetinaNet heads have not landed in @dynavit/heads');
   const images = await Promise.all(positionals.map(async (p) => ({ path: p, img: await readImage(p) }))); // fail fast on a bad image
   const choice = await selectBackend({ prefer: backendPreference(values.backend) });
   const weights = values.weights ? await readWeightsFile(values.weights, values.key ? { key: values.key } : {}) : null;
@@ -66,24 +65,37 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
   let model: Module;
   let classify: ((x: tf.Tensor4D) => tf.Tensor2D) | null = null;
   let segment: ((img: tf.Tensor3D) => Promise<{ classMap: Int32Array; numClasses: number }>) | null = null;
+  let detect: ((img: tf.Tensor3D) => Promise<{ detections: Detection[]; numClasses: number }>) | null = null;
+  const scale = parseScale(values.scale);
+  const loadDense = (m: Module & { backbone: Module }) => {
+    if (!weights) return;
+    // an mmseg/mmdet checkpoint has backbone.* and head keys; a bare backbone file only backbone keys
+    if ([...weights.tensors.keys()].some((k) => k.startsWith('backbone.'))) m.loadStateDict(weights.tensors, { source: values.weights! });
+    else m.backbone.loadStateDict(weights.tensors, { source: values.weights! });
+  };
   if (task === 'classify') {
     const m = registry.createModel(values.model) as Classifier;
     if (weights) m.loadStateDict(weights.tensors, { source: values.weights! });
     model = m;
     classify = (x) => tf.tidy(() => tf.softmax(m.forward(x)) as tf.Tensor2D);
-  } else {
+  } else if (task === 'segment') {
     const headName = (values.head ?? 'upernet_ade20k') as keyof typeof SEG_HEADS;
     if (!(headName in SEG_HEADS)) throw new InvalidArgumentError(`--head must be one of ${Object.keys(SEG_HEADS).join(', ')} for segmentation (all heads: ${Object.keys(headVariants).join(', ')})`);
     const seg = createSegmentor({ backbone: registry.createModel(values.model) as DenseBackbone, head: SEG_HEADS[headName] });
-    if (weights) {
-      // an mmseg checkpoint has backbone.* and head keys; a bare backbone file only backbone keys
-      const hasPrefix = [...weights.tensors.keys()].some((k) => k.startsWith('backbone.'));
-      if (hasPrefix) seg.loadStateDict(weights.tensors, { source: values.weights! });
-      else seg.backbone.loadStateDict(weights.tensors, { source: values.weights! });
-    }
+    loadDense(seg);
     model = seg;
-    const scale = parseScale(values.scale);
     segment = (img) => seg.segment(img, scale ? { scale } : {});
+  } else {
+    const headName = values.head ?? (values.model.startsWith('dat') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco');
+    const DET_HEADS = ['maskrcnn_coco', 'maskrcnn_coco_dat', 'retinanet_coco_debi', 'retinanet_coco_dat'] as const;
+    if (!(DET_HEADS as readonly string[]).includes(headName)) throw new InvalidArgumentError(`--head must be one of ${DET_HEADS.join(', ')} for detection`);
+    const det = createDetector({
+      backbone: registry.createModel(values.model) as DenseBackbone,
+      head: detectionOptionsFromConfig(headVariants[headName as (typeof DET_HEADS)[number]].config),
+    });
+    loadDense(det);
+    model = det;
+    detect = (img) => det.detect(img, scale ? { scale } : {});
   }
 
   await mkdir(values.out, { recursive: true });
@@ -105,14 +117,23 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
           .map((c) => ({ index: c, label: labelName('imagenet', c), score: probs[c]! }));
         result = { top5: top };
         await renderClassification(img, top, `${stem}.png`);
-      } else {
+      } else if (segment) {
         const t = imageTensor(img);
-        const r = await segment!(t);
+        const r = await segment(t);
         t.dispose();
         const hist: Record<string, number> = {};
         for (const c of r.classMap) hist[labelName('ade20k', c)] = (hist[labelName('ade20k', c)] ?? 0) + 1;
         result = { numClasses: r.numClasses, classPixels: hist, note: 'class index k is ADE20K label k+1; the full map is in the picture' };
         await renderSegmentation(img, r.classMap, 'ade20k', `${stem}.png`);
+      } else {
+        const t = imageTensor(img);
+        const r = await detect!(t);
+        t.dispose();
+        result = {
+          numClasses: r.numClasses,
+          detections: r.detections.map((d) => ({ box: d.box, score: d.score, label: d.label, name: labelName('coco', d.label), maskPixels: d.mask ? d.mask.reduce((a, v) => a + v, 0) : null })),
+        };
+        await renderDetections(img, r.detections, 'coco', `${stem}.png`);
       }
       const millis = performance.now() - t0;
       await writeFile(

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { compareArrays, type Module, readSafetensors, Registry, runParity, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BiLevelRoutingAttention, type DBRAIntermediates, type DeBiFormer, DeBiLevelRoutingAttention, dbra, dbraFromReference, routedAttention } from './index.js';
+
+const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
+const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
+const weights = readST('golden/cls_tiny_reduced.weights.safetensors');
+const io = readST('golden/cls_tiny_reduced.io.safetensors');
+// debug tensors extracted by tools/extract-debug.mjs
+const debug = readST('debug/cls_tiny_reduced.debug.safetensors').tensors;
+const segFile = readST('debug/seg_small_reduced_pad.debug.safetensors');
+const seg = segFile.tensors;
+
+const tensor = (t: TensorData) => tf.tensor(toFloat32(t), t.shape);
+const nchwToNhwc = (t: TensorData) => tf.tidy(() => tf.transpose(tensor(t), [0, 2, 3, 1])) as tf.Tensor4D;
+const toNCHW = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
+/** Debug tensors recorded channels-last (`.in`, `.out`, `.agents`) load as they are. */
+const nhwc = (t: TensorData) => tensor(t) as tf.Tensor4D;
+
+/** Compare with a golden tensor: max|d| ≤ tol·max(1, max|ref|). Returns the max error. */
+function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 1e-4): number {
+  expect(got.shape, name).toEqual(ref.shape);
+  const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
+  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
+  return r.maxAbs;
+}
+
+/** The DBRA steps of dbra.md §4.3 against the golden `debug.<prefix>.*` tensors (all NCHW/NHWC as stored). */
+function checkDBRASteps(im: DBRAIntermediates, d: ReadonlyMap<string, TensorData>, prefix: string, opts: { routeIdx: boolean; dense: boolean }): void {
+  const key = (k: string) => {
+    const t = d.get(`${prefix}.${k}`);
+    if (!t) throw new Error(`missing golden ${prefix}.${k}`);
+    return t;
+  };
+  expectClose(toNCHW(im.offset), key('offset'), 'offset (step 7)');
+  expectClose(im.sampleGridXY, key('sample_grid_xy'), 'sample_grid_xy (step 9)');
+  expectClose(toNCHW(im.sampled), key('sampled'), 'sampled (steps 10–11)');
+  expectClose(toNCHW(im.agentQ), key('agent_q'), 'agent_q (step 12)');
+  if (opts.routeIdx) expect(Array.from(im.routeIdx.dataSync()), 'route_idx (step 13)').toEqual(Array.from(toFloat32(key('route_idx'))));
+  expectClose(toNCHW(im.bilevelOut), key('bilevel_out'), 'bilevel_out (steps 14–16)');
+  expectClose(im.agents, key('agents'), 'agents (steps 17–19)');
+  if (!opts.dense) return;
+  expectClose(im.rpeBias, key('rpe_bias'), 'rpe_bias (§4.4)');
+  expectClose(toNCHW(im.preCrop), key('pre_crop'), 'pre_crop (steps 20–23)');
+}
+
+/** The sub-dict under `prefix`, keys relative to it. */
+function subDict(sd: ReadonlyMap<string, TensorData>, prefix: string): StateDict {
+  return new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
+describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
+  let model: DeBiFormer;
+  beforeAll(async () => {
+    await tf.setBackend(backend);
+    await tf.ready();
+    model = dbraFromReference(weights.metadata).model as DeBiFormer;
+    model.loadStateDict(weights.tensors);
+  });
+  afterAll(() => model.dispose());
+
+  it('reproduces the official outputs (golden cls_tiny_reduced) within 1e-4 relative', () => {
+    const report = runParity(new Registry().use(dbra), weights, io);
+    expect(report.backend).toBe(backend);
+    expect(report.outputs.map((o) => o.name).sort()).toEqual(['logits', 'stage.0', 'stage.1', 'stage.2', 'stage.3']);
+    for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
+  });
+
+  it('stage 0 attn1 (BRA): route indices, attention + LePE, output', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const attn = model.stages.at(0).at(0).attn1 as BiLevelRoutingAttention;
+      expect(attn).toBeInstanceOf(BiLevelRoutingAttention);
+      const { out, intermediates: im } = attn.run(nhwc(debug.get('debug.stage0.block0.attn1.in')!), true);
+      expect(Array.from(im!.routeIdx.dataSync())).toEqual(Array.from(toFloat32(debug.get('debug.stage0.block0.attn1.route_idx')!)));
+      expectClose(im!.preProj, debug.get('debug.stage0.block0.attn1.pre_proj')!, 'pre_proj');
+      expectClose(out, debug.get('debug.stage0.block0.attn1.out')!, 'BRA out');
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  for (const [stage, attnName] of [
+    [0, 'attn2'],
+    [3, 'attn1'],
+  ] as const) {
+    it(`stage ${stage} ${attnName} (DBRA): every recorded step`, () => {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const attn = model.stages.at(stage).at(0)[attnName] as DeBiLevelRoutingAttention;
+        expect(attn).toBeInstanceOf(DeBiLevelRoutingAttention);
+        const prefix = `debug.stage${stage}.block0.${attnName}`;
+        const { out, intermediates } = attn.run(nhwc(debug.get(`${prefix}.in`)!), true);
+        checkDBRASteps(intermediates!, debug, prefix, { routeIdx: true, dense: stage === 3 });
+        expectClose(out, debug.get(`${prefix}.out`)!, 'DBRA out');
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  for (const s of [1, 2, 3]) {
+    it(`stage ${s}: down-sampling + block 0 from the golden stage ${s - 1} output`, () => {
+      const x = nchwToNhwc(io.tensors.get(`stage.${s - 1}`)!);
+      const y = tf.tidy(() => toNCHW(model.stages.at(s).at(0).forward(model.downsample_layers.at(s).forward(x))));
+      expectClose(y, debug.get(`debug.stage${s}.block0.out`)!, `stage${s}.block0.out`);
+      tf.dispose([x, y]);
+    });
+  }
+
+  it('repeated forwards leak no tensor', () => {
+    const x = tf.randomNormal([1, 24, 36, 3]) as tf.Tensor4D;
+    model.forward(x).dispose();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) {
+      model.forward(x).dispose();
+      tf.dispose(model.forwardFeatures(x));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it('featureInfo describes the real feature maps', () => {
+    const x = tf.zeros([2, 80, 100, 3]) as tf.Tensor4D;
+    const feats = model.forwardFeatures(x);
+    expect(feats.map((f) => f.shape)).toEqual(model.featureInfo.map((fi) => [2, Math.ceil(80 / fi.reduction), Math.ceil(100 / fi.reduction), fi.channels]));
+    tf.dispose([x, ...feats]);
+  });
+
+  it('the gathered (KVGather) and masked evaluations of routed attention agree', () => {
+    tf.tidy(() => {
+      const [n, p, tq, t, c, m] = [2, 9, 3, 4, 16, 2];
+      const q = tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const k = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const v = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const idx = tf.topk(tf.randomNormal([n, p, p], 0, 1, 'float32', 4), 4).indices as tf.Tensor3D;
+      const a = routedAttention(q, k, v, idx, m, 0.25, 'gather');
+      const b = routedAttention(q, k, v, idx, m, 0.25, 'mask');
+      expect(a.shape).toEqual([n, p, tq, c]);
+      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-6);
+    });
+  });
+});
+
+describe.each(['cpu', 'wasm'])('DBRA with token and agent padding (golden seg_small_reduced_pad) on %s', (backend) => {
+  let model: DeBiFormer;
+  beforeAll(async () => {
+    await tf.setBackend(backend);
+    await tf.ready();
+    // the debug file carries the case's metadata and the weights of the recorded modules as weights.*
+    const meta = Object.fromEntries(Object.entries(segFile.metadata).filter(([k]) => k.startsWith('weights.')).map(([k, v]) => [k.slice('weights.'.length), v]));
+    model = dbraFromReference(meta).model as DeBiFormer;
+    const w = subDict(seg, 'weights.');
+    const recorded: [string, Module][] = [
+      ['stages.0.0.attn2.', model.stages.at(0).at(0).attn2],
+      ['stages.3.0.attn1.', model.stages.at(3).at(0).attn1],
+      ['extra_norms.3.', model.extra_norms!.at(3)],
+    ];
+    for (const [prefix, mod] of recorded) mod.loadStateDict(subDict(w, prefix), { source: `seg_small_reduced_pad ${prefix}` });
+  });
+  afterAll(() => model.dispose());
+
+  it('stage 0 attn2: 50×58 map padded to 56×64, 7×8 agents padded to 8×8', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const attn = model.stages.at(0).at(0).attn2 as DeBiLevelRoutingAttention;
+      const { intermediates: im } = attn.run(nhwc(seg.get('debug.stage0.block0.attn2.in')!), true);
+      expect(im!.sampleGridXY.shape).toEqual([1, 7, 8, 2]);
+      expect(im!.sampled.shape).toEqual([1, 8, 8, 16]);
+      // padded agents are exact zeros before proj_q
+      expect(tf.max(tf.abs(tf.slice(im!.sampled, [0, 7, 0, 0], [1, 1, 8, 16]))).dataSync()[0]).toBe(0);
+      // routing among identical padded regions is a tie (dbra.md §5): route_idx is not compared
+      checkDBRASteps(im!, seg, 'debug.stage0.block0.attn2', { routeIdx: false, dense: false });
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('stage 3 attn1: 7×8 map padded to 8×8, dense attention with the sampled RPE, crop', () => {
+    tf.tidy(() => {
+      const attn = model.stages.at(3).at(0).attn1 as DeBiLevelRoutingAttention;
+      const { out, intermediates: im } = attn.run(nhwc(seg.get('debug.stage3.block0.attn1.in')!), true);
+      checkDBRASteps(im!, seg, 'debug.stage3.block0.attn1', { routeIdx: false, dense: true });
+      expectClose(out, seg.get('debug.stage3.block0.attn1.out')!, 'DBRA out');
+    });
+  });
+
+  it('extra_norms.3 turns the raw stage-3 map into the backbone output', () => {
+    const x = nchwToNhwc(seg.get('debug.stage3.raw')!);
+    const y = tf.tidy(() => toNCHW(model.extra_norms!.at(3).forward(x)));
+    expectClose(y, seg.get('stage.3')!, 'stage.3');
+    tf.dispose([x, y]);
+  });
+});
