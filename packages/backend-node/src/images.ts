@@ -1,11 +1,10 @@
 /**
- * Image I/O in Node with sharp: decode JPEG/PNG/WebP (and anything else libvips reads) to RGB,
- * and the classification pre-processing of the official evaluations (resize the shorter side to
- * size/cropPct with a bicubic kernel, centre crop, ImageNet mean/std).
+ * Image I/O in Node with sharp: decode JPEG/PNG/WebP (and anything else libvips reads) to RGB, and
+ * the classification pre-processing of the official evaluations (core's Pillow-exact resampler).
  */
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { IMAGENET_MEAN, IMAGENET_STD, type InputConfig, InvalidArgumentError } from '@dynavit/core';
+import { classificationPixels, IMAGENET_MEAN, IMAGENET_STD, type InputConfig, InvalidArgumentError } from '@dynavit/core';
 import sharp from 'sharp';
 
 export interface RGBImage {
@@ -41,27 +40,11 @@ export function imageTensor(img: RGBImage): tf.Tensor3D {
 export const DEFAULT_CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' };
 
 /**
- * Classification input: shorter side → round(size/cropPct) (torchvision `Resize(int)`), centre crop
- * to size, /255, (x − mean)/std → [1, H, W, 3] float32 NHWC. With cropPct 1 the image is resized
- * straight to size (DAT-B++ 384).
+ * Classification input exactly as the official evaluations computed it (torchvision `Resize` with
+ * Pillow's antialiasing bicubic, `CenterCrop`, `ToTensor`, `Normalize`): core's `classificationPixels`,
+ * the same host code the browser backend uses, bit-exact with Pillow → [1, H, W, 3] float32 NHWC.
  */
-export async function classificationInput(img: RGBImage, cfg: InputConfig = DEFAULT_CLS_INPUT): Promise<tf.Tensor4D> {
-  const [h, w] = cfg.size;
-  const kernel = cfg.interpolation === 'bicubic' ? 'cubic' : 'linear';
-  const src = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
-  let pipeline: sharp.Sharp;
-  if (cfg.cropPct >= 1) pipeline = src.resize(w, h, { fit: 'fill', kernel });
-  else {
-    const short = Math.floor(Math.min(h, w) / cfg.cropPct);
-    const scale = short / Math.min(img.width, img.height);
-    const rw = Math.max(w, Math.round(img.width * scale));
-    const rh = Math.max(h, Math.round(img.height * scale));
-    const resized = await src.resize(rw, rh, { fit: 'fill', kernel }).raw().toBuffer();
-    pipeline = sharp(resized, { raw: { width: rw, height: rh, channels: 3 } }).extract({ left: Math.floor((rw - w) / 2), top: Math.floor((rh - h) / 2), width: w, height: h });
-  }
-  const data = await pipeline.removeAlpha().raw().toBuffer();
-  return tf.tidy(() => {
-    const x = tf.div(tf.tensor4d(Float32Array.from(data), [1, h, w, 3]), 255);
-    return tf.div(tf.sub(x, tf.tensor1d([...cfg.mean])), tf.tensor1d([...cfg.std])) as tf.Tensor4D;
-  });
+export function classificationInput(img: RGBImage, cfg: InputConfig = DEFAULT_CLS_INPUT): tf.Tensor4D {
+  const values = classificationPixels({ width: img.width, height: img.height, data: img.data }, cfg);
+  return tf.tensor4d(values, [1, cfg.size[0], cfg.size[1], 3]);
 }

@@ -13,7 +13,7 @@ import upernetWeights from '../../heads/src/__fixtures__/golden/upernet_small.we
 import maskrcnnPth from '../../core/src/io/__fixtures__/heads_maskrcnn_small.pth?url';
 import maskrcnnSafetensors from '../../core/src/io/__fixtures__/heads_maskrcnn_small.weights.safetensors?url';
 import hostilePth from '../../core/src/io/__fixtures__/hostile.pth?url';
-import resampleFixture from './__fixtures__/resample.safetensors?url';
+import resampleFixture from '../../core/src/image/__fixtures__/resample.safetensors?url';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';

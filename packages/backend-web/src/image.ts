@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type InputConfig, InvalidArgumentError } from '@dynavit/core';
 import { type PreparedImage, type PrepareOptions, prepareImage } from '@dynavit/heads';
-import { classificationPixels, type RgbImage } from './resample.js';
+import { classificationPixels, type RgbImage } from '@dynavit/core';
 
 /** Everything `readPixels` and the `prepare*` functions take. */
 export type ImageSource = HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas | ImageBitmap | VideoFrame | ImageData;

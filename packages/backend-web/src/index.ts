@@ -20,7 +20,7 @@ export {
 } from './backends.js';
 export { loadWeights, sniffWeightsFormat, type WeightsSource, type WeightsFormat, type WeightsProgress, type LoadWeightsOptions, type LoadedWeights } from './weights.js';
 export { readPixels, imageSize, imageToTensor, prepareClassification, prepareDense, type ImageSource } from './image.js';
-export { resamplePixels, evalResizeSize, centerCrop, classificationPixels, type RgbImage, type ResampleFilter } from './resample.js';
+export { resamplePixels, evalResizeSize, centerCrop, classificationPixels, type RgbImage, type ResampleFilter } from '@dynavit/core';
 export { createRegistry, createModel } from './registry.js';
 export {
   createSegmentor,

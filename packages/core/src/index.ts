@@ -15,3 +15,4 @@ export * from './registry.js';
 export * from './parity.js';
 export * from './ops/index.js';
 export { assertRank, assertDim, assertShape } from './ops/assert.js';
+export * from './image/resample.js';

@@ -107,7 +107,7 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
       let result: unknown;
       if (classify) {
         const input = variant.input ?? DEFAULT_CLS_INPUT;
-        const x = await classificationInput(img, input);
+        const x = classificationInput(img, input);
         const p = classify(x);
         const probs = await p.data();
         tf.dispose([x, p]);

@@ -95,3 +95,15 @@ describe('safetensors', () => {
     expect((await readSafetensorsStream(s2)).tensors.size).toBe(6);
   });
 });
+
+describe('safetensors from a Node Buffer', () => {
+  it('reads every tensor from its own offset (Buffer#slice shares memory; the reader must copy)', () => {
+    const bytes = writeSafetensors(sample());
+    // a Buffer that is a view into a larger pool, as readFileSync/pooled allocations give
+    const pool = Buffer.alloc(bytes.length + 64, 7);
+    pool.set(bytes, 32);
+    const view = pool.subarray(32, 32 + bytes.length);
+    const { tensors } = readSafetensors(view);
+    for (const [k, v] of sample()) expect(tensors.get(k)!.data, k).toEqual(v.data);
+  });
+});

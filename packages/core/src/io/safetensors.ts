@@ -17,7 +17,10 @@ const MAX_HEADER = 100 * 1024 * 1024;
 
 function viewAs(dtype: DType, bytes: Uint8Array, count: number): TensorArray {
   // Copy into a fresh aligned buffer: safetensors offsets need not be aligned to the element size.
-  const buf = bytes.slice().buffer;
+  // (Not `bytes.slice()`: on a Node Buffer, slice returns a view of the same memory.)
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const buf = copy.buffer;
   switch (dtype) {
     case 'F32':
       return new Float32Array(buf, 0, count);

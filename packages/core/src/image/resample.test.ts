@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_MEAN, IMAGENET_STD, readSafetensors } from '@dynavit/core';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../contracts.js';
+import { readSafetensors } from '../io/safetensors.js';
 import { centerCrop, classificationPixels, evalResizeSize, resamplePixels, type ResampleFilter } from './resample.js';
 
 // Outputs of Pillow 9.4 (scripts/make-resample-fixture.py); the inputs are this formula.

@@ -1,7 +1,7 @@
 """Reference outputs of Pillow's resize and of the torchvision/timm classification transform, for
-src/resample.test.ts. Run with a Python that has Pillow and numpy (Debian: python3-pil python3-numpy):
+src/image/resample.test.ts. Run with a Python that has Pillow and numpy (Debian: python3-pil python3-numpy):
 
-    python3 scripts/make-resample-fixture.py src/__fixtures__/resample.safetensors
+    python3 scripts/make-resample-fixture.py src/image/__fixtures__/resample.safetensors
 
 The input images are computed from a formula (the test recomputes them), so only outputs are stored.
 """

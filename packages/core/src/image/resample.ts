@@ -10,7 +10,8 @@
  * the filter is widened by the downscale factor (antialiasing); taps are normalised, then quantised to
  * 22-bit fixed point, and each output is ⌊(Σ pixel·tap + 2²¹) / 2²²⌋ clamped to 0–255.
  */
-import { type InputConfig, InvalidArgumentError } from '@dynavit/core';
+import type { InputConfig } from '../contracts.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Host RGB pixels, row-major HWC, 8 bits per channel. */
 export interface RgbImage {
