@@ -1,5 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { renderModelZoo } from './zoo.js';
+import { macsCell, renderModelZoo, renderParity } from './zoo.js';
+
+const docs = fileURLToPath(new URL('..', import.meta.url));
+const readJson = <T>(p: string): T => JSON.parse(readFileSync(`${docs}${p}`, 'utf8')) as T;
 
 describe('renderModelZoo', () => {
   it('renders one sorted row per model with parameters in millions', () => {
@@ -11,5 +16,53 @@ describe('renderModelZoo', () => {
     expect(lines).toHaveLength(4);
     expect(lines[2]).toBe('| `a` | dat | classifier | 23.96 M | not yet |');
     expect(lines[3]).toBe('| `b` | dat | classifier | 53.13 M | yes |');
+  });
+
+  it('adds MACs and the paper numbers; the parity status is one sentence per family', () => {
+    const md = renderModelZoo([{ name: 'dat_pp_tiny', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 23_962_876, implemented: true }], {
+      gmacs: { dat_pp_tiny: 4.259 },
+      papers: { dat_pp_tiny: { name: 'DAT-T++', flops: 4.3, top1: 83.9 } },
+    });
+    expect(md.split('\n')[2]).toBe('| DAT-T++<br>`dat_pp_tiny` | classifier | 23.96 M | 4.26 G | 4.3 G | 83.9 |  |');
+    expect(renderParity('dat', { parity: { backends: ['wasm', 'cpu'], families: { dat: { reference: 'LeapLabTHU/DAT', cases: ['a', 'b'], status: 'pass' } } } })).toBe(
+      '**Parity with the official code** (LeapLabTHU/DAT): ✓ all 2 golden cases pass on wasm and cpu — `a`, `b`.',
+    );
+  });
+
+  it('shows a complete MAC count, the spec count where countMacs misses products, or a lower bound', () => {
+    const extras = { gmacs: { a: 4.26, g: 3.11, d: 2.49, big: 49.5 }, specGmacs: { a: 4.26, g: 4.48 }, partialFamilies: ['glmix', 'dbra'], macsSize: { big: 384 } };
+    expect(macsCell('a', 'dat', extras)).toBe('4.26 G');
+    expect(macsCell('g', 'glmix', extras)).toBe('4.48 G ‡');
+    expect(macsCell('d', 'dbra', extras)).toBe('≥ 2.49 G †');
+    expect(macsCell('big', 'dat', extras)).toBe('49.50 G @384');
+    expect(macsCell('none', 'dat', extras)).toBe('—');
+  });
+});
+
+describe('the zoo data', () => {
+  it('counted MACs agree with the porting specs where the count is complete (DAT-T++ 4.26 G …)', () => {
+    const counted = readJson<{ gmacs: Record<string, number>; sizes: Record<string, number> }>('data/macs.json');
+    const spec = readJson<{ gmacs: Record<string, number>; partialFamilies: string[] }>('data/spec-macs.json');
+    for (const name of ['dat_pp_tiny', 'dat_pp_small', 'dat_pp_base', 'dat_pp_base_384', 'dat_plus_tiny']) expect(counted.gmacs[name], name).toBeCloseTo(spec.gmacs[name]!, 1);
+    expect(counted.gmacs['dat_pp_tiny']).toBe(4.26);
+    expect(counted.sizes['dat_pp_base_384']).toBe(384);
+  });
+
+  it('the generated zoo lists every registered model with its numbers', async () => {
+    const file = `${docs}generated/zoo.md`;
+    if (!existsSync(file)) return expect.fail('generated/zoo.md is missing: run the build first (pnpm build)');
+    const md = readFileSync(file, 'utf8');
+    const { Registry } = await import('@dynavit/core');
+    const { dat } = await import('@dynavit/dat');
+    const { dbra } = await import('@dynavit/dbra');
+    const { glmix } = await import('@dynavit/glmix');
+    const { heads } = await import('@dynavit/heads');
+    for (const m of new Registry().use(dat).use(dbra).use(glmix).use(heads).listModels()) expect(md, m.name).toContain(`\`${m.name}\``);
+    const row = (name: string) => md.split('\n').find((l) => l.includes(`\`${name}\``))!;
+    expect(row('dat_pp_tiny')).toContain('| 4.26 G | 4.3 G | 83.9 |');
+    expect(row('glnet_4g')).toContain('| 4.48 G ‡ | 4.5 G | 83.7 |');
+    expect(row('debi_tiny')).toContain('2.6 G | 81.9');
+    expect(md).toContain('✓ all 6 golden cases pass on wasm and cpu');
+    expect(md).toContain('✓ all 5 golden cases pass on wasm and cpu');
   });
 });

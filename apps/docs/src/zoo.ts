@@ -4,9 +4,103 @@
  */
 import type { ModelListing } from '@dynavit/core';
 
-export function renderModelZoo(models: readonly ModelListing[]): string {
-  const rows = [...models]
-    .sort((a, b) => a.family.localeCompare(b.family) || a.params - b.params || a.name.localeCompare(b.name))
-    .map((m) => `| \`${m.name}\` | ${m.family} | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.implemented ? 'yes' : 'not yet'} |`);
-  return ['| model | family | kind | parameters | implemented |', '|---|---|---|---:|---|', ...rows].join('\n');
+/** What the papers / official READMEs report for a model (data/papers.json). */
+export interface PaperNumbers {
+  /** the paper's name for the model */
+  name?: string;
+  /** GFLOPs as the paper counts them (multiply-accumulates) */
+  flops?: number;
+  /** ImageNet-1k top-1 (%) */
+  top1?: number;
+  note?: string;
+}
+
+/** Parity against the official code, per family (data/parity.json). */
+export interface FamilyParity {
+  reference: string;
+  cases: readonly string[];
+  status: 'pass' | 'fail' | 'pending';
+}
+
+/** The extra columns of the full zoo table. */
+export interface ZooExtras {
+  /** counted MACs in G per model (data/macs.json) */
+  gmacs?: Readonly<Record<string, number>>;
+  /** input side the MACs were counted at, when not 224 */
+  macsSize?: Readonly<Record<string, number>>;
+  /** MACs in G from the porting specs' reference counts (every product counted) */
+  specGmacs?: Readonly<Record<string, number>>;
+  /** families whose attention products `countMacs` does not see yet (their counts are lower bounds) */
+  partialFamilies?: readonly string[];
+  papers?: Readonly<Record<string, PaperNumbers>>;
+  parity?: { backends: readonly string[]; families: Readonly<Record<string, FamilyParity>> };
+}
+
+const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '—' : v.toFixed(digits));
+
+/**
+ * The MACs cell: the `countMacs` figure when it is complete (it agrees with the spec's count, or the
+ * family reports every product); the spec's count marked ‡ when `countMacs` misses products; a lower
+ * bound marked † when only an incomplete count exists.
+ */
+export function macsCell(name: string, family: string, extras: ZooExtras): string {
+  const counted = extras.gmacs?.[name];
+  const spec = extras.specGmacs?.[name];
+  const size = extras.macsSize?.[name];
+  const at = size && size !== 224 ? ` @${size}` : '';
+  const partial = extras.partialFamilies?.includes(family) ?? false;
+  if (counted !== undefined && (spec !== undefined ? Math.abs(counted - spec) <= 0.02 * spec : !partial)) return `${counted.toFixed(2)} G${at}`;
+  if (spec !== undefined) return `${spec.toFixed(2)} G${at} ‡`;
+  if (counted !== undefined) return `≥ ${counted.toFixed(2)} G${at} †`;
+  return '—';
+}
+
+const KIND_ORDER: Readonly<Record<string, number>> = { classifier: 0, backbone: 1, head: 2 };
+
+/** The parity status of a family, as one sentence. */
+export function renderParity(family: string, extras: ZooExtras): string {
+  const p = extras.parity?.families[family];
+  if (!p) return '';
+  const n = p.cases.length;
+  const on = extras.parity!.backends.join(' and ');
+  const cases = p.cases.map((c) => `\`${c}\``).join(', ');
+  if (p.status === 'pass') return `**Parity with the official code** (${p.reference}): ✓ all ${n} golden cases pass on ${on} — ${cases}.`;
+  return `**Parity with the official code** (${p.reference}): ${p.status === 'fail' ? '✗ failing' : 'pending'} — ${cases}.`;
+}
+
+/**
+ * The zoo table. Without \`extras\`: model, family, kind, parameters, implemented (sorted by family,
+ * size, name). With \`extras\`: the paper's name, the counted MACs, the paper's FLOPs, top-1 and notes,
+ * and the parity status (classifiers first, then backbones, then heads, each by size).
+ */
+export function renderModelZoo(models: readonly ModelListing[], extras?: ZooExtras): string {
+  if (!extras) {
+    const sorted = [...models].sort((a, b) => a.family.localeCompare(b.family) || a.params - b.params || a.name.localeCompare(b.name));
+    const rows = sorted.map((m) => `| \`${m.name}\` | ${m.family} | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.implemented ? 'yes' : 'not yet'} |`);
+    return ['| model | family | kind | parameters | implemented |', '|---|---|---|---:|---|', ...rows].join('\n');
+  }
+  const sorted = [...models].sort(
+    (a, b) => a.family.localeCompare(b.family) || (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.params - b.params || a.name.localeCompare(b.name),
+  );
+  const rows = sorted.map((m) => {
+    const paper = extras.papers?.[m.name];
+    const name = paper?.name ? `${paper.name}<br>` : '';
+    const flops = paper?.flops !== undefined ? `${paper.flops.toFixed(1)} G` : '—';
+    const notes = [paper?.note, m.implemented ? '' : 'not implemented yet'].filter(Boolean).join('; ');
+    return `| ${name}\`${m.name}\` | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.kind === 'head' ? '—' : macsCell(m.name, m.family, extras)} | ${flops} | ${fmt(paper?.top1, 1)} | ${notes} |`;
+  });
+  return ['| model | kind | parameters | MACs @224 | FLOPs (paper) | top-1 % (paper) | notes |', '|---|---|---:|---:|---:|---:|---|', ...rows].join('\n');
+}
+
+/** One section per family: heading, parity status, table. */
+export function renderModelZooByFamily(models: readonly ModelListing[], extras: ZooExtras, families: ReadonlyArray<{ family: string; title: string }>): string {
+  return families
+    .map(({ family, title }) => {
+      const ms = models.filter((m) => m.family === family);
+      if (!ms.length) return '';
+      const parity = renderParity(family, extras);
+      return `## ${title}\n\n${parity ? `${parity}\n\n` : ''}${renderModelZoo(ms, extras)}\n`;
+    })
+    .filter(Boolean)
+    .join('\n');
 }

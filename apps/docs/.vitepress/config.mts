@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type DefaultTheme, defineConfig } from 'vitepress';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const sidebarFile = `${root}api/typedoc-sidebar.json`;
+// written by TypeDoc (typedoc-vitepress-theme) during the build; absent before the first build
+const apiSidebar: DefaultTheme.SidebarItem[] = existsSync(sidebarFile) ? JSON.parse(readFileSync(sidebarFile, 'utf8')) : [];
+
+const guide: DefaultTheme.SidebarItem[] = [
+  {
+    text: 'Guide',
+    items: [
+      { text: 'Getting started', link: '/guide/getting-started' },
+      { text: 'Backends', link: '/guide/backends' },
+      { text: 'Checkpoints', link: '/guide/checkpoints' },
+      { text: 'Heads and composition', link: '/guide/heads' },
+    ],
+  },
+  {
+    text: 'Attention mechanisms',
+    items: [
+      { text: 'DAT: deformable attention', link: '/mechanisms/dat' },
+      { text: 'DeBiFormer: deformable bi-level routing', link: '/mechanisms/dbra' },
+      { text: 'GLNet: GLMix slots', link: '/mechanisms/glmix' },
+    ],
+  },
+  {
+    text: 'Reference',
+    items: [
+      { text: 'Model zoo', link: '/zoo' },
+      { text: 'Benchmarks', link: '/benchmarks' },
+      { text: 'Live demo', link: '/demo' },
+      { text: 'API reference', link: '/api/' },
+    ],
+  },
+];
+
+export default defineConfig({
+  title: 'dynavit',
+  description: 'Content-adaptive vision attention (DAT, DeBiFormer, GLNet) for JavaScript, in Node and the browser',
+  lang: 'en-GB',
+  head: [['link', { rel: 'icon', type: 'image/svg+xml', href: '/hero.svg' }]],
+  // dead internal links fail the build (VitePress' default; never set ignoreDeadLinks)
+  srcExclude: ['README.md', 'generated/**', 'test-output/**', 'data/**', 'scripts/**', 'src/**'],
+  lastUpdated: false,
+  themeConfig: {
+    nav: [
+      { text: 'Guide', link: '/guide/getting-started' },
+      { text: 'Mechanisms', link: '/mechanisms/dat' },
+      { text: 'Model zoo', link: '/zoo' },
+      { text: 'Demo', link: '/demo' },
+      { text: 'API', link: '/api/' },
+    ],
+    sidebar: {
+      '/api/': [{ text: 'API reference', link: '/api/' }, ...apiSidebar],
+      '/': guide,
+    },
+    outline: { level: [2, 3] },
+    search: { provider: 'local' },
+    footer: { message: 'Apache-2.0. Ports of the official PyTorch code of DAT, DeBiFormer and GLMix.' },
+  },
+  vite: {
+    // the demo's wasm binaries are imported with ?url (see theme/wasm-paths.ts); nothing else to configure
+    build: { chunkSizeWarningLimit: 4096 },
+    // vue is VitePress' dependency, not this package's: with pnpm's strict layout Node cannot resolve
+    // it from the pre-rendering bundle, so bundle it (one copy, VitePress' own) instead of importing it
+    ssr: { noExternal: ['vue', /^@vue\//, 'vue/server-renderer'] },
+  },
+});

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/**
+ * Build-time preparation of the docs site (no network):
+ *  - copies the demo's assets into public/demo/: the reduced golden weights of each family (random test
+ *    weights, not trained ones), the CC0 test image, and the label sets;
+ *  - writes the generated Markdown partials under generated/: the model-zoo tables (from the registry
+ *    listing, the counted MACs, the papers' numbers and the parity status) and the benchmark chart
+ *    (from data/bench.json);
+ *  - writes one TypeDoc entry file per package export under generated/typedoc-entries/ (TypeDoc then
+ *    documents exactly what `import … from '@dynavit/…'` gives).
+ * Needs this package's `tsc` output (dist/) and the other packages' builds.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Registry } from '@dynavit/core';
+import { dat } from '@dynavit/dat';
+import { dbra } from '@dynavit/dbra';
+import { glmix } from '@dynavit/glmix';
+import { heads } from '@dynavit/heads';
+import { discoverApiEntries, parseBenchData, renderBenchChart, renderBenchTable, renderModelZoo, renderModelZooByFamily, renderParity } from '../dist/index.js';
+
+const docs = fileURLToPath(new URL('..', import.meta.url));
+const repo = join(docs, '..', '..');
+const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
+const write = (p, text) => {
+  mkdirSync(dirname(p), { recursive: true });
+  writeFileSync(p, text);
+};
+
+// ---- demo assets -------------------------------------------------------------------------------------
+const assets = [
+  ['packages/dat/src/__fixtures__/golden/dat_pp_reduced.weights.safetensors', 'dat_pp_reduced.weights.safetensors'],
+  ['packages/dbra/src/__fixtures__/golden/cls_tiny_reduced.weights.safetensors', 'dbra_cls_tiny_reduced.weights.safetensors'],
+  ['packages/glmix/src/__fixtures__/golden/g_reduced_96x128.weights.safetensors', 'glmix_g_reduced_96x128.weights.safetensors'],
+  ['packages/backend-node/src/__fixtures__/images/coffee.jpg', 'coffee.jpg'],
+  ['packages/backend-node/labels/imagenet.json', 'labels/imagenet.json'],
+  ['packages/backend-node/labels/ade20k.json', 'labels/ade20k.json'],
+  ['packages/backend-node/labels/coco.json', 'labels/coco.json'],
+];
+const pub = join(docs, 'public', 'demo');
+rmSync(pub, { recursive: true, force: true });
+for (const [from, to] of assets) {
+  const src = join(repo, from);
+  if (!existsSync(src)) throw new Error(`prepare: ${from} is missing (the demo bundles it)`);
+  mkdirSync(dirname(join(pub, to)), { recursive: true });
+  copyFileSync(src, join(pub, to));
+}
+
+// ---- model zoo ---------------------------------------------------------------------------------------
+const registry = new Registry().use(dat).use(dbra).use(glmix).use(heads);
+const macs = readJson(join(docs, 'data', 'macs.json'));
+const specMacs = readJson(join(docs, 'data', 'spec-macs.json'));
+const extras = {
+  gmacs: macs.gmacs,
+  macsSize: macs.sizes ?? {},
+  specGmacs: specMacs.gmacs,
+  partialFamilies: specMacs.partialFamilies,
+  papers: readJson(join(docs, 'data', 'papers.json')).models,
+  parity: readJson(join(docs, 'data', 'parity.json')),
+};
+const listing = registry.listModels();
+const known = new Set(listing.map((m) => m.name));
+for (const name of Object.keys(extras.gmacs)) if (!known.has(name)) throw new Error(`prepare: data/macs.json names ${name}, which is not registered (re-run scripts/count-macs.mjs)`);
+const missingMacs = listing.filter((m) => m.kind !== 'head' && extras.gmacs[m.name] === undefined).map((m) => m.name);
+if (missingMacs.length) console.warn(`prepare: no counted MACs for ${missingMacs.join(', ')} (run scripts/count-macs.mjs)`);
+write(
+  join(docs, 'generated', 'zoo.md'),
+  `${renderModelZooByFamily(listing, extras, [
+    { family: 'dat', title: 'DAT / DAT++ (`@dynavit/dat`)' },
+    { family: 'dbra', title: 'DeBiFormer (`@dynavit/dbra`)' },
+    { family: 'glmix', title: 'GLNet (`@dynavit/glmix`)' },
+    { family: 'heads', title: 'Dense-prediction heads (`@dynavit/heads`)' },
+  ])}\n`,
+);
+
+// one table per family for the mechanism pages
+for (const family of ['dat', 'dbra', 'glmix', 'heads'])
+  write(join(docs, 'generated', `zoo-${family}.md`), `${renderParity(family, extras)}\n\n${renderModelZoo(listing.filter((m) => m.family === family), extras)}\n`);
+
+// ---- benchmarks ----------------------------------------------------------------------------------------
+const bench = parseBenchData(readJson(join(docs, 'data', 'bench.json')));
+// complete MAC counts only: the spec's where countMacs misses products
+const completeMacs = { ...Object.fromEntries(Object.entries(macs.gmacs).filter(([n]) => !specMacs.partialFamilies.some((f) => listing.find((m) => m.name === n)?.family === f))), ...specMacs.gmacs };
+write(join(docs, 'generated', 'bench-chart.md'), `<div class="bench-chart-wrap">\n${renderBenchChart(bench, completeMacs)}\n</div>\n`);
+write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, completeMacs)}\n`);
+
+// ---- TypeDoc entry points --------------------------------------------------------------------------------
+const ABOUT = {
+  '@dynavit/core/node': 'Node-only file helpers: read and write weight files from disk (kept out of the main entry so browser bundles never see `node:fs`).',
+  '@dynavit/dat': 'DAT / DAT++ — deformable attention (Xia et al., CVPR 2022; DAT++ arXiv:2309.01430): classifiers, dense backbones, the deformable and neighbourhood attentions. How it works: [Deformable attention](/mechanisms/dat).',
+  '@dynavit/dbra': 'DeBiFormer — deformable bi-level routing attention (BRA and DBRA): classifiers and segmentation/detection backbones. How it works: [Deformable bi-level routing](/mechanisms/dbra).',
+  '@dynavit/glmix': 'GLNet / GLMix (Zhu et al., NeurIPS 2024): convolutions on the grid, attention among soft-clustered slots. How it works: [GLMix](/mechanisms/glmix).',
+  '@dynavit/heads': 'Dense-prediction heads as the papers used them (mmdetection 2.x / mmsegmentation 0.x): FPN, Semantic FPN, UperNet, Mask R-CNN, RetinaNet, composed with any backbone. See [Heads](/guide/heads).',
+};
+const entriesDir = join(docs, 'generated', 'typedoc-entries');
+rmSync(entriesDir, { recursive: true, force: true });
+for (const e of discoverApiEntries(repo)) {
+  if (!existsSync(e.dts)) throw new Error(`prepare: ${relative(repo, e.dts)} is missing: build the packages first (pnpm build)`);
+  const file = join(entriesDir, `${e.module.replace(/^@/, '').replace(/\//g, '__')}.ts`);
+  const spec = relative(entriesDir, e.dts).replace(/\\/g, '/').replace(/\.d\.ts$/, '.js');
+  const about = ABOUT[e.module] ?? e.description ?? '';
+  write(file, `/**\n * ${about.replace(/\*\//g, '*\\/')}\n *\n * @module ${e.module}\n */\nexport * from '${spec}';\n`);
+}
+console.log(`prepare: ${assets.length} demo assets, zoo (${listing.length} models), bench chart (${bench.results.length} results), TypeDoc entries`);

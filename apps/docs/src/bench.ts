@@ -1,0 +1,110 @@
+/**
+ * The benchmarks page: a static SVG bar chart and a table, both drawn from one JSON file of measured
+ * numbers (data/bench.json), so updating the numbers is editing that file.
+ */
+
+export interface BenchResult {
+  /** registry name */
+  model: string;
+  /** label on the chart */
+  label: string;
+  backend: string;
+  /** median latency in seconds */
+  seconds: number;
+  note?: string;
+}
+
+export interface BenchData {
+  title: string;
+  unit: 's';
+  machine: string;
+  command: string;
+  note?: string;
+  results: readonly BenchResult[];
+}
+
+/** Check the shape of a parsed bench.json; throws naming the first problem. */
+export function parseBenchData(json: unknown): BenchData {
+  const d = json as Partial<BenchData>;
+  const fail = (why: string): never => {
+    throw new Error(`data/bench.json: ${why}`);
+  };
+  if (typeof d !== 'object' || d === null) fail('not an object');
+  for (const k of ['title', 'machine', 'command'] as const) if (typeof d[k] !== 'string') fail(`"${k}" must be a string`);
+  if (d.unit !== 's') fail('"unit" must be "s"');
+  if (!Array.isArray(d.results) || d.results.length === 0) fail('"results" must be a non-empty list');
+  d.results!.forEach((r, i) => {
+    if (typeof r.model !== 'string' || typeof r.label !== 'string' || typeof r.backend !== 'string') fail(`results[${i}] needs model, label and backend strings`);
+    if (typeof r.seconds !== 'number' || !(r.seconds > 0)) fail(`results[${i}].seconds must be a positive number`);
+  });
+  return d as BenchData;
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** A "nice" axis maximum (1, 2, 2.5, 5 × 10^k) at or above `v`. */
+export function niceMax(v: number): number {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+const FAMILY_COLOURS: ReadonlyArray<[RegExp, string]> = [
+  [/^dat/, '#3c78d8'],
+  [/^debi/, '#e69138'],
+  [/^glnet/, '#6aa84f'],
+];
+
+/**
+ * Horizontal bars, one per result, latency on the x axis; with `gmacs` (counted MACs per model) each
+ * bar is also labelled with the achieved GFLOP/s (2 FLOPs per MAC). Self-contained SVG (no fonts or
+ * scripts from elsewhere), sized by its viewBox.
+ */
+export function renderBenchChart(data: BenchData, gmacs: Readonly<Record<string, number>> = {}): string {
+  const bar = 26;
+  const gap = 14;
+  const left = 150;
+  const right = 150;
+  const top = 40;
+  const plotW = 420;
+  const n = data.results.length;
+  const height = top + n * (bar + gap) + 44;
+  const width = left + plotW + right;
+  const max = niceMax(Math.max(...data.results.map((r) => r.seconds)));
+  const x = (s: number) => left + (s / max) * plotW;
+  const ticks = Array.from({ length: 6 }, (_, i) => (max * i) / 5);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(data.title)}" class="bench-chart" font-family="system-ui, sans-serif" font-size="13">`,
+    `<title>${esc(data.title)}</title>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="600" fill="currentColor">${esc(data.title)}</text>`,
+  ];
+  for (const t of ticks) {
+    const tx = x(t).toFixed(1);
+    parts.push(`<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${top + n * (bar + gap)}" stroke="currentColor" stroke-opacity="0.15"/>`);
+    parts.push(`<text x="${tx}" y="${top + n * (bar + gap) + 16}" text-anchor="middle" fill="currentColor" fill-opacity="0.7">${+t.toFixed(2)}</text>`);
+  }
+  parts.push(`<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle" fill="currentColor" fill-opacity="0.8">seconds per image (lower is better)</text>`);
+  data.results.forEach((r, i) => {
+    const y = top + i * (bar + gap);
+    const colour = FAMILY_COLOURS.find(([re]) => re.test(r.model))?.[1] ?? '#888';
+    const macs = gmacs[r.model];
+    const rate = macs !== undefined ? ` · ${((2 * macs) / r.seconds).toFixed(1)} GFLOP/s` : '';
+    parts.push(`<text x="${left - 10}" y="${y + bar / 2 + 4}" text-anchor="end" fill="currentColor">${esc(r.label)}</text>`);
+    parts.push(
+      `<rect x="${left}" y="${y}" width="${Math.max(1, x(r.seconds) - left).toFixed(1)}" height="${bar}" rx="3" fill="${colour}"><title>${esc(`${r.label} (${r.model}), ${r.backend}: ${r.seconds} s${r.note ? ` — ${r.note}` : ''}`)}</title></rect>`,
+    );
+    parts.push(`<text x="${(x(r.seconds) + 6).toFixed(1)}" y="${y + bar / 2 + 4}" fill="currentColor">${r.seconds} s · ${esc(r.backend)}${rate}${r.note ? ' *' : ''}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** The same numbers as a Markdown table (with the notes the chart only marks with `*`). */
+export function renderBenchTable(data: BenchData, gmacs: Readonly<Record<string, number>> = {}): string {
+  const rows = data.results.map((r) => {
+    const macs = gmacs[r.model];
+    return `| ${r.label} (\`${r.model}\`) | ${r.backend} | ${r.seconds} | ${macs !== undefined ? macs.toFixed(2) : '—'} | ${macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—'} | ${r.note ?? ''} |`;
+  });
+  return ['| model | backend | seconds / image | GMACs | GFLOP/s | note |', '|---|---|---:|---:|---:|---|', ...rows].join('\n');
+}

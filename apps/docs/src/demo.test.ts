@@ -1,0 +1,148 @@
+/**
+ * The demo's engine in Node (wasm backend): recording the mechanisms of each bundled test model during
+ * a forward pass, and the pure helpers the page uses to draw and to prepare inputs.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import { type Classifier, IMAGENET_MEAN, IMAGENET_STD, readSafetensors, Registry } from '@dynavit/core';
+import { dat } from '@dynavit/dat';
+import { dbra } from '@dynavit/dbra';
+import { glmix } from '@dynavit/glmix';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { capture, describeTrace, type GlmixTrace, mechanismCounts, type MechanismTrace } from './demo/capture.js';
+import { centreRegion, regionAt, slotAssignment, type View } from './demo/draw.js';
+import { classificationCrop, headFromCheckpoint, randomStateDict, TEST_MODELS } from './demo/engine.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const GOLDEN: Record<string, string> = {
+  'test:dat': 'packages/dat/src/__fixtures__/golden/dat_pp_reduced.weights.safetensors',
+  'test:dbra': 'packages/dbra/src/__fixtures__/golden/cls_tiny_reduced.weights.safetensors',
+  'test:glmix': 'packages/glmix/src/__fixtures__/golden/g_reduced_96x128.weights.safetensors',
+};
+
+beforeAll(async () => {
+  await tf.setBackend('wasm');
+});
+
+function testModel(id: string): Classifier {
+  const file = readSafetensors(new Uint8Array(readFileSync(repo + GOLDEN[id]!)), id);
+  const registry = new Registry().use(dat).use(dbra).use(glmix);
+  const model = registry.familyForReference(file.metadata['reference']!)!.fromReference(file.metadata).model as unknown as Classifier;
+  model.loadStateDict(file.tensors);
+  return model;
+}
+
+describe('capture', () => {
+  it.each(TEST_MODELS.map((m) => [m.id, m] as const))('%s: records every mechanism module once, leaks nothing, restores the model', async (id, m) => {
+    const model = testModel(id);
+    const x = tf.randomNormal([1, ...m.input.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const plain = model.forward(x);
+    const before = tf.memory().numTensors;
+    const { result, traces } = await capture(model, () => model.forward(x));
+    // recording does not change the output
+    expect(Array.from(await result.data())).toEqual(Array.from(await plain.data()));
+    result.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const counts = mechanismCounts(model);
+    expect(traces.length).toBe(counts.dat + counts.bra + counts.dbra + counts.glmix);
+    expect(traces.length).toBeGreaterThan(0);
+    // the instances are back to their class's forward
+    const again = model.forward(x);
+    expect(Array.from(await again.data())).toEqual(Array.from(await plain.data()));
+    tf.dispose([again, plain, x]);
+    for (const t of traces) checkTrace(t);
+    expect(describeTrace(traces[0]!)).toMatch(/map/);
+    model.dispose();
+  });
+});
+
+function checkTrace(t: MechanismTrace): void {
+  switch (t.kind) {
+    case 'dat':
+      expect(t.pos.length).toBe(t.groups * t.hk * t.wk * 2);
+      expect(t.pos.every((v) => v >= -1 && v <= 1)).toBe(true); // clamped positions
+      expect(t.reference.length).toBe(t.hk * t.wk * 2);
+      break;
+    case 'bra':
+    case 'dbra': {
+      expect(t.routeIdx.length).toBe(t.nWin * t.nWin * t.topk);
+      expect(t.routeIdx.every((p) => p >= 0 && p < t.nWin * t.nWin)).toBe(true);
+      // each region routes to distinct regions
+      for (let p = 0; p < t.nWin * t.nWin; p++) expect(new Set(t.routeIdx.subarray(p * t.topk, (p + 1) * t.topk)).size).toBe(t.topk);
+      if (t.kind === 'dbra') {
+        expect(t.gridXY.length).toBe(t.groups * t.hk * t.wk * 2);
+        expect(t.gridXY.every((v) => v >= -1 && v <= 1)).toBe(true);
+      }
+      break;
+    }
+    case 'glmix': {
+      const L = t.height * t.width;
+      expect(t.dispatch.length).toBe(L * t.slots);
+      for (let l = 0; l < L; l += 37) {
+        const row = t.dispatch.subarray(l * t.slots, (l + 1) * t.slots);
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4); // softmax over the slots
+      }
+      break;
+    }
+  }
+}
+
+describe('drawing helpers', () => {
+  const view: View = { inputHeight: 224, inputWidth: 224, width: 448, height: 448 };
+  const bra = { kind: 'bra' as const, path: 'x', height: 56, width: 56, nWin: 7, topk: 4, paddedHeight: 56, paddedWidth: 56, routeIdx: new Int32Array(196) };
+
+  it('finds the region under a canvas point', () => {
+    expect(regionAt(bra, view, 0, 0)).toBe(0);
+    expect(regionAt(bra, view, 447, 447)).toBe(48);
+    expect(regionAt(bra, view, 64 * 3 + 1, 64 * 1 + 1)).toBe(1 * 7 + 3);
+    expect(centreRegion(bra, view)).toBe(24);
+    expect(regionAt(bra, view, -5, 10)).toBeUndefined();
+  });
+
+  it('assigns each pixel to its strongest slot', () => {
+    const t: GlmixTrace = { kind: 'glmix', path: 'x', height: 1, width: 2, slots: 3, dispatch: Float32Array.from([0.2, 0.7, 0.1, 0.5, 0.25, 0.25]) };
+    const { slot, weight } = slotAssignment(t);
+    expect(Array.from(slot)).toEqual([1, 0]);
+    expect(weight[0]).toBeCloseTo(0.7);
+  });
+});
+
+describe('engine helpers', () => {
+  it('finds the part of the image a classification input shows', () => {
+    const input = { size: [224, 224] as const, mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' as const };
+    // 640×480: short side → 256, so 341×256, centre crop 224 → 16 px margins at 256/480 scale
+    const c = classificationCrop(640, 480, input);
+    expect(c.height).toBeCloseTo((224 * 480) / 256, 6);
+    expect(c.y).toBeCloseTo((16 * 480) / 256, 6);
+    expect(Math.abs(c.x + c.width / 2 - 320)).toBeLessThan(1.5); // the crop offset is rounded in resized pixels
+  });
+
+  it('builds a segmentation head matching an mmseg checkpoint', () => {
+    const t = (shape: number[]) => ({ dtype: 'F32' as const, shape, data: new Float32Array(0) });
+    expect(headFromCheckpoint(new Map([['decode_head.conv_seg.weight', t([150, 512, 1, 1])], ['auxiliary_head.conv_seg.weight', t([150, 256, 1, 1])]]))).toEqual({
+      kind: 'upernet',
+      numClasses: 150,
+      channels: 512,
+      auxChannels: 256,
+    });
+    expect(headFromCheckpoint(new Map([['decode_head.conv_seg.weight', t([150, 128, 1, 1])], ['neck.lateral_convs.0.conv.weight', t([256, 64, 1, 1])]]))).toEqual({
+      kind: 'semantic_fpn',
+      numClasses: 150,
+      channels: 128,
+      neckChannels: 256,
+    });
+    expect(headFromCheckpoint(new Map())).toBeNull();
+  });
+
+  it('gives the same random head weights every time', () => {
+    const model = testModel('test:dat');
+    const a = randomStateDict(model, 3);
+    const b = randomStateDict(model, 3);
+    const k = [...a.keys()][5]!;
+    expect(Array.from(a.get(k)!.data as Float32Array)).toEqual(Array.from(b.get(k)!.data as Float32Array));
+    expect(a.size).toBe([...model.namedEntries()].filter((e) => e.dtype === 'F32').length);
+    model.dispose();
+  });
+});
