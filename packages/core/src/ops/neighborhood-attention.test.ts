@@ -1,9 +1,21 @@
+// `@tensorflow/tfjs-core`'s Node (CJS) bundle registers no gradient functions; importing the full
+// `@tensorflow/tfjs` (a devDependency) registers them on the same global engine, for the gradient
+// tests at the end. Must come first.
+import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
 import { need, readFixture } from './__fixtures__/read-fixture.js';
-import { neighborhoodAggregate, neighborhoodAttention2d, neighborhoodAxisTables, neighborhoodLogits } from './neighborhood-attention.js';
+import {
+  neighborhoodAggregate,
+  neighborhoodAggregateReference,
+  neighborhoodAttention2d,
+  neighborhoodAttention2dReference,
+  neighborhoodAxisTables,
+  neighborhoodLogits,
+  neighborhoodLogitsReference,
+} from './neighborhood-attention.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -52,39 +64,109 @@ describe('neighborhoodAxisTables (hand-computed NATTEN windows)', () => {
 describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
   beforeAll(() => useBackend(backend));
 
-  for (const [g, k] of GROUPS) {
-    it(`matches natten_unit group ${g} (k=${k}): logits and out`, () => {
-      const t = (name: string) => {
-        const f = need(golden, `${g}.${name}`);
-        return tf.tensor(f.data, f.shape);
-      };
-      const q = t('query') as tf.Tensor5D;
-      const key = t('key') as tf.Tensor5D;
-      const v = t('value') as tf.Tensor5D;
-      const rpb = t('rpb') as tf.Tensor3D;
-      const refLogits = t('logits');
-      const refOut = t('out');
-      const before = tf.memory().numTensors;
-      const res = neighborhoodAttention2d(q, key, v, rpb, k, { returnLogits: true });
-      expect(res.out.shape).toEqual(q.shape);
-      expect(res.logits?.shape).toEqual(refLogits.shape);
-      const eLogits = maxAbsDiff(res.logits!.dataSync(), refLogits.dataSync());
-      const eOut = maxAbsDiff(res.out.dataSync(), refOut.dataSync());
-      console.log(`[NA ${backend}] group ${g} [${q.shape}] k=${k}: logits ${eLogits.toExponential(2)}, out ${eOut.toExponential(2)}`);
-      expect(eLogits).toBeLessThan(1e-5);
-      expect(eOut).toBeLessThan(1e-5);
-      tf.dispose([res.out, res.logits!]);
-      expect(tf.memory().numTensors).toBe(before);
+  const IMPLS = {
+    shift: { na: neighborhoodAttention2d, logits: neighborhoodLogits, aggregate: neighborhoodAggregate },
+    gather: { na: neighborhoodAttention2dReference, logits: neighborhoodLogitsReference, aggregate: neighborhoodAggregateReference },
+  };
+  for (const [impl, f] of Object.entries(IMPLS)) {
+    for (const [g, k] of GROUPS) {
+      it(`${impl} path matches natten_unit group ${g} (k=${k}): logits and out`, () => {
+        const t = (name: string) => {
+          const fx = need(golden, `${g}.${name}`);
+          return tf.tensor(fx.data, fx.shape);
+        };
+        const q = t('query') as tf.Tensor5D;
+        const key = t('key') as tf.Tensor5D;
+        const v = t('value') as tf.Tensor5D;
+        const rpb = t('rpb') as tf.Tensor3D;
+        const refLogits = t('logits');
+        const refOut = t('out');
+        const before = tf.memory().numTensors;
+        const res = f.na(q, key, v, rpb, k, { returnLogits: true });
+        expect(res.out.shape).toEqual(q.shape);
+        expect(res.logits?.shape).toEqual(refLogits.shape);
+        const eLogits = maxAbsDiff(res.logits!.dataSync(), refLogits.dataSync());
+        const eOut = maxAbsDiff(res.out.dataSync(), refOut.dataSync());
+        console.log(`[NA ${backend} ${impl}] group ${g} [${q.shape}] k=${k}: logits ${eLogits.toExponential(2)}, out ${eOut.toExponential(2)}`);
+        expect(eLogits).toBeLessThan(1e-5);
+        expect(eOut).toBeLessThan(1e-5);
+        tf.dispose([res.out, res.logits!]);
+        expect(tf.memory().numTensors).toBe(before);
 
-      // The two halves separately: QK+RPB, and AV applied to softmax(golden logits).
-      const logits = neighborhoodLogits(q, key, rpb, k);
-      expect(maxAbsDiff(logits.dataSync(), refLogits.dataSync())).toBeLessThan(1e-5);
-      const p = tf.softmax(refLogits) as tf.Tensor5D;
-      const out = neighborhoodAggregate(p, v, k);
-      expect(maxAbsDiff(out.dataSync(), refOut.dataSync())).toBeLessThan(1e-5);
-      tf.dispose([logits, p, out, q, key, v, rpb, refLogits, refOut]);
-    });
+        // The two halves separately: QK+RPB, and AV applied to softmax(golden logits).
+        const logits = f.logits(q, key, rpb, k);
+        expect(maxAbsDiff(logits.dataSync(), refLogits.dataSync())).toBeLessThan(1e-5);
+        const p = tf.softmax(refLogits) as tf.Tensor5D;
+        const before2 = tf.memory().numTensors;
+        const out = f.aggregate(p, v, k);
+        expect(tf.memory().numTensors).toBe(before2 + 1);
+        expect(maxAbsDiff(out.dataSync(), refOut.dataSync())).toBeLessThan(1e-5);
+        tf.dispose([logits, p, out, q, key, v, rpb, refLogits, refOut]);
+      });
+    }
   }
+
+  // (B, M, H, W, D, k): every axis regime of the shift path — L = k, k+1, 2k (all rows single
+  // segments), 2k+1 (core of one row), > 2k+1 — square and not, batch 1 and 2, k = 1 … 9.
+  const RANDOM: Array<[number, number, number, number, number, number]> = [
+    [1, 1, 3, 3, 2, 3],
+    [2, 2, 4, 5, 3, 3],
+    [1, 2, 6, 7, 4, 3],
+    [1, 2, 9, 12, 3, 3],
+    [1, 3, 5, 5, 4, 5],
+    [2, 2, 6, 11, 5, 5],
+    [1, 2, 7, 7, 4, 7],
+    [1, 2, 8, 15, 3, 7],
+    [2, 1, 14, 16, 2, 7],
+    [1, 2, 9, 10, 3, 9],
+    [1, 1, 19, 9, 2, 9],
+    [1, 2, 5, 6, 3, 1],
+  ];
+  it('shift path equals the gather path on random inputs (all axis regimes, k = 1 … 9, with and without rpb)', () => {
+    let worst = 0;
+    RANDOM.forEach(([B, M, H, W, D, k], idx) => {
+      const shape: [number, number, number, number, number] = [B, M, H, W, D];
+      const n = B * M * H * W * D;
+      const q = tf.tensor5d(values(n, 100 + idx), shape);
+      const key = tf.tensor5d(values(n, 200 + idx), shape);
+      const v = tf.tensor5d(values(n, 300 + idx), shape);
+      const rpb = tf.tensor3d(values(M * (2 * k - 1) ** 2, 400 + idx), [M, 2 * k - 1, 2 * k - 1]);
+      const attn = tf.softmax(tf.tensor5d(values(n / D * k * k, 500 + idx), [B, M, H, W, k * k])) as tf.Tensor5D;
+      for (const bias of [rpb, null]) {
+        const before = tf.memory().numTensors;
+        const fast = neighborhoodAttention2d(q, key, v, bias, k, { returnLogits: true });
+        const logits = neighborhoodLogits(q, key, bias, k);
+        const agg = neighborhoodAggregate(attn, v, k);
+        expect(tf.memory().numTensors).toBe(before + 4); // out, logits, logits, agg
+        const ref = neighborhoodAttention2dReference(q, key, v, bias, k, { returnLogits: true });
+        const refAgg = neighborhoodAggregateReference(attn, v, k);
+        const e = Math.max(
+          maxAbsDiff(fast.out.dataSync(), ref.out.dataSync()),
+          maxAbsDiff(fast.logits!.dataSync(), ref.logits!.dataSync()),
+          maxAbsDiff(logits.dataSync(), ref.logits!.dataSync()),
+          maxAbsDiff(agg.dataSync(), refAgg.dataSync()),
+        );
+        if (e > 1e-5) console.log(`[NA ${backend}] shift vs gather [${shape}] k=${k} rpb=${bias !== null}: ${e}`);
+        worst = Math.max(worst, e);
+        tf.dispose([fast.out, fast.logits!, logits, agg, ref.out, ref.logits!, refAgg]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      tf.dispose([q, key, v, rpb, attn]);
+    });
+    console.log(`[NA ${backend}] shift vs gather, ${RANDOM.length} shapes × rpb/null: max |diff| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('the shift path runs no gather kernel (dilation 1); the gather path does', async () => {
+    const shape: [number, number, number, number, number] = [1, 2, 9, 16, 4];
+    const x = tf.tensor5d(values(2 * 9 * 16 * 4, 7), shape);
+    const rpb = tf.tensor3d(values(2 * 13 * 13, 8), [2, 13, 13]);
+    const kernels = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernels.map((kk) => kk.name));
+    const fast = await kernels(() => neighborhoodAttention2d(x, x, x, rpb, 7, { returnLogits: true }).out);
+    expect([...fast].filter((name) => /gather/i.test(name))).toEqual([]);
+    expect(await kernels(() => neighborhoodAttention2dReference(x, x, x, rpb, 7).out)).toContain('GatherV2');
+    tf.dispose([x, rpb]);
+  });
 
   it('without rpb, logits are the plain window dot products (group b)', () => {
     const f = (name: string) => need(golden, `b.${name}`);
@@ -115,6 +197,7 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
     tf.dispose([q, key, rpb, withBias, noBias]);
   });
 
+  // dilation 2 runs the gather path, the dilation-1 sub-grid calls the shift path: a cross-check of both.
   it('dilation 2 equals dilation 1 on each interleaved sub-grid (11×9 map, k=3)', () => {
     const [B, M, H, W, D, k, d] = [1, 2, 11, 9, 4, 3, 2];
     const mk = (seed: number) => tf.tensor5d(values(B * M * H * W * D, seed), [B, M, H, W, D]);
@@ -160,5 +243,83 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
     expect(() => neighborhoodAggregate(tf.zeros([1, 2, 9, 9, 8]) as tf.Tensor5D, big, 3)).toThrow(ShapeError); // k² = 9 ≠ 8
     expect(tf.memory().numTensors).toBe(before + 1); // the inline attn argument above
     tf.dispose([x, big, rpb7, rpbBad, rank4]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Gradients of the shift path (q, k, v and rpb). It is built from slices, concats, transposes, mul,
+// sum, addN and matMul only, so unlike the gather path (whose gradient needs UnsortedSegmentSum,
+// missing from tfjs-backend-wasm 4.22) it is differentiable on wasm as well.
+
+/** Central finite differences of a scalar function of one tensor, at the listed flat positions. */
+function finiteDiff(f: (x: tf.Tensor) => tf.Scalar, x: Float32Array, shape: number[], eps: number, at: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const i of at) {
+    const eval1 = (d: number) =>
+      tf.tidy(() => {
+        const y = Float32Array.from(x);
+        y[i] = y[i]! + d;
+        return f(tf.tensor(y, shape)).dataSync()[0]!;
+      });
+    out.set(i, (eval1(eps) - eval1(-eps)) / (2 * eps));
+  }
+  return out;
+}
+
+/** (B, M, H, W, D, k) = (2, 2, 5, 8, 3, 3): H < 2k (single-row segments), W > 2k+1 (a core), batch 2. */
+const G_SHAPE: [number, number, number, number, number] = [2, 2, 5, 8, 3];
+const G_K = 3;
+const G_N = 2 * 2 * 5 * 8 * 3;
+const G_IN = [values(G_N, 12), values(G_N, 13), values(G_N, 14), values(2 * 25, 15)];
+const G_SHAPES = [G_SHAPE, G_SHAPE, G_SHAPE, [2, 5, 5]];
+/** corners, borders and interior of the map, both batches; for rpb: border and centre offsets */
+const G_PROBE = [
+  [0, 4, 31, 59, 88, 100, 179, 200, 239, 301, 477],
+  [0, 4, 31, 59, 88, 100, 179, 200, 239, 301, 477],
+  [0, 4, 31, 59, 88, 100, 179, 200, 239, 301, 477],
+  [0, 6, 12, 18, 24, 30, 37, 49],
+];
+
+type NA = typeof neighborhoodAttention2d;
+const gLoss = (na: NA, rT: tf.Tensor) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor) =>
+  tf.sum(tf.mul(na(q as tf.Tensor5D, k as tf.Tensor5D, v as tf.Tensor5D, rpb as tf.Tensor3D, G_K).out, rT)) as tf.Scalar;
+
+describe.each(TEST_BACKENDS)('neighbourhood attention gradients (shift path) on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('d/dq, d/dk, d/dv and d/drpb are finite and match finite differences', () => {
+    const ins = G_IN.map((d, i) => tf.tensor(d, G_SHAPES[i]));
+    const rT = tf.tensor(values(G_N, 16), G_SHAPE);
+    const loss = gLoss(neighborhoodAttention2d, rT);
+    const before = tf.memory().numTensors;
+    const grads = tf.grads(loss)(ins);
+    const gv = grads.map((g) => g.dataSync());
+    tf.dispose(grads);
+    expect(tf.memory().numTensors).toBe(before);
+    gv.forEach((g, i) => {
+      expect(Array.from(g).every(Number.isFinite)).toBe(true);
+      expect(Array.from(g).some((x) => x !== 0)).toBe(true);
+      const fd = finiteDiff((x) => loss(...(ins.map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), G_IN[i]!, G_SHAPES[i]!, 1e-2, G_PROBE[i]!);
+      let e = 0;
+      for (const [at, val] of fd) e = Math.max(e, Math.abs(g[at]! - val));
+      console.log(`[grad ${backend}] NA shift path d/d${['q', 'k', 'v', 'rpb'][i]} vs FD (${fd.size} probes): ${e.toExponential(2)}`);
+      expect(e).toBeLessThan(2e-3);
+    });
+    tf.dispose([...ins, rT]);
+  });
+});
+
+describe('neighbourhood attention gradients: shift path = gather path (cpu)', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('all four gradients agree elementwise', () => {
+    const ins = G_IN.map((d, i) => tf.tensor(d, G_SHAPES[i]));
+    const rT = tf.tensor(values(G_N, 16), G_SHAPE);
+    const fast = tf.grads(gLoss(neighborhoodAttention2d, rT))(ins);
+    const ref = tf.grads(gLoss(neighborhoodAttention2dReference, rT))(ins);
+    const e = fast.map((g, i) => maxAbsDiff(g.dataSync(), ref[i]!.dataSync()));
+    console.log(`[grad cpu] NA shift vs gather path, d/d(q, k, v, rpb): ${e.map((x) => x.toExponential(2)).join(', ')}`);
+    for (const x of e) expect(x).toBeLessThan(1e-5);
+    tf.dispose([...fast, ...ref, ...ins, rT]);
   });
 });

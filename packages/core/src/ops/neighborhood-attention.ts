@@ -1,6 +1,6 @@
 /**
- * 2-D neighbourhood attention with NATTEN 0.14 semantics (DAT++ `N` blocks, dat.md §5, §8), built from
- * precomputed int32 index tables and `tf.gather` (tfjs has no NA kernel).
+ * 2-D neighbourhood attention with NATTEN 0.14 semantics (DAT++ `N` blocks, dat.md §5, §8); tfjs has no
+ * NA kernel, so both paths below are compositions of tfjs-core ops.
  *
  * Window rule per axis (length L ≥ k·d, r = ⌊k/2⌋): the axis splits into d interleaved sub-sequences
  * (equal index mod d); for a query at position t of its sub-sequence (length n),
@@ -8,6 +8,24 @@
  * are shifted inward at the borders, never truncated: every query sees exactly k×k keys. The relative
  * position bias row is the true offset key − query (+ k − 1), which at the borders is not the window
  * slot. With d = 1 this is dat.md §5 step 5-6 exactly.
+ *
+ * Two implementations:
+ * - **shift path** (`neighborhoodLogits`, `neighborhoodAggregate`, `neighborhoodAttention2d` with dilation 1):
+ *   for window offset a along an axis, the key of query i is s(i)+a, which is a contiguous shift of
+ *   the map in the interior and a constant row (a, resp. L−k+a) for the first and last r queries. So
+ *   the k shifted copies of a map along an axis are concatenations of contiguous slices
+ *   (`[row a ×r, rows a … a+L−2r−1, row L−k+a ×r]`); doing that along H for pieces of the map cut
+ *   along W, then concatenating the pieces along W per window column, gives the k² shifted key/value
+ *   maps, k at a time. Logits are q ⊙ K_shift summed over D, the output is Σ_slot p ⊙ V_shift. No
+ *   gather of D-vectors anywhere: the wasm backend's `GatherV2` costs ~80–150 ns per element,
+ *   contiguous slices/concats/transposes ~1 ns. The rpb bias is assembled from k×k
+ *   windows of the tiny table with slices and concats. Every op used (slice, unstack, concat,
+ *   transpose, reshape, mul, add, addN, sum, softmax) has a gradient that runs on cpu *and* wasm, so
+ *   the shift path is differentiable on wasm too, for q, k, v and rpb (the gather path is not:
+ *   tfjs-backend-wasm 4.22 lacks the `UnsortedSegmentSum` kernel the gather gradient needs).
+ * - **gather path** (`*Reference`, and every call with dilation > 1): precomputed int32 index tables
+ *   per axis and `tf.gather` of the windows — the direct transcription of the rule, kept as the
+ *   composite reference the shift path is tested against.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
@@ -148,22 +166,21 @@ function logitsFrom(q: tf.Tensor5D, kWin: tf.Tensor3D, bias: tf.Tensor5D | null,
   return bias === null ? logits : tf.add(logits, bias);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Gather path (reference; also every dilation > 1)
+
 /**
- * NATTEN's QK+RPB: logits[b,m,i,j, a·k+c] = q[b,m,i,j]·key[b,m,ki(a),kj(c)] + rpb[m, bi(a), bj(c)].
- *
- * - `q`, `k` [B, M, H, W, D] (heads already split; no scaling here — scale q before if needed).
- * - `rpb` [M, 2k−1, 2k−1] or null.
- * - returns [B, M, H, W, k²].
- * Throws InvalidArgumentError if H or W < k·dilation (pad first).
+ * Gather-path QK+RPB (the composite reference of {@link neighborhoodLogits}, any dilation): gathers
+ * every window of `k` into [B·M·H·W, k², D] with `tf.gather`. Slow on wasm; not differentiable there.
  */
-export function neighborhoodLogits(
+export function neighborhoodLogitsReference(
   q: tf.Tensor5D,
   k: tf.Tensor5D,
   rpb: tf.Tensor3D | null,
   kernelSize: number,
   options: NeighborhoodOptions = {},
 ): tf.Tensor5D {
-  const { shape, dilation } = check('neighborhoodLogits', q, k, rpb, kernelSize, options);
+  const { shape, dilation } = check('neighborhoodLogitsReference', q, k, rpb, kernelSize, options);
   const [, , h, w] = shape;
   const t = tables2d(h, w, kernelSize, dilation);
   const kk = kernelSize * kernelSize;
@@ -173,12 +190,281 @@ export function neighborhoodLogits(
   });
 }
 
+/** Gather-path AV (the composite reference of {@link neighborhoodAggregate}, any dilation). */
+export function neighborhoodAggregateReference(
+  attn: tf.Tensor5D,
+  v: tf.Tensor5D,
+  kernelSize: number,
+  options: NeighborhoodOptions = {},
+): tf.Tensor5D {
+  const op = 'neighborhoodAggregateReference';
+  const { shape, dilation } = check(op, v, null, null, kernelSize, options, 'v');
+  const [b, m, h, w] = shape;
+  const kk = kernelSize * kernelSize;
+  assertShape(op, 'attn', attn, [b, m, h, w, kk]);
+  const t = tables2d(h, w, kernelSize, dilation);
+  return tf.tidy(() => aggregateGathered(attn, v, tf.tensor1d(t.key, 'int32'), kk));
+}
+
+function aggregateGathered(attn: tf.Tensor5D, v: tf.Tensor5D, keyIdx: tf.Tensor1D, kk: number): tf.Tensor5D {
+  const [b, m, h, w, d] = v.shape;
+  const vWin = gatherWindows(v, keyIdx, kk); // [B·M·H·W, k², D]
+  // [B·M·H·W, 1, k²] × [B·M·H·W, k², D] → [B·M·H·W, 1, D]
+  const out = tf.matMul(tf.reshape(attn, [b * m * h * w, 1, kk]), vWin);
+  return tf.reshape(out, [b, m, h, w, d]);
+}
+
+/**
+ * Gather-path neighbourhood attention: the composite reference of {@link neighborhoodAttention2d}
+ * (same arguments, results equal to float32 rounding), and what it runs for dilation > 1.
+ * Memory: the gathered keys and values are B·M·H·W·k²·D floats each.
+ */
+export function neighborhoodAttention2dReference(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  v: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  options: NeighborhoodAttentionOptions = {},
+): NeighborhoodAttentionResult {
+  const op = 'neighborhoodAttention2dReference';
+  const { shape, dilation } = check(op, q, k, rpb, kernelSize, options);
+  assertShape(op, 'v', v, q.shape);
+  const [, , h, w] = shape;
+  const t = tables2d(h, w, kernelSize, dilation);
+  const kk = kernelSize * kernelSize;
+  return tf.tidy(() => {
+    const keyIdx = tf.tensor1d(t.key, 'int32');
+    const bias = rpb === null ? null : gatherBias(rpb, tf.tensor1d(t.bias, 'int32'), h, w, kk);
+    const logits = logitsFrom(q, gatherWindows(k, keyIdx, kk), bias, kk); // [B, M, H, W, k²]
+    const out = aggregateGathered(tf.softmax(logits), v, keyIdx, kk); // softmax over the k² slots
+    return options.returnLogits ? { out, logits } : { out };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shift path (dilation 1)
+//
+// Along one axis (length L ≥ k, r = ⌊k/2⌋, s(i) = clamp(i − r, 0, L − k)) the keys of window offset a
+// are rows s(i)+a, i = 0 … L−1: `[row a ×r, rows a … L−k+a, row L−k+a ×r]`, a contiguous shift inside
+// and a repeated row at each border. So the k shifted copies of an axis are one concat of *segments*
+// of it: for L > 2k the first k and the last k rows singly plus the core rows k … L−k−1 as one piece
+// (every offset's copy contains the whole core), otherwise every row singly. Segments are cut along the
+// outermost axis only — contiguous: a view on the cpu backend, a memcpy on wasm, where strided slices
+// are slow on both — and from small tensors (wasm's Slice copies its whole input each time).
+//
+// 2-D: the map is transposed W-outermost and cut into W segments; each W segment is transposed
+// H-outermost and gets its k row shifts (small tensors, [k_a·H, w·N·D], N = B·M); the key map of
+// window column c is the concat of its W segments' row stacks, [k_a, H, W, N, D] (1.4 M floats at
+// DAT-T++ stage 0, 224²). Logits are computed one c at a time, slot-major [k_c, k_a, H, W, N]; the
+// output sums the k weighted column maps with one addN.
+
+interface AxisPlan {
+  /** Segments [start, size] of the axis: rows 0 … k−1 singly, the core, rows L−k … L−1 singly (L > 2k); else every row. */
+  segments: Array<[number, number]>;
+  /** Per window offset a, the segment indices whose concat is the shifted axis (length L). */
+  blocks: number[][];
+}
+
+const planCache = new Map<string, AxisPlan>();
+
+function axisPlan(len: number, k: number): AxisPlan {
+  const cacheKey = `${len},${k}`;
+  const hit = planCache.get(cacheKey);
+  if (hit) return hit;
+  const r = (k - 1) / 2;
+  const split = len > 2 * k;
+  const segments: Array<[number, number]> = split
+    ? [...Array.from({ length: k }, (_, i): [number, number] => [i, 1]), [k, len - 2 * k], ...Array.from({ length: k }, (_, i): [number, number] => [len - k + i, 1])]
+    : Array.from({ length: len }, (_, i): [number, number] => [i, 1]);
+  const segOf = (row: number) => (!split || row < k ? row : row >= len - k ? row - len + 2 * k + 1 : k);
+  const blocks = Array.from({ length: k }, (_, a) => {
+    const rows = [...new Array<number>(r).fill(a), ...Array.from({ length: len - k + 1 }, (_, t) => a + t), ...new Array<number>(r).fill(len - k + a)];
+    const out: number[] = [];
+    for (const row of rows) {
+      const sg = segOf(row);
+      if (!(split && sg === k && out[out.length - 1] === k)) out.push(sg); // the core once
+    }
+    return out;
+  });
+  const plan = { segments, blocks };
+  if (planCache.size >= TABLE_CACHE_SIZE) planCache.clear();
+  planCache.set(cacheKey, plan);
+  return plan;
+}
+
+/** x [L, R] cut into the plan's segments, each [size, R] (contiguous slices / unstacks of axis 0). */
+function axisSegments(x: tf.Tensor2D, plan: AxisPlan): tf.Tensor2D[] {
+  const [len, rest] = x.shape;
+  const rows = (t: tf.Tensor2D, n: number) => tf.unstack(tf.reshape(t, [n, 1, rest])) as tf.Tensor2D[]; // n × [1, R]
+  if (plan.segments.length === len) return rows(x, len); // every row single (also right for L = 2k+1, core of one row)
+  const k = (plan.segments.length - 1) / 2;
+  const head = rows(tf.slice(x, [0, 0], [k, rest]), k);
+  const tail = rows(tf.slice(x, [len - k, 0], [k, rest]), k);
+  return [...head, tf.slice(x, [k, 0], [len - 2 * k, rest]), ...tail];
+}
+
+/** The k shifted copies of axis 0, stacked: x [L, R] → [k·L, R], block a = rows s(i)+a, i = 0 … L−1. */
+function shiftStack(x: tf.Tensor2D, plan: AxisPlan): tf.Tensor2D {
+  const segs = axisSegments(x, plan);
+  return tf.concat(plan.blocks.flat().map((i) => segs[i]!), 0);
+}
+
+/**
+ * x [B, M, H, W, D] → the row-shifted W segments: `stacks[s]` is [k_a·H, w_s·N·D] (row-major
+ * [k_a, H, w_s, N, D]); {@link columnMap} assembles window column c from them.
+ */
+function rowShiftedSegments(x: tf.Tensor5D, k: number): { stacks: tf.Tensor2D[]; planW: AxisPlan } {
+  const [b, m, h, w, d] = x.shape;
+  const nd = b * m * d;
+  const planW = axisPlan(w, k);
+  const planH = axisPlan(h, k);
+  // [N, H, W, D] → [W, H, N, D]: W outermost
+  const xw = tf.reshape<tf.Rank.R2>(tf.transpose(tf.reshape(x, [b * m, h, w, d]), [2, 1, 0, 3]), [w, h * nd]);
+  const stacks = axisSegments(xw, planW).map((seg) => {
+    const ws = seg.shape[0];
+    // [w_s, H, N·D] → [H, w_s·N·D]: H outermost (a reshape for a single column)
+    const hw = ws === 1 ? tf.reshape<tf.Rank.R2>(seg, [h, nd]) : tf.reshape<tf.Rank.R2>(tf.transpose(tf.reshape(seg, [ws, h, nd]), [1, 0, 2]), [h, ws * nd]);
+    return shiftStack(hw, planH); // [k_a·H, w_s·N·D]
+  });
+  return { stacks, planW };
+}
+
+/** The keys (values) of window column c for every query and window row: [k_a·H, W·N·D] = [k_a, H, W, N, D]. */
+function columnMap(segs: { stacks: tf.Tensor2D[]; planW: AxisPlan }, c: number): tf.Tensor2D {
+  return tf.concat(segs.planW.blocks[c]!.map((i) => segs.stacks[i]!), 1);
+}
+
+/**
+ * rpb [M, 2k−1, 2k−1] → the bias of every query and slot, [M, H, W, k²] (slot a·k + c):
+ * rpb[m, σ(i)+a, σ(j)+c] with σ(i) = s(i) − i + k − 1 (k−1−i for i < r, r inside, L−1−i for i ≥ L−r),
+ * so each query's bias is one of the (2r+1)² k×k windows of the table. Slices and concats only
+ * (differentiable on every backend); ~k² tiny slices plus two concats.
+ */
+function biasMap(rpb: tf.Tensor3D, h: number, w: number, k: number): tf.Tensor4D {
+  const m = rpb.shape[0];
+  const r = (k - 1) / 2;
+  const kk = k * k;
+  const sigma = (i: number, len: number) => (i < r ? k - 1 - i : i >= len - r ? len - 1 - i : r);
+  const windows = new Map<number, tf.Tensor3D>();
+  const window = (sh: number, sw: number): tf.Tensor3D => {
+    const key = sh * k + sw;
+    let t = windows.get(key);
+    if (!t) {
+      t = tf.reshape(tf.slice(rpb, [0, sh, sw], [m, k, k]), [m, 1, kk]); // [M, 1, k²]
+      windows.set(key, t);
+    }
+    return t;
+  };
+  const rows = new Map<number, tf.Tensor3D>();
+  const rowOf = (sh: number): tf.Tensor3D => {
+    let t = rows.get(sh);
+    if (!t) {
+      const cols = Array.from({ length: w }, (_, j) => window(sh, sigma(j, w)));
+      t = tf.reshape(tf.concat(cols, 1), [m, 1, w * kk]); // [M, W, k²] as [M, 1, W·k²]
+      rows.set(sh, t);
+    }
+    return t;
+  };
+  const all = tf.concat(Array.from({ length: h }, (_, i) => rowOf(sigma(i, h))), 1); // [M, H, W·k²]
+  return tf.reshape(all, [m, h, w, kk]);
+}
+
+/** Shift-path QK+RPB: q, k [B, M, H, W, D] → logits [B, M, H, W, k²]. Call inside tf.tidy. */
+function shiftLogits(q: tf.Tensor5D, k: tf.Tensor5D, rpb: tf.Tensor3D | null, ks: number): tf.Tensor5D {
+  const [b, m, h, w, d] = q.shape;
+  const n = b * m;
+  const segs = rowShiftedSegments(k, ks);
+  // q [N, H·W, D] → [H·W, N, D]: the (h, w, n, d) order of a column map
+  const qf = tf.reshape(tf.transpose(tf.reshape(q, [n, h * w, d]), [1, 0, 2]), [h * w * n * d]);
+  const dots = Array.from({ length: ks }, (_, c) =>
+    tf.tidy(() => {
+      const keys = tf.reshape(columnMap(segs, c), [ks, h * w * n * d]); // [k_a, H·W·N·D]
+      return tf.sum(tf.reshape(tf.mul(keys, qf), [ks * h * w * n, d]), -1); // Σ_D (q broadcast over k_a) → [k_a·H·W·N]
+    }),
+  );
+  // [k_c, k_a, H·W, N] → [N, H·W, k_a, k_c] → slot a·k + c
+  const logits = tf.reshape<tf.Rank.R5>(tf.transpose(tf.reshape(tf.concat(dots, 0), [ks, ks, h * w, n]), [3, 2, 1, 0]), [b, m, h, w, ks * ks]);
+  return rpb === null ? logits : tf.add<tf.Tensor5D>(logits, biasMap(rpb, h, w, ks)); // bias [M, H, W, k²] broadcast over B
+}
+
+/** Shift-path AV: attn [B, M, H, W, k²], v [B, M, H, W, D] → [B, M, H, W, D]. Call inside tf.tidy. */
+function shiftAggregate(attn: tf.Tensor5D, v: tf.Tensor5D, ks: number): tf.Tensor5D {
+  const [b, m, h, w, d] = v.shape;
+  const n = b * m;
+  const rows = ks * h * w * n;
+  const segs = rowShiftedSegments(v, ks);
+  // attn [N, H·W, k_a, k_c] → [k_c, k_a, H·W, N], one [k_a·H·W·N] row per window column c
+  const p = tf.unstack(tf.reshape(tf.transpose(tf.reshape(attn, [n, h * w, ks, ks]), [3, 2, 1, 0]), [ks, rows]));
+  // Σ over k_c of the weighted column maps (one addN: a single pass, where running adds cost ~15 ns
+  // per element each on the cpu backend) → [k_a·H·W·N, D]
+  const weighted = p.map((pc, c) =>
+    tf.tidy(() => tf.mul<tf.Tensor2D>(spreadColumns(tf.reshape(pc, [rows, 1]), d), tf.reshape(columnMap(segs, c), [rows, d]))),
+  );
+  const acc = tf.addN(weighted);
+  // Σ over k_a; then [H·W, N, D] → [N, H·W, D]
+  const out = tf.reshape(sumRows(tf.reshape(acc, [ks, h * w * n * d])), [h * w, n, d]);
+  return tf.reshape(tf.transpose(out, [1, 0, 2]), [b, m, h, w, d]);
+}
+
+/**
+ * Σ over axis 0 of x [k, X] → [X]. `tf.sum` over a leading axis transposes first, which the cpu
+ * backend does at ~200 ns per element; there the rows (contiguous views) go to one addN instead.
+ */
+function sumRows(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.getBackend() === 'cpu' ? tf.addN(tf.unstack(x) as tf.Tensor1D[]) : tf.sum(x, 0);
+}
+
+/**
+ * p [R, 1] for a product with a [R, D] tensor. Broadcasting a trailing size-1 axis is free on wasm,
+ * webgl and webgpu but ~100 ns per element on the cpu backend, where D concatenated copies are far
+ * cheaper (and a concat of 1-wide columns is what would be slow on wasm).
+ */
+function spreadColumns(p: tf.Tensor2D, d: number): tf.Tensor2D {
+  return tf.getBackend() === 'cpu' && d > 1 ? tf.concat(new Array<tf.Tensor2D>(d).fill(p), 1) : p;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Public ops
+
+/**
+ * The shift path (no gathers) for dilation 1 on the CPU backends (wasm: ~80 ns per gathered element,
+ * the shift path is 8–15× faster there; cpu, tfjs-node). GPU backends keep the gather path: the shift
+ * path issues ~300–500 small kernels per call, which costs more launches than it saves on a GPU.
+ */
+function useShiftPath(dilation: number): boolean {
+  if (dilation !== 1) return false;
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu' || b === 'tensorflow';
+}
+
+/**
+ * NATTEN's QK+RPB: logits[b,m,i,j, a·k+c] = q[b,m,i,j]·key[b,m,ki(a),kj(c)] + rpb[m, bi(a), bj(c)].
+ *
+ * - `q`, `k` [B, M, H, W, D] (heads already split; no scaling here — scale q before if needed).
+ * - `rpb` [M, 2k−1, 2k−1] or null.
+ * - returns [B, M, H, W, k²].
+ * Throws InvalidArgumentError if H or W < k·dilation (pad first). Shift path for dilation 1, gather
+ * path ({@link neighborhoodLogitsReference}) otherwise.
+ */
+export function neighborhoodLogits(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  options: NeighborhoodOptions = {},
+): tf.Tensor5D {
+  const { dilation } = check('neighborhoodLogits', q, k, rpb, kernelSize, options);
+  if (!useShiftPath(dilation)) return neighborhoodLogitsReference(q, k, rpb, kernelSize, options);
+  return tf.tidy(() => shiftLogits(q, k, rpb, kernelSize));
+}
+
 /**
  * NATTEN's AV: out[b,m,i,j] = Σ_slot attn[b,m,i,j,slot] · v[b,m,ki(a),kj(c)].
  *
  * - `attn` [B, M, H, W, k²] (e.g. softmax of {@link neighborhoodLogits}).
  * - `v` [B, M, H, W, D].
- * - returns [B, M, H, W, D].
+ * - returns [B, M, H, W, D]. Shift path for dilation 1, gather path otherwise.
  */
 export function neighborhoodAggregate(
   attn: tf.Tensor5D,
@@ -188,16 +474,10 @@ export function neighborhoodAggregate(
 ): tf.Tensor5D {
   const op = 'neighborhoodAggregate';
   const { shape, dilation } = check(op, v, null, null, kernelSize, options, 'v');
-  const [b, m, h, w, d] = shape;
-  const kk = kernelSize * kernelSize;
-  assertShape(op, 'attn', attn, [b, m, h, w, kk]);
-  const t = tables2d(h, w, kernelSize, dilation);
-  return tf.tidy(() => {
-    const vWin = gatherWindows(v, tf.tensor1d(t.key, 'int32'), kk); // [B·M·H·W, k², D]
-    // [B·M·H·W, 1, k²] × [B·M·H·W, k², D] → [B·M·H·W, 1, D]
-    const out = tf.matMul(tf.reshape(attn, [b * m * h * w, 1, kk]), vWin);
-    return tf.reshape(out, [b, m, h, w, d]) as tf.Tensor5D;
-  });
+  const [b, m, h, w] = shape;
+  assertShape(op, 'attn', attn, [b, m, h, w, kernelSize * kernelSize]);
+  if (!useShiftPath(dilation)) return neighborhoodAggregateReference(attn, v, kernelSize, options);
+  return tf.tidy(() => shiftAggregate(attn, v, kernelSize));
 }
 
 /**
@@ -210,7 +490,10 @@ export function neighborhoodAggregate(
  *
  * Requires H ≥ k·d and W ≥ k·d and throws InvalidArgumentError otherwise: NATTEN does not truncate
  * windows, the model must zero-pad the map (bottom/right) before its qkv projection and crop after.
- * Memory: the gathered keys and values are B·M·H·W·k²·D floats each.
+ * Dilation 1 runs the shift path (differentiable on cpu and wasm); dilation > 1 the gather path
+ * ({@link neighborhoodAttention2dReference}). Memory (shift path): working tensors of k·B·M·H·W·D
+ * floats (1.4 M for DAT-T++ stage 0 at 224²), peaking at k² of them while the k weighted value maps
+ * are summed; the gather path holds two B·M·H·W·k²·D-float window tensors.
  */
 export function neighborhoodAttention2d(
   q: tf.Tensor5D,
@@ -221,18 +504,12 @@ export function neighborhoodAttention2d(
   options: NeighborhoodAttentionOptions = {},
 ): NeighborhoodAttentionResult {
   const op = 'neighborhoodAttention2d';
-  const { shape, dilation } = check(op, q, k, rpb, kernelSize, options);
+  const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  const [b, m, h, w, d] = shape;
-  const t = tables2d(h, w, kernelSize, dilation);
-  const kk = kernelSize * kernelSize;
+  if (!useShiftPath(dilation)) return neighborhoodAttention2dReference(q, k, v, rpb, kernelSize, options);
   return tf.tidy(() => {
-    const keyIdx = tf.tensor1d(t.key, 'int32');
-    const bias = rpb === null ? null : gatherBias(rpb, tf.tensor1d(t.bias, 'int32'), h, w, kk);
-    const logits = logitsFrom(q, gatherWindows(k, keyIdx, kk), bias, kk); // [B, M, H, W, k²]
-    const attn = tf.softmax(logits); // over the k² window slots (last axis)
-    const vWin = gatherWindows(v, keyIdx, kk); // [B·M·H·W, k², D]
-    const out = tf.reshape(tf.matMul(tf.reshape(attn, [b * m * h * w, 1, kk]), vWin), [b, m, h, w, d]) as tf.Tensor5D;
+    const logits = shiftLogits(q, k, rpb, kernelSize); // [B, M, H, W, k²]
+    const out = shiftAggregate(tf.softmax(logits), v, kernelSize); // softmax over the k² slots
     return options.returnLogits ? { out, logits } : { out };
   });
 }
