@@ -18,6 +18,7 @@ const env = { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/
 
 const cases = [
   ['dat', 'packages/dat/src/__fixtures__/golden/dat_pp_reduced'],
+  ['dbra', 'packages/dbra/src/__fixtures__/golden/cls_tiny_reduced'],
   ['glmix', 'packages/glmix/src/__fixtures__/golden/g_reduced_96x128'],
   ['heads', 'packages/heads/src/__fixtures__/golden/upernet_small'],
 ] as const;

@@ -26,8 +26,6 @@ export interface GoldenCase {
   family: 'dat' | 'dbra' | 'glmix' | 'heads';
   weights: string;
   io: string;
-  /** backends this case cannot pass on yet, and why (reported as skipped, never dropped silently) */
-  knownFailures?: Partial<Record<'webgpu' | 'wasm', string>>;
 }
 
 /**
@@ -37,19 +35,7 @@ export interface GoldenCase {
 export const GOLDEN_CASES: readonly GoldenCase[] = [
   { name: 'dat/dat_pp_reduced', family: 'dat', weights: datWeights, io: datIo },
   { name: 'heads/upernet_small', family: 'heads', weights: upernetWeights, io: upernetIo },
-  // DBRA (DeBiFormer) and GLMix (GLNet): both families are implemented; their reduced cases
-  {
-    name: 'dbra/cls_tiny_reduced',
-    family: 'dbra',
-    weights: dbraWeights,
-    io: dbraIo,
-    knownFailures: {
-      webgpu:
-        '@dynavit/dbra broadcasts rank-5 tensors (the token mask in routedAttention, the per-group position table); ' +
-        "tfjs-webgpu's Tile kernel has no GPU program for rank ≥ 5 and reads the tensor back synchronously, which returns zeros " +
-        'and then loses the GPU process on SwiftShader. Fix in @dynavit/dbra (broadcast at rank ≤ 4), then drop this entry.',
-    },
-  },
+  { name: 'dbra/cls_tiny_reduced', family: 'dbra', weights: dbraWeights, io: dbraIo },
   { name: 'glmix/g_reduced_96x128', family: 'glmix', weights: glmixWeights, io: glmixIo },
 ];
 

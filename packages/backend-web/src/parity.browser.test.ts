@@ -22,7 +22,7 @@ interface Row {
   maxAbs?: number;
   maxRef?: number;
   limit?: number;
-  status: 'pass' | 'FAIL' | 'known failure';
+  status: 'pass' | 'FAIL';
   /** upload + forward + read-back: first run (with shader compilation on WebGPU), and a second run */
   coldMs?: number;
   warmMs?: number;
@@ -66,12 +66,6 @@ for (const backend of BACKENDS) {
     });
 
     for (const c of GOLDEN_CASES) {
-      const known = c.knownFailures?.[backend];
-      if (known) {
-        it.skip(`${c.name} — known failure: ${known}`, () => {});
-        rows.push({ backend, case: c.name, output: '-', status: 'known failure' });
-        continue;
-      }
       it(c.name, async () => {
         expect(registry.families().find((f) => f.name === c.family)?.implemented, `${c.family} is not implemented`).toBe(true);
         const [weights, io] = await Promise.all([loadWeights(c.weights), loadWeights(c.io)]);

@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  addMacs,
   type Attention2d,
   BatchNorm2d,
   type Classifier,
@@ -159,6 +160,7 @@ function mergeHeads(t: tf.Tensor4D): tf.Tensor3D {
 function routeRegions(qr: tf.Tensor3D, kr: tf.Tensor3D, scale: number, topk: number): tf.Tensor3D {
   return tf.tidy(() => {
     const logits = tf.matMul(tf.mul(qr, scale), kr, false, true); // [N,P,P]
+    addMacs(qr.shape[0] * qr.shape[1] * kr.shape[1] * qr.shape[2]); // the region-level q·kᵀ (`TopkRouting`'s matmul)
     return topKIndices(stopGradient(logits), topk) as tf.Tensor3D;
   });
 }
@@ -190,11 +192,21 @@ export function routedAttention(
     const [n, p, tq, c] = q.shape;
     const t = k.shape[2];
     const topk = idx.shape[2];
+    // q·kᵀ and attn·v over the k·T routed keys, as the reference computes them; the masked evaluation
+    // multiplies more (by zero weights), which is an implementation detail and not counted
+    addMacs(2 * n * p * tq * topk * t * c);
     const qs = tf.mul(q, scale);
     if (strategy === 'mask' || (strategy === 'auto' && preferMaskedAttention(n, p, tq, t, c, m, topk))) {
-      // [N,P,P] 1 where region j is among idx[p,·] → additive mask over tokens [N,1,P·tq,P·T]
-      const chosen = tf.cast(tf.sum(tf.oneHot(idx, p), 2), 'float32');
-      const tokenMask = tf.reshape(tf.broadcastTo(tf.reshape(tf.mul(tf.sub(chosen, 1), 1e30), [n, p, 1, p, 1]), [n, p, tq, p, t]), [n, 1, p * tq, p * t]);
+      // [N,P,P] 1 where region j is among idx[p,·] → additive mask over tokens [N,1,P·tq,P·T].
+      // Broadcast at rank 4 ([N·P,1,P,1] → [N·P,tq,P,T], the same memory order as [N,P·tq,P·T]):
+      // tfjs-webgpu's Tile has no GPU program for rank ≥ 5 (it reads back synchronously).
+      // chosen[b,i,j] = Σ_k [idx[b,i,k] = j], reduced over the LAST axis: a reduction over an inner axis
+      // transposes first, and tfjs-webgpu's Transpose cannot read int32/bool data (its casts to float32
+      // only relabel the buffer), so a summed int32 one-hot breaks there.
+      const hits = tf.equal(tf.reshape(idx, [n, p, 1, topk]), tf.reshape(tf.range(0, p, 1, 'int32'), [1, 1, p, 1])); // [N,P,P,k]
+      const chosen = tf.sum(tf.cast(hits, 'float32'), 3);
+      const regionMask = tf.reshape(tf.mul(tf.sub(chosen, 1), 1e30), [n * p, 1, p, 1]);
+      const tokenMask = tf.reshape(tf.broadcastTo(regionMask, [n * p, tq, p, t]), [n, 1, p * tq, p * t]);
       const qh = splitHeads(tf.reshape(qs, [n, p * tq, c]), m); // [N,m,P·tq,d]
       const khT = splitHeadsT(tf.reshape(k, [n, p * t, c]), m); // [N,m,d,P·T]
       const vh = splitHeads(tf.reshape(v, [n, p * t, c]), m); // [N,m,P·T,d]
@@ -609,6 +621,7 @@ export class DeBiLevelRoutingAttention extends Module implements Attention2d {
         const bias = this.positionBias(posP, qgrid.subarray(2 * r0, 2 * r1), N); // [N·g,hg,rows,Ns]
         const logits = tf.add(tf.mul(tf.matMul(q, k2T), this.scale), tf.reshape(bias, [N, m, r1 - r0, Ns])); // [N,m,rows,Ns]
         const o = tf.matMul(tf.softmax(logits), v2) as tf.Tensor4D; // [N,m,rows,d]
+        addMacs(2 * N * m * (r1 - r0) * Ns * qh.shape[3]); // dense q·kᵀ and attn·v (the reference's two einsums)
         return withBias ? { o, bias } : { o };
       });
       outs.push(part.o);
@@ -633,9 +646,10 @@ export class DeBiLevelRoutingAttention extends Module implements Attention2d {
       const hg = this.numHeads / g;
       const table = this.rpe_table.value; // [m, Th, Tw]
       const [, Th, Tw] = table.shape as [number, number, number];
-      // [m,Th,Tw] → [g,hg,Th,Tw] → [g,Th,Tw,hg] → [N·g,Th,Tw,hg] (row n·g + gi uses group gi's heads)
-      const perGroup = tf.transpose(tf.reshape(table, [g, hg, Th, Tw]), [0, 2, 3, 1]);
-      const tableNG = tf.reshape(tf.broadcastTo(tf.expandDims(perGroup, 0), [N, g, Th, Tw, hg]), [N * g, Th, Tw, hg]) as tf.Tensor4D;
+      // [m,Th,Tw] → [g,hg,Th,Tw] → [g,Th,Tw,hg] → [N·g,Th,Tw,hg] (row n·g + gi uses group gi's heads):
+      // N copies along axis 0, a rank-4 tile (tfjs-webgpu has no Tile program for rank ≥ 5)
+      const perGroup = tf.transpose(tf.reshape(table, [g, hg, Th, Tw]), [0, 2, 3, 1]) as tf.Tensor4D;
+      const tableNG = N === 1 ? perGroup : tf.tile(perGroup, [N, 1, 1, 1]);
       const [, Hg, Wg] = posP.shape;
       const Ns = Hg * Wg;
       const rows = qgrid.length / 2;

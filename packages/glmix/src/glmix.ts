@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   adaptiveAvgPool2d,
+  addMacs,
   type Attention2d,
   Conv2d,
   GELU,
@@ -51,6 +52,7 @@ export class FastLinear extends Linear {
       throw new ShapeError('Linear', 'x', `${this.inFeatures} features on the last axis`, `${x.shape[x.rank - 1]} in [${x.shape.join(',')}]`);
     return tf.tidy(() => {
       const y = tf.matMul(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D, tf.transpose(this.weight.value as tf.Tensor2D));
+      addMacs(y.shape[0] * this.inFeatures * this.outFeatures); // bypasses core's Linear, so it reports itself
       return tf.reshape(this.bias ? tf.add(y, this.bias.value) : y, [...x.shape.slice(0, -1), this.outFeatures]);
     });
   }
@@ -147,6 +149,8 @@ export class MultiheadAttention extends Module {
     return tf.tidy(() => {
       // explicit transposes, never matMul's transpose flags (slow on wasm, see FastLinear)
       const qkv = tf.add(tf.matMul(tf.reshape(x, [B * N, C]) as tf.Tensor2D, tf.transpose(this.in_proj_weight.value as tf.Tensor2D)), this.in_proj_bias.value);
+      // packed in-projection, then q·kᵀ and attn·v over all heads (out_proj reports itself)
+      addMacs(B * N * C * 3 * C + 2 * B * N * N * C);
       // [B·N, 3C] → [B, N, 3, nh, hd] → [3, B, nh, N, hd] → [3, B·nh, N, hd]
       const heads = tf.reshape(tf.transpose(tf.reshape(qkv, [B, N, 3, nh, hd]), [2, 0, 3, 1, 4]), [3, B * nh, N, hd]);
       const [q, k, v] = tf.unstack(heads, 0) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
@@ -221,6 +225,7 @@ function glmixMixing(u: tf.Tensor4D, centres: tf.Tensor3D, w: GLMixWeights, coll
     const slotsUpdated = w.relation.forward(slotsGrouped);
     const dispatch = tf.softmax(tf.transpose(logits, [0, 2, 1])); // [B, L, S], softmax over S (slots)
     const globalOut = tf.reshape(tf.matMul(dispatch, slotsUpdated), [B, H, W, C]) as tf.Tensor4D;
+    addMacs(3 * B * S * H * W * C); // clustering logits n(c)·n(t)ᵀ, grouping G·t, dispatch D·slots₁ (the MHA reports itself)
     const localOut = w.local.forward(u) as tf.Tensor4D;
     const mixed = tf.add(globalOut, localOut) as tf.Tensor4D;
     if (!collect) return { out: mixed };
