@@ -28,6 +28,6 @@ describe('the benchmarks chart', () => {
   it('tabulates the same numbers', () => {
     const md = renderBenchTable(data, { glnet_4g: 4.48 });
     expect(md.split('\n')).toHaveLength(2 + data.results.length);
-    expect(md).toContain('| GLNet-4G (`glnet_4g`) | wasm | 1.3 | 4.48 | 6.9 |');
+    expect(md).toContain('| GLNet-4G (`glnet_4g`) | wasm | 0.83 | 4.48 | 10.8 |');
   });
 });
