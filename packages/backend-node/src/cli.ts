@@ -16,6 +16,7 @@ import { cmdConvert } from './commands/convert.js';
 import { cmdDoctor } from './commands/doctor.js';
 import { cmdRun } from './commands/run.js';
 import { bundledCases, type CaseResult, checkCheckpointFixtures, findCases, findRepoRoot, runCase } from './golden.js';
+import { progressBar } from './progress.js';
 import { createRegistry } from './registry.js';
 import { fmtNum, formatTable } from './table.js';
 
@@ -93,12 +94,15 @@ function summary(results: CaseResult[]): string {
 async function runAll(cases: ReturnType<typeof findCases>, backend: string): Promise<{ results: CaseResult[]; failed: number }> {
   const registry = createRegistry();
   const results: CaseResult[] = [];
-  for (const c of cases) {
+  const bar = progressBar(cases.length, `parity on ${backend}`);
+  for (const [i, c] of cases.entries()) {
     const before = tf.memory().numTensors;
     results.push(await runCase(registry, c));
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) results[results.length - 1] = { case: c, status: 'error', message: `leaked ${leaked} tensors` };
+    bar.update(i + 1, c.name);
   }
+  bar.done();
   const failed = results.filter((r) => r.status === 'fail' || r.status === 'error').length;
   const checked = results.filter((r) => r.status === 'pass' || r.status === 'fail').length;
   const missing = [...new Set(results.flatMap((r) => (r.status === 'not-implemented' ? [r.family] : [])))];
