@@ -10,6 +10,7 @@ export * from './io/safetensors.js';
 export * from './io/pth.js';
 export * from './nn/module.js';
 export * from './nn/layers.js';
+export * from './nn/blocks.js';
 export * from './nn/flops.js';
 export * from './registry.js';
 export * from './parity.js';

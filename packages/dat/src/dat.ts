@@ -28,7 +28,7 @@ import {
   InputSizeError,
   InvalidArgumentError,
   type Layer,
-  LayerNorm,
+  LayerNormProxy,
   Linear,
   Module,
   ModuleList,
@@ -40,6 +40,7 @@ import {
   referenceRepo,
   Sequential,
   ShapeError,
+  TransformerMLPWithConv,
   type Variant,
 } from '@dynavit/core';
 
@@ -82,18 +83,6 @@ export interface DATConfig {
 
 /** `tf.tidy` for a function returning a plain object of tensors. */
 const tidyObj = <T>(fn: () => T): T => tf.tidy(fn as () => tf.TensorContainer) as T;
-
-/** `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
-export class LayerNormProxy extends Module implements Layer {
-  readonly norm: LayerNorm;
-  constructor(dim: number) {
-    super();
-    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
-  }
-  forward(x: tf.Tensor): tf.Tensor {
-    return this.norm.forward(x);
-  }
-}
 
 /**
  * `NeighborhoodAttention2D` (natten 0.14): each query attends to the k×k window around it (shifted
@@ -327,26 +316,6 @@ function queryGrid(H: number, W: number): tf.Tensor2D {
   return tf.tensor2d(data, [H * W, 2]);
 }
 
-/** `TransformerMLPWithConv` (DAT++ ConvFFN): 1×1 up, h + DWConv3×3(h), GELU after the add, 1×1 down. */
-export class TransformerMLPWithConv extends Module implements Layer {
-  readonly linear1: Sequential;
-  readonly linear2: Sequential;
-  readonly dwc: Conv2d;
-  constructor(dim: number, expansion: number) {
-    super();
-    const hidden = dim * expansion;
-    this.linear1 = this.child('linear1', new Sequential([new Conv2d(dim, hidden, 1)]));
-    this.linear2 = this.child('linear2', new Sequential([new Conv2d(hidden, dim, 1)]));
-    this.dwc = this.child('dwc', new Conv2d(hidden, hidden, 3, { padding: 1, groups: hidden }));
-  }
-  forward(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const h = this.linear1.forward(x);
-      return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
-    });
-  }
-}
-
 /** `TransformerMLP` (dat_plus): per-pixel Linear → GELU → Linear, parameters under `chunk`. */
 export class TransformerMLP extends Module implements Layer {
   readonly chunk: MLPChunk;
@@ -390,7 +359,7 @@ export class TransformerStage extends Module {
     this.layer_norms = this.child('layer_norms', new ModuleList(Array.from({ length: 2 * depth }, () => new LayerNormProxy(dim))));
     this.mlps = this.child(
       'mlps',
-      new ModuleList<Module & Layer>(spec.map(() => (opts.useDwcMlp ? new TransformerMLPWithConv(dim, opts.expansion) : new TransformerMLP(dim, opts.expansion)))),
+      new ModuleList<Module & Layer>(spec.map(() => (opts.useDwcMlp ? new TransformerMLPWithConv(dim, dim * opts.expansion) : new TransformerMLP(dim, opts.expansion)))),
     );
     this.attns = this.child(
       'attns',

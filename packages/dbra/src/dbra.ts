@@ -28,7 +28,6 @@ import {
   type FeatureInfo,
   GELU,
   gatherBatched,
-  gelu,
   gridSample,
   IMAGENET_MEAN,
   IMAGENET_STD,
@@ -37,6 +36,7 @@ import {
   InvalidArgumentError,
   type Layer,
   LayerNorm,
+  LayerNormProxy,
   Linear,
   Module,
   ModuleList,
@@ -48,6 +48,7 @@ import {
   regionReverse,
   Sequential,
   ShapeError,
+  TransformerMLPWithConv,
   stopGradient,
   topKIndices,
   type Variant,
@@ -366,37 +367,6 @@ export class QKVConv extends Module implements Layer {
   }
   forward(x: tf.Tensor): tf.Tensor {
     return this.qkv.forward(x);
-  }
-}
-
-/** `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
-export class LayerNormProxy extends Module implements Layer {
-  readonly norm: LayerNorm;
-  constructor(dim: number) {
-    super();
-    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
-  }
-  forward(x: tf.Tensor): tf.Tensor {
-    return this.norm.forward(x);
-  }
-}
-
-/** `TransformerMLPWithConv` (dbra.md §3.2): 1×1 up, h + DWConv3×3(h), GELU after the add, 1×1 down. */
-export class TransformerMLPWithConv extends Module implements Layer {
-  readonly linear1: Sequential;
-  readonly linear2: Sequential;
-  readonly dwc: Conv2d;
-  constructor(dim: number, hidden: number) {
-    super();
-    this.linear1 = this.child('linear1', new Sequential([new Conv2d(dim, hidden, 1)]));
-    this.linear2 = this.child('linear2', new Sequential([new Conv2d(hidden, dim, 1)]));
-    this.dwc = this.child('dwc', new Conv2d(hidden, hidden, 3, { padding: 1, groups: hidden }));
-  }
-  forward(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const h = this.linear1.forward(x);
-      return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
-    });
   }
 }
 

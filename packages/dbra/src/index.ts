@@ -5,8 +5,6 @@ export {
   Block,
   BiLevelRoutingAttention,
   DeBiLevelRoutingAttention,
-  TransformerMLPWithConv,
-  LayerNormProxy,
   ExtraNorm,
   QKVLinear,
   QKVConv,

@@ -1,0 +1,41 @@
+/**
+ * Blocks that more than one family's official code shares (DeBiFormer reuses DAT's): their parameters
+ * carry the official key segments.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Conv2d, gelu, type Layer, LayerNorm, Sequential } from './layers.js';
+import { Module } from './module.js';
+
+/** DAT's `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
+export class LayerNormProxy extends Module implements Layer {
+  readonly norm: LayerNorm;
+  constructor(dim: number) {
+    super();
+    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return this.norm.forward(x);
+  }
+}
+
+/**
+ * DAT's `TransformerMLPWithConv` (ConvFFN): 1×1 conv up to `hidden`, h + DWConv3×3(h), GELU after the
+ * add, 1×1 conv down. Keys `linear1.0.*`, `linear2.0.*`, `dwc.*` (registered in that order).
+ */
+export class TransformerMLPWithConv extends Module implements Layer {
+  readonly linear1: Sequential;
+  readonly linear2: Sequential;
+  readonly dwc: Conv2d;
+  constructor(dim: number, hidden: number) {
+    super();
+    this.linear1 = this.child('linear1', new Sequential([new Conv2d(dim, hidden, 1)]));
+    this.linear2 = this.child('linear2', new Sequential([new Conv2d(hidden, dim, 1)]));
+    this.dwc = this.child('dwc', new Conv2d(hidden, hidden, 3, { padding: 1, groups: hidden }));
+  }
+  forward(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const h = this.linear1.forward(x);
+      return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
+    });
+  }
+}
