@@ -5,7 +5,7 @@
  * Official code: LeapLabTHU/DAT@32173fc (`models/dat.py`, `models/dat_blocks.py`, `models/nat.py`),
  * dense backbones in LeapLabTHU/DAT-Segmentation@fdd2039 / DAT-Detection@4d4023d. Apache-2.0.
  *
- * Reading order: config → LayerNormProxy → the two attentions (neighbourhood `N`, deformable `D`) →
+ * Reading order: config → the two attentions (neighbourhood `N`, deformable `D`) →
  * the FFNs → TransformerStage → DAT (classifier and dense backbone) → official-config reader → variants.
  * Module and parameter names are the official state_dict keys. Tensors are NHWC; shape comments use
  * B batch, H×W map, C channels, M heads, hc head dim, G offset groups, Cg = C/G, Mg = M/G.
