@@ -50,12 +50,9 @@ for (const [from, to] of assets) {
 // ---- model zoo ---------------------------------------------------------------------------------------
 const registry = new Registry().use(dat).use(dbra).use(glmix).use(heads);
 const macs = readJson(join(docs, 'data', 'macs.json'));
-const specMacs = readJson(join(docs, 'data', 'spec-macs.json'));
 const extras = {
   gmacs: macs.gmacs,
   macsSize: macs.sizes ?? {},
-  specGmacs: specMacs.gmacs,
-  partialFamilies: specMacs.partialFamilies,
   papers: readJson(join(docs, 'data', 'papers.json')).models,
   parity: readJson(join(docs, 'data', 'parity.json')),
 };
@@ -80,10 +77,8 @@ for (const family of ['dat', 'dbra', 'glmix', 'heads'])
 
 // ---- benchmarks ----------------------------------------------------------------------------------------
 const bench = parseBenchData(readJson(join(docs, 'data', 'bench.json')));
-// complete MAC counts only: the spec's where countMacs misses products
-const completeMacs = { ...Object.fromEntries(Object.entries(macs.gmacs).filter(([n]) => !specMacs.partialFamilies.some((f) => listing.find((m) => m.name === n)?.family === f))), ...specMacs.gmacs };
-write(join(docs, 'generated', 'bench-chart.md'), `<div class="bench-chart-wrap">\n${renderBenchChart(bench, completeMacs)}\n</div>\n`);
-write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, completeMacs)}\n`);
+write(join(docs, 'generated', 'bench-chart.md'), `<div class="bench-chart-wrap">\n${renderBenchChart(bench, macs.gmacs)}\n</div>\n`);
+write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, macs.gmacs)}\n`);
 
 // ---- TypeDoc entry points --------------------------------------------------------------------------------
 const ABOUT = {

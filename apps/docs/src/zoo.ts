@@ -28,31 +28,18 @@ export interface ZooExtras {
   gmacs?: Readonly<Record<string, number>>;
   /** input side the MACs were counted at, when not 224 */
   macsSize?: Readonly<Record<string, number>>;
-  /** MACs in G from the porting specs' reference counts (every product counted) */
-  specGmacs?: Readonly<Record<string, number>>;
-  /** families whose attention products `countMacs` does not see yet (their counts are lower bounds) */
-  partialFamilies?: readonly string[];
   papers?: Readonly<Record<string, PaperNumbers>>;
   parity?: { backends: readonly string[]; families: Readonly<Record<string, FamilyParity>> };
 }
 
 const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '—' : v.toFixed(digits));
 
-/**
- * The MACs cell: the `countMacs` figure when it is complete (it agrees with the spec's count, or the
- * family reports every product); the spec's count marked ‡ when `countMacs` misses products; a lower
- * bound marked † when only an incomplete count exists.
- */
-export function macsCell(name: string, family: string, extras: ZooExtras): string {
+/** The MACs cell: the `countMacs` figure (complete: every family reports its attention products), with the input side when not 224. */
+export function macsCell(name: string, extras: ZooExtras): string {
   const counted = extras.gmacs?.[name];
-  const spec = extras.specGmacs?.[name];
   const size = extras.macsSize?.[name];
-  const at = size && size !== 224 ? ` @${size}` : '';
-  const partial = extras.partialFamilies?.includes(family) ?? false;
-  if (counted !== undefined && (spec !== undefined ? Math.abs(counted - spec) <= 0.02 * spec : !partial)) return `${counted.toFixed(2)} G${at}`;
-  if (spec !== undefined) return `${spec.toFixed(2)} G${at} ‡`;
-  if (counted !== undefined) return `≥ ${counted.toFixed(2)} G${at} †`;
-  return '—';
+  if (counted === undefined) return '—';
+  return `${counted.toFixed(2)} G${size && size !== 224 ? ` @${size}` : ''}`;
 }
 
 const KIND_ORDER: Readonly<Record<string, number>> = { classifier: 0, backbone: 1, head: 2 };
@@ -87,7 +74,7 @@ export function renderModelZoo(models: readonly ModelListing[], extras?: ZooExtr
     const name = paper?.name ? `${paper.name}<br>` : '';
     const flops = paper?.flops !== undefined ? `${paper.flops.toFixed(1)} G` : '—';
     const notes = [paper?.note, m.implemented ? '' : 'not implemented yet'].filter(Boolean).join('; ');
-    return `| ${name}\`${m.name}\` | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.kind === 'head' ? '—' : macsCell(m.name, m.family, extras)} | ${flops} | ${fmt(paper?.top1, 1)} | ${notes} |`;
+    return `| ${name}\`${m.name}\` | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.kind === 'head' ? '—' : macsCell(m.name, extras)} | ${flops} | ${fmt(paper?.top1, 1)} | ${notes} |`;
   });
   return ['| model | kind | parameters | MACs @224 | FLOPs (paper) | top-1 % (paper) | notes |', '|---|---|---:|---:|---:|---:|---|', ...rows].join('\n');
 }
