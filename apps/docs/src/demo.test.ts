@@ -6,14 +6,23 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Classifier, IMAGENET_MEAN, IMAGENET_STD, readSafetensors, Registry } from '@dynavit/core';
+import { type Classifier, type DenseBackbone, IMAGENET_MEAN, IMAGENET_STD, readSafetensors, Registry, type StateDict } from '@dynavit/core';
 import { dat } from '@dynavit/dat';
 import { dbra } from '@dynavit/dbra';
 import { glmix } from '@dynavit/glmix';
+import { createDetector, type DetHeadOptions } from '@dynavit/heads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { capture, describeTrace, type GlmixTrace, mechanismCounts, type MechanismTrace } from './demo/capture.js';
-import { centreRegion, regionAt, slotAssignment, type View } from './demo/draw.js';
-import { classificationCrop, headFromCheckpoint, randomStateDict, TEST_MODELS } from './demo/engine.js';
+import { centreRegion, instanceMasksRgba, paletteRgb, regionAt, slotAssignment, type View } from './demo/draw.js';
+import {
+  classificationCrop,
+  detectionHeadFromCheckpoint,
+  headFromCheckpoint,
+  randomDetectionHeadStateDict,
+  randomStateDict,
+  TEST_DETECTION_HEAD,
+  TEST_MODELS,
+} from './demo/engine.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const GOLDEN: Record<string, string> = {
@@ -144,5 +153,90 @@ describe('engine helpers', () => {
     expect(Array.from(a.get(k)!.data as Float32Array)).toEqual(Array.from(b.get(k)!.data as Float32Array));
     expect(a.size).toBe([...model.namedEntries()].filter((e) => e.dtype === 'F32').length);
     model.dispose();
+  });
+
+  it('builds a detection head matching an mmdet checkpoint (Mask R-CNN and RetinaNet, DAT and DeBiFormer necks)', () => {
+    const backbone = testModel('test:dbra') as unknown as DenseBackbone;
+    const cases: DetHeadOptions[] = [
+      { kind: 'mask_rcnn', fpnChannels: 16, rpnFeatChannels: 24, fcOutChannels: 40, maskChannels: 8, numClasses: 5, addExtraConvs: 'on_input' },
+      { kind: 'mask_rcnn', fpnChannels: 16, rpnFeatChannels: 16, fcOutChannels: 32, maskChannels: 0, numClasses: 3 },
+      { kind: 'retinanet', fpnChannels: 16, featChannels: 24, stackedConvs: 2, numClasses: 7, startLevel: 1, addExtraConvs: 'on_input' },
+      { kind: 'retinanet', fpnChannels: 16, featChannels: 8, stackedConvs: 3, numClasses: 4, startLevel: 0, addExtraConvs: false },
+    ];
+    for (const opts of cases) {
+      const det = createDetector({ backbone, head: opts });
+      // a checkpoint with the detector's keys and shapes (the values do not matter here)
+      const sd: StateDict = new Map(det.stateDictShapes().map(([k, shape]) => [k, { dtype: 'F32' as const, shape, data: new Float32Array(0) }]));
+      const found = detectionHeadFromCheckpoint(sd);
+      expect(found?.kind, JSON.stringify(opts)).toBe(opts.kind);
+      const again = createDetector({ backbone, head: found! });
+      expect(again.stateDictShapes()).toEqual(det.stateDictShapes());
+      det.head.dispose();
+      again.head.dispose();
+    }
+    expect(detectionHeadFromCheckpoint(new Map([['decode_head.conv_seg.weight', { dtype: 'F32', shape: [150, 512, 1, 1], data: new Float32Array(0) }]]))).toBeNull();
+    backbone.dispose();
+  });
+
+  it('initialises a random detection head as mmdet does its predictors (N(0, 0.01²), zero bias)', () => {
+    const backbone = testModel('test:dbra') as unknown as DenseBackbone;
+    const det = createDetector({ backbone, head: TEST_DETECTION_HEAD });
+    const sd = randomDetectionHeadStateDict(det.head);
+    const std = (k: string) => {
+      const d = sd.get(k)!.data as Float32Array;
+      return Math.sqrt(d.reduce((a, v) => a + v * v, 0) / d.length);
+    };
+    for (const k of ['rpn_head.rpn_cls.weight', 'rpn_head.rpn_reg.weight', 'roi_head.bbox_head.fc_cls.weight', 'roi_head.bbox_head.fc_reg.weight', 'roi_head.mask_head.conv_logits.weight']) {
+      expect(std(k), k).toBeGreaterThan(0.008);
+      expect(std(k), k).toBeLessThan(0.012);
+      expect(Array.from(sd.get(k.replace(/weight$/, 'bias'))!.data as Float32Array).every((v) => v === 0), k).toBe(true);
+    }
+    // other layers keep the He-style init: the RPN's 3×3 conv over 32 channels has std √(2/288)
+    expect(std('rpn_head.rpn_conv.weight')).toBeCloseTo(Math.sqrt(2 / 288), 2);
+    expect(sd.size).toBe([...det.head.namedEntries()].filter((e) => e.dtype === 'F32').length);
+    det.dispose();
+  });
+
+  it('the test detection head yields its 8 best boxes with masks at the original size, leaking nothing', async () => {
+    const backbone = testModel('test:dbra') as unknown as DenseBackbone;
+    const det = createDetector({ backbone, head: TEST_DETECTION_HEAD });
+    det.head.loadStateDict(randomDetectionHeadStateDict(det.head));
+    const image = tf.randomUniform([120, 160, 3], 0, 255, 'float32', 5) as tf.Tensor3D;
+    const before = tf.memory().numTensors;
+    const { result: out, traces } = await capture(det, () => det.detect(image, { scale: [448, 224] }));
+    expect(tf.memory().numTensors).toBe(before);
+    const counts = mechanismCounts(backbone as unknown as Classifier);
+    expect(traces.length).toBe(counts.dbra + counts.bra);
+    expect(traces.length).toBeGreaterThan(0);
+    expect([out.width, out.height, out.numClasses]).toEqual([160, 120, 80]);
+    expect(out.detections).toHaveLength(8);
+    for (const [k, d] of out.detections.entries()) {
+      const [x1, y1, x2, y2] = d.box;
+      // near-zero deltas: the boxes are (clipped) proposals, with area, inside the image
+      expect(0 <= x1 && x1 < x2 && x2 <= 160 && 0 <= y1 && y1 < y2 && y2 <= 120, `box ${d.box}`).toBe(true);
+      expect(d.score).toBeGreaterThan(0);
+      expect(d.score).toBeLessThan(1);
+      expect(d.label).toBeGreaterThanOrEqual(0);
+      expect(d.label).toBeLessThan(80);
+      expect(d.mask).toHaveLength(120 * 160);
+      if (k > 0) expect(d.score).toBeLessThanOrEqual(out.detections[k - 1]!.score);
+    }
+    image.dispose();
+    det.dispose();
+  });
+});
+
+describe('instance masks', () => {
+  it('colours each mask, the better-scored object on top where masks overlap', () => {
+    const objects = [
+      { box: [0, 0, 2, 1] as const, score: 0.9, name: 'a', mask: Uint8Array.from([1, 1, 0]) },
+      { box: [0, 0, 3, 1] as const, score: 0.5, name: 'b', mask: Uint8Array.from([0, 1, 1]) },
+    ];
+    const rgba = instanceMasksRgba(objects, 3, 1, 100);
+    const px = (i: number) => Array.from(rgba.subarray(4 * i, 4 * i + 4));
+    expect(px(0)).toEqual([...paletteRgb(0, 50), 100]);
+    expect(px(1)).toEqual([...paletteRgb(0, 50), 100]);
+    expect(px(2)).toEqual([...paletteRgb(1, 50), 100]);
+    expect(() => instanceMasksRgba(objects, 2, 1)).toThrow(/mask 1 has 3 pixels/);
   });
 });

@@ -37,6 +37,7 @@ interface DemoState {
   backend?: string;
   traces?: number;
   top?: string;
+  boxes?: number;
   drawn?: { points: number; regions: number; pixels: number } | null;
   timings?: { step: string; ms: number }[];
 }
@@ -138,6 +139,26 @@ describe('the docs site', () => {
       else expect(await page.locator('.dv-legend').textContent()).toBe(legend);
       await page.locator('[data-testid=result]').screenshot({ path: join(out, shot.replace('.png', '-clicked.png')) });
     }
+    await page.close();
+  });
+
+  it('the demo detects with a backbone + Mask R-CNN and draws boxes, masks and the mechanism', async () => {
+    const page = await openPage('/demo.html?model=test%3Adbra&task=detect&backend=wasm&warm=0&autorun=1');
+    const s = await runDemo(page);
+    expect(s.error).toBeUndefined();
+    expect(s.state).toBe('done');
+    // the test head keeps its 8 best boxes (score threshold 0), each drawn and listed with a COCO name
+    expect(s.boxes).toBe(8);
+    await expect(page.locator('[data-testid=objects] li').count()).resolves.toBe(8);
+    expect(s.top).toMatch(/^[a-z ]+$/);
+    const det = await canvasColours(page, '[data-testid=detection]');
+    expect(det.width).toBeGreaterThan(100);
+    expect(det.colours).toBeGreaterThan(20);
+    // the backbone's DBRA modules were recorded during the detector's forward pass and drawn
+    expect(s.traces).toBeGreaterThan(0);
+    expect(s.drawn!.regions).toBeGreaterThan(0);
+    await expect(page.locator('.dv-note').nth(1).textContent()).resolves.toContain('Mask R-CNN head has random weights');
+    await page.locator('[data-testid=result]').screenshot({ path: join(out, 'demo-dbra-detect-wasm.png') });
     await page.close();
   });
 

@@ -93,10 +93,11 @@ const firstRows = (t: tf.Tensor, rows: number): tf.Tensor => tf.keep(t.shape[0] 
 const ceilTo = (a: number, s: number) => Math.ceil(a / s) * s;
 
 /**
- * Run `fn` (a forward pass of `root`, or of a model containing it) with every mechanism module
- * recording; returns fn's result and the traces (read back asynchronously, so this works on WebGPU).
+ * Run `fn` (a forward pass of `root`, or of a model containing it; it may be async, like
+ * `Detector.detect`) with every mechanism module recording; the modules are restored once fn's promise
+ * settles. Returns fn's result and the traces (read back asynchronously, so this works on WebGPU).
  */
-export async function capture<T>(root: Module, fn: () => T): Promise<{ result: T; traces: MechanismTrace[] }> {
+export async function capture<T>(root: Module, fn: () => T | Promise<T>): Promise<{ result: T; traces: MechanismTrace[] }> {
   const pending: Pending[] = [];
   const restore: Array<() => void> = [];
   const patch = <M extends Module & { forward(x: tf.Tensor4D): tf.Tensor4D }>(m: M, fwd: (x: tf.Tensor4D) => tf.Tensor4D) => {
@@ -152,7 +153,10 @@ export async function capture<T>(root: Module, fn: () => T): Promise<{ result: T
   }
   let result: T;
   try {
-    result = fn();
+    result = await fn();
+  } catch (e) {
+    for (const p of pending) tf.dispose(Object.values(p.tensors));
+    throw e;
   } finally {
     for (const r of restore.reverse()) r();
   }

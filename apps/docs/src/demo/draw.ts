@@ -280,3 +280,63 @@ export function classMapRgba(classMap: Int32Array, colours: ReadonlyArray<readon
   }
   return out;
 }
+
+/** A detection as the demo draws it: box in original-image pixels, optional mask at the original size. */
+export interface DrawnObject {
+  box: readonly [number, number, number, number];
+  score: number;
+  name: string;
+  mask?: Uint8Array;
+}
+
+/**
+ * The instance masks of `objects` as one RGBA overlay of the original image (width × height): object k
+ * in palette colour k; where masks overlap, the better-scored (earlier) object stays on top.
+ */
+export function instanceMasksRgba(objects: readonly DrawnObject[], width: number, height: number, alpha = 120): Uint8ClampedArray<ArrayBuffer> {
+  const out = new Uint8ClampedArray(width * height * 4);
+  for (let k = objects.length - 1; k >= 0; k--) {
+    const m = objects[k]!.mask;
+    if (!m) continue;
+    if (m.length !== width * height) throw new Error(`instanceMasksRgba: mask ${k} has ${m.length} pixels, expected ${width}×${height}`);
+    const [r, g, b] = paletteRgb(k, 50);
+    for (let i = 0; i < m.length; i++) {
+      if (!m[i]) continue;
+      out[4 * i] = r;
+      out[4 * i + 1] = g;
+      out[4 * i + 2] = b;
+      out[4 * i + 3] = alpha;
+    }
+  }
+  return out;
+}
+
+/**
+ * Draw detections over the original image already on the canvas at `scale` canvas pixels per image
+ * pixel: masks (if any), then boxes with "name score" tags. Returns how many boxes were drawn.
+ */
+export function drawDetections(ctx: CanvasRenderingContext2D, det: { width: number; height: number; objects: readonly DrawnObject[] }, scale: number): number {
+  if (det.objects.some((o) => o.mask)) {
+    const tmp = new OffscreenCanvas(det.width, det.height);
+    tmp.getContext('2d')!.putImageData(new ImageData(instanceMasksRgba(det.objects, det.width, det.height), det.width, det.height), 0, 0);
+    ctx.drawImage(tmp, 0, 0, det.width * scale, det.height * scale);
+  }
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.lineWidth = 2;
+  let drawn = 0;
+  det.objects.forEach((o, k) => {
+    const [x1, y1, x2, y2] = o.box.map((v) => v * scale) as [number, number, number, number];
+    if (!(x2 > x1 && y2 > y1)) return;
+    ctx.strokeStyle = paletteColour(k);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const tag = `${o.name} ${(o.score * 100).toFixed(0)}%`;
+    const tw = ctx.measureText(tag).width + 6;
+    const ty = y1 >= 16 ? y1 - 16 : y1;
+    ctx.fillStyle = paletteColour(k, 0.85);
+    ctx.fillRect(x1, ty, tw, 16);
+    ctx.fillStyle = 'white';
+    ctx.fillText(tag, x1 + 3, ty + 12);
+    drawn++;
+  });
+  return drawn;
+}

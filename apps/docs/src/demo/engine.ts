@@ -7,10 +7,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type BackendChoice,
+  createDetector,
   createRegistry,
   createSegmentor,
+  type DetHeadOptions,
   type ImageSource,
   imageSize,
+  imageToTensor,
   type LoadedWeights,
   loadWeights,
   prepareClassification,
@@ -20,9 +23,10 @@ import {
   type WasmFileMap,
 } from '@dynavit/backend-web';
 import { type Classifier, type DenseBackbone, IMAGENET_MEAN, IMAGENET_STD, type InputConfig, type Module, resizeBilinear, type StateDict } from '@dynavit/core';
+import { detectionOptionsFromConfig, keepRatioSize, variants as headVariants } from '@dynavit/heads';
 import { capture, type MechanismTrace, mechanismCounts } from './capture.js';
 
-export type Task = 'classify' | 'segment';
+export type Task = 'classify' | 'segment' | 'detect';
 export type BackendRequest = 'auto' | 'webgpu' | 'webgl' | 'wasm';
 
 const cls = (size: [number, number]): InputConfig => ({ size, mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' });
@@ -107,9 +111,21 @@ export interface RunResult {
   crop: { x: number; y: number; width: number; height: number };
   classification?: { numClasses: number; top: ClassScore[] };
   segmentation?: { numClasses: number; width: number; height: number; classMap: Int32Array; classes: ClassScore[] };
+  /** boxes in original-image pixels, best first; masks (Mask R-CNN) at the original size */
+  detection?: { numClasses: number; width: number; height: number; objects: DetectedObject[] };
   traces: MechanismTrace[];
   /** what the user should know about this result */
   notes: string[];
+}
+
+export interface DetectedObject {
+  /** [x1, y1, x2, y2] in original-image pixels */
+  box: [number, number, number, number];
+  score: number;
+  label: number;
+  name: string;
+  /** [height·width] of the original image, 1 = object */
+  mask?: Uint8Array;
 }
 
 interface LabelFile {
@@ -121,7 +137,7 @@ const weightsCache = new Map<string, Promise<LoadedWeights>>();
 const labelCache = new Map<string, Promise<LabelFile>>();
 
 /** Labels (ImageNet, ADE20K) from the site's /demo/labels/ folder. */
-export function labelSet(assetBase: string, set: 'imagenet' | 'ade20k'): Promise<LabelFile> {
+export function labelSet(assetBase: string, set: 'imagenet' | 'ade20k' | 'coco'): Promise<LabelFile> {
   const url = `${assetBase}labels/${set}.json`;
   let p = labelCache.get(url);
   if (!p) {
@@ -148,10 +164,11 @@ export function seededNormal(seed: number): () => number {
 }
 
 /**
- * Random weights for a module (the demo's segmentation head when only test weights exist): weights
- * N(0, 2/fan_in), biases 0.1·N, norm weights 1 + 0.1·N, running variances 1. Seeded: the same every run.
+ * Random weights for a module (the demo's heads when only test weights exist): weights N(0, 2/fan_in),
+ * biases 0.1·N, norm weights 1 + 0.1·N, running variances 1; `stdFor` may set the standard deviation
+ * of chosen entries (weights or biases) instead. Seeded: the same every run.
  */
-export function randomStateDict(m: Module, seed = 7): StateDict {
+export function randomStateDict(m: Module, seed = 7, stdFor?: (key: string) => number | undefined): StateDict {
   const rand = seededNormal(seed);
   const sd: StateDict = new Map();
   for (const e of m.namedEntries()) {
@@ -160,7 +177,9 @@ export function randomStateDict(m: Module, seed = 7): StateDict {
     const data = new Float32Array(n);
     const name = e.key.split('.').pop()!;
     const isNorm = /(^|\.)(bn|norm|ln|gn)[^.]*\.|norm\d*\./.test(e.key) || e.torchShape.length === 1;
-    if (name === 'running_var') data.fill(1);
+    const std = stdFor?.(e.key);
+    if (std !== undefined) for (let i = 0; i < n; i++) data[i] = std * rand();
+    else if (name === 'running_var') data.fill(1);
     else if (name === 'running_mean') data.fill(0);
     else if (name === 'bias') for (let i = 0; i < n; i++) data[i] = 0.1 * rand();
     else if (name === 'weight' && isNorm && e.torchShape.length === 1) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rand();
@@ -202,6 +221,69 @@ export function headFromCheckpoint(sd: StateDict): SegHeadOptions | null {
   }
   const aux = shape('auxiliary_head.conv_seg.weight');
   return { kind: 'upernet', numClasses, channels: seg[1]!, auxChannels: aux ? aux[1]! : 0 };
+}
+
+/**
+ * The detection head the demo pairs with test weights: a narrow Mask R-CNN (32-channel FPN, 64-wide
+ * box FCs) with seeded random weights (`randomDetectionHeadStateDict`). Its scores mean nothing, so
+ * the score threshold is 0 and the best 8 boxes are kept: the pipeline shows, not a detection.
+ */
+export const TEST_DETECTION_HEAD: DetHeadOptions = {
+  kind: 'mask_rcnn',
+  fpnChannels: 32,
+  rpnFeatChannels: 32,
+  fcOutChannels: 64,
+  maskChannels: 32,
+  numClasses: 80,
+  testCfg: { rpn: { nmsPre: 300, maxPerImg: 100 }, rcnn: { scoreThr: 0, maxPerImg: 8 } },
+};
+
+/**
+ * Random weights for a detection head as mmdet initialises its predictors: the final classification,
+ * box-regression and mask layers N(0, 0.01²) with zero biases (the rest as `randomStateDict`). The box
+ * deltas are then small, so the boxes stay close to the anchors/proposals — a random head that still
+ * draws sensible boxes (and masks).
+ */
+export function randomDetectionHeadStateDict(head: Module, seed = 11): StateDict {
+  const predictor = /(^|\.)(rpn_cls|rpn_reg|fc_cls|fc_reg|conv_logits|retina_cls|retina_reg)\.(weight|bias)$/;
+  return randomStateDict(head, seed, (key) => {
+    const m = predictor.exec(key);
+    return m ? (m[3] === 'bias' ? 0 : 0.01) : undefined;
+  });
+}
+
+/**
+ * A detection head matching an mmdet checkpoint's keys: Mask R-CNN (`roi_head.*`) or RetinaNet
+ * (`bbox_head.retina_cls`), the official configs of `@dynavit/heads` with widths, class counts and the
+ * extra-conv choice read from the shapes. Null when the checkpoint holds neither.
+ */
+export function detectionHeadFromCheckpoint(sd: StateDict): DetHeadOptions | null {
+  const shape = (k: string) => sd.get(k)?.shape;
+  const count = (prefix: string) => new Set([...sd.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size;
+  const fpnChannels = shape('neck.lateral_convs.0.conv.weight')?.[0];
+  const fcCls = shape('roi_head.bbox_head.fc_cls.weight');
+  if (fcCls && fpnChannels !== undefined) {
+    // DAT's neck: P6 = a stride-2 conv on C5 (neck.fpn_convs.4); DeBiFormer/BiFormer: max-pooled P5
+    const base = detectionOptionsFromConfig(headVariants[sd.has('neck.fpn_convs.4.conv.weight') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco'].config);
+    if (base.kind !== 'mask_rcnn') return null;
+    return {
+      ...base,
+      fpnChannels,
+      rpnFeatChannels: shape('rpn_head.rpn_conv.weight')?.[0] ?? 256,
+      fcOutChannels: shape('roi_head.bbox_head.shared_fcs.0.weight')?.[0] ?? 1024,
+      maskChannels: shape('roi_head.mask_head.convs.0.conv.weight')?.[0] ?? 0,
+      numClasses: fcCls[0]! - 1,
+    };
+  }
+  const retinaCls = shape('bbox_head.retina_cls.weight');
+  if (retinaCls && fpnChannels !== undefined) {
+    // DAT/BiFormer: FPN from C3 (3 laterals) with extra convs; DeBiFormer: from C2 (4 laterals), none
+    const base = detectionOptionsFromConfig(headVariants[count('neck.lateral_convs.') === 3 ? 'retinanet_coco_dat' : 'retinanet_coco_debi'].config);
+    if (base.kind !== 'retinanet') return null;
+    const anchors = (base.scalesPerOctave ?? 3) * (base.anchorRatios?.length ?? 3);
+    return { ...base, fpnChannels, featChannels: retinaCls[1]!, stackedConvs: count('bbox_head.cls_convs.'), numClasses: retinaCls[0]! / anchors };
+  }
+  return null;
 }
 
 function now(): number {
@@ -260,7 +342,8 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   let input: InputConfig;
   let numClassesHint = 1000;
   let segHead: SegHeadOptions | null = null;
-  let loadWhole = false; // the checkpoint holds backbone.* and head keys (mmseg)
+  let detHead: DetHeadOptions | null = null;
+  let loadWhole = false; // the checkpoint holds backbone.* and head keys (mmseg / mmdet)
   await time('build + load weights', () => {
     const golden = loaded !== null && Boolean(loaded.metadata['reference']) && Boolean(loaded.metadata['config']);
     if (test && !golden)
@@ -290,13 +373,14 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       notes.push(`No checkpoint: ${req.model} runs with untrained (zero) weights, so its output and its mechanisms are meaningless. Drop an official checkpoint to see them work.`);
       return;
     }
-    if (req.task === 'segment' && [...loaded.tensors.keys()].some((k) => k.startsWith('backbone.'))) {
-      segHead = headFromCheckpoint(loaded.tensors);
-      loadWhole = segHead !== null;
+    if (req.task !== 'classify' && [...loaded.tensors.keys()].some((k) => k.startsWith('backbone.'))) {
+      if (req.task === 'segment') segHead = headFromCheckpoint(loaded.tensors);
+      else detHead = detectionHeadFromCheckpoint(loaded.tensors);
+      loadWhole = segHead !== null || detHead !== null;
       if (!loadWhole) {
         const sub: StateDict = new Map([...loaded.tensors].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice(9), v]));
         backbone.loadStateDict(sub, { strict: false, source: loaded.source });
-        notes.push('The checkpoint has a backbone but no segmentation head this demo knows; the head has random weights.');
+        notes.push(`The checkpoint has a backbone but no ${req.task === 'segment' ? 'segmentation' : 'detection'} head this demo knows; the head has random weights.`);
       }
     } else {
       const r = backbone.loadStateDict(loaded.tensors, { strict: variant.kind === 'classifier', source: loaded.source });
@@ -353,6 +437,39 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
         .slice(0, 5)
         .map((i) => ({ index: i, label: labels?.[i] ?? `class ${i}`, probability: probs[i]! }));
       result.classification = { numClasses: probs.length, top };
+    } else if (req.task === 'detect') {
+      // detection: the backbone's pyramid + Mask R-CNN / RetinaNet (from the checkpoint, or a small random one)
+      const head = detHead ?? TEST_DETECTION_HEAD;
+      const det = createDetector({ backbone: backbone! as DenseBackbone, head });
+      disposables.push(det);
+      if (loadWhole && loaded) det.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
+      else if (weightsKind !== 'none') {
+        det.head.loadStateDict(randomDetectionHeadStateDict(det.head));
+        notes.push('The Mask R-CNN head has random weights (seeded) and keeps its 8 best boxes whatever their score: the boxes show the pipeline working, not a detection.');
+      }
+      // mmdet's test pipeline: keep-ratio resize into `scale`, pad to multiples of 32
+      const scale: [number, number] = weightsKind === 'checkpoint' && loadWhole ? [1333, 800] : [448, 224];
+      const [h, w] = keepRatioSize(img.height, img.width, scale);
+      const [H, W] = [Math.ceil(h / 32) * 32, Math.ceil(w / 32) * 32];
+      [result.inputHeight, result.inputWidth] = [H, W];
+      // the network input shows the image in its top-left h×w, padding beyond: extend the crop likewise
+      result.crop = { x: 0, y: 0, width: (img.width * W) / w, height: (img.height * H) / h };
+      const pixels = await time('pre-processing', () => imageToTensor(req.image));
+      disposables.push(pixels);
+      status(`running on ${backend.backend}…`);
+      const { out, traces } = await time('forward #1 (recording; includes kernel compilation)', async () => {
+        const { result: out, traces } = await capture(det, () => det.detect(pixels, { scale }));
+        return { out, traces };
+      });
+      result.traces = traces;
+      if (req.warmRun ?? true) await time('forward #2 (warm)', () => det.detect(pixels, { scale }));
+      const coco = head.numClasses === 80 || head.numClasses === undefined ? (await labelSet(req.assetBase, 'coco')).labels : null;
+      result.detection = {
+        numClasses: out.numClasses,
+        width: out.width,
+        height: out.height,
+        objects: out.detections.map((d) => ({ ...d, name: coco?.[d.label] ?? `class ${d.label}` })),
+      };
     } else {
       // segmentation: the backbone's pyramid + a head (from the checkpoint, or random for test weights)
       let head: SegHeadOptions = segHead ?? { kind: 'upernet', numClasses: 150 };
