@@ -6,32 +6,14 @@ import { readSafetensors, writeSafetensors } from '@dynavit/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { selectBackend } from './backends.js';
-import { main } from './cli.js';
 import { bundledCases, findRepoRoot } from './golden.js';
 import { createRegistry } from './registry.js';
+import { runCli } from './testing/run-cli.js';
 
 const root = findRepoRoot(fileURLToPath(import.meta.url))!;
 const datCase = `${root}/packages/dat/src/__fixtures__/golden/dat_pp_reduced`;
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runCli;
 
 afterEach(() => vi.restoreAllMocks());
 

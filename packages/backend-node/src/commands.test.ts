@@ -9,33 +9,16 @@ import { writeSafetensorsFile } from '@dynavit/core/node';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { autoChoice, probeBackends, selectBackend } from './backends.js';
-import { main } from './cli.js';
 import { findRepoRoot } from './golden.js';
 import { createRegistry } from './registry.js';
+import { runCli } from './testing/run-cli.js';
 
 const root = findRepoRoot(fileURLToPath(import.meta.url))!;
 const images = fileURLToPath(new URL('./__fixtures__/images/', import.meta.url));
 const coreFixtures = `${root}/packages/core/src/io/__fixtures__`;
 const tmp = mkdtempSync(join(tmpdir(), 'dynavit-cli-'));
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  try {
-    return { code: await main(argv), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runCli;
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { countMacs } from '@dynavit/core';
+import { countMacs, highRankBroadcasts } from '@dynavit/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FastLinear, GLMixAttention, type GLNet, glmix, MultiheadAttention } from './index.js';
 
@@ -19,23 +19,6 @@ interface Manifest {
   own_mac_count_224: { gmacs: number };
 }
 const manifest = (variant: string) => JSON.parse(readFileSync(`${manifests}manifest.${variant}.json`, 'utf8')) as Manifest;
-
-/** The binary element-wise kernels tfjs broadcasts implicitly. */
-const BINARY = new Set(['Add', 'Sub', 'Multiply', 'RealDiv', 'Maximum', 'Minimum', 'SquaredDifference', 'Pow', 'Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual', 'FloorDiv']);
-
-/** Kernels of `fn` that broadcast at rank ≥ 5 (tfjs-webgpu's Tile has no GPU program there). */
-async function rank5Broadcasts(fn: () => tf.TensorContainer): Promise<string[]> {
-  const info = await tf.profile(fn);
-  tf.dispose(info.result);
-  const bad: string[] = [];
-  for (const k of info.kernels) {
-    const shapes = k.inputShapes.filter((s): s is number[] => Array.isArray(s));
-    const outRank = Math.max(0, ...k.outputShapes.map((s) => s?.length ?? 0));
-    if (k.name === 'Tile' && (shapes[0]?.length ?? 0) >= 5) bad.push(`Tile of [${shapes[0]}]`);
-    if (BINARY.has(k.name) && outRank >= 5 && shapes.some((s) => s.join() !== shapes[0]!.join())) bad.push(`${k.name} of ${shapes.map((s) => `[${s}]`).join(' ')}`);
-  }
-  return bad;
-}
 
 describe('MACs of GLNet', () => {
   beforeAll(async () => {
@@ -87,7 +70,7 @@ describe('broadcasting at rank ≤ 4 (tfjs-webgpu has no Tile program for rank �
     it(`a whole ${variant} forward with batch 2`, async () => {
       const model = glmix.create(variant) as GLNet;
       const x = tf.randomNormal([2, 64, 80, 3]) as tf.Tensor4D;
-      expect(await rank5Broadcasts(() => model.forward(x))).toEqual([]);
+      expect(await highRankBroadcasts(() => model.forward(x))).toEqual([]);
       x.dispose();
       model.dispose();
     });

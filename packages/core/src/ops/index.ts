@@ -6,3 +6,4 @@ export * from './pooling.js';
 export * from './resize.js';
 export * from './stop-gradient.js';
 export * from './windows.js';
+export * from './broadcast-check.js';
