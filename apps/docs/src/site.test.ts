@@ -38,6 +38,7 @@ interface DemoState {
   traces?: number;
   top?: string;
   boxes?: number;
+  objects?: { name: string; score: number; box: number[] }[];
   drawn?: { points: number; regions: number; pixels: number } | null;
   timings?: { step: string; ms: number }[];
 }
@@ -142,13 +143,25 @@ describe('the docs site', () => {
     await page.close();
   });
 
-  it('the demo detects with a backbone + Mask R-CNN and draws boxes, masks and the mechanism', async () => {
-    const page = await openPage('/demo.html?model=test%3Adbra&task=detect&backend=wasm&warm=0&autorun=1');
+  let wasmObjects: DemoState['objects'];
+  it.each(['wasm', 'auto'])('the demo detects with a backbone + Mask R-CNN on %s and draws boxes, masks and the mechanism', async (backend) => {
+    const page = await openPage(`/demo.html?model=test%3Adbra&task=detect&backend=${backend}&warm=0&autorun=1`);
     const s = await runDemo(page);
     expect(s.error).toBeUndefined();
     expect(s.state).toBe('done');
+    expect(s.backend).toBe(backend === 'auto' ? 'webgpu' : backend);
     // the test head keeps its 8 best boxes (score threshold 0), each drawn and listed with a COCO name
     expect(s.boxes).toBe(8);
+    // WebGPU finds the same objects as wasm (same seeded head): names in order, boxes within 0.5 px
+    if (backend === 'wasm') wasmObjects = s.objects;
+    else {
+      expect(wasmObjects, 'the wasm case runs first').toBeDefined();
+      expect(s.objects!.map((o) => o.name)).toEqual(wasmObjects!.map((o) => o.name));
+      for (const [k, o] of s.objects!.entries()) {
+        expect(Math.abs(o.score - wasmObjects![k]!.score)).toBeLessThan(1e-3);
+        for (let j = 0; j < 4; j++) expect(Math.abs(o.box[j]! - wasmObjects![k]!.box[j]!)).toBeLessThan(0.5);
+      }
+    }
     await expect(page.locator('[data-testid=objects] li').count()).resolves.toBe(8);
     expect(s.top).toMatch(/^[a-z ]+$/);
     const det = await canvasColours(page, '[data-testid=detection]');
@@ -158,7 +171,7 @@ describe('the docs site', () => {
     expect(s.traces).toBeGreaterThan(0);
     expect(s.drawn!.regions).toBeGreaterThan(0);
     await expect(page.locator('.dv-note').nth(1).textContent()).resolves.toContain('Mask R-CNN head has random weights');
-    await page.locator('[data-testid=result]').screenshot({ path: join(out, 'demo-dbra-detect-wasm.png') });
+    await page.locator('[data-testid=result]').screenshot({ path: join(out, `demo-dbra-detect-${backend === 'auto' ? 'webgpu' : backend}.png`) });
     await page.close();
   });
 
