@@ -178,7 +178,7 @@ describe('engine helpers', () => {
     backbone.dispose();
   });
 
-  it('initialises a random detection head as mmdet does its predictors (N(0, 0.01²), zero bias)', () => {
+  it('initialises a random detection head with small predictors (N(0, 0.01²), zero bias)', () => {
     const backbone = testModel('test:dbra') as unknown as DenseBackbone;
     const det = createDetector({ backbone, head: TEST_DETECTION_HEAD });
     const sd = randomDetectionHeadStateDict(det.head);

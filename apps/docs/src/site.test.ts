@@ -145,7 +145,7 @@ describe('the docs site', () => {
 
   let wasmObjects: DemoState['objects'];
   it.each(['wasm', 'auto'])('the demo detects with a backbone + Mask R-CNN on %s and draws boxes, masks and the mechanism', async (backend) => {
-    const page = await openPage(`/demo.html?model=test%3Adbra&task=detect&backend=${backend}&warm=0&autorun=1`);
+    const page = await openPage(`/demo.html?model=test%3Aglmix&task=detect&backend=${backend}&warm=0&autorun=1`);
     const s = await runDemo(page);
     expect(s.error).toBeUndefined();
     expect(s.state).toBe('done');
@@ -167,11 +167,11 @@ describe('the docs site', () => {
     const det = await canvasColours(page, '[data-testid=detection]');
     expect(det.width).toBeGreaterThan(100);
     expect(det.colours).toBeGreaterThan(20);
-    // the backbone's DBRA modules were recorded during the detector's forward pass and drawn
+    // the backbone's GLMix blocks were recorded during the detector's forward pass and drawn
     expect(s.traces).toBeGreaterThan(0);
-    expect(s.drawn!.regions).toBeGreaterThan(0);
+    expect(s.drawn!.pixels).toBeGreaterThan(0);
     await expect(page.locator('.dv-note').nth(1).textContent()).resolves.toContain('Mask R-CNN head has random weights');
-    await page.locator('[data-testid=result]').screenshot({ path: join(out, `demo-dbra-detect-${backend === 'auto' ? 'webgpu' : backend}.png`) });
+    await page.locator('[data-testid=result]').screenshot({ path: join(out, `demo-glmix-detect-${backend === 'auto' ? 'webgpu' : backend}.png`) });
     await page.close();
   });
 

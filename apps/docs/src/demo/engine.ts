@@ -136,7 +136,7 @@ interface LabelFile {
 const weightsCache = new Map<string, Promise<LoadedWeights>>();
 const labelCache = new Map<string, Promise<LabelFile>>();
 
-/** Labels (ImageNet, ADE20K) from the site's /demo/labels/ folder. */
+/** Labels (ImageNet, ADE20K, COCO) from the site's /demo/labels/ folder. */
 export function labelSet(assetBase: string, set: 'imagenet' | 'ade20k' | 'coco'): Promise<LabelFile> {
   const url = `${assetBase}labels/${set}.json`;
   let p = labelCache.get(url);
@@ -239,9 +239,10 @@ export const TEST_DETECTION_HEAD: DetHeadOptions = {
 };
 
 /**
- * Random weights for a detection head as mmdet initialises its predictors: the final classification,
- * box-regression and mask layers N(0, 0.01²) with zero biases (the rest as `randomStateDict`). The box
- * deltas are then small, so the boxes stay close to the anchors/proposals — a random head that still
+ * Random weights for a detection head, with small predictors in the spirit of mmdet's initialisation
+ * (which uses N(0, 0.01²) for the RPN and class scores, 0.001 for box regression): here every final
+ * classification, box-regression and mask layer is N(0, 0.01²) with zero biases, the rest as
+ * `randomStateDict`. The box deltas are then small, so the boxes stay close to the anchors/proposals — a random head that still
  * draws sensible boxes (and masks).
  */
 export function randomDetectionHeadStateDict(head: Module, seed = 11): StateDict {
@@ -338,13 +339,13 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   // 3. model
   status('building the model…');
   const registry = createRegistry();
-  let backbone: Classifier | DenseBackbone;
+  let backbone: Classifier | DenseBackbone | undefined;
   let input: InputConfig;
   let numClassesHint = 1000;
   let segHead: SegHeadOptions | null = null;
   let detHead: DetHeadOptions | null = null;
   let loadWhole = false; // the checkpoint holds backbone.* and head keys (mmseg / mmdet)
-  await time('build + load weights', () => {
+  const built = time('build + load weights', () => {
     const golden = loaded !== null && Boolean(loaded.metadata['reference']) && Boolean(loaded.metadata['config']);
     if (test && !golden)
       throw new Error(
@@ -387,6 +388,12 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       if (r.missing.length) notes.push(`${r.missing.length} parameters were not in the checkpoint (e.g. ${r.missing[0]}).`);
     }
   });
+  try {
+    await built;
+  } catch (e) {
+    backbone?.dispose(); // built but its weights did not load
+    throw e;
+  }
 
   if (weightsKind === 'test')
     notes.push('These are test weights: random, from the golden test cases (they reproduce the official code bit for bit, but they were never trained). Predictions are meaningless; the mechanisms still act on the image.');
@@ -404,11 +411,11 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     traces: [],
     notes,
   };
-  const disposables: Array<Module | tf.Tensor> = [];
+  // the backbone, then each task's head and tensors (a Detector/Segmentor's head is disposed on its own)
+  const disposables: Array<Module | tf.Tensor> = [backbone!];
   try {
     if (req.task === 'classify') {
       const model = backbone! as Classifier;
-      disposables.push(model);
       if (!(numClassesHint > 0)) throw new Error('this model has no classifier head; pick the segment task');
       const x = await time('pre-processing', () => prepareClassification(req.image, input!));
       disposables.push(x);
@@ -441,21 +448,31 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       // detection: the backbone's pyramid + Mask R-CNN / RetinaNet (from the checkpoint, or a small random one)
       const head = detHead ?? TEST_DETECTION_HEAD;
       const det = createDetector({ backbone: backbone! as DenseBackbone, head });
-      disposables.push(det);
+      disposables.push(det.head);
       if (loadWhole && loaded) det.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
       else if (weightsKind !== 'none') {
         det.head.loadStateDict(randomDetectionHeadStateDict(det.head));
         notes.push('The Mask R-CNN head has random weights (seeded) and keeps its 8 best boxes whatever their score: the boxes show the pipeline working, not a detection.');
       }
-      // mmdet's test pipeline: keep-ratio resize into `scale`, pad to multiples of 32
       const scale: [number, number] = weightsKind === 'checkpoint' && loadWhole ? [1333, 800] : [448, 224];
-      const [h, w] = keepRatioSize(img.height, img.width, scale);
+      // Mask R-CNN pastes every mask at the image's size: a photo beyond 1333×800 is first scaled into it
+      // (a 12-MP photo would need 12 MB per mask), and boxes are then in that copy's pixels
+      const pixels = await time('decode pixels', () =>
+        tf.tidy(() => {
+          const t = imageToTensor(req.image);
+          if (img.width * img.height <= 1333 * 800) return t;
+          const [dh, dw] = keepRatioSize(img.height, img.width, [1333, 800]);
+          notes.push(`The ${img.width}×${img.height} image was scaled to ${dw}×${dh} for detection; boxes are in its pixels.`);
+          return tf.image.resizeBilinear(t, [dh, dw], false, true);
+        }),
+      );
+      disposables.push(pixels);
+      // mmdet's test pipeline (inside detect): keep-ratio resize into `scale`, pad to multiples of 32
+      const [h, w] = keepRatioSize(pixels.shape[0], pixels.shape[1], scale);
       const [H, W] = [Math.ceil(h / 32) * 32, Math.ceil(w / 32) * 32];
       [result.inputHeight, result.inputWidth] = [H, W];
       // the network input shows the image in its top-left h×w, padding beyond: extend the crop likewise
       result.crop = { x: 0, y: 0, width: (img.width * W) / w, height: (img.height * H) / h };
-      const pixels = await time('pre-processing', () => imageToTensor(req.image));
-      disposables.push(pixels);
       status(`running on ${backend.backend}…`);
       const { out, traces } = await time('forward #1 (recording; includes kernel compilation)', async () => {
         const { result: out, traces } = await capture(det, () => det.detect(pixels, { scale }));
@@ -475,7 +492,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       let head: SegHeadOptions = segHead ?? { kind: 'upernet', numClasses: 150 };
       if (!segHead && weightsKind !== 'checkpoint') head = { kind: 'semantic_fpn', numClasses: 150, channels: 32, neckChannels: 32 };
       const seg = createSegmentor({ backbone: backbone! as DenseBackbone, head });
-      disposables.push(seg);
+      disposables.push(seg.head);
       if (loadWhole && loaded) seg.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
       else if (weightsKind !== 'none') {
         seg.head.loadStateDict(randomStateDict(seg.head));
