@@ -21,6 +21,7 @@ import {
   GELU,
   gelu,
   gridSample,
+  separableGridSample,
   IMAGENET_MEAN,
   IMAGENET_STD,
   Identity,
@@ -271,8 +272,10 @@ export class DAttentionBaseline extends Module implements Attention2d {
   }
 
   /**
-   * Deformable relative position bias (dat.md §4.6): the table, viewed per group, sampled at half the
-   * displacement from each query pixel (align-corners grid of the query map) to each sampling point.
+   * Deformable relative position bias (dat.md §4.6): the table, viewed per group, sampled (bilinear,
+   * align corners, zero padding) at half the displacement from each query pixel (align-corners grid of
+   * the query map) to each sampling point. The query grid is separable, so this is
+   * `separableGridSample` (two matMuls) rather than `gridSample` over all HW·Ns pairs (4·HW·Ns gathers).
    * pos [B·G,Hk,Wk,2] (y,x) → [B·G, Mg, HW, Ns].
    */
   positionBias(pos: tf.Tensor4D, B: number, H: number, W: number, Mg: number): tf.Tensor4D {
@@ -280,16 +283,16 @@ export class DAttentionBaseline extends Module implements Attention2d {
       const G = this.groups;
       const table = this.rpeTable!.value; // [M, Th, Tw]
       const [, Th, Tw] = table.shape as [number, number, number];
-      // [M,Th,Tw] → [G,Mg,Th,Tw] → [G,Th,Tw,Mg] → broadcast to [B·G,Th,Tw,Mg]
-      const perGroup = tf.transpose(tf.reshape(table, [G, Mg, Th, Tw]), [0, 2, 3, 1]);
-      const tableBG = tf.reshape(tf.broadcastTo(tf.expandDims(perGroup, 0), [B, G, Th, Tw, Mg]), [B * G, Th, Tw, Mg]) as tf.Tensor4D;
+      // [M,Th,Tw] → [G,Mg,Th,Tw] → [G,Th,Tw,Mg]: row b·G + g of the grids uses group g's table
+      const perGroup = tf.transpose(tf.reshape(table, [G, Mg, Th, Tw]), [0, 2, 3, 1]) as tf.Tensor4D;
       const [, Hk, Wk] = pos.shape;
       const Ns = Hk * Wk;
-      const qgrid = queryGrid(H, W); // [HW,2] (y,x)
-      // disp[bg,t,n] = (q[t] − pos[bg,n])·0.5 → [B·G,HW,Ns,2] (y,x) → grid (x,y)
-      const disp = tf.mul(tf.sub(tf.reshape(qgrid, [1, H * W, 1, 2]), tf.reshape(pos, [B * G, 1, Ns, 2])), 0.5);
-      const bias = gridSample(tableBG, tf.reverse(disp, -1) as tf.Tensor4D, { alignCorners: true, paddingMode: 'zeros' }); // [B·G,HW,Ns,Mg]
-      return tf.transpose(bias, [0, 3, 1, 2]) as tf.Tensor4D;
+      // disp = (q − pos)·0.5 per axis: y from the query row and the point, x from the query column
+      const [py, px] = tf.split(tf.reshape(pos, [B * G, 1, Ns, 2]), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      const half = (q: tf.Tensor, p: tf.Tensor4D, n: number) => tf.reshape(tf.mul(tf.sub(tf.reshape(q, [1, n, 1, 1]), p), 0.5), [B * G, n, Ns]) as tf.Tensor3D;
+      const gridY = half(alignedAxis(H), py, H); // [B·G,H,Ns]
+      const gridX = half(alignedAxis(W), px, W); // [B·G,W,Ns]
+      return separableGridSample(perGroup, gridY, gridX, { alignCorners: true }); // [B·G,Mg,HW,Ns]
     });
   }
 }
@@ -306,14 +309,9 @@ export function referencePoints(Hk: number, Wk: number, n: number): tf.Tensor4D 
 }
 
 /** Query pixel centres with the align-corners convention: (i/(H−1))·2 − 1 → [H·W, 2] (y,x). */
-function queryGrid(H: number, W: number): tf.Tensor2D {
-  const data = new Float32Array(H * W * 2);
-  for (let i = 0; i < H; i++)
-    for (let j = 0; j < W; j++) {
-      data[(i * W + j) * 2] = (i / (H - 1)) * 2 - 1;
-      data[(i * W + j) * 2 + 1] = (j / (W - 1)) * 2 - 1;
-    }
-  return tf.tensor2d(data, [H * W, 2]);
+/** One axis of the align-corners query grid: (i/(n − 1))·2 − 1 for i = 0 … n−1 → [n]. */
+function alignedAxis(n: number): tf.Tensor1D {
+  return tf.tensor1d(Float32Array.from({ length: n }, (_, i) => (i / (n - 1)) * 2 - 1));
 }
 
 /** `TransformerMLP` (dat_plus): per-pixel Linear → GELU → Linear, parameters under `chunk`. */

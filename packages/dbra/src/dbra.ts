@@ -29,6 +29,7 @@ import {
   GELU,
   gatherBatched,
   gridSample,
+  separableGridSample,
   IMAGENET_MEAN,
   IMAGENET_STD,
   type InputConfig,
@@ -580,15 +581,16 @@ export class DeBiLevelRoutingAttention extends Module implements Attention2d {
   ): { out: tf.Tensor4D; rpeBias?: tf.Tensor4D } {
     const [N, m, L] = qh.shape;
     const Ns = k2T.shape[3];
-    const qgrid = denseQueryGrid(Hp, Wp); // host [HpWp·2] (x,y)
-    const rows = Math.max(1, Math.floor(DENSE_CHUNK_ELEMENTS / (N * m * Ns)));
+    // chunks of whole map rows (the bias is sampled on a separable grid: map rows × map columns)
+    const mapRows = Math.max(1, Math.floor(DENSE_CHUNK_ELEMENTS / (N * m * Ns * Wp)));
     const outs: tf.Tensor4D[] = [];
     const biases: tf.Tensor4D[] = [];
-    for (let r0 = 0; r0 < L; r0 += rows) {
-      const r1 = Math.min(L, r0 + rows);
+    for (let i0 = 0; i0 < Hp; i0 += mapRows) {
+      const i1 = Math.min(Hp, i0 + mapRows);
+      const [r0, r1] = [i0 * Wp, i1 * Wp];
       const part = tidyObj(() => {
         const q = r0 === 0 && r1 === L ? qh : tf.slice(qh, [0, 0, r0, 0], [N, m, r1 - r0, -1]);
-        const bias = this.positionBias(posP, qgrid.subarray(2 * r0, 2 * r1), N); // [N·g,hg,rows,Ns]
+        const bias = this.positionBias(posP, Hp, Wp, i0, i1, N); // [N·g,hg,rows,Ns]
         const logits = tf.add(tf.mul(tf.matMul(q, k2T), this.scale), tf.reshape(bias, [N, m, r1 - r0, Ns])); // [N,m,rows,Ns]
         const o = tf.matMul(tf.softmax(logits), v2) as tf.Tensor4D; // [N,m,rows,d]
         addMacs(2 * N * m * (r1 - r0) * Ns * qh.shape[3]); // dense q·kᵀ and attn·v (the reference's two einsums)
@@ -607,26 +609,26 @@ export class DeBiLevelRoutingAttention extends Module implements Attention2d {
   /**
    * Relative position bias (dbra.md §4.4): `rpe_table` [m, 2q−1, 2q−1] viewed per group, sampled
    * (bilinear, align_corners=True) at half the displacement from each query (align-corners grid of
-   * the padded map) to each padded agent position. posP [N·g,Hg,Wg,2] (x,y), qgrid host (x,y) pairs of
-   * the query rows → [N·g, hg, rows, Ns].
+   * the padded Hp×Wp map, rows i0 … i1−1) to each padded agent position. The query grid is separable,
+   * so this is `separableGridSample` (two matMuls) rather than `gridSample` over every query–agent pair.
+   * posP [N·g,Hg,Wg,2] (x,y) → [N·g, hg, (i1−i0)·Wp, Ns].
    */
-  positionBias(posP: tf.Tensor4D, qgrid: Float32Array, N: number): tf.Tensor4D {
+  positionBias(posP: tf.Tensor4D, Hp: number, Wp: number, i0: number, i1: number, N: number): tf.Tensor4D {
     return tf.tidy(() => {
       const g = this.groups;
       const hg = this.numHeads / g;
       const table = this.rpe_table.value; // [m, Th, Tw]
       const [, Th, Tw] = table.shape as [number, number, number];
-      // [m,Th,Tw] → [g,hg,Th,Tw] → [g,Th,Tw,hg] → [N·g,Th,Tw,hg] (row n·g + gi uses group gi's heads):
-      // N copies along axis 0, a rank-4 tile (tfjs-webgpu has no Tile program for rank ≥ 5)
+      // [m,Th,Tw] → [g,hg,Th,Tw] → [g,Th,Tw,hg]: row n·g + gi of the grids uses group gi's table
       const perGroup = tf.transpose(tf.reshape(table, [g, hg, Th, Tw]), [0, 2, 3, 1]) as tf.Tensor4D;
-      const tableNG = N === 1 ? perGroup : tf.tile(perGroup, [N, 1, 1, 1]);
       const [, Hg, Wg] = posP.shape;
       const Ns = Hg * Wg;
-      const rows = qgrid.length / 2;
-      // disp[ng, t, a] = (q[t] − pos[ng, a])·0.5 → [N·g, rows, Ns, 2] (x,y), in [−1, 1]
-      const disp = tf.mul(tf.sub(tf.tensor4d(qgrid, [1, rows, 1, 2]), tf.reshape(posP, [N * g, 1, Ns, 2])), 0.5) as tf.Tensor4D;
-      const bias = gridSample(tableNG, disp, { alignCorners: true, paddingMode: 'zeros' }); // [N·g,rows,Ns,hg]
-      return tf.transpose(bias, [0, 3, 1, 2]) as tf.Tensor4D;
+      const [px, py] = tf.split(tf.reshape(posP, [N * g, 1, Ns, 2]), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
+      // disp = (q − pos)·0.5 per axis, in [−1, 1]: y from the query row, x from the query column
+      const half = (q: Float32Array, p: tf.Tensor4D) => tf.reshape(tf.mul(tf.sub(tf.tensor4d(q, [1, q.length, 1, 1]), p), 0.5), [N * g, q.length, Ns]) as tf.Tensor3D;
+      const gridY = half(alignedAxis(Hp).subarray(i0, i1), py); // [N·g,rows,Ns]
+      const gridX = half(alignedAxis(Wp), px); // [N·g,Wp,Ns]
+      return separableGridSample(perGroup, gridY, gridX, { alignCorners: true }); // [N·g,hg,rows·Wp,Ns]
     });
   }
 }
@@ -646,16 +648,10 @@ export function agentReferencePoints(Hk: number, Wk: number): tf.Tensor4D {
   return tf.tensor4d(data, [1, Hk, Wk, 2]);
 }
 
-/** Query grid of the padded map (align-corners convention, §4.4): (c/(Wp−1))·2 − 1, (r/(Hp−1))·2 − 1 → host [Hp·Wp·2] (x,y). */
-function denseQueryGrid(Hp: number, Wp: number): Float32Array {
-  const data = new Float32Array(Hp * Wp * 2);
+/** One axis of the align-corners query grid of the padded map, in float32 steps: (i/(n−1))·2 − 1 → [n]. */
+function alignedAxis(n: number): Float32Array {
   const f = Math.fround;
-  for (let i = 0; i < Hp; i++)
-    for (let j = 0; j < Wp; j++) {
-      data[(i * Wp + j) * 2] = f(f(j / (Wp - 1)) * 2) - 1;
-      data[(i * Wp + j) * 2 + 1] = f(f(i / (Hp - 1)) * 2) - 1;
-    }
-  return data;
+  return Float32Array.from({ length: n }, (_, i) => f(f(i / (n - 1)) * 2) - 1);
 }
 
 // ---------------------------------------------------------------------------------------------------

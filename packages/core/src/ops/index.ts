@@ -7,3 +7,4 @@ export * from './resize.js';
 export * from './stop-gradient.js';
 export * from './windows.js';
 export * from './broadcast-check.js';
+export * from './separable-grid-sample.js';
