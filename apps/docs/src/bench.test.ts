@@ -28,6 +28,9 @@ describe('the benchmarks chart', () => {
   it('tabulates the same numbers', () => {
     const md = renderBenchTable(data, { glnet_4g: 4.48 });
     expect(md.split('\n')).toHaveLength(2 + data.results.length);
-    expect(md).toContain('| GLNet-4G (`glnet_4g`) | wasm | 0.83 | 4.48 | 10.8 |');
+    // GFLOP/s = 2 × MACs / seconds, one decimal
+    const s = data.results.find((r) => r.model === 'glnet_4g')!.seconds;
+    expect(md).toContain(`| GLNet-4G (\`glnet_4g\`) | wasm | ${s} | 4.48 | ${((2 * 4.48) / s).toFixed(1)} |`);
+    expect(renderBenchTable({ ...data, results: [{ model: 'm', label: 'M', backend: 'wasm', seconds: 0.5 }] }, { m: 4 })).toContain('| M (`m`) | wasm | 0.5 | 4.00 | 16.0 |');
   });
 });
