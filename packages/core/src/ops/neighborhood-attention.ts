@@ -180,8 +180,13 @@ export function neighborhoodLogitsReference(
   kernelSize: number,
   options: NeighborhoodOptions = {},
 ): tf.Tensor5D {
-  const { shape, dilation } = check('neighborhoodLogitsReference', q, k, rpb, kernelSize, options);
-  const [, , h, w] = shape;
+  const { dilation } = check('neighborhoodLogitsReference', q, k, rpb, kernelSize, options);
+  return gatherLogits(q, k, rpb, kernelSize, dilation);
+}
+
+/** The gather-path logits of checked arguments (shared by the reference and the dilated fast path). */
+function gatherLogits(q: tf.Tensor5D, k: tf.Tensor5D, rpb: tf.Tensor3D | null, kernelSize: number, dilation: number): tf.Tensor5D {
+  const [, , h, w] = q.shape;
   const t = tables2d(h, w, kernelSize, dilation);
   const kk = kernelSize * kernelSize;
   return tf.tidy(() => {
@@ -200,10 +205,15 @@ export function neighborhoodAggregateReference(
   const op = 'neighborhoodAggregateReference';
   const { shape, dilation } = check(op, v, null, null, kernelSize, options, 'v');
   const [b, m, h, w] = shape;
-  const kk = kernelSize * kernelSize;
-  assertShape(op, 'attn', attn, [b, m, h, w, kk]);
+  assertShape(op, 'attn', attn, [b, m, h, w, kernelSize * kernelSize]);
+  return gatherAggregate(attn, v, kernelSize, dilation);
+}
+
+/** The gather-path AV of checked arguments (shared by the reference and the dilated fast path). */
+function gatherAggregate(attn: tf.Tensor5D, v: tf.Tensor5D, kernelSize: number, dilation: number): tf.Tensor5D {
+  const [, , h, w] = v.shape;
   const t = tables2d(h, w, kernelSize, dilation);
-  return tf.tidy(() => aggregateGathered(attn, v, tf.tensor1d(t.key, 'int32'), kk));
+  return tf.tidy(() => aggregateGathered(attn, v, tf.tensor1d(t.key, 'int32'), kernelSize * kernelSize));
 }
 
 function aggregateGathered(attn: tf.Tensor5D, v: tf.Tensor5D, keyIdx: tf.Tensor1D, kk: number): tf.Tensor5D {
@@ -228,9 +238,22 @@ export function neighborhoodAttention2dReference(
   options: NeighborhoodAttentionOptions = {},
 ): NeighborhoodAttentionResult {
   const op = 'neighborhoodAttention2dReference';
-  const { shape, dilation } = check(op, q, k, rpb, kernelSize, options);
+  const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  const [, , h, w] = shape;
+  return gatherAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
+}
+
+/** The gather-path attention of checked arguments (shared by the reference and the dilated fast path). */
+function gatherAttention(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  v: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  dilation: number,
+  returnLogits: boolean,
+): NeighborhoodAttentionResult {
+  const [, , h, w] = q.shape;
   const t = tables2d(h, w, kernelSize, dilation);
   const kk = kernelSize * kernelSize;
   return tf.tidy(() => {
@@ -238,7 +261,7 @@ export function neighborhoodAttention2dReference(
     const bias = rpb === null ? null : gatherBias(rpb, tf.tensor1d(t.bias, 'int32'), h, w, kk);
     const logits = logitsFrom(q, gatherWindows(k, keyIdx, kk), bias, kk); // [B, M, H, W, k²]
     const out = aggregateGathered(tf.softmax(logits), v, keyIdx, kk); // softmax over the k² slots
-    return options.returnLogits ? { out, logits } : { out };
+    return returnLogits ? { out, logits } : { out };
   });
 }
 
@@ -455,7 +478,7 @@ export function neighborhoodLogits(
   options: NeighborhoodOptions = {},
 ): tf.Tensor5D {
   const { dilation } = check('neighborhoodLogits', q, k, rpb, kernelSize, options);
-  if (!useShiftPath(dilation)) return neighborhoodLogitsReference(q, k, rpb, kernelSize, options);
+  if (!useShiftPath(dilation)) return gatherLogits(q, k, rpb, kernelSize, dilation);
   return tf.tidy(() => shiftLogits(q, k, rpb, kernelSize));
 }
 
@@ -476,7 +499,7 @@ export function neighborhoodAggregate(
   const { shape, dilation } = check(op, v, null, null, kernelSize, options, 'v');
   const [b, m, h, w] = shape;
   assertShape(op, 'attn', attn, [b, m, h, w, kernelSize * kernelSize]);
-  if (!useShiftPath(dilation)) return neighborhoodAggregateReference(attn, v, kernelSize, options);
+  if (!useShiftPath(dilation)) return gatherAggregate(attn, v, kernelSize, dilation);
   return tf.tidy(() => shiftAggregate(attn, v, kernelSize));
 }
 
@@ -506,7 +529,7 @@ export function neighborhoodAttention2d(
   const op = 'neighborhoodAttention2d';
   const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  if (!useShiftPath(dilation)) return neighborhoodAttention2dReference(q, k, v, rpb, kernelSize, options);
+  if (!useShiftPath(dilation)) return gatherAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
   return tf.tidy(() => {
     const logits = shiftLogits(q, k, rpb, kernelSize); // [B, M, H, W, k²]
     const out = shiftAggregate(tf.softmax(logits), v, kernelSize); // softmax over the k² slots
