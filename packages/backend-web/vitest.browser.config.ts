@@ -6,10 +6,13 @@
  * (--user-data-dir) and deletes it afterwards; it refuses a --user-data-dir argument of our own.
  * Golden files are served from the packages that vendor them (Vite's fs.allow covers the repo).
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const chromium = process.env['DYNAVIT_CHROMIUM'] ?? '/usr/bin/chromium';
+// executable and flags shared by every browser test (tools/chromium.json)
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const chromium = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
 const packagesDir = fileURLToPath(new URL('..', import.meta.url));
 
 export default defineConfig({
@@ -34,18 +37,7 @@ export default defineConfig({
           browser: 'chromium',
           launch: {
             executablePath: chromium,
-            args: [
-              '--headless',
-              '--no-sandbox',
-              '--enable-unsafe-webgpu',
-              '--enable-features=Vulkan,WebGPU',
-              '--use-vulkan=swiftshader',
-              '--disable-vulkan-surface',
-              '--no-first-run',
-              '--disable-background-networking',
-              '--disable-component-update',
-              '--disable-sync',
-            ],
+            args: chromiumConfig.args,
           },
         },
       ],

@@ -17,19 +17,10 @@ import { serveStatic, type StaticServer } from './serve.js';
 const docs = fileURLToPath(new URL('..', import.meta.url));
 const site = join(docs, '.vitepress', 'dist');
 const out = join(docs, 'test-output');
-const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan,WebGPU',
-  '--use-vulkan=swiftshader',
-  '--disable-vulkan-surface',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// executable and flags shared by every browser test (tools/chromium.json)
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
+const ARGS = chromiumConfig.args;
 
 interface DemoState {
   state: 'idle' | 'running' | 'done' | 'error';

@@ -5,7 +5,7 @@
  * Chromium: it must pick WebGPU by itself, start wasm from the emitted binaries and pass the DAT++
  * golden case. Needs the package built (`pnpm build`; `pnpm test` builds first).
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -19,19 +19,10 @@ const pkg = fileURLToPath(new URL('..', import.meta.url));
 const app = join(pkg, 'test-output', 'vite-app');
 const golden = join(pkg, '..', 'dat', 'src', '__fixtures__', 'golden');
 const NODE_BUILTIN = new RegExp(`^(node:|sharp$|@dynavit/core/node$|(${builtinModules.join('|')})(/|$))`);
-const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan,WebGPU',
-  '--use-vulkan=swiftshader',
-  '--disable-vulkan-surface',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// executable and flags shared by every browser test (tools/chromium.json)
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
+const ARGS = chromiumConfig.args;
 
 // The app: what a user writes after reading the README (the entry is imported from the built dist,
 // standing in for `@dynavit/backend-web`).
