@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { adaptivePoolBins, compareArrays, readSafetensors, ShapeError, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
+import { adaptivePoolBins, ShapeError, type StateDict, type TensorData } from '@dynavit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   fromOfficialConfig,
@@ -17,29 +15,13 @@ import {
   MultiheadAttention,
   slotCentres,
 } from './index.js';
+import { expectClose, nchw, nhwc, readFixture as readST, tensor } from './testing/golden.js';
 
-const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
-const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
 // g_reduced_96x128: G layout (CPE, dwconv MLP, hybrid stage 2), every debug tensor
 const weights = readST('golden/g_reduced_96x128.weights.safetensors');
 const debug = readST('debug/g_reduced_96x128.io.safetensors').tensors;
 // a few blocks' weights and debug tensors of three other cases (tools/extract-debug.mjs)
 const extra = readST('debug/glmix_blocks.safetensors');
-
-const tensor = (t: TensorData) => tf.tensor(toFloat32(t), t.shape);
-const nhwc = (t: TensorData) => tf.tidy(() => tf.transpose(tensor(t), [0, 2, 3, 1])) as tf.Tensor4D;
-const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
-
-/**
- * max|got − ref| ≤ tol·max(1, max|ref|). The default 2e-5 is the spec's float32 bound: tight enough
- * that a tanh GELU (1e-4…3e-4 relative) or a floor-ended pooling bin fails here, at the step.
- */
-function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 2e-5): number {
-  expect(got.shape, name).toEqual(ref.shape);
-  const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
-  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
-  return r.maxAbs;
-}
 
 /** A case's tensors from the extract: `<case>/<key>`. */
 function caseOf(name: string): { config: Record<string, unknown>; get: (k: string) => TensorData; weights: StateDict } {

@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -9,34 +8,18 @@ import {
   InvalidArgumentError,
   layerNorm,
   NotImplementedError,
-  readSafetensors,
   Registry,
   runParity,
   ShapeError,
-  type TensorData,
-  toFloat32,
 } from '@dynavit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromOfficialConfig, GLNet, glmix, glnetFromReference, variants } from './index.js';
+import { expectClose, fixtures, nchw, nhwc, readFixture } from './testing/golden.js';
 
-const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
-const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(p)), p);
-const weights = readST(`${fixtures}golden/g_reduced_96x128.weights.safetensors`);
-const io = readST(`${fixtures}golden/g_reduced_96x128.io.safetensors`);
-const debug = readST(`${fixtures}debug/g_reduced_96x128.io.safetensors`).tensors;
+const weights = readFixture('golden/g_reduced_96x128.weights.safetensors');
+const io = readFixture('golden/g_reduced_96x128.io.safetensors');
+const debug = readFixture('debug/g_reduced_96x128.io.safetensors').tensors;
 const reducedConfig = JSON.parse(weights.metadata['config']!) as Record<string, unknown>;
-
-const tensor = (t: TensorData) => tf.tensor(toFloat32(t), t.shape);
-const nhwc = (t: TensorData) => tf.tidy(() => tf.transpose(tensor(t), [0, 2, 3, 1])) as tf.Tensor4D;
-const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
-
-/** max|got − ref| ≤ tol·max(1, max|ref|); returns the max error. */
-function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 2e-5): number {
-  expect(got.shape, name).toEqual(ref.shape);
-  const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
-  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
-  return r.maxAbs;
-}
 
 const manifestDir = `${fixtures}manifests/`;
 const manifests = readdirSync(manifestDir)
