@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { Conv2d, type DenseBackbone, type FeatureInfo, InvalidArgumentError, Module, ModuleList, readSafetensors, Registry, runParity, type SafetensorsFile, ShapeError, toFloat32 } from '@dynavit/core';
+import { type FeatureInfo, InvalidArgumentError, type Module, readSafetensors, Registry, runParity, type SafetensorsFile, ShapeError, toFloat32 } from '@dynavit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AnchorGenerator,
@@ -35,6 +35,7 @@ import {
   UNIT_CODER,
   variants,
 } from './index.js';
+import { TinyBackbone } from './testing/tiny-backbone.js';
 
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
@@ -333,23 +334,6 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
     expect(imageMetasFromGolden(io.metadata)[0]).toEqual({ oriShape: [187, 249], imgShape: [480, 639], scaleFactor: [2.566265106201172, 2.566844940185547, 2.566265106201172, 2.566844940185547] });
   });
 });
-
-/** A tiny stand-in backbone: strided convs, featureInfo derived from the real layers. */
-class TinyBackbone extends Module implements DenseBackbone {
-  readonly stages = this.child('stages', new ModuleList([new Conv2d(3, 8, 4, { stride: 4 }), new Conv2d(8, 16, 2, { stride: 2 }), new Conv2d(16, 24, 2, { stride: 2 }), new Conv2d(24, 32, 2, { stride: 2 })]));
-  readonly featureInfo: FeatureInfo[] = [8, 16, 24, 32].map((channels, i) => ({ channels, reduction: 4 << i, module: `stages.${i}` }));
-  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
-    return tf.tidy(() => {
-      const outs: tf.Tensor4D[] = [];
-      let h: tf.Tensor4D = x;
-      for (const s of this.stages.items) {
-        h = s.forward(h);
-        outs.push(h);
-      }
-      return outs;
-    });
-  }
-}
 
 /** Random weights (seeded), scaled like a fan-in init, so the tiny detectors produce varied output. */
 function randomise(m: Module, seed: number): void {

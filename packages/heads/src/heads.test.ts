@@ -3,9 +3,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { type DenseBackbone, type FeatureInfo, Conv2d, Module, ModuleList, readSafetensors, Registry, runParity, ShapeError } from '@dynavit/core';
+import { readSafetensors, Registry, runParity, ShapeError } from '@dynavit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSegmentor, headKind, heads, keepRatioSize, segmentationHeadFromConfig, variants } from './index.js';
+import { TinyBackbone } from './testing/tiny-backbone.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
@@ -55,23 +56,6 @@ describe.each(['cpu', 'wasm'])('segmentation heads on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
-
-/** A tiny stand-in backbone: strided convs, featureInfo derived from the real layers. */
-class TinyBackbone extends Module implements DenseBackbone {
-  readonly stages = this.child('stages', new ModuleList([new Conv2d(3, 8, 4, { stride: 4 }), new Conv2d(8, 16, 2, { stride: 2 }), new Conv2d(16, 24, 2, { stride: 2 }), new Conv2d(24, 32, 2, { stride: 2 })]));
-  readonly featureInfo: FeatureInfo[] = [8, 16, 24, 32].map((channels, i) => ({ channels, reduction: 4 << i, module: `stages.${i}` }));
-  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
-    return tf.tidy(() => {
-      const outs: tf.Tensor4D[] = [];
-      let h: tf.Tensor4D = x;
-      for (const s of this.stages.items) {
-        h = s.forward(h);
-        outs.push(h);
-      }
-      return outs;
-    });
-  }
-}
 
 describe('createSegmentor', () => {
   let seg: ReturnType<typeof createSegmentor>;
