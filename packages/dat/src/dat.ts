@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyOutputNorms,
   addMacs,
   type Attention2d,
   type Classifier,
@@ -506,10 +507,7 @@ export class DAT extends Module implements Classifier, DenseBackbone {
   /** x [B,H,W,3] → four maps [B, ⌈H/4·2^−i⌉, …, dims[i]] (dense: LayerNormed per `outIndices`). */
   forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
     this.#checkInput(x);
-    return tf.tidy(() => {
-      const raw = this.#stages(x);
-      return this.norms ? raw.map((t, i) => this.norms!.at(i).forward(t) as tf.Tensor4D) : raw;
-    });
+    return tf.tidy(() => applyOutputNorms(this.#stages(x), this.norms));
   }
 
   /** x [B,H,W,3] → logits [B, numClasses]. */

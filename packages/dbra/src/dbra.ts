@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyOutputNorms,
   addMacs,
   type Attention2d,
   BatchNorm2d,
@@ -845,10 +846,7 @@ export class DeBiFormer extends Module implements Classifier, DenseBackbone {
   /** x [N,H,W,3] → four maps [N, ⌈H/4·2^−i⌉, …, C_i] (raw for the classifier, `extra_norms` for dense). */
   forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
     this.#checkInput(x);
-    return tf.tidy(() => {
-      const raw = this.#stages(x);
-      return this.extra_norms ? raw.map((t, i) => this.extra_norms!.at(i).forward(t) as tf.Tensor4D) : raw;
-    });
+    return tf.tidy(() => applyOutputNorms(this.#stages(x), this.extra_norms));
   }
 
   /** The classifier head on the raw stage-3 map [N,h,w,C3]: BatchNorm → mean over h·w → Linear. */

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyOutputNorms,
   BatchNorm2d,
   type Classifier,
   Conv2d,
@@ -271,10 +272,7 @@ export class GLNet extends Module implements Classifier, DenseBackbone {
   /** x [B,H,W,3] → four maps [B, H_i, W_i, embedDim[i]] (strides 4…32; dense: after `extra_norms`). */
   forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
     this.#checkInput(x);
-    return tf.tidy(() => {
-      const raw = this.#stages(x);
-      return this.extra_norms ? raw.map((t, i) => this.extra_norms!.at(i).forward(t) as tf.Tensor4D) : raw;
-    });
+    return tf.tidy(() => applyOutputNorms(this.#stages(x), this.extra_norms));
   }
 
   /** x [B,H,W,3] → logits [B, numClasses] (pooled features [B, C3] if numClasses = 0). */

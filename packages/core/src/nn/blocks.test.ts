@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, useBackend } from '../testing/backends.js';
-import { LayerNormProxy, TransformerMLPWithConv } from './blocks.js';
+import { applyOutputNorms, LayerNormProxy, TransformerMLPWithConv } from './blocks.js';
+import { ModuleList } from './module.js';
 import { gelu, layerNorm } from './layers.js';
 
 describe('shared blocks', () => {
@@ -44,5 +45,24 @@ describe('shared blocks', () => {
     expect(maxAbsDiff(y.dataSync(), other.dataSync())).toBeGreaterThan(1e-3);
     tf.dispose([x, y, want, other]);
     m.dispose();
+  });
+});
+
+describe('applyOutputNorms', () => {
+  it('applies norm i to feature map i, or returns the maps unchanged without norms', () => {
+    const feats = [tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 1), tf.randomNormal([1, 2, 2, 5], 0, 1, 'float32', 2)] as tf.Tensor4D[];
+    expect(applyOutputNorms(feats, null)).toBe(feats);
+    const norms = new ModuleList([new LayerNormProxy(3), new LayerNormProxy(5)]);
+    const out = applyOutputNorms(feats, norms);
+    for (let i = 0; i < 2; i++) {
+      const want = norms.at(i).forward(feats[i]!);
+      expect(out[i]!.shape).toEqual(feats[i]!.shape);
+      expect(Array.from(out[i]!.dataSync())).toEqual(Array.from(want.dataSync()));
+      // normalised over channels: each pixel's channels have mean ≈ 0 (weight 1, bias 0 at init)
+      expect(Math.abs(tf.mean(tf.mean(out[i]!, 3)).dataSync()[0]!)).toBeLessThan(1e-5);
+      want.dispose();
+    }
+    tf.dispose([...feats, ...out]);
+    norms.dispose();
   });
 });

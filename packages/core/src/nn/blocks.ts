@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d, gelu, type Layer, LayerNorm, Sequential } from './layers.js';
-import { Module } from './module.js';
+import { Module, type ModuleList } from './module.js';
 
 /** DAT's `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
 export class LayerNormProxy extends Module implements Layer {
@@ -38,4 +38,12 @@ export class TransformerMLPWithConv extends Module implements Layer {
       return this.linear2.forward(gelu(tf.add(h, this.dwc.forward(h))));
     });
   }
+}
+
+/**
+ * The output norms of a dense backbone (DAT's `norms.i`, the BiFormer-style `extra_norms.i`): norm i
+ * on feature map i, or the maps unchanged when the model has none (a classifier's raw stage outputs).
+ */
+export function applyOutputNorms(features: tf.Tensor4D[], norms: ModuleList<Module & Layer> | null): tf.Tensor4D[] {
+  return norms ? features.map((t, i) => norms.at(i).forward(t) as tf.Tensor4D) : features;
 }
