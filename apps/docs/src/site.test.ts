@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DemoState } from './demo/state.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
 const docs = fileURLToPath(new URL('..', import.meta.url));
@@ -22,17 +23,6 @@ const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.
 const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
 const ARGS = chromiumConfig.args;
 
-interface DemoState {
-  state: 'idle' | 'running' | 'done' | 'error';
-  error?: string;
-  backend?: string;
-  traces?: number;
-  top?: string;
-  boxes?: number;
-  objects?: { name: string; score: number; box: number[] }[];
-  drawn?: { points: number; regions: number; pixels: number } | null;
-  timings?: { step: string; ms: number }[];
-}
 
 let server: StaticServer;
 let browser: Browser;
