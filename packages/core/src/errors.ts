@@ -68,9 +68,15 @@ export class StateDictError extends DynavitError {
   readonly missing: readonly string[];
   readonly unexpected: readonly string[];
   readonly misshapen: readonly MisshapenKey[];
-  constructor(missing: readonly string[], unexpected: readonly string[], misshapen: readonly MisshapenKey[], context = '') {
+  constructor(
+    missing: readonly string[],
+    unexpected: readonly string[],
+    misshapen: readonly MisshapenKey[],
+    context = '',
+  ) {
     const parts: string[] = [];
-    const list = (xs: readonly string[]) => (xs.length > 12 ? `${xs.slice(0, 12).join(', ')}, … (+${xs.length - 12} more)` : xs.join(', '));
+    const list = (xs: readonly string[]) =>
+      xs.length > 12 ? `${xs.slice(0, 12).join(', ')}, … (+${xs.length - 12} more)` : xs.join(', ');
     if (missing.length) parts.push(`${missing.length} missing key(s): ${list(missing)}`);
     if (unexpected.length) parts.push(`${unexpected.length} unexpected key(s): ${list(unexpected)}`);
     if (misshapen.length)
@@ -105,7 +111,10 @@ export class CheckpointError extends DynavitError {
 export class UnsafePickleError extends DynavitError {
   readonly callable: string;
   constructor(callable: string, detail = '') {
-    super('UNSAFE_PICKLE', `refusing to unpickle: the checkpoint asks to call ${callable}${detail ? ` (${detail})` : ''}; only tensors and plain containers are rebuilt, nothing a pickle names is ever called`);
+    super(
+      'UNSAFE_PICKLE',
+      `refusing to unpickle: the checkpoint asks to call ${callable}${detail ? ` (${detail})` : ''}; only tensors and plain containers are rebuilt, nothing a pickle names is ever called`,
+    );
     this.name = 'UnsafePickleError';
     this.callable = callable;
   }
@@ -113,7 +122,10 @@ export class UnsafePickleError extends DynavitError {
 
 export class UnknownModelError extends DynavitError {
   constructor(name: string, known: readonly string[], hint = '') {
-    super('UNKNOWN_MODEL', `unknown model "${name}"${hint ? ` (${hint})` : ''}; known models: ${known.length ? known.join(', ') : '(none registered)'}`);
+    super(
+      'UNKNOWN_MODEL',
+      `unknown model "${name}"${hint ? ` (${hint})` : ''}; known models: ${known.length ? known.join(', ') : '(none registered)'}`,
+    );
     this.name = 'UnknownModelError';
   }
 }

@@ -8,7 +8,11 @@ import { loadPthStateDict, type LoadPthOptions } from './io/pth.js';
 import { readSafetensors, type SafetensorsFile, writeSafetensors } from './io/safetensors.js';
 import type { StateDict, TensorData } from './io/tensor-data.js';
 
-async function readBytes(path: string, what: (m: string) => Error): Promise<Uint8Array> {
+/**
+ * Read a whole file; a missing or unreadable one is the error `what` builds from one line
+ * ("file not found: PATH" or "cannot read PATH: why").
+ */
+export async function readFileBytes(path: string, what: (message: string) => Error): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {
@@ -18,13 +22,17 @@ async function readBytes(path: string, what: (m: string) => Error): Promise<Uint
 }
 
 export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  return readSafetensors(await readBytes(path, (m) => new SafetensorsError(m)), path);
+  return readSafetensors(await readFileBytes(path, (m) => new SafetensorsError(m)), path);
 }
 
-export async function writeSafetensorsFile(path: string, tensors: StateDict | Record<string, TensorData>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: StateDict | Record<string, TensorData>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   await writeFile(path, writeSafetensors(tensors, metadata));
 }
 
 export async function readPthFile(path: string, opts?: LoadPthOptions): Promise<StateDict> {
-  return loadPthStateDict(await readBytes(path, (m) => new CheckpointError(m)), opts);
+  return loadPthStateDict(await readFileBytes(path, (m) => new CheckpointError(m)), opts);
 }

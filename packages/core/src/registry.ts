@@ -1,17 +1,12 @@
 /**
- * The model registry. Families register explicitly (`registry.use(dat)`), never as an import side effect;
- * `createModel(name)` builds a registered variant by its official builder name, and an unknown name
- * fails listing the known names. Each family also says which reference repositories its golden/official
- * configs come from and how to build a model from such a config (used by the parity harness).
+ * The model registry. Families register explicitly (`new Registry([dat, dbra])` or `registry.use(dat)`),
+ * never as an import side effect; `createModel(name)` builds a registered variant by its official
+ * builder name, and an unknown name fails listing the known names. Each family also says which
+ * reference repositories its official configs come from and builds a model from such a config
+ * (`fromReference`), which is how golden files and checkpoints with a config are read.
  */
-import type * as tf from '@tensorflow/tfjs-core';
-import type { Classifier, DenseBackbone, InputConfig } from './contracts.js';
-import { InvalidArgumentError, NotImplementedError, UnknownModelError } from './errors.js';
-import type { SafetensorsFile } from './io/safetensors.js';
-import type { Module } from './nn/module.js';
-import type { OutputParity } from './parity.js';
-
-export type ModelKind = 'classifier' | 'backbone' | 'head';
+import type { BuiltModel, InputConfig, ModelKind } from './contracts.js';
+import { InvalidArgumentError, UnknownModelError } from './errors.js';
 
 export interface Variant<C> {
   config: C;
@@ -24,32 +19,14 @@ export interface Variant<C> {
 }
 
 export interface CreateModelOptions {
-  /** override the number of classes (classifiers) */
+  /** override the number of classes (classifiers, heads) */
   numClasses?: number;
+  /** heads: the channels of the backbone levels they take (default: the variant's `in_channels`) */
+  inChannels?: readonly number[];
 }
 
-/** A model built from a golden file's `reference` + `config` metadata, producing the golden outputs. */
-export interface ParityModel {
-  readonly model: Module;
-  /**
-   * The golden inputs (`input`, or `input.0`, `input.1`, … for heads fed with feature maps), laid out as
-   * the golden stores them (NCHW) → outputs named and laid out as in the golden io file.
-   */
-  run(inputs: Readonly<Record<string, tf.Tensor>>, ioMetadata: Readonly<Record<string, string>>): Record<string, tf.Tensor>;
-  /**
-   * Compare outputs whose semantics are not plain tensors (e.g. detections matched as sets). Called
-   * with the host copies of `run`'s outputs; outputs it does not return are compared element-wise.
-   */
-  compare?(outputs: Readonly<Record<string, HostTensor>>, io: SafetensorsFile, tolerance: number): OutputParity[];
-}
-
-/** A tensor read back to the host. */
-export interface HostTensor {
-  shape: number[];
-  data: ArrayLike<number>;
-}
-
-export type BuiltModel = Classifier | DenseBackbone;
+/** Metadata naming an official config: `reference` ("owner/repo@commit"), `config` (the constructor kwargs as JSON), and family-specific keys. */
+export type ReferenceMetadata = Readonly<Record<string, string>>;
 
 export interface ModelFamily<C = unknown, N extends string = string> {
   /** short family name: "dat", "dbra", "glmix", "heads" */
@@ -59,11 +36,9 @@ export interface ModelFamily<C = unknown, N extends string = string> {
   /** reference repositories (owner/name) whose configs `fromReference` understands */
   readonly references: readonly string[];
   readonly variants: Readonly<Record<N, Variant<C>>>;
-  /** false while the family is only declared (its variants are listed but cannot be built yet) */
-  readonly implemented: boolean;
   create(name: N, options?: CreateModelOptions): BuiltModel;
-  /** build from golden/official metadata: `reference` ("owner/repo@commit") and `config` (JSON) */
-  fromReference(metadata: Readonly<Record<string, string>>): ParityModel;
+  /** Build from official metadata: `reference` ("owner/repo@commit") and `config` (JSON kwargs). */
+  fromReference(metadata: ReferenceMetadata): BuiltModel;
 }
 
 export interface ModelListing {
@@ -72,7 +47,6 @@ export interface ModelListing {
   packageName: string;
   kind: ModelKind;
   params: number;
-  implemented: boolean;
 }
 
 /** Split "owner/repo@commit" → "owner/repo". */
@@ -80,16 +54,35 @@ export function referenceRepo(reference: string): string {
   return reference.split('@')[0]!.trim();
 }
 
+/** Parse one JSON entry of reference metadata, with a typed error naming the key. */
+export function referenceJson<T>(metadata: ReferenceMetadata, key: string, what: string): T {
+  try {
+    return JSON.parse(metadata[key] ?? '') as T;
+  } catch {
+    throw new InvalidArgumentError(
+      `${what}: the "${key}" metadata is not JSON (reference ${metadata['reference'] ?? '?'})`,
+    );
+  }
+}
+
 export class Registry {
   readonly #families = new Map<string, ModelFamily>();
+
+  constructor(families: readonly ModelFamily[] = []) {
+    for (const f of families) this.use(f);
+  }
 
   /** Register a family (idempotent for the same object). */
   use(family: ModelFamily): this {
     const prev = this.#families.get(family.name);
-    if (prev && prev !== family) throw new InvalidArgumentError(`a different family named "${family.name}" is already registered`);
+    if (prev && prev !== family)
+      throw new InvalidArgumentError(`a different family named "${family.name}" is already registered`);
     for (const name of Object.keys(family.variants)) {
       const owner = this.#ownerOf(name);
-      if (owner && owner !== family) throw new InvalidArgumentError(`model "${name}" is registered by both ${owner.packageName} and ${family.packageName}`);
+      if (owner && owner !== family)
+        throw new InvalidArgumentError(
+          `model "${name}" is registered by both ${owner.packageName} and ${family.packageName}`,
+        );
     }
     this.#families.set(family.name, family);
     return this;
@@ -112,21 +105,22 @@ export class Registry {
         packageName: f.packageName,
         kind: v.kind,
         params: v.params,
-        implemented: f.implemented,
       })),
     );
   }
 
   variant(name: string): { family: ModelFamily; variant: Variant<unknown> } {
     const family = this.#ownerOf(name);
-    if (!family) throw new UnknownModelError(name, this.listModels().map((m) => m.name));
+    if (!family)
+      throw new UnknownModelError(
+        name,
+        this.listModels().map((m) => m.name),
+      );
     return { family, variant: (family.variants as Record<string, Variant<unknown>>)[name]! };
   }
 
   createModel(name: string, options?: CreateModelOptions): BuiltModel {
-    const { family } = this.variant(name);
-    if (!family.implemented) throw new NotImplementedError(`model "${name}" belongs to the ${family.name} family (${family.packageName}), which is not implemented yet`);
-    return family.create(name, options);
+    return this.variant(name).family.create(name, options);
   }
 
   /** The family whose reference repositories include `reference` ("owner/repo@commit"). */
@@ -134,26 +128,19 @@ export class Registry {
     const repo = referenceRepo(reference).toLowerCase();
     return this.families().find((f) => f.references.some((r) => r.toLowerCase() === repo));
   }
-}
 
-/**
- * A family whose variants are declared (names, official parameter counts, sources) but whose model
- * code has not landed yet: it lists its models, and building one fails with a NotImplementedError that
- * names the package, instead of an unknown-model error or a crash.
- */
-export function declaredFamily<C, N extends string>(spec: {
-  name: string;
-  packageName: string;
-  references: readonly string[];
-  variants: Readonly<Record<N, Variant<C>>>;
-}): ModelFamily<C, N> {
-  const fail = (what: string): never => {
-    throw new NotImplementedError(`${what}: the ${spec.name} family (${spec.packageName}) is declared but not implemented yet`);
-  };
-  return {
-    ...spec,
-    implemented: false,
-    create: (name) => fail(`cannot build "${name}"`),
-    fromReference: (md) => fail(`cannot build a model from ${md['reference'] ?? 'this reference'}`),
-  };
+  /** Build the model an official config describes; an unknown reference is a typed error listing the known ones. */
+  fromReference(metadata: ReferenceMetadata): BuiltModel {
+    const reference = metadata['reference'];
+    if (!reference)
+      throw new InvalidArgumentError('no "reference" metadata: cannot tell which official code the config belongs to');
+    const family = this.familyForReference(reference);
+    if (!family)
+      throw new InvalidArgumentError(
+        `no registered family reads configs from ${reference} (known: ${this.families()
+          .flatMap((f) => f.references)
+          .join(', ')})`,
+      );
+    return family.fromReference(metadata);
+  }
 }

@@ -6,12 +6,15 @@ import { centerCrop, classificationPixels, evalResizeSize, resamplePixels, type 
 
 // Outputs of Pillow 9.4 (scripts/make-resample-fixture.py); the inputs are this formula.
 // (copied into a plain Uint8Array: core's reader slices its input, and Buffer#slice does not copy)
-const fixture = readSafetensors(new Uint8Array(readFileSync(new URL('./__fixtures__/resample.safetensors', import.meta.url))));
+const fixture = readSafetensors(
+  new Uint8Array(readFileSync(new URL('./__fixtures__/resample.safetensors', import.meta.url))),
+);
 
 function pattern(w: number, h: number): Uint8Array {
   const out = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = (x * 31 + y * 17 + ((x * y) % 7) * 40 + c * 85) % 256;
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = (x * 31 + y * 17 + ((x * y) % 7) * 40 + c * 85) % 256;
   return out;
 }
 

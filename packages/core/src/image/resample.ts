@@ -170,7 +170,11 @@ function roundHalfEven(x: number): number {
  * ratio (the longer side truncated); non-square crops resize to ⌊h/cropPct⌋×⌊w/cropPct⌋ exactly.
  * Returns [height, width].
  */
-export function evalResizeSize(height: number, width: number, input: Pick<InputConfig, 'size' | 'cropPct'>): [number, number] {
+export function evalResizeSize(
+  height: number,
+  width: number,
+  input: Pick<InputConfig, 'size' | 'cropPct'>,
+): [number, number] {
   const [sh, sw] = input.size;
   const cropPct = input.cropPct;
   if (!(cropPct > 0)) throw new InvalidArgumentError(`cropPct must be positive, got ${cropPct}`);
@@ -211,9 +215,14 @@ export function centerCrop(img: RgbImage, cropH: number, cropW: number): RgbImag
  * for a [1, size[0], size[1], 3] tensor.
  */
 export function classificationPixels(img: RgbImage, input: InputConfig): Float32Array {
-  if (img.data.length !== img.width * img.height * 3) throw new InvalidArgumentError(`image data holds ${img.data.length} bytes, expected ${img.width}×${img.height}×3`);
+  if (img.data.length !== img.width * img.height * 3)
+    throw new InvalidArgumentError(`image data holds ${img.data.length} bytes, expected ${img.width}×${img.height}×3`);
   const [rh, rw] = evalResizeSize(img.height, img.width, input);
-  const resized: RgbImage = { width: rw, height: rh, data: resamplePixels(img.data, img.width, img.height, 3, rw, rh, input.interpolation) };
+  const resized: RgbImage = {
+    width: rw,
+    height: rh,
+    data: resamplePixels(img.data, img.width, img.height, 3, rw, rh, input.interpolation),
+  };
   const [ch, cw] = input.size;
   const crop = centerCrop(resized, ch, cw);
   const f = Math.fround;

@@ -120,23 +120,135 @@ export function unpickleAt(bytes: Uint8Array, offset: number, opts: UnpickleOpti
 
 /** Modules (and their submodules) whose globals are refused on sight. */
 const DENIED_MODULES = new Set([
-  'os', 'posix', 'nt', 'posixpath', 'ntpath', 'sys', 'subprocess', '_posixsubprocess', 'runpy', 'importlib', 'imp', 'pkgutil',
-  'zipimport', 'builtins', '__builtin__', 'code', 'codeop', 'compileall', 'py_compile', 'pdb', 'bdb', 'trace', 'timeit',
-  'profile', 'cProfile', 'shutil', 'tempfile', 'glob', 'socket', 'socketserver', 'ssl', 'http', 'urllib', 'urllib2',
-  'urllib3', 'requests', 'ftplib', 'smtplib', 'telnetlib', 'webbrowser', 'pty', 'tty', 'fcntl', 'termios', 'signal',
-  'resource', 'ctypes', '_ctypes', 'cffi', 'multiprocessing', 'concurrent', 'threading', '_thread', 'thread', 'asyncio',
-  'selectors', 'select', 'mmap', 'gc', 'inspect', 'types', 'functools', 'operator', '_operator', 'pickle', '_pickle',
-  'cPickle', 'dill', 'cloudpickle', 'joblib', 'marshal', 'shelve', 'dbm', 'sqlite3', 'io', '_io', 'codecs', 'copy',
-  'weakref', 'atexit', 'site', 'sysconfig', 'distutils', 'setuptools', 'pip', 'venv', 'ensurepip', 'platform',
-  'commands', 'popen2', 'linecache', 'tokenize', 'ast', 'dis', 'pydoc', 'logging', 'torch.hub', 'torch.utils.cpp_extension',
-  'torch.jit', 'torch.package', 'torch.ops', 'torch.classes', 'torch.serialization', 'numpy.f2py', 'numpy.distutils',
-  'numpy.testing', 'numpy.lib.npyio',
+  'os',
+  'posix',
+  'nt',
+  'posixpath',
+  'ntpath',
+  'sys',
+  'subprocess',
+  '_posixsubprocess',
+  'runpy',
+  'importlib',
+  'imp',
+  'pkgutil',
+  'zipimport',
+  'builtins',
+  '__builtin__',
+  'code',
+  'codeop',
+  'compileall',
+  'py_compile',
+  'pdb',
+  'bdb',
+  'trace',
+  'timeit',
+  'profile',
+  'cProfile',
+  'shutil',
+  'tempfile',
+  'glob',
+  'socket',
+  'socketserver',
+  'ssl',
+  'http',
+  'urllib',
+  'urllib2',
+  'urllib3',
+  'requests',
+  'ftplib',
+  'smtplib',
+  'telnetlib',
+  'webbrowser',
+  'pty',
+  'tty',
+  'fcntl',
+  'termios',
+  'signal',
+  'resource',
+  'ctypes',
+  '_ctypes',
+  'cffi',
+  'multiprocessing',
+  'concurrent',
+  'threading',
+  '_thread',
+  'thread',
+  'asyncio',
+  'selectors',
+  'select',
+  'mmap',
+  'gc',
+  'inspect',
+  'types',
+  'functools',
+  'operator',
+  '_operator',
+  'pickle',
+  '_pickle',
+  'cPickle',
+  'dill',
+  'cloudpickle',
+  'joblib',
+  'marshal',
+  'shelve',
+  'dbm',
+  'sqlite3',
+  'io',
+  '_io',
+  'codecs',
+  'copy',
+  'weakref',
+  'atexit',
+  'site',
+  'sysconfig',
+  'distutils',
+  'setuptools',
+  'pip',
+  'venv',
+  'ensurepip',
+  'platform',
+  'commands',
+  'popen2',
+  'linecache',
+  'tokenize',
+  'ast',
+  'dis',
+  'pydoc',
+  'logging',
+  'torch.hub',
+  'torch.utils.cpp_extension',
+  'torch.jit',
+  'torch.package',
+  'torch.ops',
+  'torch.classes',
+  'torch.serialization',
+  'numpy.f2py',
+  'numpy.distutils',
+  'numpy.testing',
+  'numpy.lib.npyio',
 ]);
 
 /** Plain value types of `builtins` that may be named (only rebuilt or turned into placeholders). */
 const SAFE_BUILTINS = new Set([
-  'set', 'frozenset', 'dict', 'list', 'tuple', 'bytearray', 'bytes', 'slice', 'complex', 'range', 'object', 'int', 'float',
-  'str', 'bool', 'NoneType', 'Ellipsis', 'NotImplemented',
+  'set',
+  'frozenset',
+  'dict',
+  'list',
+  'tuple',
+  'bytearray',
+  'bytes',
+  'slice',
+  'complex',
+  'range',
+  'object',
+  'int',
+  'float',
+  'str',
+  'bool',
+  'NoneType',
+  'Ellipsis',
+  'NotImplemented',
 ]);
 
 /** `copyreg` helpers that only allocate an instance of a class named in their arguments. */
@@ -144,10 +256,26 @@ const SAFE_COPYREG = new Set(['_reconstructor', '__newobj__', '__newobj_ex__']);
 
 /** Lowercase-named value types that become placeholders (never called). */
 const INERT_VALUE_TYPES = new Set([
-  'numpy.dtype', 'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar', 'numpy.core.multiarray._reconstruct',
-  'numpy._core.multiarray._reconstruct', 'numpy.ndarray', 'torch.device', 'torch.dtype', 'datetime.datetime', 'datetime.date',
-  'datetime.time', 'datetime.timedelta', 'datetime.timezone', 'builtins.slice', 'builtins.complex', 'builtins.range',
-  'builtins.object', '__builtin__.slice', '__builtin__.complex', '__builtin__.object',
+  'numpy.dtype',
+  'numpy.core.multiarray.scalar',
+  'numpy._core.multiarray.scalar',
+  'numpy.core.multiarray._reconstruct',
+  'numpy._core.multiarray._reconstruct',
+  'numpy.ndarray',
+  'torch.device',
+  'torch.dtype',
+  'datetime.datetime',
+  'datetime.date',
+  'datetime.time',
+  'datetime.timedelta',
+  'datetime.timezone',
+  'builtins.slice',
+  'builtins.complex',
+  'builtins.range',
+  'builtins.object',
+  '__builtin__.slice',
+  '__builtin__.complex',
+  '__builtin__.object',
 ]);
 
 function deniedModule(module: string): string | undefined {
@@ -165,7 +293,10 @@ function checkGlobal(module: string, name: string, at: number): void {
   if (denied === undefined) return;
   if ((module === 'builtins' || module === '__builtin__') && SAFE_BUILTINS.has(name)) return;
   if ((module === 'copyreg' || module === 'copy_reg') && SAFE_COPYREG.has(name)) return;
-  throw new UnsafePickleError(`${module}.${name}`, `GLOBAL at offset ${at}; module ${denied} can run code or reach the system`);
+  throw new UnsafePickleError(
+    `${module}.${name}`,
+    `GLOBAL at offset ${at}; module ${denied} can run code or reach the system`,
+  );
 }
 
 const CLASS_NAME = /^[A-Z][A-Za-z0-9_]*$/;
@@ -184,7 +315,8 @@ function fail(at: number, message: string): never {
 }
 
 function toInt(x: unknown, what: string, at: number): number {
-  if (typeof x === 'bigint' && x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(x);
+  if (typeof x === 'bigint' && x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER))
+    return Number(x);
   if (typeof x === 'number' && Number.isSafeInteger(x)) return x;
   return fail(at, `${what} must be an integer, got ${describeValue(x)}`);
 }
@@ -296,10 +428,14 @@ const RECONSTRUCTORS = new Map<string, Reconstructor>([
     (a, at): unknown => {
       // (func, new_type, args, state): a tensor subclass; rebuild the plain tensor through our table.
       const [func, , inner] = a;
-      if (!(func instanceof PickleGlobal)) return fail(at, `_rebuild_from_type_v2 needs a global function, got ${describeValue(func)}`);
+      if (!(func instanceof PickleGlobal))
+        return fail(at, `_rebuild_from_type_v2 needs a global function, got ${describeValue(func)}`);
       const rebuild: Reconstructor | undefined = RECONSTRUCTORS.get(`${func.module} ${func.name}`);
       if (rebuild === undefined || !func.name.startsWith('_rebuild_'))
-        throw new UnsafePickleError(func.qualifiedName, `passed to torch._tensor._rebuild_from_type_v2 at offset ${at}; not an allow-listed tensor reconstructor`);
+        throw new UnsafePickleError(
+          func.qualifiedName,
+          `passed to torch._tensor._rebuild_from_type_v2 at offset ${at}; not an allow-listed tensor reconstructor`,
+        );
       if (!Array.isArray(inner)) return fail(at, '_rebuild_from_type_v2 arguments must be a tuple');
       return rebuild(inner, at);
     },
@@ -333,16 +469,74 @@ export function describeValue(x: unknown): string {
 
 /** Pickle opcodes by name (see CPython's pickletools for their definitions). */
 const OP = {
-  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, FLOAT: 0x46, INT: 0x49, BININT: 0x4a, BININT1: 0x4b,
-  LONG: 0x4c, BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
-  SHORT_BINSTRING: 0x55, UNICODE: 0x56, BINUNICODE: 0x58, APPEND: 0x61, BUILD: 0x62, GLOBAL: 0x63, DICT: 0x64,
-  EMPTY_DICT: 0x7d, APPENDS: 0x65, GET: 0x67, BINGET: 0x68, INST: 0x69, LONG_BINGET: 0x6a, LIST: 0x6c,
-  EMPTY_LIST: 0x5d, OBJ: 0x6f, PUT: 0x70, BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74,
-  EMPTY_TUPLE: 0x29, SETITEMS: 0x75, BINFLOAT: 0x47, PROTO: 0x80, NEWOBJ: 0x81, EXT1: 0x82, EXT2: 0x83, EXT4: 0x84,
-  TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89, LONG1: 0x8a, LONG4: 0x8b, BINBYTES: 0x42,
-  SHORT_BINBYTES: 0x43, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90,
-  FROZENSET: 0x91, NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93, MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96,
-  NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
+  MARK: 0x28,
+  STOP: 0x2e,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  DUP: 0x32,
+  FLOAT: 0x46,
+  INT: 0x49,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  LONG: 0x4c,
+  BININT2: 0x4d,
+  NONE: 0x4e,
+  PERSID: 0x50,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  STRING: 0x53,
+  BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55,
+  UNICODE: 0x56,
+  BINUNICODE: 0x58,
+  APPEND: 0x61,
+  BUILD: 0x62,
+  GLOBAL: 0x63,
+  DICT: 0x64,
+  EMPTY_DICT: 0x7d,
+  APPENDS: 0x65,
+  GET: 0x67,
+  BINGET: 0x68,
+  INST: 0x69,
+  LONG_BINGET: 0x6a,
+  LIST: 0x6c,
+  EMPTY_LIST: 0x5d,
+  OBJ: 0x6f,
+  PUT: 0x70,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  SETITEM: 0x73,
+  TUPLE: 0x74,
+  EMPTY_TUPLE: 0x29,
+  SETITEMS: 0x75,
+  BINFLOAT: 0x47,
+  PROTO: 0x80,
+  NEWOBJ: 0x81,
+  EXT1: 0x82,
+  EXT2: 0x83,
+  EXT4: 0x84,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  LONG1: 0x8a,
+  LONG4: 0x8b,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  BINBYTES8: 0x8e,
+  EMPTY_SET: 0x8f,
+  ADDITEMS: 0x90,
+  FROZENSET: 0x91,
+  NEWOBJ_EX: 0x92,
+  STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94,
+  FRAME: 0x95,
+  BYTEARRAY8: 0x96,
+  NEXT_BUFFER: 0x97,
+  READONLY_BUFFER: 0x98,
 } as const;
 
 const OPCODE_NAMES = new Map<number, string>(Object.entries(OP).map(([name, code]) => [code, name]));
@@ -385,7 +579,9 @@ class Unpickler {
   private need(n: number, what: string): number {
     const p = this.pos;
     if (!Number.isSafeInteger(n) || n < 0 || p + n > this.bytes.length)
-      this.error(`truncated: ${what} needs ${n} bytes at offset ${p}, but only ${Math.max(0, this.bytes.length - p)} remain`);
+      this.error(
+        `truncated: ${what} needs ${n} bytes at offset ${p}, but only ${Math.max(0, this.bytes.length - p)} remain`,
+      );
     this.pos = p + n;
     return p;
   }
@@ -472,18 +668,27 @@ class Unpickler {
   /** REDUCE / INST / OBJ: `callable(*args)`, resolved by the safety rule. */
   private call(fn: unknown, args: unknown): unknown {
     const opName = OPCODE_NAMES.get(this.op) ?? '?';
-    if (!(fn instanceof PickleGlobal)) throw new UnsafePickleError(describeValue(fn), `${opName} at offset ${this.at} on something that is not a global`);
-    if (!Array.isArray(args)) this.error(`arguments of ${fn.qualifiedName} must be a tuple, got ${describeValue(args)}`);
+    if (!(fn instanceof PickleGlobal))
+      throw new UnsafePickleError(
+        describeValue(fn),
+        `${opName} at offset ${this.at} on something that is not a global`,
+      );
+    if (!Array.isArray(args))
+      this.error(`arguments of ${fn.qualifiedName} must be a tuple, got ${describeValue(args)}`);
     const rebuild = RECONSTRUCTORS.get(`${fn.module} ${fn.name}`);
     if (rebuild !== undefined) return rebuild(args, this.at);
     if (becomesPlaceholder(fn)) return new PickleObject(fn.qualifiedName, args);
-    const hint = fn.module.startsWith('torch') && fn.name.startsWith('_rebuild_') ? 'unsupported tensor kind (quantized, sparse, nested, meta...)' : 'not an allow-listed reconstructor and not a class';
+    const hint =
+      fn.module.startsWith('torch') && fn.name.startsWith('_rebuild_')
+        ? 'unsupported tensor kind (quantized, sparse, nested, meta...)'
+        : 'not an allow-listed reconstructor and not a class';
     throw new UnsafePickleError(fn.qualifiedName, `${opName} at offset ${this.at}; ${hint}`);
   }
 
   /** NEWOBJ / NEWOBJ_EX: `cls.__new__(cls, *args)`. */
   private newObject(cls: unknown, args: unknown, kwargs?: unknown): unknown {
-    if (!(cls instanceof PickleGlobal)) throw new UnsafePickleError(describeValue(cls), `NEWOBJ at offset ${this.at} on something that is not a global`);
+    if (!(cls instanceof PickleGlobal))
+      throw new UnsafePickleError(describeValue(cls), `NEWOBJ at offset ${this.at} on something that is not a global`);
     if (!Array.isArray(args)) this.error(`NEWOBJ arguments must be a tuple, got ${describeValue(args)}`);
     const container = NEW_CONTAINERS.get(`${cls.module} ${cls.name}`);
     if (container !== undefined) return container();
@@ -507,8 +712,7 @@ class Unpickler {
     else if (target instanceof PickleObject) {
       target.dictItems ??= new PickleDict();
       d = target.dictItems;
-    }
-    else this.error(`cannot set items on ${describeValue(target)}`);
+    } else this.error(`cannot set items on ${describeValue(target)}`);
     for (let i = 0; i < items.length; i += 2) d.set(items[i], items[i + 1]);
   }
 
@@ -532,7 +736,9 @@ class Unpickler {
       this.at = this.pos;
       if (this.pos >= bytes.length) {
         this.op = 0;
-        throw new CheckpointError(`pickle${this.where}: truncated: expected an opcode at offset ${this.pos}, but the data ends there without a STOP opcode`);
+        throw new CheckpointError(
+          `pickle${this.where}: truncated: expected an opcode at offset ${this.pos}, but the data ends there without a STOP opcode`,
+        );
       }
       const op = bytes[this.pos++]!;
       this.op = op;
@@ -544,12 +750,16 @@ class Unpickler {
         }
         case OP.FRAME: {
           const n = this.u64();
-          if (this.pos + n > bytes.length) this.error(`truncated: frame announces ${n} bytes at offset ${this.pos}, but only ${bytes.length - this.pos} remain`);
+          if (this.pos + n > bytes.length)
+            this.error(
+              `truncated: frame announces ${n} bytes at offset ${this.pos}, but only ${bytes.length - this.pos} remain`,
+            );
           break;
         }
         case OP.STOP: {
           const value = this.pop();
-          if (this.stack.length !== 0 || this.metastack.length !== 0) this.error('STOP with values or marks left on the stack');
+          if (this.stack.length !== 0 || this.metastack.length !== 0)
+            this.error('STOP with values or marks left on the stack');
           return { value, end: this.pos };
         }
         // --- constants and numbers
@@ -790,7 +1000,8 @@ class Unpickler {
           break;
         default: {
           const name = OPCODE_NAMES.get(op);
-          if (name !== undefined) this.error(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} (${name})`);
+          if (name !== undefined)
+            this.error(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} (${name})`);
           throw new CheckpointError(
             `pickle${this.where}: unknown pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${this.at}; the data is corrupt or not a pickle`,
           );

@@ -12,7 +12,8 @@ import { loadPthStateDict, readPth } from './pth.js';
 import { type StateDict, type TensorData, f16ToF32, f32ToF16 } from './tensor-data.js';
 import { readZip } from './zip.js';
 
-const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url)));
+const fixture = (name: string): Uint8Array =>
+  new Uint8Array(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url)));
 
 // ---------------------------------------------------------------------------------------------
 // Minimal safetensors reader for the references (independent of io/safetensors.ts)
@@ -25,11 +26,18 @@ interface RefTensor {
 
 function readReference(bytes: Uint8Array): Map<string, RefTensor> {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const out = new Map<string, RefTensor>();
   for (const [k, v] of Object.entries(header)) {
     if (k === '__metadata__') continue;
-    out.set(k, { dtype: v.dtype, shape: v.shape, bytes: bytes.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]) });
+    out.set(k, {
+      dtype: v.dtype,
+      shape: v.shape,
+      bytes: bytes.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]),
+    });
   }
   return out;
 }
@@ -73,7 +81,8 @@ const P = {
     const b = enc.encode(s);
     return [0x58, ...u32(b.length), ...b];
   },
-  int: (n: number): number[] => (n >= 0 && n < 256 ? [0x4b, n] : n >= 0 && n < 65536 ? [0x4d, ...u16(n)] : [0x4a, ...u32(n)]),
+  int: (n: number): number[] =>
+    n >= 0 && n < 256 ? [0x4b, n] : n >= 0 && n < 65536 ? [0x4d, ...u16(n)] : [0x4a, ...u32(n)],
   float: (x: number) => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setFloat64(0, x, false);
@@ -83,12 +92,32 @@ const P = {
   stackGlobal: (m: string, n: string) => [0x8c, m.length, ...enc.encode(m), 0x8c, n.length, ...enc.encode(n), 0x93],
   tuple: (items: number[][]) => [MARK, ...items.flat(), TUPLE],
   /** `{k: v, ...}` as EMPTY_DICT MARK ... SETITEMS. */
-  dict: (entries: [string, number[]][]) => [EMPTY_DICT, MARK, ...entries.flatMap(([k, v]) => [...P.str(k), ...v]), SETITEMS],
-  orderedDict: (entries: [string, number[]][]) => [...P.global('collections', 'OrderedDict'), EMPTY_TUPLE, REDUCE, MARK, ...entries.flatMap(([k, v]) => [...P.str(k), ...v]), SETITEMS],
+  dict: (entries: [string, number[]][]) => [
+    EMPTY_DICT,
+    MARK,
+    ...entries.flatMap(([k, v]) => [...P.str(k), ...v]),
+    SETITEMS,
+  ],
+  orderedDict: (entries: [string, number[]][]) => [
+    ...P.global('collections', 'OrderedDict'),
+    EMPTY_TUPLE,
+    REDUCE,
+    MARK,
+    ...entries.flatMap(([k, v]) => [...P.str(k), ...v]),
+    SETITEMS,
+  ],
 };
 
 /** `_rebuild_tensor_v2(storage, offset, shape, stride, False, OrderedDict())`; `view` adds the legacy 6th pid field. */
-function tensorPickle(storageType: string, key: string, numel: number, offset: number, shape: number[], stride: number[], view?: number[]): number[] {
+function tensorPickle(
+  storageType: string,
+  key: string,
+  numel: number,
+  offset: number,
+  shape: number[],
+  stride: number[],
+  view?: number[],
+): number[] {
   const pid = [...P.str('storage'), ...P.global('torch', storageType), ...P.str(key), ...P.str('cpu'), ...P.int(numel)];
   if (view !== undefined) pid.push(...view);
   return [
@@ -135,7 +164,10 @@ function crc32(data: Uint8Array): number {
 }
 
 /** A valid STORED ZIP archive, optionally with every ZIP64 structure (`lead` pads local headers, like torch does). */
-function buildZip(files: [string, Uint8Array][], opts: { zip64?: boolean; method?: number; lead?: number } = {}): Uint8Array {
+function buildZip(
+  files: [string, Uint8Array][],
+  opts: { zip64?: boolean; method?: number; lead?: number } = {},
+): Uint8Array {
   const w = new Writer();
   const z64 = opts.zip64 === true;
   const method = opts.method ?? 0;
@@ -143,26 +175,68 @@ function buildZip(files: [string, Uint8Array][], opts: { zip64?: boolean; method
   for (const [n, data] of files) {
     const name = enc.encode(n);
     const offset = w.length;
-    const extra = z64 ? [...u16(1), ...u16(16), ...u64(data.length), ...u64(data.length)] : [...u16(0xcafe), ...u16(opts.lead ?? 0), ...new Array(opts.lead ?? 0).fill(0x5a)];
+    const extra = z64
+      ? [...u16(1), ...u16(16), ...u64(data.length), ...u64(data.length)]
+      : [...u16(0xcafe), ...u16(opts.lead ?? 0), ...new Array(opts.lead ?? 0).fill(0x5a)];
     const crc = crc32(data);
     w.push(u32(0x04034b50), u16(z64 ? 45 : 20), u16(0), u16(method), u16(0), u16(0), u32(crc));
-    w.push(u32(z64 ? 0xffffffff : data.length), u32(z64 ? 0xffffffff : data.length), u16(name.length), u16(extra.length), name, extra, data);
+    w.push(
+      u32(z64 ? 0xffffffff : data.length),
+      u32(z64 ? 0xffffffff : data.length),
+      u16(name.length),
+      u16(extra.length),
+      name,
+      extra,
+      data,
+    );
     central.push({ name, size: data.length, offset, crc });
   }
   const cdOffset = w.length;
   for (const e of central) {
     const extra = z64 ? [...u16(1), ...u16(24), ...u64(e.size), ...u64(e.size), ...u64(e.offset)] : [];
     const sat = (v: number) => u32(z64 ? 0xffffffff : v);
-    w.push(u32(0x02014b50), u16(45), u16(z64 ? 45 : 20), u16(0), u16(method), u16(0), u16(0), u32(e.crc), sat(e.size), sat(e.size));
+    w.push(
+      u32(0x02014b50),
+      u16(45),
+      u16(z64 ? 45 : 20),
+      u16(0),
+      u16(method),
+      u16(0),
+      u16(0),
+      u32(e.crc),
+      sat(e.size),
+      sat(e.size),
+    );
     w.push(u16(e.name.length), u16(extra.length), u16(0), u16(0), u16(0), u32(0), sat(e.offset), e.name, extra);
   }
   const cdSize = w.length - cdOffset;
   if (z64) {
     const z64Offset = w.length;
-    w.push(u32(0x06064b50), u64(44), u16(45), u16(45), u32(0), u32(0), u64(central.length), u64(central.length), u64(cdSize), u64(cdOffset));
+    w.push(
+      u32(0x06064b50),
+      u64(44),
+      u16(45),
+      u16(45),
+      u32(0),
+      u32(0),
+      u64(central.length),
+      u64(central.length),
+      u64(cdSize),
+      u64(cdOffset),
+    );
     w.push(u32(0x07064b50), u32(0), u64(z64Offset), u32(1));
     w.push(u32(0x06054b50), u16(0), u16(0), u16(0xffff), u16(0xffff), u32(0xffffffff), u32(0xffffffff), u16(0));
-  } else w.push(u32(0x06054b50), u16(0), u16(0), u16(central.length), u16(central.length), u32(cdSize), u32(cdOffset), u16(0));
+  } else
+    w.push(
+      u32(0x06054b50),
+      u16(0),
+      u16(0),
+      u16(central.length),
+      u16(central.length),
+      u32(cdSize),
+      u32(cdOffset),
+      u16(0),
+    );
   return w.bytes();
 }
 
@@ -190,7 +264,19 @@ function stridedCheckpointPickle(prefix = ''): Uint8Array {
         ]),
       ],
       ['epoch', P.int(7)],
-      ['args', [...P.global('argparse', 'Namespace'), EMPTY_TUPLE, NEWOBJ, ...P.dict([['lr', P.float(0.5)], ['name', P.str('x')]]), BUILD]],
+      [
+        'args',
+        [
+          ...P.global('argparse', 'Namespace'),
+          EMPTY_TUPLE,
+          NEWOBJ,
+          ...P.dict([
+            ['lr', P.float(0.5)],
+            ['name', P.str('x')],
+          ]),
+          BUILD,
+        ],
+      ],
     ]),
   );
 }
@@ -234,29 +320,29 @@ function expectStrided(sd: StateDict): void {
 /** `pickle.dumps(obj, protocol)` from CPython 3.11 for a dict covering the plain-data opcodes (see the test below for `obj`). */
 const PYTHON_PICKLES: Record<number, string> = {
   2:
-      '80027d71002858010000006971015d7102284b004b014affffffff4bff4d00014dffff4a000001004a000000808a0500000080008a0800' +
-      '000000000000408a090000000000000000c06558010000006671035d710428473fe000000000000047fe37e43c8800759c477ff0000000' +
-      '000000655801000000737105580a00000068c3a96c6c6f20e29c9371065801000000627107635f636f646563730a656e636f64650a7108' +
-      '580300000000c3bf710958060000006c6174696e31710a86710b52710c58020000006261710d635f5f6275696c74696e5f5f0a62797465' +
-      '61727261790a710e680858020000006162710f680a8671105271118571125271135801000000747114284b014b024b038671154b044b05' +
-      '4b068771162974711758030000007365747118635f5f6275696c74696e5f5f0a7365740a71195d711a4b036185711b52711c5802000000' +
-      '6673711d635f5f6275696c74696e5f5f0a66726f7a656e7365740a711e5d711f4b046185712052712158040000006e6f6e6571224e5804' +
-      '000000626f6f6c71235d71242888896558020000006f64712563636f6c6c656374696f6e730a4f726465726564446963740a7126295271' +
-      '272858010000007871284b0158010000007971294b02755806000000736861726564712a5d712b286817681765752e',
+    '80027d71002858010000006971015d7102284b004b014affffffff4bff4d00014dffff4a000001004a000000808a0500000080008a0800' +
+    '000000000000408a090000000000000000c06558010000006671035d710428473fe000000000000047fe37e43c8800759c477ff0000000' +
+    '000000655801000000737105580a00000068c3a96c6c6f20e29c9371065801000000627107635f636f646563730a656e636f64650a7108' +
+    '580300000000c3bf710958060000006c6174696e31710a86710b52710c58020000006261710d635f5f6275696c74696e5f5f0a62797465' +
+    '61727261790a710e680858020000006162710f680a8671105271118571125271135801000000747114284b014b024b038671154b044b05' +
+    '4b068771162974711758030000007365747118635f5f6275696c74696e5f5f0a7365740a71195d711a4b036185711b52711c5802000000' +
+    '6673711d635f5f6275696c74696e5f5f0a66726f7a656e7365740a711e5d711f4b046185712052712158040000006e6f6e6571224e5804' +
+    '000000626f6f6c71235d71242888896558020000006f64712563636f6c6c656374696f6e730a4f726465726564446963740a7126295271' +
+    '272858010000007871284b0158010000007971294b02755806000000736861726564712a5d712b286817681765752e',
   4:
-      '80049530010000000000007d94288c0169945d94284b004b014affffffff4bff4d00014dffff4a000001004a000000808a050000008000' +
-      '8a0800000000000000408a090000000000000000c0658c0166945d9428473fe000000000000047fe37e43c8800759c477ff00000000000' +
-      '00658c0173948c0a68c3a96c6c6f20e29c93948c016294430200ff948c026261948c086275696c74696e73948c09627974656172726179' +
-      '9493944302616294859452948c017494284b014b024b0386944b044b054b0687942974948c03736574948f94284b03908c02667394284b' +
-      '0491948c046e6f6e65944e8c04626f6f6c945d94288889658c026f64948c0b636f6c6c656374696f6e73948c0b4f726465726564446963' +
-      '74949394295294288c0178944b018c0179944b02758c06736861726564945d94286813681365752e',
+    '80049530010000000000007d94288c0169945d94284b004b014affffffff4bff4d00014dffff4a000001004a000000808a050000008000' +
+    '8a0800000000000000408a090000000000000000c0658c0166945d9428473fe000000000000047fe37e43c8800759c477ff00000000000' +
+    '00658c0173948c0a68c3a96c6c6f20e29c93948c016294430200ff948c026261948c086275696c74696e73948c09627974656172726179' +
+    '9493944302616294859452948c017494284b014b024b0386944b044b054b0687942974948c03736574948f94284b03908c02667394284b' +
+    '0491948c046e6f6e65944e8c04626f6f6c945d94288889658c026f64948c0b636f6c6c656374696f6e73948c0b4f726465726564446963' +
+    '74949394295294288c0178944b018c0179944b02758c06736861726564945d94286813681365752e',
   5:
-      '8005951a010000000000007d94288c0169945d94284b004b014affffffff4bff4d00014dffff4a000001004a000000808a050000008000' +
-      '8a0800000000000000408a090000000000000000c0658c0166945d9428473fe000000000000047fe37e43c8800759c477ff00000000000' +
-      '00658c0173948c0a68c3a96c6c6f20e29c93948c016294430200ff948c026261949602000000000000006162948c017494284b014b024b' +
-      '0386944b044b054b0687942974948c03736574948f94284b03908c02667394284b0491948c046e6f6e65944e8c04626f6f6c945d942888' +
-      '89658c026f64948c0b636f6c6c656374696f6e73948c0b4f72646572656444696374949394295294288c0178944b018c0179944b02758c' +
-      '06736861726564945d9428680e680e65752e',
+    '8005951a010000000000007d94288c0169945d94284b004b014affffffff4bff4d00014dffff4a000001004a000000808a050000008000' +
+    '8a0800000000000000408a090000000000000000c0658c0166945d9428473fe000000000000047fe37e43c8800759c477ff00000000000' +
+    '00658c0173948c0a68c3a96c6c6f20e29c93948c016294430200ff948c026261949602000000000000006162948c017494284b014b024b' +
+    '0386944b044b054b0687942974948c03736574948f94284b03908c02667394284b0491948c046e6f6e65944e8c04626f6f6c945d942888' +
+    '89658c026f64948c0b636f6c6c656374696f6e73948c0b4f72646572656444696374949394295294288c0178944b018c0179944b02758c' +
+    '06736861726564945d9428680e680e65752e',
 };
 
 function entries(x: unknown): [unknown, unknown][] {
@@ -278,7 +364,9 @@ function thrown(fn: () => unknown): unknown {
 describe('golden checkpoints', () => {
   const heads = readReference(fixture('heads_maskrcnn_small.weights.safetensors'));
   // the dbra reference is vendored as a per-tensor sha256 digest (tools/copy-fixtures.mjs), not its 2.5 MB
-  const dbraDigest = JSON.parse(new TextDecoder().decode(fixture('dbra_cls_tiny_reduced.weights.digest.json'))) as Record<string, { dtype: string; shape: number[]; sha256: string }>;
+  const dbraDigest = JSON.parse(
+    new TextDecoder().decode(fixture('dbra_cls_tiny_reduced.weights.digest.json')),
+  ) as Record<string, { dtype: string; shape: number[]; sha256: string }>;
   const expectMatchesDigest = (sd: StateDict) => {
     expect([...sd.keys()]).toEqual(Object.keys(dbraDigest));
     for (const [k, d] of Object.entries(dbraDigest)) {
@@ -383,7 +471,11 @@ describe('safety', () => {
       expect(e, `${m}.${n}`).toBeInstanceOf(UnsafePickleError);
       expect((e as UnsafePickleError).callable).toBe(`${m}.${n}`);
     }
-    const obj = unpickle(pickleBytes(P.global('pathlib', 'PosixPath'), P.tuple([P.str('/tmp/x')]), [REDUCE], P.dict([['k', P.int(1)]]), [BUILD]));
+    const obj = unpickle(
+      pickleBytes(P.global('pathlib', 'PosixPath'), P.tuple([P.str('/tmp/x')]), [REDUCE], P.dict([['k', P.int(1)]]), [
+        BUILD,
+      ]),
+    );
     expect(obj).toBeInstanceOf(PickleObject);
     expect((obj as PickleObject).__class__).toBe('pathlib.PosixPath');
     expect((obj as PickleObject).args).toEqual(['/tmp/x']);
@@ -409,7 +501,10 @@ describe('safety', () => {
     expect(v.get('fs')).toEqual(new Set([4]));
     expect(v.get('none')).toBeNull();
     expect(v.get('bool')).toEqual([true, false]);
-    expect(entries(v.get('od'))).toEqual([['x', 1], ['y', 2]]);
+    expect(entries(v.get('od'))).toEqual([
+      ['x', 1],
+      ['y', 2],
+    ]);
     expect((v.get('od') as PickleDict).pyClass).toBe('collections.OrderedDict');
     const shared = v.get('shared') as unknown[];
     expect(shared[0]).toBe(v.get('t'));
@@ -417,7 +512,9 @@ describe('safety', () => {
   });
 
   it('decodes protocol-2 bytes through _codecs.encode without calling anything', () => {
-    const v = unpickle(pickleBytes(P.global('_codecs', 'encode'), P.tuple([P.str('\u00ff\u0001A'), P.str('latin1')]), [REDUCE]));
+    const v = unpickle(
+      pickleBytes(P.global('_codecs', 'encode'), P.tuple([P.str('\u00ff\u0001A'), P.str('latin1')]), [REDUCE]),
+    );
     expect(v).toEqual(new Uint8Array([0xff, 0x01, 0x41]));
   });
 });
@@ -429,7 +526,10 @@ describe('hand-built checkpoints', () => {
     const root = readPth(bytes) as PickleDict;
     const args = root.get('args') as PickleObject;
     expect(args.__class__).toBe('argparse.Namespace');
-    expect(entries(args.state)).toEqual([['lr', 0.5], ['name', 'x']]);
+    expect(entries(args.state)).toEqual([
+      ['lr', 0.5],
+      ['name', 'x'],
+    ]);
   });
 
   it('reads ZIP64 archives and unaligned member data', () => {
@@ -449,7 +549,14 @@ describe('hand-built checkpoints', () => {
     const w = new Writer();
     w.push(new Uint8Array([...P.proto(2), 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, STOP])); // magic
     w.push(pickleBytes(P.int(1001)));
-    w.push(pickleBytes(P.dict([['protocol_version', P.int(1001)], ['little_endian', [0x88]]])));
+    w.push(
+      pickleBytes(
+        P.dict([
+          ['protocol_version', P.int(1001)],
+          ['little_endian', [0x88]],
+        ]),
+      ),
+    );
     const view = (key: string, offset: number, size: number) => P.tuple([P.str(key), P.int(offset), P.int(size)]);
     w.push(
       pickleBytes(
@@ -486,7 +593,12 @@ describe('hand-built checkpoints', () => {
       ['bool', 'BoolStorage', new Uint8Array([1, 0]), 2],
     ];
     const archive = buildZip([
-      ['c/data.pkl', pickleBytes(P.orderedDict(storages.map(([k, type, , n], i) => [k, tensorPickle(type, String(i), n, 0, [n], [1])])))],
+      [
+        'c/data.pkl',
+        pickleBytes(
+          P.orderedDict(storages.map(([k, type, , n], i) => [k, tensorPickle(type, String(i), n, 0, [n], [1])])),
+        ),
+      ],
       ...storages.map(([, , b], i): [string, Uint8Array] => [`c/data/${i}`, b]),
     ]);
     const sd = loadPthStateDict(archive);
@@ -507,10 +619,24 @@ describe('hand-built checkpoints', () => {
 
   it('selects the state dict by key, and explains what exists when it cannot', () => {
     const bytes = stridedArchive();
-    expect(() => loadPthStateDict(bytes, { key: 'nope' })).toThrow(/no top-level key "nope"; available keys: state_dict, epoch, args/);
+    expect(() => loadPthStateDict(bytes, { key: 'nope' })).toThrow(
+      /no top-level key "nope"; available keys: state_dict, epoch, args/,
+    );
     expect(() => loadPthStateDict(bytes, { key: 'epoch' })).toThrow(/not a dict of tensors/);
-    const noTensors = buildZip([['c/data.pkl', pickleBytes(P.dict([['epoch', P.int(3)], ['model', P.dict([['x', P.int(1)]])]]))]]);
-    expect(() => loadPthStateDict(noTensors)).toThrow(/cannot find a state dict.*top-level keys are epoch: int 3, model: dict\(1 keys\)/);
+    const noTensors = buildZip([
+      [
+        'c/data.pkl',
+        pickleBytes(
+          P.dict([
+            ['epoch', P.int(3)],
+            ['model', P.dict([['x', P.int(1)]])],
+          ]),
+        ),
+      ],
+    ]);
+    expect(() => loadPthStateDict(noTensors)).toThrow(
+      /cannot find a state dict.*top-level keys are epoch: int 3, model: dict\(1 keys\)/,
+    );
     // a bare state dict at the top level
     const bare = buildZip([
       ['c/data.pkl', pickleBytes(P.orderedDict([['module.x', tensorPickle('FloatStorage', '0', 2, 0, [2], [1])]]))],
@@ -521,7 +647,10 @@ describe('hand-built checkpoints', () => {
 });
 
 describe('corrupt input', () => {
-  it.each(['heads_maskrcnn_small.pth', 'dbra_cls_tiny_reduced.legacy.pth'])('truncated %s throws CheckpointError', (name) => {
+  it.each([
+    'heads_maskrcnn_small.pth',
+    'dbra_cls_tiny_reduced.legacy.pth',
+  ])('truncated %s throws CheckpointError', (name) => {
     const bytes = fixture(name);
     for (const n of [0, 1, 10, 100, 1000, Math.floor(bytes.length / 2), bytes.length - 30, bytes.length - 1]) {
       const e = thrown(() => loadPthStateDict(bytes.subarray(0, n)));
@@ -531,7 +660,9 @@ describe('corrupt input', () => {
 
   it('reports a truncated pickle with the offset', () => {
     const b = pickleBytes(P.dict([['abcdef', P.int(1)]]));
-    expect(() => unpickle(b.subarray(0, 12))).toThrow(/truncated: BINUNICODE data needs 6 bytes at offset 9, but only 3 remain \(opcode BINUNICODE at offset 4\)/);
+    expect(() => unpickle(b.subarray(0, 12))).toThrow(
+      /truncated: BINUNICODE data needs 6 bytes at offset 9, but only 3 remain \(opcode BINUNICODE at offset 4\)/,
+    );
     expect(() => unpickle(b.subarray(0, b.length - 1))).toThrow(/without a STOP opcode/);
   });
 
@@ -540,16 +671,27 @@ describe('corrupt input', () => {
   });
 
   it('rejects compressed members, missing storages and non-checkpoints', () => {
-    expect(() => readPth(buildZip([['c/data.pkl', pickleBytes([NONE])]], { method: 8 }))).toThrow(/compression method 8/);
+    expect(() => readPth(buildZip([['c/data.pkl', pickleBytes([NONE])]], { method: 8 }))).toThrow(
+      /compression method 8/,
+    );
     const missing = buildZip([['c/data.pkl', pickleBytes(tensorPickle('FloatStorage', '0', 2, 0, [2], [1]))]]);
     expect(() => readPth(missing)).toThrow(/c\/data\/0 is missing/);
-    const short = buildZip([['c/data.pkl', pickleBytes(tensorPickle('FloatStorage', '0', 4, 0, [4], [1]))], ['c/data/0', f32Bytes([1])]]);
+    const short = buildZip([
+      ['c/data.pkl', pickleBytes(tensorPickle('FloatStorage', '0', 4, 0, [4], [1]))],
+      ['c/data/0', f32Bytes([1])],
+    ]);
     expect(() => readPth(short)).toThrow(/holds 4 bytes, but 4 F32 elements need 16/);
-    const outOfBounds = buildZip([['c/data.pkl', pickleBytes(tensorPickle('FloatStorage', '0', 2, 1, [2], [1]))], ['c/data/0', f32Bytes([1, 2])]]);
+    const outOfBounds = buildZip([
+      ['c/data.pkl', pickleBytes(tensorPickle('FloatStorage', '0', 2, 1, [2], [1]))],
+      ['c/data/0', f32Bytes([1, 2])],
+    ]);
     expect(() => readPth(outOfBounds)).toThrow(/reaches element 2, but the storage has 2 elements/);
     expect(() => readPth(enc.encode('hello world'))).toThrow(CheckpointError);
     expect(() => readPth(buildZip([['x.txt', enc.encode('hi')]]))).toThrow(/no data.pkl/);
-    const bigEndian = buildZip([['c/data.pkl', pickleBytes([NONE])], ['c/byteorder', enc.encode('big')]]);
+    const bigEndian = buildZip([
+      ['c/data.pkl', pickleBytes([NONE])],
+      ['c/byteorder', enc.encode('big')],
+    ]);
     expect(() => readPth(bigEndian)).toThrow(/byteorder is "big"/);
   });
 });

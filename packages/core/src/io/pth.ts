@@ -59,7 +59,18 @@ const STORAGE_TYPES: Readonly<Record<string, StorageDType>> = {
   UntypedStorage: 'U8',
 };
 
-const STORAGE_BYTES: Readonly<Record<StorageDType, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const STORAGE_BYTES: Readonly<Record<StorageDType, number>> = {
+  F32: 4,
+  F64: 8,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 /** One serialized storage: its bytes are bound once known (immediately for ZIP, after the pickles for legacy). */
 interface RootStorage {
@@ -96,7 +107,9 @@ function intField(x: unknown, what: string): number {
 
 function storagePid(pid: unknown, expectedLength: number[]): unknown[] {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || !expectedLength.includes(pid.length))
-    throw new CheckpointError(`unexpected persistent id ${describeValue(pid)}; expected a ('storage', type, key, location, numel${expectedLength.includes(6) ? ', view' : ''}) tuple`);
+    throw new CheckpointError(
+      `unexpected persistent id ${describeValue(pid)}; expected a ('storage', type, key, location, numel${expectedLength.includes(6) ? ', view' : ''}) tuple`,
+    );
   return pid;
 }
 
@@ -107,25 +120,33 @@ function parseCheckpoint(bytes: Uint8Array): unknown {
   if (isZip(bytes)) return parseZip(bytes);
   if (bytes.length >= 2 && bytes[0] === 0x80) return parseLegacy(bytes);
   if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar')
-    throw new CheckpointError('this is a legacy tar-format PyTorch checkpoint (torch < 0.4), which is not supported; load and re-save it with a recent torch.save');
+    throw new CheckpointError(
+      'this is a legacy tar-format PyTorch checkpoint (torch < 0.4), which is not supported; load and re-save it with a recent torch.save',
+    );
   const head = [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new CheckpointError(`not a PyTorch checkpoint: expected a ZIP archive (50 4b 03 04) or a pickle (80 …) at offset 0, found ${head || 'an empty file'}`);
+  throw new CheckpointError(
+    `not a PyTorch checkpoint: expected a ZIP archive (50 4b 03 04) or a pickle (80 …) at offset 0, found ${head || 'an empty file'}`,
+  );
 }
 
 function parseZip(bytes: Uint8Array): unknown {
   const files = readZip(bytes);
   let pklName: string | undefined;
   for (const name of files.keys())
-    if ((name === 'data.pkl' || name.endsWith('/data.pkl')) && (pklName === undefined || name.length < pklName.length)) pklName = name;
+    if ((name === 'data.pkl' || name.endsWith('/data.pkl')) && (pklName === undefined || name.length < pklName.length))
+      pklName = name;
   if (pklName === undefined) {
     const names = [...files.keys()];
-    throw new CheckpointError(`ZIP archive has no data.pkl, so it is not a torch.save checkpoint (members: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
+    throw new CheckpointError(
+      `ZIP archive has no data.pkl, so it is not a torch.save checkpoint (members: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`,
+    );
   }
   const prefix = pklName.slice(0, -'data.pkl'.length);
   const byteorder = files.get(`${prefix}byteorder`);
   if (byteorder !== undefined) {
     const order = new TextDecoder().decode(byteorder).trim();
-    if (order !== 'little') throw new CheckpointError(`checkpoint byteorder is "${order}"; only little-endian checkpoints are supported`);
+    if (order !== 'little')
+      throw new CheckpointError(`checkpoint byteorder is "${order}"; only little-endian checkpoints are supported`);
   }
   const roots = new Map<string, StorageRef>();
   const persistentLoad = (pid: unknown): StorageRef => {
@@ -138,9 +159,13 @@ function parseZip(bytes: Uint8Array): unknown {
     if (cached !== undefined) return cached;
     const name = `${prefix}data/${key}`;
     const data = files.get(name);
-    if (data === undefined) throw new CheckpointError(`storage ${key} is referenced by ${pklName} but ${name} is missing from the archive`);
+    if (data === undefined)
+      throw new CheckpointError(`storage ${key} is referenced by ${pklName} but ${name} is missing from the archive`);
     const need = numel * STORAGE_BYTES[dtype];
-    if (data.length < need) throw new CheckpointError(`storage ${name} holds ${data.length} bytes, but ${numel} ${dtype} elements need ${need}`);
+    if (data.length < need)
+      throw new CheckpointError(
+        `storage ${name} holds ${data.length} bytes, but ${numel} ${dtype} elements need ${need}`,
+      );
     const ref = new StorageRef({ key, dtype, numel, bytes: data }, 0, numel);
     roots.set(cacheKey, ref);
     return ref;
@@ -153,12 +178,20 @@ const LEGACY_PROTOCOL = 1001;
 
 function parseLegacy(bytes: Uint8Array): unknown {
   const magic = unpickleAt(bytes, 0, { source: 'legacy header' });
-  if (magic.value !== LEGACY_MAGIC) throw new CheckpointError(`not a PyTorch checkpoint: the first pickle holds ${describeValue(magic.value)}, expected the torch magic number`);
+  if (magic.value !== LEGACY_MAGIC)
+    throw new CheckpointError(
+      `not a PyTorch checkpoint: the first pickle holds ${describeValue(magic.value)}, expected the torch magic number`,
+    );
   const proto = unpickleAt(bytes, magic.end, { source: 'legacy header' });
-  if (proto.value !== LEGACY_PROTOCOL) throw new CheckpointError(`unsupported legacy checkpoint protocol ${describeValue(proto.value)} (expected ${LEGACY_PROTOCOL})`);
+  if (proto.value !== LEGACY_PROTOCOL)
+    throw new CheckpointError(
+      `unsupported legacy checkpoint protocol ${describeValue(proto.value)} (expected ${LEGACY_PROTOCOL})`,
+    );
   const sysInfo = unpickleAt(bytes, proto.end, { source: 'legacy sys_info' });
   if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false)
-    throw new CheckpointError('checkpoint was written on a big-endian machine; only little-endian checkpoints are supported');
+    throw new CheckpointError(
+      'checkpoint was written on a big-endian machine; only little-endian checkpoints are supported',
+    );
 
   const roots = new Map<string, RootStorage>();
   const views = new Map<string, StorageRef>();
@@ -175,39 +208,70 @@ function parseLegacy(bytes: Uint8Array): unknown {
     if (root === undefined) {
       root = { key, dtype, numel, bytes: null };
       roots.set(key, root);
-    } else if (root.dtype !== dtype) throw new CheckpointError(`storage ${key} is referenced as both ${root.dtype} and ${dtype}`);
-    if (view === null || view === undefined) return views.get(`root:${key}`) ?? setView(`root:${key}`, new StorageRef(root, 0, numel));
-    if (!Array.isArray(view) || view.length !== 3) throw new CheckpointError(`storage ${key} has malformed view metadata ${describeValue(view)}`);
+    } else if (root.dtype !== dtype)
+      throw new CheckpointError(`storage ${key} is referenced as both ${root.dtype} and ${dtype}`);
+    if (view === null || view === undefined)
+      return views.get(`root:${key}`) ?? setView(`root:${key}`, new StorageRef(root, 0, numel));
+    if (!Array.isArray(view) || view.length !== 3)
+      throw new CheckpointError(`storage ${key} has malformed view metadata ${describeValue(view)}`);
     const [viewKey, offset, size] = view;
     const cached = views.get(`view:${String(viewKey)}`);
     if (cached !== undefined) return cached;
-    const ref = new StorageRef(root, intField(offset, `offset of storage view ${String(viewKey)}`), intField(size, `size of storage view ${String(viewKey)}`));
-    if (ref.offset + ref.numel > root.numel) throw new CheckpointError(`storage view ${String(viewKey)} [${ref.offset}, ${ref.offset + ref.numel}) exceeds its root storage ${key} of ${root.numel} elements`);
+    const ref = new StorageRef(
+      root,
+      intField(offset, `offset of storage view ${String(viewKey)}`),
+      intField(size, `size of storage view ${String(viewKey)}`),
+    );
+    if (ref.offset + ref.numel > root.numel)
+      throw new CheckpointError(
+        `storage view ${String(viewKey)} [${ref.offset}, ${ref.offset + ref.numel}) exceeds its root storage ${key} of ${root.numel} elements`,
+      );
     return setView(`view:${String(viewKey)}`, ref);
   };
   const main = unpickleAt(bytes, sysInfo.end, { persistentLoad, source: 'legacy checkpoint object' });
   const keyList = unpickleAt(bytes, main.end, { source: 'legacy storage key list' });
-  if (!Array.isArray(keyList.value)) throw new CheckpointError(`legacy checkpoint: expected the list of storage keys at offset ${main.end}, got ${describeValue(keyList.value)}`);
+  if (!Array.isArray(keyList.value))
+    throw new CheckpointError(
+      `legacy checkpoint: expected the list of storage keys at offset ${main.end}, got ${describeValue(keyList.value)}`,
+    );
 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keyList.end;
   for (const key of keyList.value) {
-    if (typeof key !== 'string') throw new CheckpointError(`legacy checkpoint: storage key must be a string, got ${describeValue(key)}`);
+    if (typeof key !== 'string')
+      throw new CheckpointError(`legacy checkpoint: storage key must be a string, got ${describeValue(key)}`);
     const root = roots.get(key);
-    if (root === undefined) throw new CheckpointError(`legacy checkpoint: storage ${key} at offset ${pos} is not referenced by the checkpoint object, so its element type is unknown`);
-    if (pos + 8 > bytes.length) throw new CheckpointError(`legacy checkpoint truncated: expected the 8-byte element count of storage ${key} at offset ${pos}, but the file is ${bytes.length} bytes long`);
+    if (root === undefined)
+      throw new CheckpointError(
+        `legacy checkpoint: storage ${key} at offset ${pos} is not referenced by the checkpoint object, so its element type is unknown`,
+      );
+    if (pos + 8 > bytes.length)
+      throw new CheckpointError(
+        `legacy checkpoint truncated: expected the 8-byte element count of storage ${key} at offset ${pos}, but the file is ${bytes.length} bytes long`,
+      );
     const count = view.getBigInt64(pos, true);
-    if (count < 0n || count > BigInt(Number.MAX_SAFE_INTEGER)) throw new CheckpointError(`legacy checkpoint: storage ${key} at offset ${pos} has an invalid element count ${count}`);
+    if (count < 0n || count > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new CheckpointError(
+        `legacy checkpoint: storage ${key} at offset ${pos} has an invalid element count ${count}`,
+      );
     const n = Number(count);
-    if (n < root.numel) throw new CheckpointError(`legacy checkpoint: storage ${key} at offset ${pos} holds ${n} elements, but the checkpoint object expects ${root.numel}`);
+    if (n < root.numel)
+      throw new CheckpointError(
+        `legacy checkpoint: storage ${key} at offset ${pos} holds ${n} elements, but the checkpoint object expects ${root.numel}`,
+      );
     const size = n * STORAGE_BYTES[root.dtype];
     if (pos + 8 + size > bytes.length)
-      throw new CheckpointError(`legacy checkpoint truncated: storage ${key} needs ${size} bytes at offset ${pos + 8}, but only ${Math.max(0, bytes.length - pos - 8)} remain`);
+      throw new CheckpointError(
+        `legacy checkpoint truncated: storage ${key} needs ${size} bytes at offset ${pos + 8}, but only ${Math.max(0, bytes.length - pos - 8)} remain`,
+      );
     root.bytes = bytes.subarray(pos + 8, pos + 8 + size);
     pos += 8 + size;
   }
   for (const root of roots.values())
-    if (root.bytes === null) throw new CheckpointError(`legacy checkpoint: storage ${root.key} is referenced but its data is missing from the file`);
+    if (root.bytes === null)
+      throw new CheckpointError(
+        `legacy checkpoint: storage ${root.key} is referenced but its data is missing from the file`,
+      );
   return main.value;
 }
 
@@ -226,7 +290,13 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
 }
 
 /** Copy the elements of a strided view (element size `es`) into a fresh row-major byte buffer. */
-function gather(src: Uint8Array, es: number, shape: readonly number[], stride: readonly number[], n: number): Uint8Array {
+function gather(
+  src: Uint8Array,
+  es: number,
+  shape: readonly number[],
+  stride: readonly number[],
+  n: number,
+): Uint8Array {
   const out = new Uint8Array(n * es);
   const rank = shape.length;
   if (rank === 0) {
@@ -237,7 +307,11 @@ function gather(src: Uint8Array, es: number, shape: readonly number[], stride: r
   const unit = es >= 4 ? 4 : es;
   const w = es / unit;
   const word = (b: Uint8Array): Uint8Array | Uint16Array | Uint32Array =>
-    unit === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4) : unit === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : b;
+    unit === 4
+      ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+      : unit === 2
+        ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)
+        : b;
   const s = word(src);
   const o = word(out);
   const inner = shape[rank - 1]!;
@@ -304,27 +378,35 @@ function toTensorData(buf: Uint8Array, dtype: StorageDType, shape: number[], upc
 function materialize(t: TensorRef, upcast: boolean): TensorData {
   if (!LITTLE_ENDIAN_HOST) throw new CheckpointError('reading checkpoints requires a little-endian host');
   const st = t.storage;
-  if (!(st instanceof StorageRef)) throw new CheckpointError(`tensor [${t.shape.join(', ')}] has storage ${describeValue(st)}, expected a persistent storage reference`);
+  if (!(st instanceof StorageRef))
+    throw new CheckpointError(
+      `tensor [${t.shape.join(', ')}] has storage ${describeValue(st)}, expected a persistent storage reference`,
+    );
   const { root } = st;
   const es = STORAGE_BYTES[root.dtype];
   const { shape, stride, storageOffset } = t;
   const where = `tensor [${shape.join(', ')}] in storage ${root.key}`;
-  if (stride.length !== shape.length) throw new CheckpointError(`${where}: stride (${stride.join(', ')}) and size have different ranks`);
+  if (stride.length !== shape.length)
+    throw new CheckpointError(`${where}: stride (${stride.join(', ')}) and size have different ranks`);
   let n = 1;
   let last = storageOffset;
   for (let d = 0; d < shape.length; d++) {
     const size = shape[d]!;
-    if (size < 0 || stride[d]! < 0) throw new CheckpointError(`${where}: negative size or stride (stride ${stride.join(', ')})`);
+    if (size < 0 || stride[d]! < 0)
+      throw new CheckpointError(`${where}: negative size or stride (stride ${stride.join(', ')})`);
     n *= size;
     last += (size - 1) * stride[d]!;
   }
   if (storageOffset < 0) throw new CheckpointError(`${where}: negative storage offset ${storageOffset}`);
   if (n === 0) return toTensorData(new Uint8Array(0), root.dtype, [...shape], upcast);
   if (last >= st.numel)
-    throw new CheckpointError(`${where}: the view (offset ${storageOffset}, stride ${stride.join(', ')}) reaches element ${last}, but the storage has ${st.numel} elements`);
+    throw new CheckpointError(
+      `${where}: the view (offset ${storageOffset}, stride ${stride.join(', ')}) reaches element ${last}, but the storage has ${st.numel} elements`,
+    );
   const bytes = root.bytes!;
   const start = (st.offset + storageOffset) * es;
-  if (isContiguous(shape, stride)) return toTensorData(bytes.slice(start, start + n * es), root.dtype, [...shape], upcast);
+  if (isContiguous(shape, stride))
+    return toTensorData(bytes.slice(start, start + n * es), root.dtype, [...shape], upcast);
   const span = bytes.slice(start, (st.offset + last + 1) * es);
   return toTensorData(gather(span, es, shape, stride, n), root.dtype, [...shape], upcast);
 }
@@ -385,7 +467,9 @@ function tensorEntries(d: Map<unknown, unknown>): [string, TensorRef][] {
 const MAX_LISTED = 20;
 
 function listed(items: string[]): string {
-  return items.length > MAX_LISTED ? `${items.slice(0, MAX_LISTED).join(', ')}, … (+${items.length - MAX_LISTED} more)` : items.join(', ');
+  return items.length > MAX_LISTED
+    ? `${items.slice(0, MAX_LISTED).join(', ')}, … (+${items.length - MAX_LISTED} more)`
+    : items.join(', ');
 }
 
 function describeTopLevel(d: Map<unknown, unknown>): string {
@@ -404,16 +488,29 @@ export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): 
   const root = parseCheckpoint(bytes);
   let chosen: [string, TensorRef][] | undefined;
   if (opts.key !== undefined) {
-    if (!(root instanceof Map)) throw new CheckpointError(`cannot take key "${opts.key}": the checkpoint holds ${describeValue(root)}, not a dict`);
-    if (!root.has(opts.key)) throw new CheckpointError(`checkpoint has no top-level key "${opts.key}"; available keys: ${listed([...root.keys()].map(String)) || '(none)'}`);
+    if (!(root instanceof Map))
+      throw new CheckpointError(
+        `cannot take key "${opts.key}": the checkpoint holds ${describeValue(root)}, not a dict`,
+      );
+    if (!root.has(opts.key))
+      throw new CheckpointError(
+        `checkpoint has no top-level key "${opts.key}"; available keys: ${listed([...root.keys()].map(String)) || '(none)'}`,
+      );
     const v = root.get(opts.key);
-    if (!(v instanceof Map)) throw new CheckpointError(`checkpoint["${opts.key}"] is ${describeValue(v)}, not a dict of tensors`);
+    if (!(v instanceof Map))
+      throw new CheckpointError(`checkpoint["${opts.key}"] is ${describeValue(v)}, not a dict of tensors`);
     chosen = tensorEntries(v);
-    if (chosen.length === 0) throw new CheckpointError(`checkpoint["${opts.key}"] holds no tensors (${describeTopLevel(v) || 'empty'})`);
+    if (chosen.length === 0)
+      throw new CheckpointError(`checkpoint["${opts.key}"] holds no tensors (${describeTopLevel(v) || 'empty'})`);
   } else {
     if (!(root instanceof Map)) {
-      const hint = root instanceof PickleObject && root.state instanceof Map && root.state.has('_parameters') ? '; it looks like a whole pickled nn.Module — save model.state_dict() instead' : '';
-      throw new CheckpointError(`cannot find a state dict: the checkpoint holds ${describeValue(root)}, not a dict${hint}`);
+      const hint =
+        root instanceof PickleObject && root.state instanceof Map && root.state.has('_parameters')
+          ? '; it looks like a whole pickled nn.Module — save model.state_dict() instead'
+          : '';
+      throw new CheckpointError(
+        `cannot find a state dict: the checkpoint holds ${describeValue(root)}, not a dict${hint}`,
+      );
     }
     const all = tensorEntries(root);
     if (all.length > 0 && all.length === root.size) chosen = all;

@@ -79,7 +79,11 @@ describe('safetensors', () => {
       },
     });
     const events: LoadProgress[] = [];
-    const file = await readSafetensorsStream(stream, { total: bytes.length, source: 'x.safetensors', onProgress: (p) => events.push(p) });
+    const file = await readSafetensorsStream(stream, {
+      total: bytes.length,
+      source: 'x.safetensors',
+      onProgress: (p) => events.push(p),
+    });
     expect(file.metadata).toEqual({ k: 'v' });
     expect(file.tensors.get('a.weight')!.data).toEqual(sample().get('a.weight')!.data);
     expect(events.map((e) => e.status)).toEqual(['initiate', 'progress', 'progress', 'progress', 'done']);

@@ -43,18 +43,24 @@ function isDType(s: unknown): s is DType {
 /** Parse a whole safetensors buffer. Throws SafetensorsError naming what is wrong (truncation, dtype, offsets). */
 export function readSafetensors(input: Uint8Array | ArrayBuffer, source = 'safetensors buffer'): SafetensorsFile {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
-  if (bytes.byteLength < 8) throw new SafetensorsError(`${source}: truncated (${bytes.byteLength} bytes, need at least 8 for the header length)`);
+  if (bytes.byteLength < 8)
+    throw new SafetensorsError(
+      `${source}: truncated (${bytes.byteLength} bytes, need at least 8 for the header length)`,
+    );
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(dv.getBigUint64(0, true));
-  if (n > MAX_HEADER) throw new SafetensorsError(`${source}: header length ${n} is implausible (not a safetensors file?)`);
-  if (8 + n > bytes.byteLength) throw new SafetensorsError(`${source}: truncated header (needs ${n} bytes, file has ${bytes.byteLength - 8})`);
+  if (n > MAX_HEADER)
+    throw new SafetensorsError(`${source}: header length ${n} is implausible (not a safetensors file?)`);
+  if (8 + n > bytes.byteLength)
+    throw new SafetensorsError(`${source}: truncated header (needs ${n} bytes, file has ${bytes.byteLength - 8})`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
   } catch (e) {
     throw new SafetensorsError(`${source}: header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(`${source}: header is not a JSON object`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new SafetensorsError(`${source}: header is not a JSON object`);
   const dataStart = 8 + n;
   const dataLen = bytes.byteLength - dataStart;
   const tensors: StateDict = new Map();
@@ -64,7 +70,10 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, source = 'safet
   entries.sort((a, b) => offsetOf(a[1]) - offsetOf(b[1]));
   for (const [name, raw] of entries) {
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!isDType(info.dtype)) throw new SafetensorsError(`${source}: tensor "${name}" has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (!isDType(info.dtype))
+      throw new SafetensorsError(
+        `${source}: tensor "${name}" has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+      );
     if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0))
       throw new SafetensorsError(`${source}: tensor "${name}" has an invalid shape ${JSON.stringify(info.shape)}`);
     const offs = info.data_offsets;
@@ -74,13 +83,23 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, source = 'safet
     const shape = info.shape as number[];
     const count = numel(shape);
     if (e - b !== count * DTYPE_BYTES[info.dtype])
-      throw new SafetensorsError(`${source}: tensor "${name}" spans ${e - b} bytes but ${info.dtype}[${shape.join(',')}] needs ${count * DTYPE_BYTES[info.dtype]}`);
-    if (e > dataLen) throw new SafetensorsError(`${source}: truncated: tensor "${name}" ends at byte ${e} of the data section, which has only ${dataLen} bytes`);
-    tensors.set(name, { dtype: info.dtype, shape, data: viewAs(info.dtype, bytes.subarray(dataStart + b, dataStart + e), count) });
+      throw new SafetensorsError(
+        `${source}: tensor "${name}" spans ${e - b} bytes but ${info.dtype}[${shape.join(',')}] needs ${count * DTYPE_BYTES[info.dtype]}`,
+      );
+    if (e > dataLen)
+      throw new SafetensorsError(
+        `${source}: truncated: tensor "${name}" ends at byte ${e} of the data section, which has only ${dataLen} bytes`,
+      );
+    tensors.set(name, {
+      dtype: info.dtype,
+      shape,
+      data: viewAs(info.dtype, bytes.subarray(dataStart + b, dataStart + e), count),
+    });
   }
   const md = header['__metadata__'];
   if (md !== undefined) {
-    if (typeof md !== 'object' || md === null) throw new SafetensorsError(`${source}: __metadata__ must be an object of strings`);
+    if (typeof md !== 'object' || md === null)
+      throw new SafetensorsError(`${source}: __metadata__ must be an object of strings`);
     metadata = Object.fromEntries(Object.entries(md).map(([k, v]) => [k, String(v)]));
   }
   return { tensors, metadata };
@@ -92,14 +111,20 @@ function offsetOf(raw: unknown): number {
 }
 
 /** Serialise tensors (in map order) with optional string metadata. */
-export function writeSafetensors(tensors: StateDict | Record<string, TensorData>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(
+  tensors: StateDict | Record<string, TensorData>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header['__metadata__'] = metadata;
   let off = 0;
   for (const [name, t] of list) {
     const len = numel(t.shape) * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== len) throw new SafetensorsError(`writeSafetensors: "${name}" has ${t.data.byteLength} bytes of data for ${t.dtype}[${t.shape.join(',')}] (${len} expected)`);
+    if (t.data.byteLength !== len)
+      throw new SafetensorsError(
+        `writeSafetensors: "${name}" has ${t.data.byteLength} bytes of data for ${t.dtype}[${t.shape.join(',')}] (${len} expected)`,
+      );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + len] };
     off += len;
   }
@@ -149,7 +174,13 @@ export async function readSafetensorsStream(
       chunks.push(value);
     }
     loaded += value.byteLength;
-    opts.onProgress?.({ status: 'progress', source, loaded, total, progress: total ? Math.min(1, loaded / total) : null });
+    opts.onProgress?.({
+      status: 'progress',
+      source,
+      loaded,
+      total,
+      progress: total ? Math.min(1, loaded / total) : null,
+    });
   }
   let bytes: Uint8Array;
   if (buf) bytes = buf.subarray(0, loaded);

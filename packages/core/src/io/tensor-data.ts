@@ -104,7 +104,8 @@ export function fromFloat32(values: Float32Array, shape: number[], dtype: 'F32' 
     for (let i = 0; i < values.length; i++) {
       const x = u[i]!;
       // round to nearest even on the dropped 16 bits (NaN kept quiet)
-      out[i] = (x & 0x7f800000) === 0x7f800000 && x & 0x7fffff ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+      out[i] =
+        (x & 0x7f800000) === 0x7f800000 && x & 0x7fffff ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
     }
   }
   return { dtype, shape, data: out };

@@ -64,7 +64,9 @@ class Reader {
   }
   need(offset: number, length: number, what: string): void {
     if (offset < 0 || offset + length > this.bytes.length)
-      throw new CheckpointError(`zip: truncated or corrupt archive: ${what} needs ${length} bytes at offset ${offset}, but the file is ${this.bytes.length} bytes long`);
+      throw new CheckpointError(
+        `zip: truncated or corrupt archive: ${what} needs ${length} bytes at offset ${offset}, but the file is ${this.bytes.length} bytes long`,
+      );
   }
   u16(offset: number): number {
     return this.view.getUint16(offset, true);
@@ -74,7 +76,8 @@ class Reader {
   }
   u64(offset: number, what: string): number {
     const v = this.view.getBigUint64(offset, true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CheckpointError(`zip: ${what} at offset ${offset} is too large (${v})`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new CheckpointError(`zip: ${what} at offset ${offset} is too large (${v})`);
     return Number(v);
   }
 }
@@ -87,7 +90,10 @@ interface Directory {
 
 function findEocd(r: Reader): number {
   const len = r.bytes.length;
-  if (len < EOCD_SIZE) throw new CheckpointError(`zip: file is ${len} bytes long, too short for an End Of Central Directory record (${EOCD_SIZE} bytes)`);
+  if (len < EOCD_SIZE)
+    throw new CheckpointError(
+      `zip: file is ${len} bytes long, too short for an End Of Central Directory record (${EOCD_SIZE} bytes)`,
+    );
   const lowest = Math.max(0, len - EOCD_SIZE - U16_MAX);
   let loose = -1;
   for (let i = len - EOCD_SIZE; i >= lowest; i--) {
@@ -97,7 +103,9 @@ function findEocd(r: Reader): number {
     if (loose < 0 && i + EOCD_SIZE + r.u16(i + 20) <= len) loose = i;
   }
   if (loose >= 0) return loose;
-  throw new CheckpointError(`zip: no End Of Central Directory record (signature ${hex(SIG_EOCD)}) in the last ${len - lowest} bytes; the file is truncated or not a ZIP archive`);
+  throw new CheckpointError(
+    `zip: no End Of Central Directory record (signature ${hex(SIG_EOCD)}) in the last ${len - lowest} bytes; the file is truncated or not a ZIP archive`,
+  );
 }
 
 function readDirectory(r: Reader): Directory {
@@ -109,16 +117,26 @@ function readDirectory(r: Reader): Directory {
   const hasLocator = locator >= 0 && r.u32(locator) === SIG_ZIP64_LOCATOR;
   const saturated = dir.entries === U16_MAX || dir.size === U32_MAX || dir.offset === U32_MAX;
   if (!hasLocator) {
-    if (saturated) throw new CheckpointError(`zip: End Of Central Directory at offset ${eocd} has saturated fields but no ZIP64 locator before it (expected signature ${hex(SIG_ZIP64_LOCATOR)} at offset ${locator})`);
+    if (saturated)
+      throw new CheckpointError(
+        `zip: End Of Central Directory at offset ${eocd} has saturated fields but no ZIP64 locator before it (expected signature ${hex(SIG_ZIP64_LOCATOR)} at offset ${locator})`,
+      );
     if (disk !== 0 || cdDisk !== 0) throw new CheckpointError('zip: multi-disk archives are not supported');
     return dir;
   }
   const z64 = r.u64(locator + 8, 'ZIP64 EOCD offset');
   r.need(z64, ZIP64_EOCD_MIN_SIZE, 'ZIP64 End Of Central Directory record');
   if (r.u32(z64) !== SIG_ZIP64_EOCD)
-    throw new CheckpointError(`zip: expected a ZIP64 End Of Central Directory record (signature ${hex(SIG_ZIP64_EOCD)}) at offset ${z64}, found ${hex(r.u32(z64))}`);
-  if (r.u32(z64 + 16) !== 0 || r.u32(z64 + 20) !== 0) throw new CheckpointError('zip: multi-disk archives are not supported');
-  return { entries: r.u64(z64 + 32, 'ZIP64 entry count'), size: r.u64(z64 + 40, 'ZIP64 central directory size'), offset: r.u64(z64 + 48, 'ZIP64 central directory offset') };
+    throw new CheckpointError(
+      `zip: expected a ZIP64 End Of Central Directory record (signature ${hex(SIG_ZIP64_EOCD)}) at offset ${z64}, found ${hex(r.u32(z64))}`,
+    );
+  if (r.u32(z64 + 16) !== 0 || r.u32(z64 + 20) !== 0)
+    throw new CheckpointError('zip: multi-disk archives are not supported');
+  return {
+    entries: r.u64(z64 + 32, 'ZIP64 entry count'),
+    size: r.u64(z64 + 40, 'ZIP64 central directory size'),
+    offset: r.u64(z64 + 48, 'ZIP64 central directory offset'),
+  };
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -133,7 +151,9 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
   for (let i = 0; i < dir.entries; i++) {
     r.need(p, CENTRAL_HEADER_SIZE, `central directory entry ${i}`);
     if (r.u32(p) !== SIG_CENTRAL)
-      throw new CheckpointError(`zip: expected central directory entry ${i} (signature ${hex(SIG_CENTRAL)}) at offset ${p}, found ${hex(r.u32(p))}`);
+      throw new CheckpointError(
+        `zip: expected central directory entry ${i} (signature ${hex(SIG_CENTRAL)}) at offset ${p}, found ${hex(r.u32(p))}`,
+      );
     const flags = r.u16(p + 8);
     const method = r.u16(p + 10);
     let compressedSize = r.u32(p + 20);
@@ -151,11 +171,15 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
     for (let q = extraStart; q + 4 <= extraEnd; ) {
       const id = r.u16(q);
       const size = r.u16(q + 2);
-      if (q + 4 + size > extraEnd) throw new CheckpointError(`zip: extra field of entry "${name}" at offset ${q} overruns its ${extraLen}-byte extra area`);
+      if (q + 4 + size > extraEnd)
+        throw new CheckpointError(
+          `zip: extra field of entry "${name}" at offset ${q} overruns its ${extraLen}-byte extra area`,
+        );
       if (id === 0x0001) {
         let f = q + 4;
         const take = (what: string): number => {
-          if (f + 8 > q + 4 + size) throw new CheckpointError(`zip: ZIP64 extra field of entry "${name}" at offset ${q} lacks the ${what}`);
+          if (f + 8 > q + 4 + size)
+            throw new CheckpointError(`zip: ZIP64 extra field of entry "${name}" at offset ${q} lacks the ${what}`);
           const v = r.u64(f, `ZIP64 ${what} of "${name}"`);
           f += 8;
           return v;
@@ -172,8 +196,11 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
 
     r.need(localHeaderOffset, LOCAL_HEADER_SIZE, `local header of "${name}"`);
     if (r.u32(localHeaderOffset) !== SIG_LOCAL)
-      throw new CheckpointError(`zip: expected the local header of "${name}" (signature ${hex(SIG_LOCAL)}) at offset ${localHeaderOffset}, found ${hex(r.u32(localHeaderOffset))}`);
-    const dataOffset = localHeaderOffset + LOCAL_HEADER_SIZE + r.u16(localHeaderOffset + 26) + r.u16(localHeaderOffset + 28);
+      throw new CheckpointError(
+        `zip: expected the local header of "${name}" (signature ${hex(SIG_LOCAL)}) at offset ${localHeaderOffset}, found ${hex(r.u32(localHeaderOffset))}`,
+      );
+    const dataOffset =
+      localHeaderOffset + LOCAL_HEADER_SIZE + r.u16(localHeaderOffset + 26) + r.u16(localHeaderOffset + 28);
     entries.push({ name, method, compressedSize, uncompressedSize, localHeaderOffset, dataOffset });
     p = extraEnd + commentLen;
   }
@@ -188,11 +215,17 @@ export function readZip(bytes: Uint8Array): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const e of listZipEntries(bytes)) {
     if (e.method !== 0)
-      throw new CheckpointError(`zip: entry "${e.name}" uses compression method ${e.method}; only STORED (0) entries are supported, as written by torch.save (re-save the checkpoint with torch.save)`);
+      throw new CheckpointError(
+        `zip: entry "${e.name}" uses compression method ${e.method}; only STORED (0) entries are supported, as written by torch.save (re-save the checkpoint with torch.save)`,
+      );
     if (e.compressedSize !== e.uncompressedSize)
-      throw new CheckpointError(`zip: STORED entry "${e.name}" has compressed size ${e.compressedSize} != uncompressed size ${e.uncompressedSize}`);
+      throw new CheckpointError(
+        `zip: STORED entry "${e.name}" has compressed size ${e.compressedSize} != uncompressed size ${e.uncompressedSize}`,
+      );
     if (e.dataOffset + e.compressedSize > bytes.length)
-      throw new CheckpointError(`zip: truncated archive: entry "${e.name}" needs ${e.compressedSize} bytes at offset ${e.dataOffset}, but the file is ${bytes.length} bytes long`);
+      throw new CheckpointError(
+        `zip: truncated archive: entry "${e.name}" needs ${e.compressedSize} bytes at offset ${e.dataOffset}, but the file is ${bytes.length} bytes long`,
+      );
     if (out.has(e.name)) throw new CheckpointError(`zip: duplicate entry "${e.name}"`);
     out.set(e.name, bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize));
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
 import { applyOutputNorms, LayerNormProxy, TransformerMLPWithConv } from './blocks.js';
 import { ModuleList } from './module.js';
 import { gelu, layerNorm } from './layers.js';
@@ -14,7 +14,10 @@ describe('shared blocks', () => {
       ['norm.weight', [3]],
       ['norm.bias', [3]],
     ]);
-    ln.loadStateDict({ 'norm.weight': { dtype: 'F32', shape: [3], data: Float32Array.of(1, 1, 1) }, 'norm.bias': { dtype: 'F32', shape: [3], data: new Float32Array(3) } });
+    ln.loadStateDict({
+      'norm.weight': { dtype: 'F32', shape: [3], data: Float32Array.of(1, 1, 1) },
+      'norm.bias': { dtype: 'F32', shape: [3], data: new Float32Array(3) },
+    });
     const x = tf.tensor2d([[1, 2, 4]]);
     const y = ln.forward(x);
     const want = layerNorm(x, null, null, 1e-5);
@@ -25,9 +28,25 @@ describe('shared blocks', () => {
 
   it('TransformerMLPWithConv: official key order, GELU applied after h + dwconv(h)', () => {
     const m = new TransformerMLPWithConv(2, 4);
-    expect(m.stateDictShapes().map(([k]) => k)).toEqual(['linear1.0.weight', 'linear1.0.bias', 'linear2.0.weight', 'linear2.0.bias', 'dwc.weight', 'dwc.bias']);
+    expect(m.stateDictShapes().map(([k]) => k)).toEqual([
+      'linear1.0.weight',
+      'linear1.0.bias',
+      'linear2.0.weight',
+      'linear2.0.bias',
+      'dwc.weight',
+      'dwc.bias',
+    ]);
     const sd = new Map(
-      m.stateDictShapes().map(([k, s]) => [k, { dtype: 'F32' as const, shape: s, data: Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + k.length)) }]),
+      m
+        .stateDictShapes()
+        .map(([k, s]) => [
+          k,
+          {
+            dtype: 'F32' as const,
+            shape: s,
+            data: Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + k.length)),
+          },
+        ]),
     );
     m.loadStateDict(sd);
     const x = tf.randomNormal([1, 3, 3, 2], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -50,7 +69,10 @@ describe('shared blocks', () => {
 
 describe('applyOutputNorms', () => {
   it('applies norm i to feature map i, or returns the maps unchanged without norms', () => {
-    const feats = [tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 1), tf.randomNormal([1, 2, 2, 5], 0, 1, 'float32', 2)] as tf.Tensor4D[];
+    const feats = [
+      tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 1),
+      tf.randomNormal([1, 2, 2, 5], 0, 1, 'float32', 2),
+    ] as tf.Tensor4D[];
     expect(applyOutputNorms(feats, null)).toBe(feats);
     const norms = new ModuleList([new LayerNormProxy(3), new LayerNormProxy(5)]);
     const out = applyOutputNorms(feats, norms);

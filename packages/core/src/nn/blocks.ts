@@ -6,15 +6,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d, gelu, type Layer, LayerNorm, Sequential } from './layers.js';
 import { Module, type ModuleList } from './module.js';
 
-/** DAT's `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
-export class LayerNormProxy extends Module implements Layer {
-  readonly norm: LayerNorm;
-  constructor(dim: number) {
+/**
+ * A channel LayerNorm (eps 1e-5) whose parameters sit one level down, under `key`: DAT's
+ * `LayerNormProxy` (`.norm`) and the dense backbones' `LayerNorm2d` (DeBiFormer: `.ln`).
+ */
+export class WrappedLayerNorm extends Module implements Layer {
+  readonly inner: LayerNorm;
+  constructor(dim: number, key: string, eps = 1e-5) {
     super();
-    this.norm = this.child('norm', new LayerNorm(dim, 1e-5));
+    this.inner = this.child(key, new LayerNorm(dim, eps));
   }
   forward(x: tf.Tensor): tf.Tensor {
-    return this.norm.forward(x);
+    return this.inner.forward(x);
+  }
+}
+
+/** DAT's `LayerNormProxy`: nn.LayerNorm(C, eps 1e-5) over channels, its parameters under `.norm`. */
+export class LayerNormProxy extends WrappedLayerNorm {
+  constructor(dim: number) {
+    super(dim, 'norm');
   }
 }
 

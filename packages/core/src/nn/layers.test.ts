@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { BatchNorm2d, Conv2d, DropPath, GELU, gelu, LayerNorm, layerNorm, Linear, Mlp, Sequential } from './layers.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
@@ -14,7 +14,16 @@ function values(n: number, seed: number): Float32Array {
 }
 
 /** Direct PyTorch-semantics conv (NCHW, OIHW), written as loops: the independent reference. */
-function torchConv(x: Float32Array, [B, C, H, W]: number[], w: Float32Array, [O, Ig, K, K2]: number[], b: Float32Array | null, s: number, p: number, g: number) {
+function torchConv(
+  x: Float32Array,
+  [B, C, H, W]: number[],
+  w: Float32Array,
+  [O, Ig, K, K2]: number[],
+  b: Float32Array | null,
+  s: number,
+  p: number,
+  g: number,
+) {
   const Ho = Math.floor((H! + 2 * p - K!) / s) + 1;
   const Wo = Math.floor((W! + 2 * p - K2!) / s) + 1;
   const out = new Float32Array(B! * O! * Ho * Wo);
@@ -55,10 +64,16 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
     it(`Conv2d matches torch semantics: ${c.name}`, () => {
       const x = values(2 * c.C * c.H * c.W, 1);
       const wShape = [c.O, c.C / c.g, c.k, c.k];
-      const w = values(wShape.reduce((a, b) => a * b), 2);
+      const w = values(
+        wShape.reduce((a, b) => a * b),
+        2,
+      );
       const b = values(c.O, 3);
       const conv = new Conv2d(c.C, c.O, c.k, { stride: c.s, padding: c.p, groups: c.g });
-      conv.loadStateDict({ weight: { dtype: 'F32', shape: wShape, data: w }, bias: { dtype: 'F32', shape: [c.O], data: b } });
+      conv.loadStateDict({
+        weight: { dtype: 'F32', shape: wShape, data: w },
+        bias: { dtype: 'F32', shape: [c.O], data: b },
+      });
       const ref = torchConv(x, [2, c.C, c.H, c.W], w, wShape, b, c.s, c.p, c.g);
       const before = tf.memory().numTensors;
       const xt = tf.tidy(() => nchwToNhwc(tf.tensor4d(x, [2, c.C, c.H, c.W])));
@@ -100,7 +115,10 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
 
   it('LayerNorm normalises channels with biased variance and eps', () => {
     const ln = new LayerNorm(4, 1e-5);
-    ln.loadStateDict({ weight: { dtype: 'F32', shape: [4], data: Float32Array.of(1, 2, 1, 1) }, bias: { dtype: 'F32', shape: [4], data: Float32Array.of(0, 0, 1, 0) } });
+    ln.loadStateDict({
+      weight: { dtype: 'F32', shape: [4], data: Float32Array.of(1, 2, 1, 1) },
+      bias: { dtype: 'F32', shape: [4], data: Float32Array.of(0, 0, 1, 0) },
+    });
     const y = ln.forward(tf.tensor2d([[1, 2, 3, 4]]));
     // mean 2.5, biased var 1.25
     const inv = 1 / Math.sqrt(1.25 + 1e-5);

@@ -27,7 +27,13 @@ export function gelu(x: tf.Tensor): tf.Tensor {
  * torch `nn.LayerNorm(C)` on channels-last and the "LayerNorm2d"/channels-first variants are the same
  * op here because our tensors are NHWC; pass `axis` to normalise another axis (e.g. 1 for NCHW).
  */
-export function layerNorm(x: tf.Tensor, weight: tf.Tensor | null, bias: tf.Tensor | null, eps: number, axis = -1): tf.Tensor {
+export function layerNorm(
+  x: tf.Tensor,
+  weight: tf.Tensor | null,
+  bias: tf.Tensor | null,
+  eps: number,
+  axis = -1,
+): tf.Tensor {
   return tf.tidy(() => {
     const a = axis < 0 ? x.rank + axis : axis;
     const { mean, variance } = tf.moments(x, a, true);
@@ -74,7 +80,9 @@ export class Conv2d extends Module implements Layer {
     this.dilation = pair(opts.dilation ?? 1);
     this.groups = opts.groups ?? 1;
     if (inChannels % this.groups || outChannels % this.groups)
-      throw new InvalidArgumentError(`Conv2d: channels ${inChannels}→${outChannels} not divisible by groups ${this.groups}`);
+      throw new InvalidArgumentError(
+        `Conv2d: channels ${inChannels}→${outChannels} not divisible by groups ${this.groups}`,
+      );
     this.depthwise = this.groups > 1 && this.groups === inChannels && outChannels === inChannels;
     const shape = [outChannels, inChannels / this.groups, this.kernel[0], this.kernel[1]];
     this.weight = this.param('weight', shape, this.depthwise ? 'depthwise' : 'conv2d');
@@ -88,9 +96,19 @@ export class Conv2d extends Module implements Layer {
     const kh = (this.kernel[0] - 1) * this.dilation[0] + 1;
     const kw = (this.kernel[1] - 1) * this.dilation[1] + 1;
     if (x.shape[1]! + 2 * ph < kh || x.shape[2]! + 2 * pw < kw)
-      throw new ShapeError('Conv2d', 'x', `a padded size of at least ${kh}×${kw}`, `${x.shape[1]}×${x.shape[2]} (+${ph},${pw} padding)`);
+      throw new ShapeError(
+        'Conv2d',
+        'x',
+        `a padded size of at least ${kh}×${kw}`,
+        `${x.shape[1]}×${x.shape[2]} (+${ph},${pw} padding)`,
+      );
     return tf.tidy(() => {
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [ph, ph],
+        [pw, pw],
+        [0, 0],
+      ];
       const x4 = x as tf.Tensor4D;
       const w = this.weight.value as tf.Tensor4D;
       let y: tf.Tensor4D;
@@ -103,7 +121,10 @@ export class Conv2d extends Module implements Layer {
         const g = this.groups;
         const xs = tf.split(x4, g, 3) as tf.Tensor4D[];
         const ws = tf.split(w, g, 3) as tf.Tensor4D[];
-        y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)), 3) as tf.Tensor4D;
+        y = tf.concat(
+          xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)),
+          3,
+        ) as tf.Tensor4D;
       }
       addMacs(y.size * (this.inChannels / this.groups) * this.kernel[0] * this.kernel[1]);
       return this.bias ? tf.add(y, this.bias.value) : y;

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { StateDictError } from '../errors.js';
 import type { StateDict } from '../io/tensor-data.js';
 import { fromFloat32 } from '../io/tensor-data.js';
-import { useBackend } from '../testing/backends.js';
+import { useBackend } from '../test-utils/backends.js';
 import { BatchNorm2d, Conv2d, LayerNorm, Linear } from './layers.js';
 import { Module, ModuleList } from './module.js';
 
@@ -115,7 +115,9 @@ describe('Module', () => {
     expect(err!.missing).toEqual(['blocks.1.proj.bias', 'head.weight']);
     expect(err!.unexpected).toEqual(['blocks.0.extra']);
     expect(err!.misshapen).toEqual([{ key: 'blocks.0.conv.weight', expected: [6, 4, 3, 3], got: [6, 4, 1, 1] }]);
-    expect(err!.message).toMatch(/2 missing key\(s\): blocks\.1\.proj\.bias, head\.weight; 1 unexpected key\(s\): blocks\.0\.extra; 1 misshapen key\(s\): blocks\.0\.conv\.weight \(expected \[6,4,3,3\], got \[6,4,1,1\]\)/);
+    expect(err!.message).toMatch(
+      /2 missing key\(s\): blocks\.1\.proj\.bias, head\.weight; 1 unexpected key\(s\): blocks\.0\.extra; 1 misshapen key\(s\): blocks\.0\.conv\.weight \(expected \[6,4,3,3\], got \[6,4,1,1\]\)/,
+    );
     expect(err!.message).toContain('test.pth');
     // nothing assigned
     expect(tf.sum(net.blocks.at(0).proj.weight.value).dataSync()[0]).toBe(0);

@@ -71,7 +71,8 @@ export function fromTorchLayout(values: Float32Array, torchShape: readonly numbe
 export function toTorchLayout(t: tf.Tensor, torchShape: readonly number[], layout: ParamLayout): Float32Array {
   const host = tf.tidy(() => {
     if (layout === 'conv2d') return tf.transpose(t, [3, 2, 0, 1]);
-    if (layout === 'depthwise') return tf.transpose(tf.reshape(t, [torchShape[2]!, torchShape[3]!, torchShape[0]!, 1]), [2, 3, 0, 1]);
+    if (layout === 'depthwise')
+      return tf.transpose(tf.reshape(t, [torchShape[2]!, torchShape[3]!, torchShape[0]!, 1]), [2, 3, 0, 1]);
     return tf.clone(t);
   });
   const data = host.dataSync() as Float32Array;
@@ -148,9 +149,16 @@ export class Module {
 
   /** Every parameter and buffer with its full key, in PyTorch state_dict order. */
   *namedEntries(prefix = ''): Generator<NamedEntry & { ref: Parameter | HostBuffer }> {
-    for (const [n, p] of this.#params) yield { key: prefix + n, kind: 'parameter', torchShape: p.torchShape, dtype: 'F32', ref: p };
+    for (const [n, p] of this.#params)
+      yield { key: prefix + n, kind: 'parameter', torchShape: p.torchShape, dtype: 'F32', ref: p };
     for (const [n, b] of this.#buffers)
-      yield { key: prefix + n, kind: 'buffer', torchShape: b.torchShape, dtype: b instanceof Parameter ? 'F32' : b.dtype, ref: b };
+      yield {
+        key: prefix + n,
+        kind: 'buffer',
+        torchShape: b.torchShape,
+        dtype: b instanceof Parameter ? 'F32' : b.dtype,
+        ref: b,
+      };
     for (const [n, c] of this.#children) yield* c.namedEntries(`${prefix}${n}.`);
   }
 
@@ -180,7 +188,11 @@ export class Module {
     const out: StateDict = new Map();
     for (const e of this.namedEntries()) {
       if (e.ref instanceof Parameter) {
-        out.set(e.key, { dtype: 'F32', shape: [...e.torchShape], data: toTorchLayout(e.ref.variable, e.torchShape, e.ref.layout) });
+        out.set(e.key, {
+          dtype: 'F32',
+          shape: [...e.torchShape],
+          data: toTorchLayout(e.ref.variable, e.torchShape, e.ref.layout),
+        });
       } else {
         out.set(e.key, { dtype: 'I64', shape: [], data: BigInt64Array.of(e.ref.value) });
       }

@@ -8,7 +8,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The binary element-wise kernels tfjs broadcasts implicitly. */
-const BINARY = new Set(['Add', 'Sub', 'Multiply', 'RealDiv', 'Maximum', 'Minimum', 'SquaredDifference', 'Pow', 'Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual', 'FloorDiv']);
+const BINARY = new Set([
+  'Add',
+  'Sub',
+  'Multiply',
+  'RealDiv',
+  'Maximum',
+  'Minimum',
+  'SquaredDifference',
+  'Pow',
+  'Equal',
+  'NotEqual',
+  'Less',
+  'LessEqual',
+  'Greater',
+  'GreaterEqual',
+  'FloorDiv',
+]);
 
 /**
  * Run `fn` under `tf.profile` and `tf.tidy` (nothing it makes is kept) and describe every kernel
@@ -23,7 +39,8 @@ export async function highRankBroadcasts(fn: () => tf.TensorContainer, minRank =
     const shapes = k.inputShapes.filter((s): s is number[] => Array.isArray(s));
     const outRank = Math.max(0, ...k.outputShapes.map((s) => s?.length ?? 0));
     if (k.name === 'Tile' && (shapes[0]?.length ?? 0) >= minRank) found.push(`Tile of [${shapes[0]}]`);
-    if (BINARY.has(k.name) && outRank >= minRank && shapes.some((s) => s.join() !== shapes[0]!.join())) found.push(`${k.name} of ${shapes.map((s) => `[${s}]`).join(' ')}`);
+    if (BINARY.has(k.name) && outRank >= minRank && shapes.some((s) => s.join() !== shapes[0]!.join()))
+      found.push(`${k.name} of ${shapes.map((s) => `[${s}]`).join(' ')}`);
   }
   return found;
 }

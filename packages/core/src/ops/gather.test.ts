@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { gatherBatched, gatherRows, topKIndices } from './gather.js';
 
 describe.each(TEST_BACKENDS)('top-k and gathers on %s', (backend) => {
@@ -31,13 +31,26 @@ describe.each(TEST_BACKENDS)('top-k and gathers on %s', (backend) => {
   });
 
   it('gatherRows [2, 4, 3] with idx [2, 5] (K ≠ B: the case wasm batchDims gets wrong)', () => {
-    const x = tf.tensor3d(Array.from({ length: 24 }, (_, i) => i), [2, 4, 3]);
-    const idx = tf.tensor2d([[3, 0, 0, 2, 1], [1, 3, 2, 0, 3]], [2, 5], 'int32');
+    const x = tf.tensor3d(
+      Array.from({ length: 24 }, (_, i) => i),
+      [2, 4, 3],
+    );
+    const idx = tf.tensor2d(
+      [
+        [3, 0, 0, 2, 1],
+        [1, 3, 2, 0, 3],
+      ],
+      [2, 5],
+      'int32',
+    );
     const before = tf.memory().numTensors;
     const out = gatherRows(x, idx);
     expect(out.shape).toEqual([2, 5, 3]);
     const row = (b: number, n: number) => [0, 1, 2].map((c) => 12 * b + 3 * n + c);
-    expect(Array.from(out.dataSync())).toEqual([...[3, 0, 0, 2, 1].flatMap((n) => row(0, n)), ...[1, 3, 2, 0, 3].flatMap((n) => row(1, n))]);
+    expect(Array.from(out.dataSync())).toEqual([
+      ...[3, 0, 0, 2, 1].flatMap((n) => row(0, n)),
+      ...[1, 3, 2, 0, 3].flatMap((n) => row(1, n)),
+    ]);
     out.dispose();
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, idx]);
@@ -45,16 +58,29 @@ describe.each(TEST_BACKENDS)('top-k and gathers on %s', (backend) => {
 
   it('gatherBatched regions [2, 3, 2, 1] with routing idx [2, 3, 2] → [2, 3, 2, 2, 1]', () => {
     // x[b, p, t, 0] = 100·b + 10·p + t; out[b, s, j] = x[b, idx[b, s, j]]
-    const x = tf.tensor4d(Array.from({ length: 12 }, (_, i) => 100 * Math.floor(i / 6) + 10 * (Math.floor(i / 2) % 3) + (i % 2)), [2, 3, 2, 1]);
+    const x = tf.tensor4d(
+      Array.from({ length: 12 }, (_, i) => 100 * Math.floor(i / 6) + 10 * (Math.floor(i / 2) % 3) + (i % 2)),
+      [2, 3, 2, 1],
+    );
     const routing = [
-      [[2, 0], [1, 1], [0, 2]],
-      [[1, 2], [2, 1], [0, 0]],
+      [
+        [2, 0],
+        [1, 1],
+        [0, 2],
+      ],
+      [
+        [1, 2],
+        [2, 1],
+        [0, 0],
+      ],
     ];
     const idx = tf.tensor3d(routing, [2, 3, 2], 'int32');
     const before = tf.memory().numTensors;
     const out = gatherBatched(x, idx);
     expect(out.shape).toEqual([2, 3, 2, 2, 1]);
-    const expected = routing.flatMap((rb, b) => rb.flatMap((rs) => rs.flatMap((p) => [100 * b + 10 * p, 100 * b + 10 * p + 1])));
+    const expected = routing.flatMap((rb, b) =>
+      rb.flatMap((rs) => rs.flatMap((p) => [100 * b + 10 * p, 100 * b + 10 * p + 1])),
+    );
     expect(Array.from(out.dataSync())).toEqual(expected);
     out.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -19,8 +19,10 @@ export function topKIndices<R extends tf.Rank>(x: tf.Tensor<R>, k: number): tf.T
   const op = 'topKIndices';
   if (x.rank < 1) throw new ShapeError(op, 'x', 'rank ≥ 1', `rank 0 ${fmtShape(x.shape)}`);
   const n = x.shape[x.rank - 1]!;
-  if (!Number.isInteger(k) || k < 1 || k > n) throw new InvalidArgumentError(`${op}: k must be an integer in [1, ${n}] (the last axis of x), got ${k}`);
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new InvalidArgumentError(`${op}: x must be float32 or int32, got ${x.dtype}`);
+  if (!Number.isInteger(k) || k < 1 || k > n)
+    throw new InvalidArgumentError(`${op}: k must be an integer in [1, ${n}] (the last axis of x), got ${k}`);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32')
+    throw new InvalidArgumentError(`${op}: x must be float32 or int32, got ${x.dtype}`);
   return tf.tidy(() => tf.topk(x, k, true).indices as tf.Tensor<R>);
 }
 

@@ -3,7 +3,7 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
 import { gatherBatched, gatherRows } from './gather.js';
 import { gridSample } from './grid-sample.js';
 import { neighborhoodAttention2d } from './neighborhood-attention.js';
@@ -22,7 +22,13 @@ function values(n: number, seed: number): Float32Array {
 }
 
 /** Central finite differences of a scalar function of one tensor, at the listed flat positions. */
-function finiteDiff(f: (x: tf.Tensor) => tf.Scalar, x: Float32Array, shape: number[], eps: number, at?: number[]): Map<number, number> {
+function finiteDiff(
+  f: (x: tf.Tensor) => tf.Scalar,
+  x: Float32Array,
+  shape: number[],
+  eps: number,
+  at?: number[],
+): Map<number, number> {
   const out = new Map<number, number>();
   for (const i of at ?? Array.from(x, (_, k) => k)) {
     const eval1 = (d: number) =>
@@ -73,7 +79,8 @@ describe('gradients (cpu)', () => {
         const input = values(N * H * W * C, 5);
         const iShape = [N, H, W, C];
         const r = tf.tensor4d(values(N * 2 * 3 * C, 6), [N, 2, 3, C]);
-        const loss = (x: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(gridSample(x as tf.Tensor4D, g as tf.Tensor4D, { alignCorners, paddingMode }), r)) as tf.Scalar;
+        const loss = (x: tf.Tensor, g: tf.Tensor) =>
+          tf.sum(tf.mul(gridSample(x as tf.Tensor4D, g as tf.Tensor4D, { alignCorners, paddingMode }), r)) as tf.Scalar;
 
         const xT = tf.tensor(input, iShape);
         const gT = tf.tensor(grid, gShape);
@@ -90,7 +97,9 @@ describe('gradients (cpu)', () => {
         const fdG = finiteDiff((g) => loss(xT, g), grid, gShape, 1e-3);
         const eX = compare(dxv, fdX);
         const eG = compare(dgv, fdG);
-        console.log(`[grad cpu] gridSample ac=${alignCorners} ${paddingMode}: |d/dinput − FD| ${eX.toExponential(2)}, |d/dgrid − FD| ${eG.toExponential(2)}`);
+        console.log(
+          `[grad cpu] gridSample ac=${alignCorners} ${paddingMode}: |d/dinput − FD| ${eX.toExponential(2)}, |d/dgrid − FD| ${eG.toExponential(2)}`,
+        );
         expect(eX).toBeLessThan(2e-3);
         expect(eG).toBeLessThan(2e-3);
         // border mode: the fully-outside point is clamped in both coordinates, so its grid gradient is 0.
@@ -121,11 +130,19 @@ describe('gradients (cpu)', () => {
     expect(maxAbsDiff(g.dataSync(), expected)).toBeLessThan(1e-6);
 
     const routing = [
-      [[3, 0], [0, 0]],
-      [[1, 2], [2, 2]],
+      [
+        [3, 0],
+        [0, 0],
+      ],
+      [
+        [1, 2],
+        [2, 2],
+      ],
     ];
     const idx3 = tf.tensor3d(routing, [2, 2, 2], 'int32');
-    const g3 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gatherBatched(t, idx3), tf.range(1, 25).reshape([2, 2, 2, 3]))))(x);
+    const g3 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gatherBatched(t, idx3), tf.range(1, 25).reshape([2, 2, 2, 3]))))(
+      x,
+    );
     // weights 1..24 laid out [b, s, j, c]; accumulate per gathered row
     const exp3 = new Float32Array(2 * 4 * 3);
     for (let b = 0; b < 2; b++)
@@ -159,7 +176,8 @@ describe('gradients (cpu)', () => {
     for (const alignCorners of [false, true]) {
       const input = values(3 * 4 * 2, 10);
       const r = tf.tensor4d(values(5 * 7 * 2, 11), [1, 5, 7, 2]);
-      const f = (t: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(t as tf.Tensor4D, [5, 7], { alignCorners }), r)) as tf.Scalar;
+      const f = (t: tf.Tensor) =>
+        tf.sum(tf.mul(resizeBilinear(t as tf.Tensor4D, [5, 7], { alignCorners }), r)) as tf.Scalar;
       const g = tf.grad(f)(tf.tensor4d(input, [1, 3, 4, 2]));
       const gv = g.dataSync();
       finiteNonZero(gv);
@@ -178,7 +196,12 @@ describe('gradients (cpu)', () => {
     const rT = tf.tensor(values(qv.length, 16), shape);
     const t5 = (d: Float32Array) => tf.tensor5d(d, shape);
     const loss = (q: tf.Tensor, kk: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor) =>
-      tf.sum(tf.mul(neighborhoodAttention2d(q as tf.Tensor5D, kk as tf.Tensor5D, v as tf.Tensor5D, rpb as tf.Tensor3D, k).out, rT)) as tf.Scalar;
+      tf.sum(
+        tf.mul(
+          neighborhoodAttention2d(q as tf.Tensor5D, kk as tf.Tensor5D, v as tf.Tensor5D, rpb as tf.Tensor3D, k).out,
+          rT,
+        ),
+      ) as tf.Scalar;
     const ins = [t5(qv), t5(kv), t5(vv), tf.tensor3d(rv, [M, 5, 5])];
     const grads = tf.grads(loss)(ins);
     const probe = [0, 7, 31, 59, 88, 100, 179];
@@ -198,10 +221,14 @@ describe('gradients (cpu)', () => {
 
   it('regionPartition carries gradients; stopGradient blocks them', () => {
     const x = tf.tensor4d(values(16, 17), [1, 4, 4, 1]);
-    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(regionPartition(t as tf.Tensor4D, 2), tf.range(0, 16).reshape([1, 4, 4, 1]))))(x);
+    const g = tf.grad((t: tf.Tensor) =>
+      tf.sum(tf.mul(regionPartition(t as tf.Tensor4D, 2), tf.range(0, 16).reshape([1, 4, 4, 1]))),
+    )(x);
     // region p = row·2 + col, token t: weight 4p + t lands on pixel (2·row + t/2, 2·col + t%2)
     const expected = new Float32Array(16);
-    for (let p = 0; p < 4; p++) for (let t = 0; t < 4; t++) expected[(2 * Math.floor(p / 2) + Math.floor(t / 2)) * 4 + 2 * (p % 2) + (t % 2)] = 4 * p + t;
+    for (let p = 0; p < 4; p++)
+      for (let t = 0; t < 4; t++)
+        expected[(2 * Math.floor(p / 2) + Math.floor(t / 2)) * 4 + 2 * (p % 2) + (t % 2)] = 4 * p + t;
     expect(Array.from(g.dataSync())).toEqual(Array.from(expected));
     // d/dx Σ stop(x)·x = stop(x) = x (only the second factor is differentiated)
     const gs = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(stopGradient(t), t)))(x);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { type FixtureTensor, need, readFixture } from './__fixtures__/read-fixture.js';
 import { gridSample } from './grid-sample.js';
 
@@ -155,12 +155,16 @@ describe.each(TEST_BACKENDS)('gridSample on %s', (backend) => {
           grid[o + 1] = f(f(qy - pos.data[s * 2]!) * 0.5);
         }
     const [m, th, tw] = table.shape as [number, number, number];
-    const input = tf.tidy(() => tf.reshape(tf.transpose(tf.tensor3d(table.data, [m, th, tw]), [1, 2, 0]), [1, th, tw, m]) as tf.Tensor4D);
+    const input = tf.tidy(
+      () => tf.reshape(tf.transpose(tf.tensor3d(table.data, [m, th, tw]), [1, 2, 0]), [1, th, tw, m]) as tf.Tensor4D,
+    );
     const g = tf.tensor4d(grid, [1, h * w, ns, 2]);
     const expected = tf.transpose(tf.tensor(ref.data, ref.shape), [0, 2, 3, 1]); // → [1, H·W, Ns, M]
     const out = gridSample(input, g, { alignCorners: true });
     const err = maxAbsDiff(out.dataSync(), expected.dataSync());
-    console.log(`[gridSample ${backend}] ${file} ${prefix} rpe_bias (${h * w}×${ns}×${m}) max|diff| = ${err.toExponential(2)}`);
+    console.log(
+      `[gridSample ${backend}] ${file} ${prefix} rpe_bias (${h * w}×${ns}×${m}) max|diff| = ${err.toExponential(2)}`,
+    );
     expect(err).toBeLessThan(1e-5);
     tf.dispose([input, g, expected, out]);
   });
@@ -175,7 +179,9 @@ describe.each(TEST_BACKENDS)('gridSample on %s', (backend) => {
     expect(() => gridSample(x, last3, { alignCorners: true })).toThrow(ShapeError);
     const batch1 = tf.zeros([1, 1, 1, 2]) as tf.Tensor4D;
     expect(() => gridSample(x, batch1, { alignCorners: true })).toThrow(/batch 2/);
-    expect(() => gridSample(x, ok, { alignCorners: true, paddingMode: 'reflection' as 'zeros' })).toThrow(InvalidArgumentError);
+    expect(() => gridSample(x, ok, { alignCorners: true, paddingMode: 'reflection' as 'zeros' })).toThrow(
+      InvalidArgumentError,
+    );
     const intGrid = tf.zeros([2, 1, 1, 2], 'int32') as tf.Tensor4D;
     expect(() => gridSample(x, intGrid, { alignCorners: true })).toThrow(InvalidArgumentError);
     tf.dispose([badRank, last3, batch1, ok, intGrid]);

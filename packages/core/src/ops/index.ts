@@ -8,3 +8,4 @@ export * from './stop-gradient.js';
 export * from './windows.js';
 export * from './broadcast-check.js';
 export * from './separable-grid-sample.js';
+export * from './layout.js';

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { need, readFixture } from './__fixtures__/read-fixture.js';
 import {
   neighborhoodAggregate,
@@ -66,7 +66,11 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
 
   const IMPLS = {
     shift: { na: neighborhoodAttention2d, logits: neighborhoodLogits, aggregate: neighborhoodAggregate },
-    gather: { na: neighborhoodAttention2dReference, logits: neighborhoodLogitsReference, aggregate: neighborhoodAggregateReference },
+    gather: {
+      na: neighborhoodAttention2dReference,
+      logits: neighborhoodLogitsReference,
+      aggregate: neighborhoodAggregateReference,
+    },
   };
   for (const [impl, f] of Object.entries(IMPLS)) {
     for (const [g, k] of GROUPS) {
@@ -87,7 +91,9 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
         expect(res.logits?.shape).toEqual(refLogits.shape);
         const eLogits = maxAbsDiff(res.logits!.dataSync(), refLogits.dataSync());
         const eOut = maxAbsDiff(res.out.dataSync(), refOut.dataSync());
-        console.log(`[NA ${backend} ${impl}] group ${g} [${q.shape}] k=${k}: logits ${eLogits.toExponential(2)}, out ${eOut.toExponential(2)}`);
+        console.log(
+          `[NA ${backend} ${impl}] group ${g} [${q.shape}] k=${k}: logits ${eLogits.toExponential(2)}, out ${eOut.toExponential(2)}`,
+        );
         expect(eLogits).toBeLessThan(1e-5);
         expect(eOut).toBeLessThan(1e-5);
         tf.dispose([res.out, res.logits!]);
@@ -131,7 +137,7 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
       const key = tf.tensor5d(values(n, 200 + idx), shape);
       const v = tf.tensor5d(values(n, 300 + idx), shape);
       const rpb = tf.tensor3d(values(M * (2 * k - 1) ** 2, 400 + idx), [M, 2 * k - 1, 2 * k - 1]);
-      const attn = tf.softmax(tf.tensor5d(values(n / D * k * k, 500 + idx), [B, M, H, W, k * k])) as tf.Tensor5D;
+      const attn = tf.softmax(tf.tensor5d(values((n / D) * k * k, 500 + idx), [B, M, H, W, k * k])) as tf.Tensor5D;
       for (const bias of [rpb, null]) {
         const before = tf.memory().numTensors;
         const fast = neighborhoodAttention2d(q, key, v, bias, k, { returnLogits: true });
@@ -153,7 +159,9 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
       }
       tf.dispose([q, key, v, rpb, attn]);
     });
-    console.log(`[NA ${backend}] shift vs gather, ${RANDOM.length} shapes × rpb/null: max |diff| ${worst.toExponential(2)}`);
+    console.log(
+      `[NA ${backend}] shift vs gather, ${RANDOM.length} shapes × rpb/null: max |diff| ${worst.toExponential(2)}`,
+    );
     expect(worst).toBeLessThan(1e-5);
   });
 
@@ -252,7 +260,13 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
 // missing from tfjs-backend-wasm 4.22) it is differentiable on wasm as well.
 
 /** Central finite differences of a scalar function of one tensor, at the listed flat positions. */
-function finiteDiff(f: (x: tf.Tensor) => tf.Scalar, x: Float32Array, shape: number[], eps: number, at: number[]): Map<number, number> {
+function finiteDiff(
+  f: (x: tf.Tensor) => tf.Scalar,
+  x: Float32Array,
+  shape: number[],
+  eps: number,
+  at: number[],
+): Map<number, number> {
   const out = new Map<number, number>();
   for (const i of at) {
     const eval1 = (d: number) =>
@@ -282,7 +296,9 @@ const G_PROBE = [
 
 type NA = typeof neighborhoodAttention2d;
 const gLoss = (na: NA, rT: tf.Tensor) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor) =>
-  tf.sum(tf.mul(na(q as tf.Tensor5D, k as tf.Tensor5D, v as tf.Tensor5D, rpb as tf.Tensor3D, G_K).out, rT)) as tf.Scalar;
+  tf.sum(
+    tf.mul(na(q as tf.Tensor5D, k as tf.Tensor5D, v as tf.Tensor5D, rpb as tf.Tensor3D, G_K).out, rT),
+  ) as tf.Scalar;
 
 describe.each(TEST_BACKENDS)('neighbourhood attention gradients (shift path) on %s', (backend) => {
   beforeAll(() => useBackend(backend));
@@ -299,10 +315,18 @@ describe.each(TEST_BACKENDS)('neighbourhood attention gradients (shift path) on 
     gv.forEach((g, i) => {
       expect(Array.from(g).every(Number.isFinite)).toBe(true);
       expect(Array.from(g).some((x) => x !== 0)).toBe(true);
-      const fd = finiteDiff((x) => loss(...(ins.map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), G_IN[i]!, G_SHAPES[i]!, 1e-2, G_PROBE[i]!);
+      const fd = finiteDiff(
+        (x) => loss(...(ins.map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+        G_IN[i]!,
+        G_SHAPES[i]!,
+        1e-2,
+        G_PROBE[i]!,
+      );
       let e = 0;
       for (const [at, val] of fd) e = Math.max(e, Math.abs(g[at]! - val));
-      console.log(`[grad ${backend}] NA shift path d/d${['q', 'k', 'v', 'rpb'][i]} vs FD (${fd.size} probes): ${e.toExponential(2)}`);
+      console.log(
+        `[grad ${backend}] NA shift path d/d${['q', 'k', 'v', 'rpb'][i]} vs FD (${fd.size} probes): ${e.toExponential(2)}`,
+      );
       expect(e).toBeLessThan(2e-3);
     });
     tf.dispose([...ins, rT]);
@@ -318,7 +342,9 @@ describe('neighbourhood attention gradients: shift path = gather path (cpu)', ()
     const fast = tf.grads(gLoss(neighborhoodAttention2d, rT))(ins);
     const ref = tf.grads(gLoss(neighborhoodAttention2dReference, rT))(ins);
     const e = fast.map((g, i) => maxAbsDiff(g.dataSync(), ref[i]!.dataSync()));
-    console.log(`[grad cpu] NA shift vs gather path, d/d(q, k, v, rpb): ${e.map((x) => x.toExponential(2)).join(', ')}`);
+    console.log(
+      `[grad cpu] NA shift vs gather path, d/d(q, k, v, rpb): ${e.map((x) => x.toExponential(2)).join(', ')}`,
+    );
     for (const x of e) expect(x).toBeLessThan(1e-5);
     tf.dispose([...fast, ...ref, ...ins, rT]);
   });

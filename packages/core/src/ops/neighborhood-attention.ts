@@ -185,7 +185,13 @@ export function neighborhoodLogitsReference(
 }
 
 /** The gather-path logits of checked arguments (shared by the reference and the dilated fast path). */
-function gatherLogits(q: tf.Tensor5D, k: tf.Tensor5D, rpb: tf.Tensor3D | null, kernelSize: number, dilation: number): tf.Tensor5D {
+function gatherLogits(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  dilation: number,
+): tf.Tensor5D {
   const [, , h, w] = q.shape;
   const t = tables2d(h, w, kernelSize, dilation);
   const kk = kernelSize * kernelSize;
@@ -298,11 +304,19 @@ function axisPlan(len: number, k: number): AxisPlan {
   const r = (k - 1) / 2;
   const split = len > 2 * k;
   const segments: Array<[number, number]> = split
-    ? [...Array.from({ length: k }, (_, i): [number, number] => [i, 1]), [k, len - 2 * k], ...Array.from({ length: k }, (_, i): [number, number] => [len - k + i, 1])]
+    ? [
+        ...Array.from({ length: k }, (_, i): [number, number] => [i, 1]),
+        [k, len - 2 * k],
+        ...Array.from({ length: k }, (_, i): [number, number] => [len - k + i, 1]),
+      ]
     : Array.from({ length: len }, (_, i): [number, number] => [i, 1]);
   const segOf = (row: number) => (!split || row < k ? row : row >= len - k ? row - len + 2 * k + 1 : k);
   const blocks = Array.from({ length: k }, (_, a) => {
-    const rows = [...new Array<number>(r).fill(a), ...Array.from({ length: len - k + 1 }, (_, t) => a + t), ...new Array<number>(r).fill(len - k + a)];
+    const rows = [
+      ...new Array<number>(r).fill(a),
+      ...Array.from({ length: len - k + 1 }, (_, t) => a + t),
+      ...new Array<number>(r).fill(len - k + a),
+    ];
     const out: number[] = [];
     for (const row of rows) {
       const sg = segOf(row);
@@ -330,7 +344,10 @@ function axisSegments(x: tf.Tensor2D, plan: AxisPlan): tf.Tensor2D[] {
 /** The k shifted copies of axis 0, stacked: x [L, R] → [k·L, R], block a = rows s(i)+a, i = 0 … L−1. */
 function shiftStack(x: tf.Tensor2D, plan: AxisPlan): tf.Tensor2D {
   const segs = axisSegments(x, plan);
-  return tf.concat(plan.blocks.flat().map((i) => segs[i]!), 0);
+  return tf.concat(
+    plan.blocks.flat().map((i) => segs[i]!),
+    0,
+  );
 }
 
 /**
@@ -347,7 +364,10 @@ function rowShiftedSegments(x: tf.Tensor5D, k: number): { stacks: tf.Tensor2D[];
   const stacks = axisSegments(xw, planW).map((seg) => {
     const ws = seg.shape[0];
     // [w_s, H, N·D] → [H, w_s·N·D]: H outermost (a reshape for a single column)
-    const hw = ws === 1 ? tf.reshape<tf.Rank.R2>(seg, [h, nd]) : tf.reshape<tf.Rank.R2>(tf.transpose(tf.reshape(seg, [ws, h, nd]), [1, 0, 2]), [h, ws * nd]);
+    const hw =
+      ws === 1
+        ? tf.reshape<tf.Rank.R2>(seg, [h, nd])
+        : tf.reshape<tf.Rank.R2>(tf.transpose(tf.reshape(seg, [ws, h, nd]), [1, 0, 2]), [h, ws * nd]);
     return shiftStack(hw, planH); // [k_a·H, w_s·N·D]
   });
   return { stacks, planW };
@@ -355,7 +375,10 @@ function rowShiftedSegments(x: tf.Tensor5D, k: number): { stacks: tf.Tensor2D[];
 
 /** The keys (values) of window column c for every query and window row: [k_a·H, W·N·D] = [k_a, H, W, N, D]. */
 function columnMap(segs: { stacks: tf.Tensor2D[]; planW: AxisPlan }, c: number): tf.Tensor2D {
-  return tf.concat(segs.planW.blocks[c]!.map((i) => segs.stacks[i]!), 1);
+  return tf.concat(
+    segs.planW.blocks[c]!.map((i) => segs.stacks[i]!),
+    1,
+  );
 }
 
 /**
@@ -389,7 +412,10 @@ function biasMap(rpb: tf.Tensor3D, h: number, w: number, k: number): tf.Tensor4D
     }
     return t;
   };
-  const all = tf.concat(Array.from({ length: h }, (_, i) => rowOf(sigma(i, h))), 1); // [M, H, W·k²]
+  const all = tf.concat(
+    Array.from({ length: h }, (_, i) => rowOf(sigma(i, h))),
+    1,
+  ); // [M, H, W·k²]
   return tf.reshape(all, [m, h, w, kk]);
 }
 
@@ -407,7 +433,10 @@ function shiftLogits(q: tf.Tensor5D, k: tf.Tensor5D, rpb: tf.Tensor3D | null, ks
     }),
   );
   // [k_c, k_a, H·W, N] → [N, H·W, k_a, k_c] → slot a·k + c
-  const logits = tf.reshape<tf.Rank.R5>(tf.transpose(tf.reshape(tf.concat(dots, 0), [ks, ks, h * w, n]), [3, 2, 1, 0]), [b, m, h, w, ks * ks]);
+  const logits = tf.reshape<tf.Rank.R5>(
+    tf.transpose(tf.reshape(tf.concat(dots, 0), [ks, ks, h * w, n]), [3, 2, 1, 0]),
+    [b, m, h, w, ks * ks],
+  );
   return rpb === null ? logits : tf.add<tf.Tensor5D>(logits, biasMap(rpb, h, w, ks)); // bias [M, H, W, k²] broadcast over B
 }
 
@@ -422,7 +451,9 @@ function shiftAggregate(attn: tf.Tensor5D, v: tf.Tensor5D, ks: number): tf.Tenso
   // Σ over k_c of the weighted column maps (one addN: a single pass, where running adds cost ~15 ns
   // per element each on the cpu backend) → [k_a·H·W·N, D]
   const weighted = p.map((pc, c) =>
-    tf.tidy(() => tf.mul<tf.Tensor2D>(spreadColumns(tf.reshape(pc, [rows, 1]), d), tf.reshape(columnMap(segs, c), [rows, d]))),
+    tf.tidy(() =>
+      tf.mul<tf.Tensor2D>(spreadColumns(tf.reshape(pc, [rows, 1]), d), tf.reshape(columnMap(segs, c), [rows, d])),
+    ),
   );
   const acc = tf.addN(weighted);
   // Σ over k_a; then [H·W, N, D] → [N, H·W, D]
@@ -529,7 +560,8 @@ export function neighborhoodAttention2d(
   const op = 'neighborhoodAttention2d';
   const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  if (!useShiftPath(dilation)) return gatherAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
+  if (!useShiftPath(dilation))
+    return gatherAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
   return tf.tidy(() => {
     const logits = shiftLogits(q, k, rpb, kernelSize); // [B, M, H, W, k²]
     const out = shiftAggregate(tf.softmax(logits), v, kernelSize); // softmax over the k² slots

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { adaptiveAvgPool2d, adaptivePoolBins } from './pooling.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
@@ -16,9 +16,36 @@ function values(n: number, seed: number): Float32Array {
 describe('adaptivePoolBins (torch bin edges, glmix.md §4.1 examples)', () => {
   it('P = 8 for n = 56, 28, 14, 6', () => {
     expect(adaptivePoolBins(56, 8)).toEqual(Array.from({ length: 8 }, (_, i) => [7 * i, 7 * i + 7]));
-    expect(adaptivePoolBins(28, 8)).toEqual([[0, 4], [3, 7], [7, 11], [10, 14], [14, 18], [17, 21], [21, 25], [24, 28]]);
-    expect(adaptivePoolBins(14, 8)).toEqual([[0, 2], [1, 4], [3, 6], [5, 7], [7, 9], [8, 11], [10, 13], [12, 14]]);
-    expect(adaptivePoolBins(6, 8)).toEqual([[0, 1], [0, 2], [1, 3], [2, 3], [3, 4], [3, 5], [4, 6], [5, 6]]);
+    expect(adaptivePoolBins(28, 8)).toEqual([
+      [0, 4],
+      [3, 7],
+      [7, 11],
+      [10, 14],
+      [14, 18],
+      [17, 21],
+      [21, 25],
+      [24, 28],
+    ]);
+    expect(adaptivePoolBins(14, 8)).toEqual([
+      [0, 2],
+      [1, 4],
+      [3, 6],
+      [5, 7],
+      [7, 9],
+      [8, 11],
+      [10, 13],
+      [12, 14],
+    ]);
+    expect(adaptivePoolBins(6, 8)).toEqual([
+      [0, 1],
+      [0, 2],
+      [1, 3],
+      [2, 3],
+      [3, 4],
+      [3, 5],
+      [4, 6],
+      [5, 6],
+    ]);
   });
 });
 
@@ -42,7 +69,8 @@ describe.each(TEST_BACKENDS)('adaptiveAvgPool2d on %s', (backend) => {
     for (let b = 0; b < 2; b++)
       for (let i = 0; i < 8; i++)
         for (let j = 0; j < 8; j++)
-          for (let c = 0; c < C; c++) expected[((b * 8 + i) * 8 + j) * C + c] = (b === 0 ? 1 : -1) * (100 * cy[i]! + cx[j]!) + c;
+          for (let c = 0; c < C; c++)
+            expected[((b * 8 + i) * 8 + j) * C + c] = (b === 0 ? 1 : -1) * (100 * cy[i]! + cx[j]!) + c;
     const x = tf.tensor4d(data, [2, H, W, C]);
     const before = tf.memory().numTensors;
     const out = adaptiveAvgPool2d(x, 8);

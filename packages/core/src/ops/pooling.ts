@@ -46,7 +46,8 @@ export function adaptiveAvgPool2d(x: tf.Tensor4D, outSize: number | readonly [nu
   assertRank(OP, 'x', x, 4);
   const [oh, ow] = typeof outSize === 'number' ? [outSize, outSize] : outSize;
   for (const v of [oh, ow])
-    if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${OP}: outSize must be positive integers, got ${String(outSize)}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new InvalidArgumentError(`${OP}: outSize must be positive integers, got ${String(outSize)}`);
   const [b, h, w, c] = x.shape;
   if (h < 1 || w < 1) throw new InvalidArgumentError(`${OP}: x must have a non-empty map, got H=${h}, W=${w}`);
 

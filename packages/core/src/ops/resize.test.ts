@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../testing/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
 import { nearestAxisIndices, resizeBilinear, resizeNearest } from './resize.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
@@ -15,7 +15,10 @@ function values(n: number, seed: number): Float32Array {
 
 /** Map [1, H, W, 1] with value a·y + x. */
 function ramp(h: number, w: number, a: number): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from({ length: h * w }, (_, p) => a * Math.floor(p / w) + (p % w)), [1, h, w, 1]);
+  return tf.tensor4d(
+    Float32Array.from({ length: h * w }, (_, p) => a * Math.floor(p / w) + (p % w)),
+    [1, h, w, 1],
+  );
 }
 
 /** Expected a·sy + sx on the grid of effective (clamped) source coordinates. */
@@ -73,7 +76,17 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
 
   // Bilinear of the linear map a·y + x is a·sy + sx at the clamped source coordinates, so these
   // expected values follow from torch's coordinate formula alone (see the comments).
-  const BILINEAR_CASES: Array<{ name: string; h: number; w: number; oh: number; ow: number; ac: boolean; a: number; sy: number[]; sx: number[] }> = [
+  const BILINEAR_CASES: Array<{
+    name: string;
+    h: number;
+    w: number;
+    oh: number;
+    ow: number;
+    ac: boolean;
+    a: number;
+    sy: number[];
+    sx: number[];
+  }> = [
     {
       name: 'up 3x4→5x7 alignCorners=false',
       ...{ h: 3, w: 4, oh: 5, ow: 7, ac: false, a: 4 },
@@ -81,7 +94,12 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
       sy: [0, 0.4, 1, 1.6, 2],
       sx: [0, 5 / 14, 13 / 14, 1.5, 29 / 14, 37 / 14, 3],
     },
-    { name: 'up 3x4→5x7 alignCorners=true', ...{ h: 3, w: 4, oh: 5, ow: 7, ac: true, a: 4 }, sy: [0, 0.5, 1, 1.5, 2], sx: [0, 0.5, 1, 1.5, 2, 2.5, 3] },
+    {
+      name: 'up 3x4→5x7 alignCorners=true',
+      ...{ h: 3, w: 4, oh: 5, ow: 7, ac: true, a: 4 },
+      sy: [0, 0.5, 1, 1.5, 2],
+      sx: [0, 0.5, 1, 1.5, 2, 2.5, 3],
+    },
     {
       name: 'down 5x7→3x4 alignCorners=false',
       ...{ h: 5, w: 7, oh: 3, ow: 4, ac: false, a: 7 },
@@ -89,7 +107,12 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
       sy: [1 / 3, 2, 11 / 3],
       sx: [0.375, 2.125, 3.875, 5.625],
     },
-    { name: 'down 5x7→3x4 alignCorners=true', ...{ h: 5, w: 7, oh: 3, ow: 4, ac: true, a: 7 }, sy: [0, 2, 4], sx: [0, 2, 4, 6] },
+    {
+      name: 'down 5x7→3x4 alignCorners=true',
+      ...{ h: 5, w: 7, oh: 3, ow: 4, ac: true, a: 7 },
+      sy: [0, 2, 4],
+      sx: [0, 2, 4, 6],
+    },
   ];
 
   for (const c of BILINEAR_CASES) {
@@ -138,7 +161,9 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
         const tfOut = tf.image.resizeBilinear(x, [oh, ow], ac, !ac);
         const tfErr = tf.tidy(() => tf.max(tf.abs(tf.sub(tfOut, out))).dataSync()[0]!);
         if (tfErr > 1e-6)
-          console.log(`[resize ${backend}] ${h}x${w}→${oh}x${ow} ac=${ac}: ours vs torch-ref ${err.toExponential(2)}, tf.image.resizeBilinear vs ours ${tfErr.toExponential(2)}`);
+          console.log(
+            `[resize ${backend}] ${h}x${w}→${oh}x${ow} ac=${ac}: ours vs torch-ref ${err.toExponential(2)}, tf.image.resizeBilinear vs ours ${tfErr.toExponential(2)}`,
+          );
         tf.dispose([x, out, tfOut]);
       }
     }
@@ -161,7 +186,10 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
       const tfOut = tf.image.resizeNearestNeighbor(x, [oh, ow], false, false);
       const expected = rampExpected([...rows], [...cols], 100);
       const diff = Array.from(tfOut.dataSync()).filter((v, i) => v !== expected[i]).length;
-      if (diff > 0) console.log(`[resize ${backend}] tf.image.resizeNearestNeighbor ${h}x${w}→${oh}x${ow}: ${diff} pixels differ from torch`);
+      if (diff > 0)
+        console.log(
+          `[resize ${backend}] tf.image.resizeNearestNeighbor ${h}x${w}→${oh}x${ow}: ${diff} pixels differ from torch`,
+        );
       tf.dispose([x, tfOut]);
     }
   });

@@ -75,8 +75,11 @@ export function nearestAxisIndices(inSize: number, outSize: number): Int32Array 
 function checkSize(op: string, x: tf.Tensor, size: readonly [number, number]): void {
   assertRank(op, 'x', x, 4);
   if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 1))
-    throw new InvalidArgumentError(`${op}: size must be [height, width] with positive integers, got ${JSON.stringify(size)}`);
-  if (x.shape[1]! < 1 || x.shape[2]! < 1) throw new InvalidArgumentError(`${op}: x must have a non-empty map, got [${x.shape.join(',')}]`);
+    throw new InvalidArgumentError(
+      `${op}: size must be [height, width] with positive integers, got ${JSON.stringify(size)}`,
+    );
+  if (x.shape[1]! < 1 || x.shape[2]! < 1)
+    throw new InvalidArgumentError(`${op}: x must have a non-empty map, got [${x.shape.join(',')}]`);
 }
 
 /** Linear interpolation of one spatial axis of x [B, H, W, C]; axis 1 (rows) or 2 (columns). */
@@ -93,7 +96,11 @@ function interpAxis(x: tf.Tensor4D, axis: 1 | 2, plan: LinearAxisPlan): tf.Tenso
  * `x` [B, H, W, C] → [B, h, w, C]. Columns are interpolated first, then rows, as torch nests them:
  * out = w0y·(w0x·a + w1x·b) + w1y·(w0x·c + w1x·d).
  */
-export function resizeBilinear(x: tf.Tensor4D, size: readonly [number, number], options: ResizeBilinearOptions = {}): tf.Tensor4D {
+export function resizeBilinear(
+  x: tf.Tensor4D,
+  size: readonly [number, number],
+  options: ResizeBilinearOptions = {},
+): tf.Tensor4D {
   const op = 'resizeBilinear';
   checkSize(op, x, size);
   const [, h, w] = x.shape;

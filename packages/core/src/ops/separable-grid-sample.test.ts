@@ -23,7 +23,10 @@ function reference(input: tf.Tensor4D, gy: tf.Tensor3D, gx: tf.Tensor3D, alignCo
 const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 
 describe.each(['cpu', 'wasm'])('separableGridSample on %s', (backend) => {
-  it.each([true, false])('equals gridSample on the full grid (alignCorners %s), points outside the table included', async (alignCorners) => {
+  it.each([
+    true,
+    false,
+  ])('equals gridSample on the full grid (alignCorners %s), points outside the table included', async (alignCorners) => {
     await tf.setBackend(backend);
     const [nt, n, th, tw, c, hq, wq, p] = [2, 6, 9, 7, 3, 5, 4, 6];
     const input = tf.randomNormal([nt, th, tw, c], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -46,8 +49,16 @@ describe.each(['cpu', 'wasm'])('separableGridSample on %s', (backend) => {
   it('names a bad shape', async () => {
     await tf.setBackend(backend);
     const t = tf.zeros([2, 5, 5, 1]) as tf.Tensor4D;
-    expect(() => separableGridSample(t, tf.zeros([3, 2, 4]) as tf.Tensor3D, tf.zeros([3, 2, 4]) as tf.Tensor3D, { alignCorners: true })).toThrow(/multiple of the number of tables 2/);
-    expect(() => separableGridSample(t, tf.zeros([2, 2, 4]) as tf.Tensor3D, tf.zeros([2, 2, 3]) as tf.Tensor3D, { alignCorners: true })).toThrow(/gridX/);
+    expect(() =>
+      separableGridSample(t, tf.zeros([3, 2, 4]) as tf.Tensor3D, tf.zeros([3, 2, 4]) as tf.Tensor3D, {
+        alignCorners: true,
+      }),
+    ).toThrow(/multiple of the number of tables 2/);
+    expect(() =>
+      separableGridSample(t, tf.zeros([2, 2, 4]) as tf.Tensor3D, tf.zeros([2, 2, 3]) as tf.Tensor3D, {
+        alignCorners: true,
+      }),
+    ).toThrow(/gridX/);
     t.dispose();
   });
 });
@@ -59,7 +70,8 @@ describe('separableGridSample gradients (cpu)', () => {
     const gy = tf.randomUniform([2, 3, 4], -0.9, 0.9, 'float32', 5) as tf.Tensor3D;
     const gx = tf.randomUniform([2, 4, 4], -0.9, 0.9, 'float32', 6) as tf.Tensor3D;
     const w = tf.randomNormal([2, 2, 12, 4], 0, 1, 'float32', 7);
-    const loss = (f: typeof separableGridSample) => (t: tf.Tensor, y: tf.Tensor, x: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D, y as tf.Tensor3D, x as tf.Tensor3D, { alignCorners: true }), w)) as tf.Scalar;
+    const loss = (f: typeof separableGridSample) => (t: tf.Tensor, y: tf.Tensor, x: tf.Tensor) =>
+      tf.sum(tf.mul(f(t as tf.Tensor4D, y as tf.Tensor3D, x as tf.Tensor3D, { alignCorners: true }), w)) as tf.Scalar;
     const fast = tf.grads(loss(separableGridSample))([input, gy, gx]);
     const ref = tf.grads(loss((t, y, x, o) => reference(t, y, x, o.alignCorners)))([input, gy, gx]);
     for (let k = 0; k < 3; k++) expect(maxAbs(fast[k]!, ref[k]!), `grad ${k}`).toBeLessThan(1e-4);

@@ -28,7 +28,10 @@ function unnormalize(g: tf.Tensor, size: number, alignCorners: boolean): tf.Tens
 /** Hat weights max(0, 1 − |u − k|) for k = 0 … size−1, the table axis placed by `axis` (2 or 3 of rank 4). */
 function hat(u: tf.Tensor3D, size: number, axis: 2 | 3): tf.Tensor4D {
   const k = tf.range(0, size, 1, 'float32');
-  const d = axis === 3 ? tf.sub(tf.expandDims(u, 3), tf.reshape(k, [1, 1, 1, size])) : tf.sub(tf.expandDims(u, 2), tf.reshape(k, [1, 1, size, 1]));
+  const d =
+    axis === 3
+      ? tf.sub(tf.expandDims(u, 3), tf.reshape(k, [1, 1, 1, size]))
+      : tf.sub(tf.expandDims(u, 2), tf.reshape(k, [1, 1, size, 1]));
   return tf.relu(tf.sub(1, tf.abs(d))) as tf.Tensor4D;
 }
 
@@ -43,7 +46,12 @@ function hat(u: tf.Tensor3D, size: number, axis: 2 | 3): tf.Tensor4D {
  *
  * Differentiable w.r.t. the input and both grids (matMul, abs, relu; no gather).
  */
-export function separableGridSample(input: tf.Tensor4D, gridY: tf.Tensor3D, gridX: tf.Tensor3D, options: { alignCorners: boolean }): tf.Tensor4D {
+export function separableGridSample(
+  input: tf.Tensor4D,
+  gridY: tf.Tensor3D,
+  gridX: tf.Tensor3D,
+  options: { alignCorners: boolean },
+): tf.Tensor4D {
   assertRank(OP, 'input', input, 4);
   assertRank(OP, 'gridY', gridY, 3);
   assertRank(OP, 'gridX', gridX, 3);
@@ -52,9 +60,12 @@ export function separableGridSample(input: tf.Tensor4D, gridY: tf.Tensor3D, grid
   const wq = gridX.shape[1];
   assertDim(OP, 'gridX', gridX, 0, n, `batch ${n} (the batch of gridY)`);
   assertDim(OP, 'gridX', gridX, 2, p, `${p} points (as gridY)`);
-  if (nt < 1 || n % nt) throw new InvalidArgumentError(`${OP}: the grids' batch ${n} must be a multiple of the number of tables ${nt}`);
+  if (nt < 1 || n % nt)
+    throw new InvalidArgumentError(`${OP}: the grids' batch ${n} must be a multiple of the number of tables ${nt}`);
   if (input.dtype !== 'float32' || gridY.dtype !== 'float32' || gridX.dtype !== 'float32')
-    throw new InvalidArgumentError(`${OP}: input and grids must be float32, got ${input.dtype}, ${gridY.dtype}, ${gridX.dtype}`);
+    throw new InvalidArgumentError(
+      `${OP}: input and grids must be float32, got ${input.dtype}, ${gridY.dtype}, ${gridX.dtype}`,
+    );
   return tf.tidy(() => {
     // row weights, points outermost: [N, P·Hq, Th]
     const uy = unnormalize(tf.transpose(gridY, [0, 2, 1]), th, options.alignCorners) as tf.Tensor3D; // [N,P,Hq]

@@ -1,69 +1,32 @@
 /**
- * Window and region partitions (pure reshape/transpose, differentiable on every backend).
- * `windowPartition` is Swin's non-overlapping window split; `regionPartition` is BiFormer/DBRA's
- * S×S region split (dbra.md §4, "Region partition").
+ * Region partitions (pure reshape/transpose, differentiable on every backend): BiFormer/DBRA's S×S
+ * region split (dbra.md §4, "Region partition") and its inverse.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertRank, fmtShape } from './assert.js';
 
 function positiveInt(op: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${op}: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new InvalidArgumentError(`${op}: ${name} must be a positive integer, got ${v}`);
 }
 
-function windowDims(op: string, windowSize: number | readonly [number, number]): [number, number] {
-  const [wh, ww] = typeof windowSize === 'number' ? [windowSize, windowSize] : windowSize;
-  positiveInt(op, 'window height', wh);
-  positiveInt(op, 'window width', ww);
-  return [wh, ww];
-}
-
-function divisible(op: string, arg: string, x: tf.Tensor, h: number, w: number, by: [number, number], what: string): void {
+function divisible(
+  op: string,
+  arg: string,
+  x: tf.Tensor,
+  h: number,
+  w: number,
+  by: [number, number],
+  what: string,
+): void {
   if (h % by[0] !== 0 || w % by[1] !== 0)
-    throw new ShapeError(op, arg, `H and W divisible by the ${what} ${by[0]}×${by[1]} (pad first)`, `H=${h}, W=${w} in ${fmtShape(x.shape)}`);
-}
-
-/**
- * Splits x [B, H, W, C] into non-overlapping wh×ww windows → [B·nH·nW, wh, ww, C], window index
- * (b·nH + row)·nW + col, nH = H/wh, nW = W/ww. Throws ShapeError if H or W is not divisible.
- */
-export function windowPartition(x: tf.Tensor4D, windowSize: number | readonly [number, number]): tf.Tensor4D {
-  const op = 'windowPartition';
-  assertRank(op, 'x', x, 4);
-  const [wh, ww] = windowDims(op, windowSize);
-  const [b, h, w, c] = x.shape;
-  divisible(op, 'x', x, h, w, [wh, ww], 'window size');
-  const nh = h / wh;
-  const nw = w / ww;
-  return tf.tidy(() => {
-    const t = tf.reshape(x, [b, nh, wh, nw, ww, c]); // [B, nH, wh, nW, ww, C]
-    const p = tf.transpose(t, [0, 1, 3, 2, 4, 5]); // [B, nH, nW, wh, ww, C]
-    return tf.reshape(p, [b * nh * nw, wh, ww, c]);
-  });
-}
-
-/**
- * Inverse of {@link windowPartition}: windows [B·nH·nW, wh, ww, C] → [B, H, W, C].
- * Throws ShapeError if H/W are not divisible or the window count does not match.
- */
-export function windowReverse(windows: tf.Tensor4D, windowSize: number | readonly [number, number], height: number, width: number): tf.Tensor4D {
-  const op = 'windowReverse';
-  assertRank(op, 'windows', windows, 4);
-  const [wh, ww] = windowDims(op, windowSize);
-  positiveInt(op, 'height', height);
-  positiveInt(op, 'width', width);
-  const [n, h0, w0, c] = windows.shape;
-  if (h0 !== wh || w0 !== ww) throw new ShapeError(op, 'windows', `windows of ${wh}×${ww}`, fmtShape(windows.shape));
-  divisible(op, 'windows', windows, height, width, [wh, ww], 'window size');
-  const nh = height / wh;
-  const nw = width / ww;
-  if (n % (nh * nw) !== 0) throw new ShapeError(op, 'windows', `a multiple of ${nh * nw} windows on axis 0`, fmtShape(windows.shape));
-  const b = n / (nh * nw);
-  return tf.tidy(() => {
-    const t = tf.reshape(windows, [b, nh, nw, wh, ww, c]); // [B, nH, nW, wh, ww, C]
-    const p = tf.transpose(t, [0, 1, 3, 2, 4, 5]); // [B, nH, wh, nW, ww, C]
-    return tf.reshape(p, [b, height, width, c]);
-  });
+    throw new ShapeError(
+      op,
+      arg,
+      `H and W divisible by the ${what} ${by[0]}×${by[1]} (pad first)`,
+      `H=${h}, W=${w} in ${fmtShape(x.shape)}`,
+    );
 }
 
 /**
