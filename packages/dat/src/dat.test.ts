@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { compareArrays, InputSizeError, readSafetensors, Registry, runParity, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
+import { InputSizeError, readSafetensors, Registry, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
+import { compareArrays, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
 
@@ -20,7 +21,9 @@ const nhwc = (t: TensorData) => tf.tidy(() => tf.transpose(tensor(t), [0, 2, 3, 
 function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 1e-4): number {
   expect(got.shape, name).toEqual(ref.shape);
   const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
-  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
+  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(
+    tol * Math.max(1, r.maxRef),
+  );
   return r.maxAbs;
 }
 
@@ -49,13 +52,13 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
   let model: DAT;
   beforeAll(async () => {
     await tf.setBackend(backend);
-    model = datFromReference(weights.metadata).model as DAT;
+    model = datFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
   });
   afterAll(() => model.dispose());
 
   it('reproduces the official outputs (golden dat_pp_reduced) within 1e-4 relative', () => {
-    const report = runParity(new Registry().use(dat), weights, io);
+    const report = runParity(new Registry([dat]), weights, io);
     expect(report.backend).toBe(backend);
     expect(report.outputs.map((o) => o.name).sort()).toEqual(['logits', 'stage.0', 'stage.1', 'stage.2', 'stage.3']);
     for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
@@ -78,27 +81,29 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
         const key = (k: string) => debug.get(`debug.stage${s}.block${d}.${k}`)!;
         const before = tf.memory().numTensors;
         tf.tidy(() => {
-        const attn = stage.attns.at(d);
-        const attnIn = nhwc(key('attn_in'));
-        if (attn instanceof NeighborhoodAttention2D) {
-          const { out, logits } = attn.run(attnIn, true);
-          expectClose(tf.transpose(out, [0, 3, 1, 2]), key('attn_out'), 'N attn_out');
-          expectClose(logits!, key('nat_logits'), 'nat_logits');
-        } else {
-          const { out, intermediates: im } = attn.run(attnIn, true);
-          const [BG, Hk, Wk] = im!.pos.shape;
-          const G = BG / B;
-          expectClose(tf.transpose(im!.offsetRaw, [0, 3, 1, 2]), key('offset_raw'), 'offset_raw');
-          expectClose(tf.reshape(im!.reference, [B, G, Hk, Wk, 2]), key('reference'), 'reference', 1e-6);
-          expectClose(tf.reshape(im!.pos, [B, G, Hk, Wk, 2]), key('pos'), 'pos');
-          expectClose(tf.transpose(im!.xSampled, [0, 3, 1, 2]), key('x_sampled'), 'x_sampled', 5e-4);
-          expectClose(im!.rpeBias!, key('rpe_bias'), 'rpe_bias', 5e-4);
-          expectClose(im!.attnProb, key('attn_prob'), 'attn_prob', 5e-4);
-          expectClose(tf.transpose(out, [0, 3, 1, 2]), key('attn_out'), 'D attn_out', 5e-4);
-        }
-        const ln2 = nhwc(key('ln2_in'));
-        const mlpOut = tf.tidy(() => tf.transpose(stage.mlps.at(d).forward(stage.layer_norms.at(2 * d + 1).forward(ln2)), [0, 3, 1, 2]));
-        expectClose(mlpOut, key('mlp_out'), 'mlp_out');
+          const attn = stage.attns.at(d);
+          const attnIn = nhwc(key('attn_in'));
+          if (attn instanceof NeighborhoodAttention2D) {
+            const { out, logits } = attn.run(attnIn, true);
+            expectClose(tf.transpose(out, [0, 3, 1, 2]), key('attn_out'), 'N attn_out');
+            expectClose(logits!, key('nat_logits'), 'nat_logits');
+          } else {
+            const { out, intermediates: im } = attn.run(attnIn, true);
+            const [BG, Hk, Wk] = im!.pos.shape;
+            const G = BG / B;
+            expectClose(tf.transpose(im!.offsetRaw, [0, 3, 1, 2]), key('offset_raw'), 'offset_raw');
+            expectClose(tf.reshape(im!.reference, [B, G, Hk, Wk, 2]), key('reference'), 'reference', 1e-6);
+            expectClose(tf.reshape(im!.pos, [B, G, Hk, Wk, 2]), key('pos'), 'pos');
+            expectClose(tf.transpose(im!.xSampled, [0, 3, 1, 2]), key('x_sampled'), 'x_sampled', 5e-4);
+            expectClose(im!.rpeBias!, key('rpe_bias'), 'rpe_bias', 5e-4);
+            expectClose(im!.attnProb, key('attn_prob'), 'attn_prob', 5e-4);
+            expectClose(tf.transpose(out, [0, 3, 1, 2]), key('attn_out'), 'D attn_out', 5e-4);
+          }
+          const ln2 = nhwc(key('ln2_in'));
+          const mlpOut = tf.tidy(() =>
+            tf.transpose(stage.mlps.at(d).forward(stage.layer_norms.at(2 * d + 1).forward(ln2)), [0, 3, 1, 2]),
+          );
+          expectClose(mlpOut, key('mlp_out'), 'mlp_out');
         });
         expect(tf.memory().numTensors).toBe(before);
       }
@@ -122,20 +127,13 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
   });
-
-  it('featureInfo describes the real feature maps', () => {
-    const x = tf.zeros([2, 80, 112, 3]) as tf.Tensor4D;
-    const feats = model.forwardFeatures(x);
-    expect(feats.map((f) => f.shape)).toEqual(model.featureInfo.map((fi) => [2, Math.ceil(80 / fi.reduction), Math.ceil(112 / fi.reduction), fi.channels]));
-    tf.dispose([x, ...feats]);
-  });
 });
 
 describe('DAT input checks and the Attention2d contract', () => {
   let model: DAT;
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    model = datFromReference(weights.metadata).model as DAT;
+    model = datFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
   });
   afterAll(() => model.dispose());
@@ -144,7 +142,11 @@ describe('DAT input checks and the Attention2d contract', () => {
     const cases: [number[], RegExp, typeof ShapeError | typeof InputSizeError][] = [
       [[64, 64, 3], /rank 4 \[B,H,W,3\]/, ShapeError],
       [[1, 3, 64, 64], /3 channels \(RGB\) on the last axis/, ShapeError],
-      [[1, 32, 64, 3], /input 32×64 is too small: the smallest side this model takes is 33 px.*stage 3/, InputSizeError],
+      [
+        [1, 32, 64, 3],
+        /input 32×64 is too small: the smallest side this model takes is 33 px.*stage 3/,
+        InputSizeError,
+      ],
     ];
     for (const [shape, msg, cls] of cases) {
       const x = tf.zeros<tf.Rank>(shape) as tf.Tensor4D; // deliberately wrong shapes
@@ -170,10 +172,37 @@ describe('DAT input checks and the Attention2d contract', () => {
     attn.dispose();
   });
 
+  it('builds the classifier or the dense backbone the reference names', () => {
+    const cls = datFromReference(weights.metadata);
+    const dense = datFromReference({ ...weights.metadata, reference: 'LeapLabTHU/DAT-Segmentation@fdd2039' });
+    expect([cls.kind, dense.kind]).toEqual(['classifier', 'backbone']);
+    expect(dense.featureInfo.map((f) => f.module)).toEqual(['norms.0', 'norms.1', 'norms.2', 'norms.3']);
+    cls.dispose();
+    dense.dispose();
+  });
+
   it('refuses official options no released model uses, by name', () => {
     const cfg = JSON.parse(weights.metadata['config']!) as Record<string, unknown>;
-    expect(() => datFromReference({ ...weights.metadata, config: JSON.stringify({ ...cfg, no_offs: [true, false, false, false] }) })).toThrow(/no_offs=.*not supported/);
-    expect(() => datFromReference({ ...weights.metadata, config: JSON.stringify({ ...cfg, stage_spec: [['L', 'D'], ['N', 'D'], ['N', 'D'], ['D', 'D']] }) })).toThrow(/block kind "L"/);
+    expect(() =>
+      datFromReference({
+        ...weights.metadata,
+        config: JSON.stringify({ ...cfg, no_offs: [true, false, false, false] }),
+      }),
+    ).toThrow(/no_offs=.*not supported/);
+    expect(() =>
+      datFromReference({
+        ...weights.metadata,
+        config: JSON.stringify({
+          ...cfg,
+          stage_spec: [
+            ['L', 'D'],
+            ['N', 'D'],
+            ['N', 'D'],
+            ['D', 'D'],
+          ],
+        }),
+      }),
+    ).toThrow(/block kind "L"/);
   });
 });
 
@@ -187,7 +216,14 @@ describe('gradients through the deformable attention', () => {
     const sd = new Map(
       attn.stateDictShapes().map(([k, s]) => {
         const n = s.reduce((a, b) => a * b, 1);
-        return [k, { dtype: 'F32' as const, shape: s, data: Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin(i * 1.7 + k.length)) }];
+        return [
+          k,
+          {
+            dtype: 'F32' as const,
+            shape: s,
+            data: Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin(i * 1.7 + k.length)),
+          },
+        ];
       }),
     );
     attn.loadStateDict(sd);

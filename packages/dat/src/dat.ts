@@ -12,37 +12,39 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  applyOutputNorms,
   addMacs,
+  asBuiltModel,
+  assertMap,
   type Attention2d,
-  type Classifier,
   Conv2d,
-  type DenseBackbone,
+  configReader,
   type FeatureInfo,
   GELU,
   gelu,
   gridSample,
-  separableGridSample,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   Identity,
-  type InputConfig,
+  imagenetInput,
   InputSizeError,
   InvalidArgumentError,
   type Layer,
   LayerNormProxy,
   Linear,
+  type ModelFamily,
   Module,
   ModuleList,
-  type ModelFamily,
   NotImplementedError,
   neighborhoodAttention2d,
+  type OfficialConfig,
   type Parameter,
-  type ParityModel,
+  type ReferenceMetadata,
+  referenceJson,
   referenceRepo,
   Sequential,
-  ShapeError,
+  StagedModel,
+  separableGridSample,
+  stageSizes,
   TransformerMLPWithConv,
+  tidyObj,
   type Variant,
 } from '@dynavit/core';
 
@@ -83,9 +85,6 @@ export interface DATConfig {
 // ---------------------------------------------------------------------------------------------------
 // Blocks
 
-/** `tf.tidy` for a function returning a plain object of tensors. */
-const tidyObj = <T>(fn: () => T): T => tf.tidy(fn as () => tf.TensorContainer) as T;
-
 /**
  * `NeighborhoodAttention2D` (natten 0.14): each query attends to the k×k window around it (shifted
  * inward at the borders) with a relative position bias. Maps smaller than k are zero-padded at the
@@ -103,7 +102,8 @@ export class NeighborhoodAttention2D extends Module implements Attention2d {
     readonly kernelSize: number,
   ) {
     super();
-    if (dim % numHeads) throw new InvalidArgumentError(`NeighborhoodAttention2D: dim ${dim} not divisible by ${numHeads} heads`);
+    if (dim % numHeads)
+      throw new InvalidArgumentError(`NeighborhoodAttention2D: dim ${dim} not divisible by ${numHeads} heads`);
     this.headDim = dim / numHeads;
     this.scale = this.headDim ** -0.5;
     this.rpb = this.param('rpb', [numHeads, 2 * kernelSize - 1, 2 * kernelSize - 1]);
@@ -117,18 +117,28 @@ export class NeighborhoodAttention2D extends Module implements Attention2d {
 
   /** Also returns the pre-softmax logits over the padded map, [B, M, Hp, Wp, k²]. */
   run(x: tf.Tensor4D, withLogits = false): { out: tf.Tensor4D; logits?: tf.Tensor5D } {
-    checkMap('NeighborhoodAttention2D', x, this.dim);
+    assertMap('NeighborhoodAttention2D', x, this.dim);
     const [B, H, W] = x.shape;
     const k = this.kernelSize;
     const [M, hd] = [this.numHeads, this.headDim];
     return tidyObj(() => {
       const Hp = Math.max(H, k);
       const Wp = Math.max(W, k);
-      const xp = Hp > H || Wp > W ? tf.pad(x, [[0, 0], [0, Hp - H], [0, Wp - W], [0, 0]]) : x;
+      const xp =
+        Hp > H || Wp > W
+          ? tf.pad(x, [
+              [0, 0],
+              [0, Hp - H],
+              [0, Wp - W],
+              [0, 0],
+            ])
+          : x;
       // [B,Hp,Wp,3C] → [B,Hp,Wp,3,M,hd] → [3,B,M,Hp,Wp,hd]
       const qkv = tf.transpose(tf.reshape(this.qkv.forward(xp), [B, Hp, Wp, 3, M, hd]), [3, 0, 4, 1, 2, 5]);
       const [q, kk, v] = tf.unstack(qkv, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
-      const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, this.rpb.value as tf.Tensor3D, k, { returnLogits: withLogits });
+      const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, this.rpb.value as tf.Tensor3D, k, {
+        returnLogits: withLogits,
+      });
       addMacs(2 * B * M * Hp * Wp * k * k * hd); // q·k and attn·v over each k×k window
       // [B,M,Hp,Wp,hd] → [B,Hp,Wp,M,hd] → [B,Hp,Wp,C] → crop
       let o: tf.Tensor4D = tf.reshape(tf.transpose(na.out, [0, 2, 3, 1, 4]), [B, Hp, Wp, this.dim]);
@@ -197,7 +207,9 @@ export class DAttentionBaseline extends Module implements Attention2d {
     super();
     const { numHeads: M, groups: G, stride, ksize, qSize } = options;
     if (dim % M || dim % G || M % G)
-      throw new InvalidArgumentError(`DAttentionBaseline: dim ${dim}, heads ${M} and groups ${G} must divide evenly (dim % heads, dim % groups, heads % groups)`);
+      throw new InvalidArgumentError(
+        `DAttentionBaseline: dim ${dim}, heads ${M} and groups ${G} must divide evenly (dim % heads, dim % groups, heads % groups)`,
+      );
     this.numHeads = M;
     this.groups = G;
     this.stride = stride;
@@ -209,7 +221,12 @@ export class DAttentionBaseline extends Module implements Attention2d {
     const pad = ksize !== stride ? Math.floor(ksize / 2) : 0;
     this.conv_offset = this.child(
       'conv_offset',
-      new Sequential([new Conv2d(Cg, Cg, ksize, { stride, padding: pad, groups: Cg }), new LayerNormProxy(Cg), new GELU(), new Conv2d(Cg, 2, 1, { bias: false })]),
+      new Sequential([
+        new Conv2d(Cg, Cg, ksize, { stride, padding: pad, groups: Cg }),
+        new LayerNormProxy(Cg),
+        new GELU(),
+        new Conv2d(Cg, 2, 1, { bias: false }),
+      ]),
     );
     this.proj_q = this.child('proj_q', new Conv2d(dim, dim, 1));
     this.proj_k = this.child('proj_k', new Conv2d(dim, dim, 1));
@@ -223,17 +240,20 @@ export class DAttentionBaseline extends Module implements Attention2d {
 
   /** x [B,H,W,C] (the LayerNorm output) → [B,H,W,C]; with `collect`, also the intermediates. */
   run(x: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: DAttentionIntermediates } {
-    checkMap('DAttentionBaseline', x, this.dim);
+    assertMap('DAttentionBaseline', x, this.dim);
     const [B, H, W, C] = x.shape;
     if (H < 2 || W < 2)
-      throw new InputSizeError(`DAttentionBaseline: the query map is ${H}×${W}; deformable attention needs at least 2×2 (the reference divides by H−1 and W−1 and returns NaN)`);
+      throw new InputSizeError(
+        `DAttentionBaseline: the query map is ${H}×${W}; deformable attention needs at least 2×2 (the reference divides by H−1 and W−1 and returns NaN)`,
+      );
     const { numHeads: M, groups: G, headDim: hc } = this;
     const Cg = C / G;
     const Mg = M / G;
     return tidyObj(() => {
       const q = this.proj_q.forward(x); // [B,H,W,C]
       // group-major split of the channels: row b·G + g holds channels g·Cg … of image b
-      const toGroups = (t: tf.Tensor4D) => tf.reshape(tf.transpose(tf.reshape(t, [B, H, W, G, Cg]), [0, 3, 1, 2, 4]), [B * G, H, W, Cg]) as tf.Tensor4D;
+      const toGroups = (t: tf.Tensor4D) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [B, H, W, G, Cg]), [0, 3, 1, 2, 4]), [B * G, H, W, Cg]) as tf.Tensor4D;
       const offsetRaw = this.conv_offset.forward(toGroups(q)) as tf.Tensor4D; // [B·G,Hk,Wk,2] (Δy,Δx)
       const [, Hk, Wk] = offsetRaw.shape;
       const Ns = Hk * Wk;
@@ -248,10 +268,20 @@ export class DAttentionBaseline extends Module implements Attention2d {
       // sample the LN output x (not q) at pos; grid_sample wants (x, y)
       const xSampled = gridSample(toGroups(x), tf.reverse(pos, -1), { alignCorners: true, paddingMode: 'zeros' }); // [B·G,Hk,Wk,Cg]
       // [B·G,Hk,Wk,Cg] → [B,G,Ns,Cg] → [B,Ns,G,Cg] → [B,1,Ns,C]
-      const kvIn = tf.reshape(tf.transpose(tf.reshape(xSampled, [B, G, Ns, Cg]), [0, 2, 1, 3]), [B, 1, Ns, C]) as tf.Tensor4D;
-      const heads = (t: tf.Tensor, n: number) => tf.reshape(tf.transpose(tf.reshape(t, [B, n, M, hc]), [0, 2, 1, 3]), [B * M, n, hc]) as tf.Tensor3D;
+      const kvIn = tf.reshape(tf.transpose(tf.reshape(xSampled, [B, G, Ns, Cg]), [0, 2, 1, 3]), [
+        B,
+        1,
+        Ns,
+        C,
+      ]) as tf.Tensor4D;
+      const heads = (t: tf.Tensor, n: number) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [B, n, M, hc]), [0, 2, 1, 3]), [B * M, n, hc]) as tf.Tensor3D;
       // keys directly as [B·M,hc,Ns]: tfjs-wasm's matMul with a transpose flag is much slower than a plain one
-      const kT = tf.reshape(tf.transpose(tf.reshape(this.proj_k.forward(kvIn), [B, Ns, M, hc]), [0, 2, 3, 1]), [B * M, hc, Ns]) as tf.Tensor3D;
+      const kT = tf.reshape(tf.transpose(tf.reshape(this.proj_k.forward(kvIn), [B, Ns, M, hc]), [0, 2, 3, 1]), [
+        B * M,
+        hc,
+        Ns,
+      ]) as tf.Tensor3D;
       const v = heads(this.proj_v.forward(kvIn), Ns); // [B·M,Ns,hc]
       const qh = heads(q, H * W); // [B·M,HW,hc]
       let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, kT), this.scale); // [B·M,HW,Ns]
@@ -264,10 +294,22 @@ export class DAttentionBaseline extends Module implements Attention2d {
       const attnProb = tf.softmax(logits) as tf.Tensor3D;
       const o = tf.matMul(attnProb, v); // [B·M,HW,hc]
       // [B,M,HW,hc] → [B,HW,M,hc] → [B,H,W,C]
-      const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, M, H * W, hc]), [0, 2, 1, 3]), [B, H, W, C]) as tf.Tensor4D;
+      const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, M, H * W, hc]), [0, 2, 1, 3]), [
+        B,
+        H,
+        W,
+        C,
+      ]) as tf.Tensor4D;
       const out = this.proj_out.forward(merged) as tf.Tensor4D;
       if (!collect) return { out };
-      const intermediates: DAttentionIntermediates = { offsetRaw, reference, pos, xSampled, attnProb, ...(rpeBias ? { rpeBias } : {}) };
+      const intermediates: DAttentionIntermediates = {
+        offsetRaw,
+        reference,
+        pos,
+        xSampled,
+        attnProb,
+        ...(rpeBias ? { rpeBias } : {}),
+      };
       return { out, intermediates };
     });
   }
@@ -290,7 +332,8 @@ export class DAttentionBaseline extends Module implements Attention2d {
       const Ns = Hk * Wk;
       // disp = (q − pos)·0.5 per axis: y from the query row and the point, x from the query column
       const [py, px] = tf.split(tf.reshape(pos, [B * G, 1, Ns, 2]), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
-      const half = (q: tf.Tensor, p: tf.Tensor4D, n: number) => tf.reshape(tf.mul(tf.sub(tf.reshape(q, [1, n, 1, 1]), p), 0.5), [B * G, n, Ns]) as tf.Tensor3D;
+      const half = (q: tf.Tensor, p: tf.Tensor4D, n: number) =>
+        tf.reshape(tf.mul(tf.sub(tf.reshape(q, [1, n, 1, 1]), p), 0.5), [B * G, n, Ns]) as tf.Tensor3D;
       const gridY = half(alignedAxis(H), py, H); // [B·G,H,Ns]
       const gridX = half(alignedAxis(W), px, W); // [B·G,W,Ns]
       return separableGridSample(perGroup, gridY, gridX, { alignCorners: true }); // [B·G,Mg,HW,Ns]
@@ -309,7 +352,6 @@ export function referencePoints(Hk: number, Wk: number, n: number): tf.Tensor4D 
   return tf.tidy(() => tf.broadcastTo(tf.tensor4d(data, [1, Hk, Wk, 2]), [n, Hk, Wk, 2]) as tf.Tensor4D);
 }
 
-/** Query pixel centres with the align-corners convention: (i/(H−1))·2 − 1 → [H·W, 2] (y,x). */
 /** One axis of the align-corners query grid: (i/(n − 1))·2 − 1 for i = 0 … n−1 → [n]. */
 function alignedAxis(n: number): tf.Tensor1D {
   return tf.tensor1d(Float32Array.from({ length: n }, (_, i) => (i / (n - 1)) * 2 - 1));
@@ -355,18 +397,35 @@ export class TransformerStage extends Module {
   ) {
     super();
     const depth = spec.length;
-    this.layer_norms = this.child('layer_norms', new ModuleList(Array.from({ length: 2 * depth }, () => new LayerNormProxy(dim))));
+    this.layer_norms = this.child(
+      'layer_norms',
+      new ModuleList(Array.from({ length: 2 * depth }, () => new LayerNormProxy(dim))),
+    );
     this.mlps = this.child(
       'mlps',
-      new ModuleList<Module & Layer>(spec.map(() => (opts.useDwcMlp ? new TransformerMLPWithConv(dim, dim * opts.expansion) : new TransformerMLP(dim, opts.expansion)))),
+      new ModuleList<Module & Layer>(
+        spec.map(() =>
+          opts.useDwcMlp
+            ? new TransformerMLPWithConv(dim, dim * opts.expansion)
+            : new TransformerMLP(dim, opts.expansion),
+        ),
+      ),
     );
     this.attns = this.child(
       'attns',
-      new ModuleList<DATAttention>(spec.map((k) => (k === 'N' ? new NeighborhoodAttention2D(dim, opts.attention.numHeads, opts.natKsize) : new DAttentionBaseline(dim, opts.attention)))),
+      new ModuleList<DATAttention>(
+        spec.map((k) =>
+          k === 'N'
+            ? new NeighborhoodAttention2D(dim, opts.attention.numHeads, opts.natKsize)
+            : new DAttentionBaseline(dim, opts.attention),
+        ),
+      ),
     );
     this.local_perception_units = this.child(
       'local_perception_units',
-      new ModuleList<Module & Layer>(spec.map(() => (opts.useLpu ? new Conv2d(dim, dim, 3, { padding: 1, groups: dim }) : new Identity()))),
+      new ModuleList<Module & Layer>(
+        spec.map(() => (opts.useLpu ? new Conv2d(dim, dim, 3, { padding: 1, groups: dim }) : new Identity())),
+      ),
     );
   }
 
@@ -374,7 +433,8 @@ export class TransformerStage extends Module {
   block(d: number, x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       let h: tf.Tensor4D = x;
-      if (this.local_perception_units.at(d) instanceof Conv2d) h = tf.add(h, this.local_perception_units.at(d).forward(h));
+      if (this.local_perception_units.at(d) instanceof Conv2d)
+        h = tf.add(h, this.local_perception_units.at(d).forward(h));
       h = tf.add(h, this.attns.at(d).forward(this.layer_norms.at(2 * d).forward(h) as tf.Tensor4D));
       return tf.add(h, this.mlps.at(d).forward(this.layer_norms.at(2 * d + 1).forward(h)));
     });
@@ -394,7 +454,8 @@ export class TransformerStage extends Module {
  * four stage outputs, each LayerNormed if listed in `outIndices`; the next stage always consumes the
  * un-normalised map.
  */
-export class DAT extends Module implements Classifier, DenseBackbone {
+export class DAT extends StagedModel {
+  readonly kind: 'classifier' | 'backbone';
   readonly patch_proj: Sequential;
   readonly stages: ModuleList<TransformerStage>;
   readonly norms: ModuleList<Module & Layer> | null = null;
@@ -403,13 +464,12 @@ export class DAT extends Module implements Classifier, DenseBackbone {
   readonly cls_head: Linear | null = null;
   readonly featureInfo: readonly FeatureInfo[];
   readonly numClasses: number;
-  /** smallest input side the model can take (every deformable stage needs a map of at least 2×2) */
-  readonly minInputSize: number;
 
   constructor(readonly config: DATConfig) {
-    super();
+    super('DAT');
     const c = config;
     validateConfig(c);
+    this.kind = c.outIndices ? 'backbone' : 'classifier';
     this.patch_proj = this.child(
       'patch_proj',
       c.useConvPatches
@@ -448,18 +508,19 @@ export class DAT extends Module implements Classifier, DenseBackbone {
     );
     if (c.outIndices) {
       const outs = new Set(c.outIndices);
-      this.norms = this.child('norms', new ModuleList<Module & Layer>(c.dims.map((d, i) => (outs.has(i) ? new LayerNormProxy(d) : new Identity()))));
+      const norms = c.dims.map((d, i) => (outs.has(i) ? new LayerNormProxy(d) : new Identity()));
+      this.norms = this.child('norms', new ModuleList<Module & Layer>(norms));
     }
     this.down_projs = this.child(
       'down_projs',
       new ModuleList(
-        c.dims.slice(0, -1).map(
-          (d, i) =>
-            new Sequential([
-              c.useConvPatches ? new Conv2d(d, c.dims[i + 1]!, 3, { stride: 2, padding: 1, bias: false }) : new Conv2d(d, c.dims[i + 1]!, 2, { stride: 2, bias: false }),
-              new LayerNormProxy(c.dims[i + 1]!),
-            ]),
-        ),
+        c.dims.slice(0, -1).map((d, i) => {
+          const next = c.dims[i + 1]!;
+          const conv = c.useConvPatches
+            ? new Conv2d(d, next, 3, { stride: 2, padding: 1, bias: false })
+            : new Conv2d(d, next, 2, { stride: 2, bias: false });
+          return new Sequential([conv, new LayerNormProxy(next)]);
+        }),
       ),
     );
     if (!c.outIndices) {
@@ -467,74 +528,75 @@ export class DAT extends Module implements Classifier, DenseBackbone {
       this.cls_head = this.child('cls_head', new Linear(c.dims[3]!, c.numClasses));
     }
     this.numClasses = c.outIndices ? 0 : c.numClasses;
-    this.featureInfo = c.dims.map((channels, i) => ({ channels, reduction: 4 << i, module: c.outIndices ? `norms.${i}` : `stages.${i}` }));
-    this.minInputSize = Array.from({ length: 512 }, (_, s) => s + 1).find((s) => this.stageSizes(s).every((h, i) => !c.stageSpec[i]!.includes('D') || h >= 2)) ?? 512;
+    this.featureInfo = c.dims.map((channels, i) => ({
+      channels,
+      reduction: 4 << i,
+      module: c.outIndices ? `norms.${i}` : `stages.${i}`,
+    }));
   }
 
   /** Spatial side of each stage map for an input side (DAT++: ⌈·/2⌉ per conv; dat_plus: floors). */
-  stageSizes(side: number): number[] {
-    const out: number[] = [];
-    let h = this.config.useConvPatches ? Math.ceil(Math.ceil(side / 2) / 2) : Math.floor(side / 4);
-    for (let i = 0; i < 4; i++) {
-      out.push(h);
-      h = this.config.useConvPatches ? Math.ceil(h / 2) : Math.floor(h / 2);
-    }
-    return out;
+  featureSizes(side: number): number[] {
+    return stageSizes(side, this.config.useConvPatches);
   }
 
-  #checkInput(x: tf.Tensor): void {
-    if (x.rank !== 4) throw new ShapeError('DAT', 'x', 'rank 4 [B,H,W,3] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
-    if (x.shape[3] !== 3) throw new ShapeError('DAT', 'x', '3 channels (RGB) on the last axis (NHWC)', `${x.shape[3]} channels in [${x.shape.join(',')}]`);
-    const [, H, W] = x.shape as number[];
-    if (H! < this.minInputSize || W! < this.minInputSize)
-      throw new InputSizeError(
-        `DAT: input ${H}×${W} is too small: the smallest side this model takes is ${this.minInputSize} px (the deformable attention of stage ${this.stageSizes(Math.min(H!, W!)).findIndex((h) => h < 2)} would see a 1-pixel map, where the reference divides by zero)`,
-      );
+  /** Every deformable stage needs a map of at least 2×2 (the reference points divide by H−1, W−1). */
+  protected override sizesOk(sizes: readonly number[]): boolean {
+    return sizes.every((h, i) => h >= 1 && (!this.config.stageSpec[i]!.includes('D') || h >= 2));
   }
 
-  /** Stem and four stages; returns the raw (un-normalised) stage outputs. */
-  #stages(x: tf.Tensor4D): tf.Tensor4D[] {
-    const outs: tf.Tensor4D[] = [];
-    let h = this.patch_proj.forward(x) as tf.Tensor4D;
-    for (let i = 0; i < 4; i++) {
-      h = this.stages.at(i).forward(h);
-      outs.push(h);
-      if (i < 3) h = this.down_projs.at(i).forward(h) as tf.Tensor4D;
-    }
-    return outs;
+  protected override tooSmallReason(side: number): string {
+    const i = this.featureSizes(side).findIndex((h, j) => h < 1 || (this.config.stageSpec[j]!.includes('D') && h < 2));
+    return `the deformable attention of stage ${i} would see a 1-pixel map, where the reference divides by zero`;
   }
 
-  /** x [B,H,W,3] → four maps [B, ⌈H/4·2^−i⌉, …, dims[i]] (dense: LayerNormed per `outIndices`). */
-  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
-    this.#checkInput(x);
-    return tf.tidy(() => applyOutputNorms(this.#stages(x), this.norms));
+  protected downsample(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    return (i === 0 ? this.patch_proj : this.down_projs.at(i - 1)).forward(x) as tf.Tensor4D;
   }
 
-  /** x [B,H,W,3] → logits [B, numClasses]. */
-  forward(x: tf.Tensor4D): tf.Tensor2D {
-    if (!this.cls_head || !this.cls_norm) throw new InvalidArgumentError('DAT: this is a dense backbone (no classifier); use forwardFeatures');
-    this.#checkInput(x);
-    return tf.tidy(() => {
-      const last = this.#stages(x)[3]!;
-      return this.cls_head!.forward(tf.mean(this.cls_norm!.forward(last), [1, 2])) as tf.Tensor2D;
-    });
+  protected stage(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    return this.stages.at(i).forward(x);
   }
-}
 
-function checkMap(op: string, x: tf.Tensor, dim: number): void {
-  if (x.rank !== 4) throw new ShapeError(op, 'x', 'rank 4 [B,H,W,C] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
-  if (x.shape[3] !== dim) throw new ShapeError(op, 'x', `${dim} channels on the last axis`, `${x.shape[3]} in [${x.shape.join(',')}]`);
+  protected get outputNorms(): ModuleList<Module & Layer> | null {
+    return this.norms;
+  }
+
+  /** LayerNorm → global mean → linear. */
+  protected applyHead(last: tf.Tensor4D): tf.Tensor2D {
+    return this.cls_head!.forward(tf.mean(this.cls_norm!.forward(last), [1, 2])) as tf.Tensor2D;
+  }
 }
 
 function validateConfig(c: DATConfig): void {
-  const perStage = ['dims', 'depths', 'stageSpec', 'heads', 'groups', 'strides', 'ksizes', 'natKsizes', 'offsetRangeFactor', 'usePes', 'useDwcMlps', 'useLpus'] as const;
-  for (const k of perStage) if (c[k].length !== 4) throw new InvalidArgumentError(`DAT config: ${k} must have 4 entries (one per stage), got ${c[k].length}`);
+  const perStage = [
+    'dims',
+    'depths',
+    'stageSpec',
+    'heads',
+    'groups',
+    'strides',
+    'ksizes',
+    'natKsizes',
+    'offsetRangeFactor',
+    'usePes',
+    'useDwcMlps',
+    'useLpus',
+  ] as const;
+  for (const k of perStage)
+    if (c[k].length !== 4)
+      throw new InvalidArgumentError(`DAT config: ${k} must have 4 entries (one per stage), got ${c[k].length}`);
   c.stageSpec.forEach((s, i) => {
-    if (s.length !== c.depths[i]) throw new InvalidArgumentError(`DAT config: stage ${i} has depth ${c.depths[i]} but ${s.length} block kinds`);
+    if (s.length !== c.depths[i])
+      throw new InvalidArgumentError(`DAT config: stage ${i} has depth ${c.depths[i]} but ${s.length} block kinds`);
   });
-  if (c.dimStem !== c.dims[0]) throw new InvalidArgumentError(`DAT config: dim_stem (${c.dimStem}) must equal dims[0] (${c.dims[0]})`);
+  if (c.dimStem !== c.dims[0])
+    throw new InvalidArgumentError(`DAT config: dim_stem (${c.dimStem}) must equal dims[0] (${c.dims[0]})`);
   c.dims.slice(1).forEach((d, i) => {
-    if (d !== 2 * c.dims[i]!) throw new InvalidArgumentError(`DAT config: dims must double per stage (the official proj would crash otherwise), got ${c.dims.join(',')}`);
+    if (d !== 2 * c.dims[i]!)
+      throw new InvalidArgumentError(
+        `DAT config: dims must double per stage (the official proj would crash otherwise), got ${c.dims.join(',')}`,
+      );
   });
 }
 
@@ -542,92 +604,65 @@ function validateConfig(c: DATConfig): void {
 // Official configs
 
 /** The official constructor kwargs (`DAT(**config.MODEL.DAT)`), as in the configs and golden metadata. */
-export type DATOfficialConfig = Readonly<Record<string, unknown>>;
-
-const arr = <T>(cfg: DATOfficialConfig, key: string, fallback?: T[]): T[] => {
-  const v = cfg[key] ?? fallback;
-  if (!Array.isArray(v)) throw new InvalidArgumentError(`DAT config: "${key}" must be a list, got ${JSON.stringify(v)}`);
-  return v as T[];
-};
-const num = (cfg: DATOfficialConfig, key: string, fallback?: number): number => {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'number') throw new InvalidArgumentError(`DAT config: "${key}" must be a number, got ${JSON.stringify(v)}`);
-  return v;
-};
+export type DATOfficialConfig = OfficialConfig;
 
 /**
  * Read official kwargs. Options that no released model uses and this port does not implement
  * (dwc_pes, fixed_pes, no_offs, layer scale, block kinds other than N/D) are refused by name.
  */
 export function fromOfficialConfig(cfg: DATOfficialConfig, dense: boolean): DATConfig {
-  const refuse = (key: string, ok: (v: unknown) => boolean) => {
-    if (cfg[key] !== undefined && !ok(cfg[key])) throw new NotImplementedError(`DAT config: ${key}=${JSON.stringify(cfg[key])} is not supported (no released model uses it)`);
-  };
+  const r = configReader('DAT config', cfg);
   const allFalse = (v: unknown) => Array.isArray(v) && v.every((x) => x === false);
-  refuse('dwc_pes', allFalse);
-  refuse('fixed_pes', allFalse);
-  refuse('no_offs', allFalse);
-  refuse('layer_scale_values', (v) => Array.isArray(v) && v.every((x) => typeof x === 'number' && x <= 0));
-  const stageSpec = arr<string[]>(cfg, 'stage_spec');
+  r.refuse('dwc_pes', allFalse);
+  r.refuse('fixed_pes', allFalse);
+  r.refuse('no_offs', allFalse);
+  r.refuse('layer_scale_values', (v) => Array.isArray(v) && v.every((x) => typeof x === 'number' && x <= 0));
+  const stageSpec = r.list<string[]>('stage_spec');
   for (const s of stageSpec)
-    for (const k of s) if (k !== 'N' && k !== 'D') throw new NotImplementedError(`DAT config: block kind "${k}" is not supported (released models use only N and D)`);
-  const outIndices = dense ? arr<number>(cfg, 'out_indices', [0, 1, 2, 3]) : undefined;
+    for (const k of s)
+      if (k !== 'N' && k !== 'D')
+        throw new NotImplementedError(
+          `DAT config: block kind "${k}" is not supported (released models use only N and D)`,
+        );
+  const outIndices = dense ? r.numbers('out_indices', [0, 1, 2, 3]) : undefined;
   return {
-    imgSize: num(cfg, 'img_size', 224),
-    numClasses: num(cfg, 'num_classes', 1000),
-    expansion: num(cfg, 'expansion', 4),
-    dimStem: num(cfg, 'dim_stem'),
-    dims: arr<number>(cfg, 'dims'),
-    depths: arr<number>(cfg, 'depths'),
+    imgSize: r.num('img_size', 224),
+    numClasses: r.num('num_classes', 1000),
+    expansion: r.num('expansion', 4),
+    dimStem: r.num('dim_stem'),
+    dims: r.numbers('dims'),
+    depths: r.numbers('depths'),
     stageSpec: stageSpec as BlockKind[][],
-    heads: arr<number>(cfg, 'heads'),
-    groups: arr<number>(cfg, 'groups'),
-    strides: arr<number>(cfg, 'strides'),
-    ksizes: arr<number>(cfg, 'ksizes'),
-    natKsizes: arr<number>(cfg, 'nat_ksizes', [7, 7, 7, 7]),
-    offsetRangeFactor: arr<number>(cfg, 'offset_range_factor', [-1, -1, -1, -1]),
-    usePes: arr<boolean>(cfg, 'use_pes', [true, true, true, true]),
-    useDwcMlps: arr<boolean>(cfg, 'use_dwc_mlps', [true, true, true, true]),
-    useLpus: arr<boolean>(cfg, 'use_lpus', [true, true, true, true]),
+    heads: r.numbers('heads'),
+    groups: r.numbers('groups'),
+    strides: r.numbers('strides'),
+    ksizes: r.numbers('ksizes'),
+    natKsizes: r.numbers('nat_ksizes', [7, 7, 7, 7]),
+    offsetRangeFactor: r.numbers('offset_range_factor', [-1, -1, -1, -1]),
+    usePes: r.list<boolean>('use_pes', [true, true, true, true]),
+    useDwcMlps: r.list<boolean>('use_dwc_mlps', [true, true, true, true]),
+    useLpus: r.list<boolean>('use_lpus', [true, true, true, true]),
     useConvPatches: cfg['use_conv_patches'] === undefined ? true : cfg['use_conv_patches'] === true,
     ...(outIndices ? { outIndices } : {}),
   };
 }
 
-/** NCHW golden tensor ↔ NHWC. */
-const toNHWC = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
-const toNCHW = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
-
 const DENSE_REFERENCES = ['LeapLabTHU/DAT-Segmentation', 'LeapLabTHU/DAT-Detection'];
 
-/** Build from golden/official metadata; outputs `stage.0..3` (NCHW) and, for classifiers, `logits`. */
-export function datFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
-  const reference = metadata['reference'] ?? '';
-  const dense = DENSE_REFERENCES.map((r) => r.toLowerCase()).includes(referenceRepo(reference).toLowerCase());
-  let cfg: DATOfficialConfig;
-  try {
-    cfg = JSON.parse(metadata['config'] ?? '') as DATOfficialConfig;
-  } catch {
-    throw new InvalidArgumentError(`DAT: the weights' "config" metadata is not JSON (reference ${reference})`);
-  }
-  const model = new DAT(fromOfficialConfig(cfg, dense));
-  return {
-    model,
-    run: (inputs) =>
-      tf.tidy(() => {
-        const x = toNHWC(inputs['input']!) as tf.Tensor4D;
-        // classifier: the raw stage maps; dense: after the output norms
-        const outs: Record<string, tf.Tensor> = Object.fromEntries(model.forwardFeatures(x).map((f, i) => [`stage.${i}`, toNCHW(f)]));
-        if (!dense) outs['logits'] = model.forward(x);
-        return outs;
-      }),
-  };
+/**
+ * The model official metadata describes: `config` (the constructor kwargs as JSON) and `reference`
+ * (a DAT-Segmentation / DAT-Detection reference builds the dense backbone).
+ */
+export function datFromReference(metadata: ReferenceMetadata): DAT {
+  const repo = referenceRepo(metadata['reference'] ?? '').toLowerCase();
+  const dense = DENSE_REFERENCES.some((r) => r.toLowerCase() === repo);
+  return new DAT(fromOfficialConfig(referenceJson<DATOfficialConfig>(metadata, 'config', 'DAT'), dense));
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Variants
 
-const CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 224 / 256, interpolation: 'bicubic' };
+const CLS_INPUT = imagenetInput(224 / 256);
 const common = {
   img_size: 224,
   patch_size: 4,
@@ -656,9 +691,27 @@ const SRC = 'LeapLabTHU/DAT@32173fc';
 const DENSE_SRC = 'LeapLabTHU/DAT-Segmentation@fdd2039 (same backbone in DAT-Detection; keys prefixed backbone.)';
 
 export const variants = {
-  dat_pp_tiny: { kind: 'classifier', params: 23_962_876, source: `${SRC} configs/dat_tiny.yaml`, input: CLS_INPUT, config: { ...common, ...T } },
-  dat_pp_small: { kind: 'classifier', params: 53_127_366, source: `${SRC} configs/dat_small.yaml`, input: CLS_INPUT, config: { ...common, ...S } },
-  dat_pp_base: { kind: 'classifier', params: 93_690_640, source: `${SRC} configs/dat_base.yaml`, input: CLS_INPUT, config: { ...common, ...Bs } },
+  dat_pp_tiny: {
+    kind: 'classifier',
+    params: 23_962_876,
+    source: `${SRC} configs/dat_tiny.yaml`,
+    input: CLS_INPUT,
+    config: { ...common, ...T },
+  },
+  dat_pp_small: {
+    kind: 'classifier',
+    params: 53_127_366,
+    source: `${SRC} configs/dat_small.yaml`,
+    input: CLS_INPUT,
+    config: { ...common, ...S },
+  },
+  dat_pp_base: {
+    kind: 'classifier',
+    params: 93_690_640,
+    source: `${SRC} configs/dat_base.yaml`,
+    input: CLS_INPUT,
+    config: { ...common, ...Bs },
+  },
   dat_pp_base_384: {
     kind: 'classifier',
     params: 93_690_640,
@@ -671,11 +724,27 @@ export const variants = {
     params: 22_772_796,
     source: `${SRC} configs/dat_p.yaml (no released weights)`,
     input: CLS_INPUT,
-    config: { ...common, ...T, use_dwc_mlps: [false, false, false, false], use_lpus: [false, false, false, false], use_conv_patches: false },
+    config: {
+      ...common,
+      ...T,
+      use_dwc_mlps: [false, false, false, false],
+      use_lpus: [false, false, false, false],
+      use_conv_patches: false,
+    },
   },
   dat_pp_tiny_dense: { kind: 'backbone', params: 23_450_772, source: DENSE_SRC, config: { ...common, ...T, ...DENSE } },
-  dat_pp_small_dense: { kind: 'backbone', params: 52_359_710, source: DENSE_SRC, config: { ...common, ...S, ...DENSE } },
-  dat_pp_base_dense: { kind: 'backbone', params: 92_667_432, source: DENSE_SRC, config: { ...common, ...Bs, ...DENSE } },
+  dat_pp_small_dense: {
+    kind: 'backbone',
+    params: 52_359_710,
+    source: DENSE_SRC,
+    config: { ...common, ...S, ...DENSE },
+  },
+  dat_pp_base_dense: {
+    kind: 'backbone',
+    params: 92_667_432,
+    source: DENSE_SRC,
+    config: { ...common, ...Bs, ...DENSE },
+  },
 } satisfies Record<string, Variant<DATOfficialConfig>>;
 
 export type DATVariantName = keyof typeof variants;
@@ -684,12 +753,11 @@ export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
   name: 'dat',
   packageName: '@dynavit/dat',
   references: ['LeapLabTHU/DAT', ...DENSE_REFERENCES],
-  implemented: true,
   variants,
   create(name, options) {
     const v = variants[name];
     const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
-    return new DAT(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg);
+    return asBuiltModel(new DAT(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg));
   },
-  fromReference: datFromReference,
+  fromReference: (metadata) => asBuiltModel(datFromReference(metadata)),
 };

@@ -11,12 +11,28 @@ describe('gradients through the deformable bi-level routing attention', () => {
     await import('@tensorflow/tfjs');
     await tf.setBackend('cpu');
     // 10×9 map, n_win 3 → padded 12×9; stride 2 → 6×5 agents, padded to 6×6: padding on both grids
-    const attn = new DeBiLevelRoutingAttention(16, { numHeads: 4, nWin: 3, topk: 2, groups: 2, offsetKernel: 3, offsetStride: 2, agentMlpRatio: 2, rpeSize: 5 });
+    const attn = new DeBiLevelRoutingAttention(16, {
+      numHeads: 4,
+      nWin: 3,
+      topk: 2,
+      groups: 2,
+      offsetKernel: 3,
+      offsetStride: 2,
+      agentMlpRatio: 2,
+      rpeSize: 5,
+    });
     const sd: StateDict = new Map(
       attn.stateDictShapes().map(([k, s]) => {
         const n = s.reduce((a, b) => a * b, 1);
         const norm = /norm2?\.weight$|\.norm\.weight$/.test(k);
-        return [k, { dtype: 'F32' as const, shape: s, data: Float32Array.from({ length: n }, (_, i) => (norm ? 1 : 0.3 * Math.sin(i * 1.7 + k.length))) }];
+        return [
+          k,
+          {
+            dtype: 'F32' as const,
+            shape: s,
+            data: Float32Array.from({ length: n }, (_, i) => (norm ? 1 : 0.3 * Math.sin(i * 1.7 + k.length))),
+          },
+        ];
       }),
     );
     attn.loadStateDict(sd);

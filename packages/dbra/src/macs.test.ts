@@ -81,7 +81,16 @@ describe('broadcasting at rank â‰¤ 4 (tfjs-webgpu has no Tile program for rank â
   });
 
   it('a DBRA with batch 2 and 2 offset groups (the per-group position table)', async () => {
-    const attn = new DeBiLevelRoutingAttention(16, { numHeads: 4, nWin: 2, topk: 2, groups: 2, offsetKernel: 3, offsetStride: 2, agentMlpRatio: 2, rpeSize: 4 });
+    const attn = new DeBiLevelRoutingAttention(16, {
+      numHeads: 4,
+      nWin: 2,
+      topk: 2,
+      groups: 2,
+      offsetKernel: 3,
+      offsetStride: 2,
+      agentMlpRatio: 2,
+      rpeSize: 4,
+    });
     const x = tf.randomNormal([2, 7, 9, 16]) as tf.Tensor4D;
     expect(await highRankBroadcasts(() => attn.forward(x))).toEqual([]);
     x.dispose();

@@ -3,9 +3,18 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { compareArrays, type Module, readSafetensors, Registry, runParity, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
+import { type Module, readSafetensors, Registry, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
+import { compareArrays, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BiLevelRoutingAttention, type DBRAIntermediates, type DeBiFormer, DeBiLevelRoutingAttention, dbra, dbraFromReference, routedAttention } from './index.js';
+import {
+  BiLevelRoutingAttention,
+  type DBRAIntermediates,
+  type DeBiFormer,
+  DeBiLevelRoutingAttention,
+  dbra,
+  dbraFromReference,
+  routedAttention,
+} from './index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
@@ -26,12 +35,19 @@ const nhwc = (t: TensorData) => tensor(t) as tf.Tensor4D;
 function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 1e-4): number {
   expect(got.shape, name).toEqual(ref.shape);
   const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
-  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
+  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(
+    tol * Math.max(1, r.maxRef),
+  );
   return r.maxAbs;
 }
 
 /** The DBRA steps of dbra.md §4.3 against the golden `debug.<prefix>.*` tensors (all NCHW/NHWC as stored). */
-function checkDBRASteps(im: DBRAIntermediates, d: ReadonlyMap<string, TensorData>, prefix: string, opts: { routeIdx: boolean; dense: boolean }): void {
+function checkDBRASteps(
+  im: DBRAIntermediates,
+  d: ReadonlyMap<string, TensorData>,
+  prefix: string,
+  opts: { routeIdx: boolean; dense: boolean },
+): void {
   const key = (k: string) => {
     const t = d.get(`${prefix}.${k}`);
     if (!t) throw new Error(`missing golden ${prefix}.${k}`);
@@ -41,7 +57,8 @@ function checkDBRASteps(im: DBRAIntermediates, d: ReadonlyMap<string, TensorData
   expectClose(im.sampleGridXY, key('sample_grid_xy'), 'sample_grid_xy (step 9)');
   expectClose(toNCHW(im.sampled), key('sampled'), 'sampled (steps 10–11)');
   expectClose(toNCHW(im.agentQ), key('agent_q'), 'agent_q (step 12)');
-  if (opts.routeIdx) expect(Array.from(im.routeIdx.dataSync()), 'route_idx (step 13)').toEqual(Array.from(toFloat32(key('route_idx'))));
+  if (opts.routeIdx)
+    expect(Array.from(im.routeIdx.dataSync()), 'route_idx (step 13)').toEqual(Array.from(toFloat32(key('route_idx'))));
   expectClose(toNCHW(im.bilevelOut), key('bilevel_out'), 'bilevel_out (steps 14–16)');
   expectClose(im.agents, key('agents'), 'agents (steps 17–19)');
   if (!opts.dense) return;
@@ -59,13 +76,13 @@ describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
   beforeAll(async () => {
     await tf.setBackend(backend);
     await tf.ready();
-    model = dbraFromReference(weights.metadata).model as DeBiFormer;
+    model = dbraFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
   });
   afterAll(() => model.dispose());
 
   it('reproduces the official outputs (golden cls_tiny_reduced) within 1e-4 relative', () => {
-    const report = runParity(new Registry().use(dbra), weights, io);
+    const report = runParity(new Registry([dbra]), weights, io);
     expect(report.backend).toBe(backend);
     expect(report.outputs.map((o) => o.name).sort()).toEqual(['logits', 'stage.0', 'stage.1', 'stage.2', 'stage.3']);
     for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
@@ -77,7 +94,9 @@ describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
       const attn = model.stages.at(0).at(0).attn1 as BiLevelRoutingAttention;
       expect(attn).toBeInstanceOf(BiLevelRoutingAttention);
       const { out, intermediates: im } = attn.run(nhwc(debug.get('debug.stage0.block0.attn1.in')!), true);
-      expect(Array.from(im!.routeIdx.dataSync())).toEqual(Array.from(toFloat32(debug.get('debug.stage0.block0.attn1.route_idx')!)));
+      expect(Array.from(im!.routeIdx.dataSync())).toEqual(
+        Array.from(toFloat32(debug.get('debug.stage0.block0.attn1.route_idx')!)),
+      );
       expectClose(im!.preProj, debug.get('debug.stage0.block0.attn1.pre_proj')!, 'pre_proj');
       expectClose(out, debug.get('debug.stage0.block0.attn1.out')!, 'BRA out');
     });
@@ -126,7 +145,9 @@ describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
   it('featureInfo describes the real feature maps', () => {
     const x = tf.zeros([2, 80, 100, 3]) as tf.Tensor4D;
     const feats = model.forwardFeatures(x);
-    expect(feats.map((f) => f.shape)).toEqual(model.featureInfo.map((fi) => [2, Math.ceil(80 / fi.reduction), Math.ceil(100 / fi.reduction), fi.channels]));
+    expect(feats.map((f) => f.shape)).toEqual(
+      model.featureInfo.map((fi) => [2, Math.ceil(80 / fi.reduction), Math.ceil(100 / fi.reduction), fi.channels]),
+    );
     tf.dispose([x, ...feats]);
   });
 
@@ -151,15 +172,20 @@ describe.each(['cpu', 'wasm'])('DBRA with token and agent padding (golden seg_sm
     await tf.setBackend(backend);
     await tf.ready();
     // the debug file carries the case's metadata and the weights of the recorded modules as weights.*
-    const meta = Object.fromEntries(Object.entries(segFile.metadata).filter(([k]) => k.startsWith('weights.')).map(([k, v]) => [k.slice('weights.'.length), v]));
-    model = dbraFromReference(meta).model as DeBiFormer;
+    const meta = Object.fromEntries(
+      Object.entries(segFile.metadata)
+        .filter(([k]) => k.startsWith('weights.'))
+        .map(([k, v]) => [k.slice('weights.'.length), v]),
+    );
+    model = dbraFromReference(meta);
     const w = subDict(seg, 'weights.');
     const recorded: [string, Module][] = [
       ['stages.0.0.attn2.', model.stages.at(0).at(0).attn2],
       ['stages.3.0.attn1.', model.stages.at(3).at(0).attn1],
       ['extra_norms.3.', model.extra_norms!.at(3)],
     ];
-    for (const [prefix, mod] of recorded) mod.loadStateDict(subDict(w, prefix), { source: `seg_small_reduced_pad ${prefix}` });
+    for (const [prefix, mod] of recorded)
+      mod.loadStateDict(subDict(w, prefix), { source: `seg_small_reduced_pad ${prefix}` });
   });
   afterAll(() => model.dispose());
 

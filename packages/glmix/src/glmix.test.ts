@@ -15,7 +15,7 @@ import {
   MultiheadAttention,
   slotCentres,
 } from './index.js';
-import { expectClose, nchw, nhwc, readFixture as readST, tensor } from './testing/golden.js';
+import { expectClose, nchw, nhwc, readFixture as readST, tensor } from './test-utils/golden.js';
 
 // g_reduced_96x128: G layout (CPE, dwconv MLP, hybrid stage 2), every debug tensor
 const weights = readST('golden/g_reduced_96x128.weights.safetensors');
@@ -27,7 +27,8 @@ const extra = readST('debug/glmix_blocks.safetensors');
 function caseOf(name: string): { config: Record<string, unknown>; get: (k: string) => TensorData; weights: StateDict } {
   const prefix = `${name}/`;
   const w: StateDict = new Map();
-  for (const [k, v] of extra.tensors) if (k.startsWith(prefix) && !k.startsWith(`${prefix}debug.`)) w.set(k.slice(prefix.length), v);
+  for (const [k, v] of extra.tensors)
+    if (k.startsWith(prefix) && !k.startsWith(`${prefix}debug.`)) w.set(k.slice(prefix.length), v);
   return {
     config: JSON.parse(extra.metadata[name]!) as Record<string, unknown>,
     get: (k) => {
@@ -81,7 +82,7 @@ describe.each(['cpu', 'wasm'])('GLNet blocks step by step on %s', (backend) => {
   let model: GLNet;
   beforeAll(async () => {
     await tf.setBackend(backend);
-    model = glnetFromReference(weights.metadata).model as GLNet;
+    model = glnetFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
   });
   afterAll(() => model.dispose());
@@ -119,7 +120,11 @@ describe.each(['cpu', 'wasm'])('GLNet blocks step by step on %s', (backend) => {
       tf.tidy(() => {
         const block = model.stages.at(s).blocks.at(0) as GLMixBlock;
         const x0 = nhwc(debug.get(`debug.downsample.${s}`)!);
-        expectClose(slotCentres(x0, block.poolSize, block.init_slots), debug.get(`debug.stage${s}.block0.init_slots`)!, `stage${s} init_slots`);
+        expectClose(
+          slotCentres(x0, block.poolSize, block.init_slots),
+          debug.get(`debug.stage${s}.block0.init_slots`)!,
+          `stage${s} init_slots`,
+        );
         expectClose(nchw(block.forward(x0)), debug.get(`debug.stage${s}.block0.block_out`)!, `stage${s} block_out`);
       });
     });
@@ -194,7 +199,14 @@ describe.each(['cpu', 'wasm'])('GLNet blocks step by step on %s', (backend) => {
       ['stl_reduced_224', 6],
     ] as const) {
       const c = caseOf(name);
-      tf.tidy(() => void expectClose(slotCentres(nhwc(c.get('debug.downsample.2')), P, null), c.get('debug.stage2.block0.init_slots'), `${name} init_slots`));
+      tf.tidy(
+        () =>
+          void expectClose(
+            slotCentres(nhwc(c.get('debug.downsample.2')), P, null),
+            c.get('debug.stage2.block0.init_slots'),
+            `${name} init_slots`,
+          ),
+      );
     }
   });
 });
@@ -205,7 +217,14 @@ function randomize(m: GLMixBlock | GLMixAttention): void {
     m.stateDictShapes().map(([k, s]) => {
       const n = s.reduce((a, b) => a * b, 1);
       const base = k === 'slot_scale' ? 20 : k.endsWith('norm1.weight') || k.endsWith('norm2.weight') ? 1 : 0;
-      return [k, { dtype: 'F32' as const, shape: s, data: Float32Array.from({ length: n }, (_, i) => base + 0.3 * Math.sin(i * 1.7 + k.length)) }];
+      return [
+        k,
+        {
+          dtype: 'F32' as const,
+          shape: s,
+          data: Float32Array.from({ length: n }, (_, i) => base + 0.3 * Math.sin(i * 1.7 + k.length)),
+        },
+      ];
     }),
   );
   m.loadStateDict(sd);
@@ -256,11 +275,15 @@ describe('the GLMix mixer as a drop-in Attention2d', () => {
   });
 
   it('mix(u, slotCentres(x0)) reproduces the GLMix block step of the golden (same weights, same code)', () => {
-    const model = glnetFromReference(weights.metadata).model as GLNet;
+    const model = glnetFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
     const block = model.stages.at(0).blocks.at(0) as GLMixBlock;
     const attn = new GLMixAttention(32, { numHeads: 2 });
-    const sd = new Map([...weights.tensors].filter(([k]) => /^stages\.0\.blocks\.0\.(slot_scale|relation_mha|feature_conv)/.test(k)).map(([k, v]) => [k.slice('stages.0.blocks.0.'.length), v]));
+    const sd = new Map(
+      [...weights.tensors]
+        .filter(([k]) => /^stages\.0\.blocks\.0\.(slot_scale|relation_mha|feature_conv)/.test(k))
+        .map(([k, v]) => [k.slice('stages.0.blocks.0.'.length), v]),
+    );
     attn.loadStateDict(sd);
     tf.tidy(() => {
       const u = nhwc(debug.get('debug.stage0.block0.norm1')!);
@@ -272,7 +295,12 @@ describe('the GLMix mixer as a drop-in Attention2d', () => {
   });
 
   it('l2Normalize clamps the norm at 1e-12 (F.normalize), so zero vectors stay zero', () => {
-    const v = l2Normalize(tf.tensor2d([[3, 4], [0, 0]]));
+    const v = l2Normalize(
+      tf.tensor2d([
+        [3, 4],
+        [0, 0],
+      ]),
+    );
     expect(v.dataSync()).toEqual(Float32Array.from([0.6, 0.8, 0, 0]));
     v.dispose();
   });
@@ -284,10 +312,27 @@ describe('gradients through one GLMix block', () => {
     await import('@tensorflow/tfjs');
     await tf.setBackend('cpu');
     for (const slotInit of ['ada_avgpool', 'param'] as const) {
-      const block = new GLMixBlock(16, { numHeads: 2, numSlots: 4, slotInit, localDwKs: 3, mlpRatio: 2, cpeKs: 3, mlpDw: true, layerscale: 0.5 });
+      const block = new GLMixBlock(16, {
+        numHeads: 2,
+        numSlots: 4,
+        slotInit,
+        localDwKs: 3,
+        mlpRatio: 2,
+        cpeKs: 3,
+        mlpDw: true,
+        layerscale: 0.5,
+      });
       randomize(block);
       const x = tf.randomNormal([2, 6, 5, 16], 0, 1, 'float32', 7) as tf.Tensor4D;
-      const wanted = ['slot_scale', 'relation_mha.in_proj_weight', 'relation_mha.in_proj_bias', 'relation_mha.out_proj.weight', 'norm1.weight', 'pos_conv.weight', 'feature_conv.1.weight'];
+      const wanted = [
+        'slot_scale',
+        'relation_mha.in_proj_weight',
+        'relation_mha.in_proj_bias',
+        'relation_mha.out_proj.weight',
+        'norm1.weight',
+        'pos_conv.weight',
+        'feature_conv.1.weight',
+      ];
       if (slotInit === 'param') wanted.push('init_slots');
       const named = new Map(block.namedParameters());
       const vars = wanted.map((k) => named.get(k)!.variable);
@@ -297,7 +342,10 @@ describe('gradients through one GLMix block', () => {
       for (const [i, v] of vars.entries()) {
         const g = grads[v.name]!.dataSync();
         expect(g.every(Number.isFinite), `${slotInit} ${wanted[i]} finite`).toBe(true);
-        expect(g.some((e) => e !== 0), `${slotInit} ${wanted[i]} non-zero`).toBe(true);
+        expect(
+          g.some((e) => e !== 0),
+          `${slotInit} ${wanted[i]} non-zero`,
+        ).toBe(true);
       }
       tf.dispose([x, value, ...Object.values(grads)]);
       block.dispose();

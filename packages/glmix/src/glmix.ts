@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   adaptiveAvgPool2d,
   addMacs,
+  assertMap,
   type Attention2d,
   Conv2d,
   GELU,
@@ -29,10 +30,8 @@ import {
   type Parameter,
   Sequential,
   ShapeError,
+  tidyObj,
 } from '@dynavit/core';
-
-/** `tf.tidy` for a function returning a plain object of tensors. */
-export const tidyObj = <T>(fn: () => T): T => tf.tidy(fn as () => tf.TensorContainer) as T;
 
 /** Set a parameter to a constant (an official init); the temporary is freed, the variable keeps its copy. */
 export function fillParameter(p: Parameter, value: number): void {
@@ -49,9 +48,17 @@ export function fillParameter(p: Parameter, value: number): void {
 export class FastLinear extends Linear {
   override forward(x: tf.Tensor): tf.Tensor {
     if (x.shape[x.rank - 1] !== this.inFeatures)
-      throw new ShapeError('Linear', 'x', `${this.inFeatures} features on the last axis`, `${x.shape[x.rank - 1]} in [${x.shape.join(',')}]`);
+      throw new ShapeError(
+        'Linear',
+        'x',
+        `${this.inFeatures} features on the last axis`,
+        `${x.shape[x.rank - 1]} in [${x.shape.join(',')}]`,
+      );
     return tf.tidy(() => {
-      const y = tf.matMul(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D, tf.transpose(this.weight.value as tf.Tensor2D));
+      const y = tf.matMul(
+        tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D,
+        tf.transpose(this.weight.value as tf.Tensor2D),
+      );
       addMacs(y.shape[0] * this.inFeatures * this.outFeatures); // bypasses core's Linear, so it reports itself
       return tf.reshape(this.bias ? tf.add(y, this.bias.value) : y, [...x.shape.slice(0, -1), this.outFeatures]);
     });
@@ -108,7 +115,12 @@ export class ResDWConvNCHW extends Conv2d {
  */
 function convMlp(dim: number, mlpRatio: number, mlpDw: boolean): Sequential {
   const hidden = Math.floor(mlpRatio * dim);
-  return new Sequential([new Conv2d(dim, hidden, 1), mlpDw ? new ResDWConvNCHW(hidden, 3) : new Identity(), new GELU(), new Conv2d(hidden, dim, 1)]);
+  return new Sequential([
+    new Conv2d(dim, hidden, 1),
+    mlpDw ? new ResDWConvNCHW(hidden, 3) : new Identity(),
+    new GELU(),
+    new Conv2d(hidden, dim, 1),
+  ]);
 }
 
 /** LayerScale when layerscale > 0, otherwise an Identity (no weights), as the official blocks do. */
@@ -132,7 +144,9 @@ export class MultiheadAttention extends Module {
   ) {
     super();
     if (!(numHeads >= 1) || dim % numHeads)
-      throw new InvalidArgumentError(`MultiheadAttention: embed_dim ${dim} must be divisible by num_heads ${numHeads} (num_heads = dim // head_dim)`);
+      throw new InvalidArgumentError(
+        `MultiheadAttention: embed_dim ${dim} must be divisible by num_heads ${numHeads} (num_heads = dim // head_dim)`,
+      );
     this.headDim = dim / numHeads;
     this.scale = this.headDim ** -0.5;
     this.in_proj_weight = this.param('in_proj_weight', [3 * dim, dim]);
@@ -142,13 +156,23 @@ export class MultiheadAttention extends Module {
 
   /** x [B, N, C] → [B, N, C] (global attention among the N tokens). */
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    if (x.rank !== 3) throw new ShapeError('MultiheadAttention', 'x', 'rank 3 [B,N,C]', `rank ${x.rank} [${x.shape.join(',')}]`);
-    if (x.shape[2] !== this.dim) throw new ShapeError('MultiheadAttention', 'x', `${this.dim} channels on the last axis`, `${x.shape[2]} in [${x.shape.join(',')}]`);
+    if (x.rank !== 3)
+      throw new ShapeError('MultiheadAttention', 'x', 'rank 3 [B,N,C]', `rank ${x.rank} [${x.shape.join(',')}]`);
+    if (x.shape[2] !== this.dim)
+      throw new ShapeError(
+        'MultiheadAttention',
+        'x',
+        `${this.dim} channels on the last axis`,
+        `${x.shape[2]} in [${x.shape.join(',')}]`,
+      );
     const [B, N, C] = x.shape;
     const [nh, hd] = [this.numHeads, this.headDim];
     return tf.tidy(() => {
       // explicit transposes, never matMul's transpose flags (slow on wasm, see FastLinear)
-      const qkv = tf.add(tf.matMul(tf.reshape(x, [B * N, C]) as tf.Tensor2D, tf.transpose(this.in_proj_weight.value as tf.Tensor2D)), this.in_proj_bias.value);
+      const qkv = tf.add(
+        tf.matMul(tf.reshape(x, [B * N, C]) as tf.Tensor2D, tf.transpose(this.in_proj_weight.value as tf.Tensor2D)),
+        this.in_proj_bias.value,
+      );
       // packed in-projection, then q·kᵀ and attn·v over all heads (out_proj reports itself)
       addMacs(B * N * C * 3 * C + 2 * B * N * N * C);
       // [B·N, 3C] → [B, N, 3, nh, hd] → [3, B, nh, N, hd] → [3, B·nh, N, hd]
@@ -212,7 +236,12 @@ interface GLMixWeights {
  * attention among the slots, soft dispatch back to the pixels (softmax over slots of the SAME
  * logits), plus the local conv branch on u. Returns m = g + loc [B,H,W,C].
  */
-function glmixMixing(u: tf.Tensor4D, centres: tf.Tensor3D, w: GLMixWeights, collect: boolean): { out: tf.Tensor4D; intermediates?: GLMixIntermediates } {
+function glmixMixing(
+  u: tf.Tensor4D,
+  centres: tf.Tensor3D,
+  w: GLMixWeights,
+  collect: boolean,
+): { out: tf.Tensor4D; intermediates?: GLMixIntermediates } {
   return tidyObj(() => {
     const [B, H, W, C] = u.shape;
     const S = centres.shape[1];
@@ -220,7 +249,10 @@ function glmixMixing(u: tf.Tensor4D, centres: tf.Tensor3D, w: GLMixWeights, coll
     let cn = l2Normalize(centres) as tf.Tensor3D;
     if (cn.shape[0] !== B) cn = tf.broadcastTo(cn, [B, S, C]); // learned slots are shared by the batch
     // A[b,s,l] = n(c[b,s]) · (slot_scale · n(t[b,l]))  → [B, S, L]
-    const logits = tf.matMul(cn, tf.transpose(tf.mul(w.slotScale.value, l2Normalize(t)), [0, 2, 1]) as tf.Tensor3D) as tf.Tensor3D;
+    const logits = tf.matMul(
+      cn,
+      tf.transpose(tf.mul(w.slotScale.value, l2Normalize(t)), [0, 2, 1]) as tf.Tensor3D,
+    ) as tf.Tensor3D;
     const slotsGrouped = tf.matMul(tf.softmax(logits) as tf.Tensor3D, t) as tf.Tensor3D; // softmax over L (pixels); values = normed tokens
     const slotsUpdated = w.relation.forward(slotsGrouped);
     const dispatch = tf.softmax(tf.transpose(logits, [0, 2, 1])); // [B, L, S], softmax over S (slots)
@@ -230,7 +262,10 @@ function glmixMixing(u: tf.Tensor4D, centres: tf.Tensor3D, w: GLMixWeights, coll
     const mixed = tf.add(globalOut, localOut) as tf.Tensor4D;
     if (!collect) return { out: mixed };
     // clone: the centres may be the caller's tensor or the init_slots variable
-    return { out: mixed, intermediates: { initSlots: tf.clone(centres), logits, slotsGrouped, slotsUpdated, globalOut, localOut, mixed } };
+    return {
+      out: mixed,
+      intermediates: { initSlots: tf.clone(centres), logits, slotsGrouped, slotsUpdated, globalOut, localOut, mixed },
+    };
   });
 }
 
@@ -255,26 +290,32 @@ function resolveGLMix(op: string, dim: number, o: GLMixOptions): ResolvedGLMix {
   const numSlots = o.numSlots ?? 64;
   const slotInit = o.slotInit ?? 'ada_avgpool';
   const localDwKs = o.localDwKs ?? 5;
-  if (!Number.isInteger(numSlots) || numSlots < 1) throw new InvalidArgumentError(`${op}: num_slots must be a positive integer, got ${numSlots}`);
-  if (slotInit !== 'ada_avgpool' && slotInit !== 'param') throw new InvalidArgumentError(`${op}: slot_init must be 'ada_avgpool' or 'param', got ${String(slotInit)}`);
+  if (!Number.isInteger(numSlots) || numSlots < 1)
+    throw new InvalidArgumentError(`${op}: num_slots must be a positive integer, got ${numSlots}`);
+  if (slotInit !== 'ada_avgpool' && slotInit !== 'param')
+    throw new InvalidArgumentError(`${op}: slot_init must be 'ada_avgpool' or 'param', got ${String(slotInit)}`);
   const poolSize = Math.floor(Math.sqrt(numSlots));
   if (slotInit === 'ada_avgpool' && poolSize * poolSize !== numSlots)
-    throw new InvalidArgumentError(`${op}: num_slots must be a perfect square with slot_init 'ada_avgpool' (slots pooled to √S×√S), got ${numSlots}`);
+    throw new InvalidArgumentError(
+      `${op}: num_slots must be a perfect square with slot_init 'ada_avgpool' (slots pooled to √S×√S), got ${numSlots}`,
+    );
   if (localDwKs > 0 && localDwKs % 2 === 0)
-    throw new InvalidArgumentError(`${op}: local_dw_ks must be odd (an even kernel with padding k//2 changes the map size), got ${localDwKs}`);
+    throw new InvalidArgumentError(
+      `${op}: local_dw_ks must be odd (an even kernel with padding k//2 changes the map size), got ${localDwKs}`,
+    );
   if (!(dim >= 1)) throw new InvalidArgumentError(`${op}: dim must be positive, got ${dim}`);
   return { numSlots, slotInit, localDwKs, poolSize };
 }
 
 /** `feature_conv`: 1×1 → depthwise k×k (padding k//2) → 1×1, no activation; Identity when k ≤ 0. */
 const featureConv = (dim: number, ks: number): Module & Layer =>
-  ks > 0 ? new Sequential([new Conv2d(dim, dim, 1), new Conv2d(dim, dim, ks, { padding: Math.floor(ks / 2), groups: dim }), new Conv2d(dim, dim, 1)]) : new Identity();
-
-function checkMap(op: string, x: tf.Tensor, dim: number): void {
-  if (x.rank !== 4) throw new ShapeError(op, 'x', 'rank 4 [B,H,W,C] (NHWC)', `rank ${x.rank} [${x.shape.join(',')}]`);
-  if (x.shape[3] !== dim) throw new ShapeError(op, 'x', `${dim} channels on the last axis`, `${x.shape[3]} in [${x.shape.join(',')}]`);
-  if (x.shape[1] === 0 || x.shape[2] === 0) throw new ShapeError(op, 'x', 'a non-empty map', `[${x.shape.join(',')}]`);
-}
+  ks > 0
+    ? new Sequential([
+        new Conv2d(dim, dim, 1),
+        new Conv2d(dim, dim, ks, { padding: Math.floor(ks / 2), groups: dim }),
+        new Conv2d(dim, dim, 1),
+      ])
+    : new Identity();
 
 /**
  * The GLMix token mixer as a drop-in `Attention2d` (NHWC in, same shape out): global attention among
@@ -308,17 +349,27 @@ export class GLMixAttention extends Module implements Attention2d {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    checkMap('GLMixAttention', x, this.dim);
+    assertMap('GLMixAttention', x, this.dim);
     return tf.tidy(() => this.mix(x, slotCentres(x, this.poolSize, this.init_slots)).out);
   }
 
   /** u [B,H,W,C] (already normed) with centres [B|1, S, C] → m [B,H,W,C]. */
   mix(u: tf.Tensor4D, centres: tf.Tensor3D, collect = false): { out: tf.Tensor4D; intermediates?: GLMixIntermediates } {
-    checkMap('GLMixAttention', u, this.dim);
+    assertMap('GLMixAttention', u, this.dim);
     const [b, , c] = centres.shape;
     if (centres.rank !== 3 || c !== this.dim || (b !== 1 && b !== u.shape[0]))
-      throw new ShapeError('GLMixAttention.mix', 'centres', `[1 or ${u.shape[0]}, S, ${this.dim}]`, `[${centres.shape.join(',')}]`);
-    return glmixMixing(u, centres, { slotScale: this.slot_scale, relation: this.relation_mha, local: this.feature_conv }, collect);
+      throw new ShapeError(
+        'GLMixAttention.mix',
+        'centres',
+        `[1 or ${u.shape[0]}, S, ${this.dim}]`,
+        `[${centres.shape.join(',')}]`,
+      );
+    return glmixMixing(
+      u,
+      centres,
+      { slotScale: this.slot_scale, relation: this.relation_mha, local: this.feature_conv },
+      collect,
+    );
   }
 }
 
@@ -354,7 +405,10 @@ export interface GLMixBlockIntermediates extends GLMixIntermediates {
 const posConv = (dim: number, ks: number) => new Conv2d(dim, dim, ks, { padding: Math.floor(ks / 2), groups: dim });
 
 function checkBlockOptions(op: string, o: BlockOptions): void {
-  if (o.cpeKs > 0 && o.cpeKs % 2 === 0) throw new InvalidArgumentError(`${op}: cpe_ks must be odd (the CPE residual needs an unchanged map size), got ${o.cpeKs}`);
+  if (o.cpeKs > 0 && o.cpeKs % 2 === 0)
+    throw new InvalidArgumentError(
+      `${op}: cpe_ks must be odd (the CPE residual needs an unchanged map size), got ${o.cpeKs}`,
+    );
   if (!(o.mlpRatio > 0)) throw new InvalidArgumentError(`${op}: mlp_ratio must be positive, got ${o.mlpRatio}`);
 }
 
@@ -401,19 +455,30 @@ export class GLMixBlock extends Module implements Layer {
 
   /** x0 [B,H,W,C] → y [B,H,W,C]; with `collect`, every step (see GLMixBlockIntermediates). */
   run(x0: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: GLMixBlockIntermediates } {
-    checkMap('GLMixBlock', x0, this.dim);
+    assertMap('GLMixBlock', x0, this.dim);
     return tidyObj(() => {
       // the centres come from the RAW block input: before the CPE and before norm1 (§9)
       const centres = slotCentres(x0, this.poolSize, this.init_slots);
       const x1 = this.pos_conv ? (tf.add(x0, this.pos_conv.forward(x0)) as tf.Tensor4D) : x0;
       const u = this.norm1.forward(x1) as tf.Tensor4D;
-      const g = glmixMixing(u, centres, { slotScale: this.slot_scale, relation: this.relation_mha, local: this.feature_conv }, collect);
+      const g = glmixMixing(
+        u,
+        centres,
+        { slotScale: this.slot_scale, relation: this.relation_mha, local: this.feature_conv },
+        collect,
+      );
       const x2 = tf.add(x1, this.ls1.forward(g.out));
       const n2 = this.norm2.forward(x2) as tf.Tensor4D;
       const mlpOut = this.mlp.forward(n2) as tf.Tensor4D;
       const out = tf.add(x2, this.ls2.forward(mlpOut)) as tf.Tensor4D;
       if (!collect) return { out };
-      const intermediates: GLMixBlockIntermediates = { ...g.intermediates!, norm1: u, norm2: n2, mlpOut, ...(this.pos_conv ? { xAfterCpe: x1 } : {}) };
+      const intermediates: GLMixBlockIntermediates = {
+        ...g.intermediates!,
+        norm1: u,
+        norm2: n2,
+        mlpOut,
+        ...(this.pos_conv ? { xAfterCpe: x1 } : {}),
+      };
       return { out, intermediates };
     });
   }
@@ -465,7 +530,7 @@ export class MHSA_NCHW_Block extends Module implements Layer {
   }
 
   run(x0: tf.Tensor4D, collect = false): { out: tf.Tensor4D; intermediates?: MHSABlockIntermediates } {
-    checkMap('MHSA_NCHW_Block', x0, this.dim);
+    assertMap('MHSA_NCHW_Block', x0, this.dim);
     const [B, H, W, C] = x0.shape;
     return tidyObj(() => {
       const x1 = this.pos_conv ? (tf.add(x0, this.pos_conv.forward(x0)) as tf.Tensor4D) : x0;
@@ -477,7 +542,10 @@ export class MHSA_NCHW_Block extends Module implements Layer {
       const mlpOut = this.mlp.forward(n2);
       const out = tf.add(x2, this.ls2.forward(mlpOut)) as tf.Tensor4D;
       if (!collect) return { out };
-      return { out, intermediates: { norm1: n1, attnOut, norm2: n2, mlpOut, ...(this.pos_conv ? { xAfterCpe: x1 } : {}) } };
+      return {
+        out,
+        intermediates: { norm1: n1, attnOut, norm2: n2, mlpOut, ...(this.pos_conv ? { xAfterCpe: x1 } : {}) },
+      };
     });
   }
 }
@@ -498,12 +566,16 @@ export class MHSA_Block extends Module implements Layer {
     opts: Pick<BlockOptions, 'numHeads' | 'mlpRatio' | 'layerscale'>,
   ) {
     super();
-    if (!(opts.mlpRatio > 0)) throw new InvalidArgumentError(`MHSA_Block: mlp_ratio must be positive, got ${opts.mlpRatio}`);
+    if (!(opts.mlpRatio > 0))
+      throw new InvalidArgumentError(`MHSA_Block: mlp_ratio must be positive, got ${opts.mlpRatio}`);
     const hidden = Math.floor(opts.mlpRatio * dim);
     this.norm1 = this.child('norm1', new LayerNorm(dim, BLOCK_NORM_EPS));
     this.mha_op = this.child('mha_op', new MultiheadAttention(dim, opts.numHeads));
     this.norm2 = this.child('norm2', new LayerNorm(dim, BLOCK_NORM_EPS));
-    this.mlp = this.child('mlp', new Sequential([new FastLinear(dim, hidden), new GELU(), new FastLinear(hidden, dim)]));
+    this.mlp = this.child(
+      'mlp',
+      new Sequential([new FastLinear(dim, hidden), new GELU(), new FastLinear(hidden, dim)]),
+    );
     this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nlc'));
     this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nlc'));
   }
@@ -513,8 +585,15 @@ export class MHSA_Block extends Module implements Layer {
   }
 
   run(z: tf.Tensor3D, collect = false): { out: tf.Tensor3D; intermediates?: MHSABlockIntermediates } {
-    if (z.rank !== 3) throw new ShapeError('MHSA_Block', 'z', 'rank 3 [B,L,C] (tokens)', `rank ${z.rank} [${z.shape.join(',')}]`);
-    if (z.shape[2] !== this.dim) throw new ShapeError('MHSA_Block', 'z', `${this.dim} channels on the last axis`, `${z.shape[2]} in [${z.shape.join(',')}]`);
+    if (z.rank !== 3)
+      throw new ShapeError('MHSA_Block', 'z', 'rank 3 [B,L,C] (tokens)', `rank ${z.rank} [${z.shape.join(',')}]`);
+    if (z.shape[2] !== this.dim)
+      throw new ShapeError(
+        'MHSA_Block',
+        'z',
+        `${this.dim} channels on the last axis`,
+        `${z.shape[2]} in [${z.shape.join(',')}]`,
+      );
     return tidyObj(() => {
       const n1 = this.norm1.forward(z) as tf.Tensor3D;
       const attnOut = this.mha_op.forward(n1);
@@ -562,19 +641,24 @@ export class BasicLayer extends Module implements Layer {
         case 'mha':
           return new MHSA_Block(dim, opts);
         default:
-          throw new InvalidArgumentError(`BasicLayer: unknown mixing mode ${JSON.stringify(mixingMode)}; expected one of ${MIXING_MODES.join(', ')}`);
+          throw new InvalidArgumentError(
+            `BasicLayer: unknown mixing mode ${JSON.stringify(mixingMode)}; expected one of ${MIXING_MODES.join(', ')}`,
+          );
       }
     };
     this.blocks = this.child('blocks', new ModuleList(Array.from({ length: depth }, (_, j) => make(j))));
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    checkMap('BasicLayer', x, this.dim);
+    assertMap('BasicLayer', x, this.dim);
     return tf.tidy(() => {
       if (this.mixingMode === 'mha') {
         const [B, H, W, C] = x.shape;
         // NCHW → [B, L, C] in the reference is a free reshape of NHWC; and back
-        const z = this.blocks.items.reduce((h, b) => (b as MHSA_Block).forward(h), tf.reshape(x, [B, H * W, C]) as tf.Tensor3D);
+        const z = this.blocks.items.reduce(
+          (h, b) => (b as MHSA_Block).forward(h),
+          tf.reshape(x, [B, H * W, C]) as tf.Tensor3D,
+        );
         return tf.reshape(z, [B, H, W, C]) as tf.Tensor4D;
       }
       return this.blocks.items.reduce((h, b) => (b as GLMixBlock | MHSA_NCHW_Block).forward(h), x);

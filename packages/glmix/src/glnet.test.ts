@@ -3,18 +3,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  compareArrays,
   InputSizeError,
   InvalidArgumentError,
   layerNorm,
   NotImplementedError,
   Registry,
-  runParity,
   ShapeError,
 } from '@dynavit/core';
+import { compareArrays, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromOfficialConfig, GLNet, glmix, glnetFromReference, variants } from './index.js';
-import { expectClose, fixtures, nchw, nhwc, readFixture } from './testing/golden.js';
+import { expectClose, fixtures, nchw, nhwc, readFixture } from './test-utils/golden.js';
 
 const weights = readFixture('golden/g_reduced_96x128.weights.safetensors');
 const io = readFixture('golden/g_reduced_96x128.io.safetensors');
@@ -26,7 +25,11 @@ const manifests = readdirSync(manifestDir)
   .filter((f) => f.endsWith('.json'))
   .map((f) => ({
     name: f.slice('manifest.'.length, -'.json'.length) as keyof typeof variants,
-    m: JSON.parse(readFileSync(manifestDir + f, 'utf8')) as { params: number; state_dict: [string, number[]][]; checkpoint_state_dict_key: string },
+    m: JSON.parse(readFileSync(manifestDir + f, 'utf8')) as {
+      params: number;
+      state_dict: [string, number[]][];
+      checkpoint_state_dict_key: string;
+    },
   }));
 
 describe('GLNet variants match the official state_dict manifests', () => {
@@ -38,7 +41,6 @@ describe('GLNet variants match the official state_dict manifests', () => {
     const r = new Registry().use(glmix);
     const official = Object.keys(variants).filter((n) => variants[n as keyof typeof variants].kind === 'classifier');
     expect(official.sort()).toEqual(manifests.map((x) => x.name).sort());
-    expect(r.listModels().every((m) => m.implemented)).toBe(true);
     expect(
       r
         .listModels()
@@ -78,7 +80,11 @@ describe('GLNet variants match the official state_dict manifests', () => {
         ];
         expect(dense.stateDictShapes()).toEqual(want);
         expect(dense.parameterCount()).toBe(variants[name].params);
-        expect(dense.featureInfo.map((f) => [f.channels, f.reduction, f.module])).toEqual(C.map((c, i) => [c, 4 << i, `extra_norms.${i}`]));
+        expect(dense.kind).toBe('backbone');
+        if (dense.kind === 'backbone')
+          expect(dense.featureInfo.map((f) => [f.channels, f.reduction, f.module])).toEqual(
+            C.map((c, i) => [c, 4 << i, `extra_norms.${i}`]),
+          );
       } finally {
         dense.dispose();
         cls.dispose();
@@ -91,13 +97,13 @@ describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {
   let model: GLNet;
   beforeAll(async () => {
     await tf.setBackend(backend);
-    model = glnetFromReference(weights.metadata).model as GLNet;
+    model = glnetFromReference(weights.metadata);
     model.loadStateDict(weights.tensors);
   });
   afterAll(() => model.dispose());
 
   it('reproduces the official outputs (golden g_reduced_96x128, 6×8 → 8×8 slot pooling) within 1e-4 relative', () => {
-    const report = runParity(new Registry().use(glmix), weights, io);
+    const report = runParity(new Registry([glmix]), weights, io);
     expect(report.backend).toBe(backend);
     expect(report.outputs.map((o) => o.name).sort()).toEqual(['logits', 'stage.0', 'stage.1', 'stage.2', 'stage.3']);
     for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
@@ -108,9 +114,10 @@ describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {
   it('stem, transitions, pre-head norm and pooling match debug.downsample.*, final_norm, pooled', () => {
     const x = nhwc(io.tensors.get('input')!);
     const before = tf.memory().numTensors;
-    const r = model.run(x, true);
-    const im = r.intermediates!;
-    for (const [i, d] of im.downsample.entries()) tf.tidy(() => void expectClose(nchw(d), debug.get(`debug.downsample.${i}`)!, `downsample.${i}`));
+    const r = model.forwardIntermediates(x);
+    const im = r.intermediates;
+    for (const [i, d] of im.downsample.entries())
+      tf.tidy(() => void expectClose(nchw(d), debug.get(`debug.downsample.${i}`)!, `downsample.${i}`));
     tf.tidy(() => void expectClose(nchw(im.finalNorm!), debug.get('debug.final_norm')!, 'final_norm'));
     expectClose(im.pooled!, debug.get('debug.pooled')!, 'pooled');
     tf.dispose([r.stages, r.logits!, im.downsample, im.finalNorm!, im.pooled!]);
@@ -122,7 +129,15 @@ describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {
     const dense = new GLNet(fromOfficialConfig(reducedConfig, { dense: true }));
     const res = dense.loadStateDict(weights.tensors, { strict: false });
     expect(res.missing).toEqual([0, 1, 2, 3].flatMap((i) => [`extra_norms.${i}.weight`, `extra_norms.${i}.bias`]));
-    expect(res.unexpected.sort()).toEqual(['head.bias', 'head.weight', 'norm.bias', 'norm.num_batches_tracked', 'norm.running_mean', 'norm.running_var', 'norm.weight']);
+    expect(res.unexpected.sort()).toEqual([
+      'head.bias',
+      'head.weight',
+      'norm.bias',
+      'norm.num_batches_tracked',
+      'norm.running_mean',
+      'norm.running_var',
+      'norm.weight',
+    ]);
     const x = nhwc(io.tensors.get('input')!);
     const feats = dense.forwardFeatures(x);
     // extra_norms start at torch's LayerNorm init (weight 1, bias 0)
@@ -144,8 +159,14 @@ describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {
     for (let i = 0; i < 3; i++) {
       model.forward(x).dispose();
       tf.dispose(model.forwardFeatures(x));
-      const r = model.run(x);
-      tf.dispose([...r.stages, r.logits!]);
+      const r = model.forwardIntermediates(x);
+      tf.dispose([
+        ...r.stages,
+        r.logits!,
+        ...r.intermediates.downsample,
+        r.intermediates.finalNorm!,
+        r.intermediates.pooled!,
+      ]);
     }
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
@@ -158,7 +179,14 @@ describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {
     ] as const) {
       const x = tf.zeros([2, h, w, 3]) as tf.Tensor4D;
       const feats = model.forwardFeatures(x);
-      expect(feats.map((f) => f.shape)).toEqual(model.featureInfo.map((fi) => [2, Math.max(1, Math.ceil(h / fi.reduction)), Math.max(1, Math.ceil(w / fi.reduction)), fi.channels]));
+      expect(feats.map((f) => f.shape)).toEqual(
+        model.featureInfo.map((fi) => [
+          2,
+          Math.max(1, Math.ceil(h / fi.reduction)),
+          Math.max(1, Math.ceil(w / fi.reduction)),
+          fi.channels,
+        ]),
+      );
       expect(feats.every((f) => f.dataSync().every(Number.isFinite))).toBe(true);
       tf.dispose([x, ...feats]);
     }
@@ -171,14 +199,27 @@ describe('GLNet input checks, configs and checkpoints', () => {
   });
 
   it('names wrong rank, channel count and too-small inputs', () => {
-    const g = glnetFromReference(weights.metadata).model as GLNet;
-    const stl = new GLNet(fromOfficialConfig({ ...reducedConfig, downsample_style: 'non_ovlp', transition_layout: 'norm.proj', cpe_ks: 0, mlp_dw: false }));
+    const g = glnetFromReference(weights.metadata);
+    const stl = new GLNet(
+      fromOfficialConfig({
+        ...reducedConfig,
+        downsample_style: 'non_ovlp',
+        transition_layout: 'norm.proj',
+        cpe_ks: 0,
+        mlp_dw: false,
+      }),
+    );
     expect(g.minInputSize).toBe(1);
     expect(stl.minInputSize).toBe(32);
     const cases: [GLNet, number[], RegExp, typeof ShapeError | typeof InputSizeError][] = [
       [g, [64, 64, 3], /rank 4 \[B,H,W,3\]/, ShapeError],
       [g, [1, 3, 64, 64], /3 channels \(RGB\) on the last axis/, ShapeError],
-      [stl, [1, 31, 64, 3], /input 31×64 is too small: the smallest side this model takes is 32 px.*stage 3 would be empty/, InputSizeError],
+      [
+        stl,
+        [1, 31, 64, 3],
+        /input 31×64 is too small: the smallest side this model takes is 32 px.*stage 3 would be empty/,
+        InputSizeError,
+      ],
     ];
     for (const [m, shape, msg, cls] of cases) {
       const x = tf.zeros(shape) as tf.Tensor as tf.Tensor4D;
@@ -197,15 +238,15 @@ describe('GLNet input checks, configs and checkpoints', () => {
 
   it('reads the constructor defaults and refuses what the official code does not accept, by name', () => {
     const d = fromOfficialConfig({});
-    expect([d.slotInit, d.normLayer, d.preHeadNormLayer, d.downsampleStyle, d.transitionLayout, d.cpeKs, d.layerscale]).toEqual([
-      'param',
-      'LayerNorm2d',
-      'LayerNorm2d',
-      'non_ovlp',
-      'proj.norm',
-      0,
-      -1,
-    ]);
+    expect([
+      d.slotInit,
+      d.normLayer,
+      d.preHeadNormLayer,
+      d.downsampleStyle,
+      d.transitionLayout,
+      d.cpeKs,
+      d.layerscale,
+    ]).toEqual(['param', 'LayerNorm2d', 'LayerNorm2d', 'non_ovlp', 'proj.norm', 0, -1]);
     expect(fromOfficialConfig({ local_dw_ks: [3, 5, 7, 0] }).localDwKs).toEqual([3, 5, 7, 0]);
     expect(fromOfficialConfig({ norm_layer: 'nn.BatchNorm2d' }).normLayer).toBe('BatchNorm2d');
     expect(() => fromOfficialConfig({ slot_init: 'conv' })).toThrow(NotImplementedError);
@@ -216,8 +257,12 @@ describe('GLNet input checks, configs and checkpoints', () => {
     expect(() => build({ mixing_modes: ['glmix', 'glmix', 'dw', 'mha'] })).toThrow(/mixing_modes\[2\] "dw"/);
     expect(() => build({ local_dw_ks: 4 })).toThrow(/local_dw_ks must be odd/);
     expect(() => build({ head_dim: 40 })).toThrow(InvalidArgumentError);
-    expect(() => glnetFromReference({ ...weights.metadata, model_class: 'GLNet_xl' })).toThrow(/model_class "GLNet_xl"/);
-    expect(() => new GLNet({ ...fromOfficialConfig(reducedConfig, { modelClass: 'GLNet_tklb' }), numClasses: 0 })).toThrow(/num_classes ≥ 1/);
+    expect(() => glnetFromReference({ ...weights.metadata, model_class: 'GLNet_xl' })).toThrow(
+      /model_class "GLNet_xl"/,
+    );
+    expect(
+      () => new GLNet({ ...fromOfficialConfig(reducedConfig, { modelClass: 'GLNet_tklb' }), numClasses: 0 }),
+    ).toThrow(/num_classes ≥ 1/);
     // num_classes 0: head is an Identity, forward returns the pooled features
     const m = build({ num_classes: 0 });
     expect(m.stateDictShapes().some(([k]) => k.startsWith('head.'))).toBe(false);

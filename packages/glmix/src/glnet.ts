@@ -14,33 +14,34 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  applyOutputNorms,
+  asBuiltModel,
   BatchNorm2d,
-  type Classifier,
+  configReader,
   Conv2d,
-  type DenseBackbone,
   type FeatureInfo,
   GELU,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   Identity,
+  imagenetInput,
   type InputConfig,
-  InputSizeError,
   InvalidArgumentError,
   type Layer,
   LayerNorm2d,
   loadPthStateDict,
-  Module,
-  ModuleList,
   type ModelFamily,
+  type Module,
+  ModuleList,
   NotImplementedError,
-  type ParityModel,
+  type OfficialConfig,
+  referenceJson,
+  type ReferenceMetadata,
   Sequential,
-  ShapeError,
+  StagedModel,
+  stageSizes,
   type StateDict,
+  tidyObj,
   type Variant,
 } from '@dynavit/core';
-import { BasicLayer, FastLinear, fillParameter, MIXING_MODES, type MixingMode, type SlotInit, tidyObj } from './glmix.js';
+import { BasicLayer, FastLinear, fillParameter, MIXING_MODES, type MixingMode, type SlotInit } from './glmix.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -88,7 +89,8 @@ export interface GLNetConfig {
 // ---------------------------------------------------------------------------------------------------
 // Down-sampling layers (glmix.md §3.1)
 
-const makeNorm = (kind: NormLayer, ch: number): Module & Layer => (kind === 'BatchNorm2d' ? new BatchNorm2d(ch, 1e-5) : new LayerNorm2d(ch, 1e-6));
+const makeNorm = (kind: NormLayer, ch: number): Module & Layer =>
+  kind === 'BatchNorm2d' ? new BatchNorm2d(ch, 1e-5) : new LayerNorm2d(ch, 1e-6);
 
 /**
  * `downsample_layers`: the stem and three transitions, each an `nn.Sequential`.
@@ -112,7 +114,9 @@ function downsampleLayers(c: GLNetConfig): ModuleList<Sequential> {
       ])
     : new Sequential([new Conv2d(c.inChans, d[0]!, 4, { stride: 4 }), norm(d[0]!)]);
   const transitions = [0, 1, 2].map((i) => {
-    const conv = ovlp ? new Conv2d(d[i]!, d[i + 1]!, 3, { stride: 2, padding: 1 }) : new Conv2d(d[i]!, d[i + 1]!, 2, { stride: 2 });
+    const conv = ovlp
+      ? new Conv2d(d[i]!, d[i + 1]!, 3, { stride: 2, padding: 1 })
+      : new Conv2d(d[i]!, d[i + 1]!, 2, { stride: 2 });
     return new Sequential(c.transitionLayout === 'norm.proj' ? [norm(d[i]!), conv] : [conv, norm(d[i + 1]!)]);
   });
   return new ModuleList([stem, ...transitions]);
@@ -140,7 +144,7 @@ export interface GLNetOutputs {
   stages: tf.Tensor4D[];
   /** classifiers only */
   logits?: tf.Tensor2D;
-  intermediates?: GLNetIntermediates;
+  intermediates: GLNetIntermediates;
 }
 
 /**
@@ -150,7 +154,9 @@ export interface GLNetOutputs {
  * Dense backbone (`config.dense`, our assumption, glmix.md §8): no norm/head; `extra_norms[i]` on each
  * stage output; the next stage always consumes the un-normalised map.
  */
-export class GLNet extends Module implements Classifier, DenseBackbone {
+export class GLNet extends StagedModel {
+  readonly kind: 'classifier' | 'backbone';
+  override readonly inChannels: number;
   readonly downsample_layers: ModuleList<Sequential>;
   readonly stages: ModuleList<BasicLayer>;
   readonly norm: (Module & Layer) | null = null;
@@ -159,13 +165,13 @@ export class GLNet extends Module implements Classifier, DenseBackbone {
   readonly extra_norms: ModuleList<LayerNorm2d> | null = null;
   readonly featureInfo: readonly FeatureInfo[];
   readonly numClasses: number;
-  /** smallest input side the model takes (non_ovlp: 32, so that stage 3 is not empty; ovlp: 1) */
-  readonly minInputSize: number;
 
   constructor(readonly config: GLNetConfig) {
-    super();
+    super('GLNet');
     const c = config;
     validateConfig(c);
+    this.kind = c.dense ? 'backbone' : 'classifier';
+    this.inChannels = c.inChans;
     this.downsample_layers = this.child('downsample_layers', downsampleLayers(c));
     this.stages = this.child(
       'stages',
@@ -194,47 +200,44 @@ export class GLNet extends Module implements Classifier, DenseBackbone {
     } else {
       this.norm = this.child('norm', makeNorm(c.preHeadNormLayer, c3));
       this.head = this.child('head', c.numClasses > 0 ? new FastLinear(c3, c.numClasses) : new Identity());
-      if (c.modelClass === 'GLNet_tklb') this.tklb_aux_head = this.child('tklb_aux_head', new FastLinear(c3, c.numClasses));
+      if (c.modelClass === 'GLNet_tklb')
+        this.tklb_aux_head = this.child('tklb_aux_head', new FastLinear(c3, c.numClasses));
     }
     this.numClasses = c.dense ? 0 : c.numClasses;
-    this.featureInfo = c.embedDim.map((channels, i) => ({ channels, reduction: 4 << i, module: c.dense ? `extra_norms.${i}` : `stages.${i}` }));
-    this.minInputSize = Array.from({ length: 64 }, (_, s) => s + 1).find((s) => this.stageSizes(s).every((h) => h >= 1)) ?? 64;
+    this.featureInfo = c.embedDim.map((channels, i) => ({
+      channels,
+      reduction: 4 << i,
+      module: c.dense ? `extra_norms.${i}` : `stages.${i}`,
+    }));
   }
 
-  /** Spatial side of each stage map for an input side (ovlp: ⌈·/2⌉ per stride-2 conv; non_ovlp: floors). */
-  stageSizes(side: number): number[] {
-    const ovlp = this.config.downsampleStyle === 'ovlp';
-    const out: number[] = [];
-    let h = ovlp ? Math.ceil(Math.ceil(side / 2) / 2) : Math.floor(side / 4);
-    for (let i = 0; i < 4; i++) {
-      out.push(h);
-      h = ovlp ? Math.ceil(h / 2) : Math.floor(h / 2);
-    }
-    return out;
+  /**
+   * Spatial side of each stage map for an input side (ovlp: ⌈·/2⌉ per stride-2 conv; non_ovlp: floors,
+   * so its smallest input is 32 px, where stage 3 is 1×1).
+   */
+  featureSizes(side: number): number[] {
+    return stageSizes(side, this.config.downsampleStyle === 'ovlp');
   }
 
-  #checkInput(x: tf.Tensor): void {
-    const C = this.config.inChans;
-    if (x.rank !== 4) throw new ShapeError('GLNet', 'x', `rank 4 [B,H,W,${C}] (NHWC)`, `rank ${x.rank} [${x.shape.join(',')}]`);
-    if (x.shape[3] !== C) throw new ShapeError('GLNet', 'x', `${C} channels${C === 3 ? ' (RGB)' : ''} on the last axis (NHWC)`, `${x.shape[3]} channels in [${x.shape.join(',')}]`);
-    const [, H, W] = x.shape as number[];
-    if (H! < this.minInputSize || W! < this.minInputSize)
-      throw new InputSizeError(
-        `GLNet: input ${H}×${W} is too small: the smallest side this model takes is ${this.minInputSize} px (4×4 patchify and three 2×2 non-overlapping down-samplings floor the map, so stage ${this.stageSizes(Math.min(H!, W!)).findIndex((h) => h < 1)} would be empty)`,
-      );
+  protected override tooSmallReason(side: number): string {
+    const i = this.featureSizes(side).findIndex((h) => h < 1);
+    return `4×4 patchify and three 2×2 non-overlapping down-samplings floor the map, so stage ${i} would be empty`;
   }
 
-  /** Down-sampling and stages; the raw stage outputs (and, with `collect`, the stage inputs). */
-  #stages(x: tf.Tensor4D, downsample?: tf.Tensor4D[]): tf.Tensor4D[] {
-    const outs: tf.Tensor4D[] = [];
-    let h = x;
-    for (let i = 0; i < 4; i++) {
-      h = this.downsample_layers.at(i).forward(h) as tf.Tensor4D;
-      downsample?.push(h);
-      h = this.stages.at(i).forward(h);
-      outs.push(h);
-    }
-    return outs;
+  protected downsample(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    return this.downsample_layers.at(i).forward(x) as tf.Tensor4D;
+  }
+
+  protected stage(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    return this.stages.at(i).forward(x);
+  }
+
+  protected get outputNorms(): ModuleList<LayerNorm2d> | null {
+    return this.extra_norms;
+  }
+
+  protected applyHead(last: tf.Tensor4D): tf.Tensor2D {
+    return this.#head(last);
   }
 
   /** Pre-head norm, pooling and head(s) on the last stage map [B,h,w,C3] → logits [B, K]. */
@@ -256,82 +259,70 @@ export class GLNet extends Module implements Classifier, DenseBackbone {
   }
 
   /**
-   * One pass: raw stage outputs and (classifiers) logits; with `collect`, the intermediates of the
-   * golden `debug.*` tensors that live outside the blocks.
+   * One pass that also returns what the golden `debug.*` tensors record outside the blocks: raw stage
+   * outputs, each stage's input (the down-sampling outputs) and, for classifiers, the head's steps and
+   * the logits.
    */
-  run(x: tf.Tensor4D, collect = false): GLNetOutputs {
-    this.#checkInput(x);
+  forwardIntermediates(x: tf.Tensor4D): GLNetOutputs {
+    this.checkInput(x);
     return tidyObj(() => {
-      const im: GLNetIntermediates | undefined = collect ? { downsample: [] } : undefined;
-      const stages = this.#stages(x, im?.downsample);
-      const logits = this.norm ? this.#head(stages[3]!, im) : undefined;
-      return { stages, ...(logits ? { logits } : {}), ...(im ? { intermediates: im } : {}) };
+      const im: GLNetIntermediates = { downsample: [] };
+      const stages: tf.Tensor4D[] = [];
+      let h = x;
+      for (let i = 0; i < this.featureInfo.length; i++) {
+        h = this.downsample(i, h);
+        im.downsample.push(h);
+        h = this.stage(i, h);
+        stages.push(h);
+      }
+      const logits = this.kind === 'classifier' ? this.#head(stages[3]!, im) : undefined;
+      return { stages, ...(logits ? { logits } : {}), intermediates: im };
     });
-  }
-
-  /** x [B,H,W,3] → four maps [B, H_i, W_i, embedDim[i]] (strides 4…32; dense: after `extra_norms`). */
-  forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
-    this.#checkInput(x);
-    return tf.tidy(() => applyOutputNorms(this.#stages(x), this.extra_norms));
-  }
-
-  /** x [B,H,W,3] → logits [B, numClasses] (pooled features [B, C3] if numClasses = 0). */
-  forward(x: tf.Tensor4D): tf.Tensor2D {
-    if (!this.norm) throw new InvalidArgumentError('GLNet: this is a dense backbone (no classifier); use forwardFeatures');
-    this.#checkInput(x);
-    return tf.tidy(() => this.#head(this.#stages(x)[3]!));
   }
 }
 
 function validateConfig(c: GLNetConfig): void {
   const perStage = ['depth', 'embedDim', 'mlpRatios', 'mixingModes', 'localDwKs'] as const;
-  for (const k of perStage) if (c[k].length !== 4) throw new InvalidArgumentError(`GLNet config: ${k} must have 4 entries (one per stage), got ${c[k].length}`);
+  for (const k of perStage)
+    if (c[k].length !== 4)
+      throw new InvalidArgumentError(`GLNet config: ${k} must have 4 entries (one per stage), got ${c[k].length}`);
   c.depth.forEach((d, i) => {
-    if (!Number.isInteger(d) || d < 1) throw new InvalidArgumentError(`GLNet config: depth[${i}] must be a positive integer, got ${d}`);
+    if (!Number.isInteger(d) || d < 1)
+      throw new InvalidArgumentError(`GLNet config: depth[${i}] must be a positive integer, got ${d}`);
   });
   c.mixingModes.forEach((m, i) => {
-    if (!MIXING_MODES.includes(m)) throw new InvalidArgumentError(`GLNet config: mixing_modes[${i}] ${JSON.stringify(m)} is not one of ${MIXING_MODES.join(', ')}`);
+    if (!MIXING_MODES.includes(m))
+      throw new InvalidArgumentError(
+        `GLNet config: mixing_modes[${i}] ${JSON.stringify(m)} is not one of ${MIXING_MODES.join(', ')}`,
+      );
   });
   c.embedDim.forEach((d, i) => {
     const nh = Math.floor(d / c.headDim);
-    if (nh < 1 || d % nh) throw new InvalidArgumentError(`GLNet config: embed_dim[${i}] = ${d} with head_dim ${c.headDim} gives ${nh} heads; need ≥ 1 head dividing the channels`);
+    if (nh < 1 || d % nh)
+      throw new InvalidArgumentError(
+        `GLNet config: embed_dim[${i}] = ${d} with head_dim ${c.headDim} gives ${nh} heads; need ≥ 1 head dividing the channels`,
+      );
   });
   if (c.modelClass === 'GLNet_tklb' && !c.dense && !(c.numClasses >= 1))
-    throw new InvalidArgumentError(`GLNet_tklb needs num_classes ≥ 1 (its token-labelling head is Linear(C3, num_classes)), got ${c.numClasses}`);
+    throw new InvalidArgumentError(
+      `GLNet_tklb needs num_classes ≥ 1 (its token-labelling head is Linear(C3, num_classes)), got ${c.numClasses}`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Official configs
 
 /** The official constructor kwargs (`GLNet(**kwargs)`), as in the registered builders and golden metadata. */
-export type GLNetOfficialConfig = Readonly<Record<string, unknown>>;
+export type GLNetOfficialConfig = OfficialConfig;
 
-const arr = <T>(cfg: GLNetOfficialConfig, key: string, fallback: T[]): T[] => {
-  const v = cfg[key] ?? fallback;
-  if (!Array.isArray(v)) throw new InvalidArgumentError(`GLNet config: "${key}" must be a list, got ${JSON.stringify(v)}`);
-  return v as T[];
-};
-const num = (cfg: GLNetOfficialConfig, key: string, fallback: number): number => {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'number') throw new InvalidArgumentError(`GLNet config: "${key}" must be a number, got ${JSON.stringify(v)}`);
-  return v;
-};
-const bool = (cfg: GLNetOfficialConfig, key: string, fallback: boolean): boolean => {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'boolean') throw new InvalidArgumentError(`GLNet config: "${key}" must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-};
-function oneOf<T extends string>(cfg: GLNetOfficialConfig, key: string, fallback: T, allowed: readonly T[]): T {
-  const v = cfg[key] ?? fallback;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
-    throw new NotImplementedError(`GLNet config: ${key}=${JSON.stringify(v)} is not supported (the official code accepts ${allowed.map((a) => `'${a}'`).join(', ')})`);
-  return v as T;
-}
 /** norm_layer is a class in Python; configs name it ("BatchNorm2d", "nn.BatchNorm2d", "LayerNorm2d"). */
 function normLayer(cfg: GLNetOfficialConfig, key: string, fallback: NormLayer): NormLayer {
   const v = cfg[key] ?? fallback;
   const name = typeof v === 'string' ? v.slice(v.lastIndexOf('.') + 1) : '';
-  if (name !== 'BatchNorm2d' && name !== 'LayerNorm2d') throw new NotImplementedError(`GLNet config: ${key}=${JSON.stringify(v)} is not supported (BatchNorm2d or LayerNorm2d)`);
+  if (name !== 'BatchNorm2d' && name !== 'LayerNorm2d')
+    throw new NotImplementedError(
+      `GLNet config: ${key}=${JSON.stringify(v)} is not supported (BatchNorm2d or LayerNorm2d)`,
+    );
   return name;
 }
 
@@ -341,60 +332,44 @@ function normLayer(cfg: GLNetOfficialConfig, key: string, fallback: NormLayer): 
  * (drop_path_rate, drop_rate, use_checkpoint_stages, qk_scale) and unknown kwargs are ignored, as the
  * official constructor does.
  */
-export function fromOfficialConfig(cfg: GLNetOfficialConfig, opts: { modelClass?: ModelClass; dense?: boolean } = {}): GLNetConfig {
+export function fromOfficialConfig(
+  cfg: GLNetOfficialConfig,
+  opts: { modelClass?: ModelClass; dense?: boolean } = {},
+): GLNetConfig {
+  const { list: arr, num, bool, oneOf } = configReader('GLNet config', cfg);
   const norm = normLayer(cfg, 'norm_layer', 'LayerNorm2d');
   const ks = cfg['local_dw_ks'] ?? 5;
-  const localDwKs = typeof ks === 'number' ? [ks, ks, ks, ks] : arr<number>(cfg, 'local_dw_ks', []);
+  const localDwKs = typeof ks === 'number' ? [ks, ks, ks, ks] : arr<number>('local_dw_ks', []);
   return {
-    inChans: num(cfg, 'in_chans', 3),
-    numClasses: num(cfg, 'num_classes', 1000),
-    depth: arr<number>(cfg, 'depth', [2, 2, 6, 2]),
-    embedDim: arr<number>(cfg, 'embed_dim', [96, 192, 384, 768]),
-    headDim: num(cfg, 'head_dim', 32),
-    mlpRatios: arr<number>(cfg, 'mlp_ratios', [4, 4, 4, 4]),
+    inChans: num('in_chans', 3),
+    numClasses: num('num_classes', 1000),
+    depth: arr<number>('depth', [2, 2, 6, 2]),
+    embedDim: arr<number>('embed_dim', [96, 192, 384, 768]),
+    headDim: num('head_dim', 32),
+    mlpRatios: arr<number>('mlp_ratios', [4, 4, 4, 4]),
     normLayer: norm,
     preHeadNormLayer: cfg['pre_head_norm_layer'] == null ? norm : normLayer(cfg, 'pre_head_norm_layer', norm),
-    mixingModes: arr<MixingMode>(cfg, 'mixing_modes', ['glmix', 'glmix', 'glmix', 'mha']),
+    mixingModes: arr<MixingMode>('mixing_modes', ['glmix', 'glmix', 'glmix', 'mha']),
     localDwKs,
-    slotInit: oneOf<SlotInit>(cfg, 'slot_init', 'param', ['param', 'ada_avgpool']),
-    numSlots: num(cfg, 'num_slots', 64),
-    cpeKs: num(cfg, 'cpe_ks', 0),
-    downsampleStyle: oneOf(cfg, 'downsample_style', 'non_ovlp', ['non_ovlp', 'ovlp'] as const),
-    transitionLayout: oneOf(cfg, 'transition_layout', 'proj.norm', ['proj.norm', 'norm.proj'] as const),
-    dualPatchNorm: bool(cfg, 'dual_patch_norm', false),
-    mlpDw: bool(cfg, 'mlp_dw', false),
-    layerscale: num(cfg, 'layerscale', -1),
+    slotInit: oneOf<SlotInit>('slot_init', 'param', ['param', 'ada_avgpool']),
+    numSlots: num('num_slots', 64),
+    cpeKs: num('cpe_ks', 0),
+    downsampleStyle: oneOf('downsample_style', 'non_ovlp', ['non_ovlp', 'ovlp'] as const),
+    transitionLayout: oneOf('transition_layout', 'proj.norm', ['proj.norm', 'norm.proj'] as const),
+    dualPatchNorm: bool('dual_patch_norm', false),
+    mlpDw: bool('mlp_dw', false),
+    layerscale: num('layerscale', -1),
     modelClass: opts.modelClass ?? 'GLNet',
     dense: opts.dense ?? false,
   };
 }
 
-/** NCHW golden tensor ↔ NHWC. */
-const toNHWC = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
-const toNCHW = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
-
-/** Build from golden metadata (`config`, `model_class`); outputs `stage.0..3` (NCHW) and `logits`. */
-export function glnetFromReference(metadata: Readonly<Record<string, string>>): ParityModel {
+/** The model golden/official metadata describes: `config` (the kwargs as JSON) and `model_class` (GLNet or GLNet_tklb). */
+export function glnetFromReference(metadata: ReferenceMetadata): GLNet {
   const modelClass = metadata['model_class'] ?? 'GLNet';
   if (modelClass !== 'GLNet' && modelClass !== 'GLNet_tklb')
     throw new NotImplementedError(`GLNet: model_class "${modelClass}" is not supported (GLNet or GLNet_tklb)`);
-  let cfg: GLNetOfficialConfig;
-  try {
-    cfg = JSON.parse(metadata['config'] ?? '') as GLNetOfficialConfig;
-  } catch {
-    throw new InvalidArgumentError(`GLNet: the weights' "config" metadata is not JSON (reference ${metadata['reference'] ?? '?'})`);
-  }
-  const model = new GLNet(fromOfficialConfig(cfg, { modelClass }));
-  return {
-    model,
-    run: (inputs) =>
-      tf.tidy(() => {
-        const r = model.run(toNHWC(inputs['input']!) as tf.Tensor4D);
-        const outs: Record<string, tf.Tensor> = Object.fromEntries(r.stages.map((f, i) => [`stage.${i}`, toNCHW(f)]));
-        outs['logits'] = r.logits!;
-        return outs;
-      }),
-  };
+  return new GLNet(fromOfficialConfig(referenceJson<GLNetOfficialConfig>(metadata, 'config', 'GLNet'), { modelClass }));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -411,7 +386,7 @@ export interface GLNetVariant extends Variant<GLNetOfficialConfig> {
   checkpointKey: 'model' | 'model_ema';
 }
 
-const CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' };
+const CLS_INPUT = imagenetInput(0.875);
 /** token-labelling models are evaluated with timm's loader at crop_pct 0.96 */
 const TKLB_INPUT: InputConfig = { ...CLS_INPUT, cropPct: 0.96 };
 const SRC = 'rayleizhu/GLMix@3c93dbf';
@@ -457,7 +432,15 @@ export const variants = {
     checkpointKey: 'model_ema',
     config: G16,
   },
-  glnet_4g: { kind: 'classifier', params: 27_001_593, source: `${SRC} models/glnet.py glnet_4g`, input: CLS_INPUT, modelClass: 'GLNet', checkpointKey: 'model', config: G4 },
+  glnet_4g: {
+    kind: 'classifier',
+    params: 27_001_593,
+    source: `${SRC} models/glnet.py glnet_4g`,
+    input: CLS_INPUT,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: G4,
+  },
   glnet_4g_tklb: {
     kind: 'classifier',
     params: 27_514_593,
@@ -467,7 +450,15 @@ export const variants = {
     checkpointKey: 'model',
     config: G4,
   },
-  glnet_9g: { kind: 'classifier', params: 60_010_617, source: `${SRC} models/glnet.py glnet_9g`, input: CLS_INPUT, modelClass: 'GLNet', checkpointKey: 'model', config: G9 },
+  glnet_9g: {
+    kind: 'classifier',
+    params: 60_010_617,
+    source: `${SRC} models/glnet.py glnet_9g`,
+    input: CLS_INPUT,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: G9,
+  },
   glnet_9g_tklb: {
     kind: 'classifier',
     params: 60_779_617,
@@ -477,7 +468,15 @@ export const variants = {
     checkpointKey: 'model',
     config: G9,
   },
-  glnet_stl: { kind: 'classifier', params: 30_296_786, source: `${SRC} models/glnet.py glnet_stl`, input: CLS_INPUT, modelClass: 'GLNet', checkpointKey: 'model', config: STL },
+  glnet_stl: {
+    kind: 'classifier',
+    params: 30_296_786,
+    source: `${SRC} models/glnet.py glnet_stl`,
+    input: CLS_INPUT,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: STL,
+  },
   glnet_stl_paramslot: {
     kind: 'classifier',
     params: 30_481_106,
@@ -488,10 +487,38 @@ export const variants = {
     config: { ...STL, slot_init: 'param' },
   },
   // Dense-prediction backbones: OUR ASSUMPTION (glmix.md §8), not GLMix code; params computed by this port.
-  glnet_stl_dense: { kind: 'backbone', params: 29_529_130, source: DENSE_SRC, modelClass: 'GLNet', checkpointKey: 'model', config: STL },
-  glnet_4g_dense: { kind: 'backbone', params: 26_489_489, source: DENSE_SRC, modelClass: 'GLNet', checkpointKey: 'model', config: G4 },
-  glnet_9g_dense: { kind: 'backbone', params: 59_242_961, source: DENSE_SRC, modelClass: 'GLNet', checkpointKey: 'model', config: G9 },
-  glnet_16g_dense: { kind: 'backbone', params: 105_031_953, source: DENSE_SRC, modelClass: 'GLNet', checkpointKey: 'model_ema', config: G16 },
+  glnet_stl_dense: {
+    kind: 'backbone',
+    params: 29_529_130,
+    source: DENSE_SRC,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: STL,
+  },
+  glnet_4g_dense: {
+    kind: 'backbone',
+    params: 26_489_489,
+    source: DENSE_SRC,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: G4,
+  },
+  glnet_9g_dense: {
+    kind: 'backbone',
+    params: 59_242_961,
+    source: DENSE_SRC,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: G9,
+  },
+  glnet_16g_dense: {
+    kind: 'backbone',
+    params: 105_031_953,
+    source: DENSE_SRC,
+    modelClass: 'GLNet',
+    checkpointKey: 'model_ema',
+    config: G16,
+  },
 } satisfies Record<string, GLNetVariant>;
 
 export type GLNetVariantName = keyof typeof variants;
@@ -511,7 +538,11 @@ export type GLNetVariantName = keyof typeof variants;
  * ```
  * (equivalently `loadPthStateDict(bytes, { key: variants.glnet_16g.checkpointKey })` from core)
  */
-export function readGLNetCheckpoint(bytes: Uint8Array, variant: GLNetVariantName, opts: { key?: string } = {}): StateDict {
+export function readGLNetCheckpoint(
+  bytes: Uint8Array,
+  variant: GLNetVariantName,
+  opts: { key?: string } = {},
+): StateDict {
   const v: GLNetVariant = variants[variant];
   const sd = loadPthStateDict(bytes, { key: opts.key ?? v.checkpointKey });
   if (v.kind === 'backbone') for (const k of [...sd.keys()]) if (/^(norm|head|tklb_aux_head)\./.test(k)) sd.delete(k);
@@ -522,12 +553,13 @@ export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = {
   name: 'glmix',
   packageName: '@dynavit/glmix',
   references: ['rayleizhu/GLMix'],
-  implemented: true,
   variants,
   create(name, options) {
     const v: GLNetVariant = variants[name];
     const cfg = fromOfficialConfig(v.config, { modelClass: v.modelClass, dense: v.kind === 'backbone' });
-    return new GLNet(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg);
+    return asBuiltModel(
+      new GLNet(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg),
+    );
   },
-  fromReference: glnetFromReference,
+  fromReference: (metadata) => asBuiltModel(glnetFromReference(metadata)),
 };

@@ -18,7 +18,8 @@ interface Manifest {
   readme_claims: { flops: string };
   own_mac_count_224: { gmacs: number };
 }
-const manifest = (variant: string) => JSON.parse(readFileSync(`${manifests}manifest.${variant}.json`, 'utf8')) as Manifest;
+const manifest = (variant: string) =>
+  JSON.parse(readFileSync(`${manifests}manifest.${variant}.json`, 'utf8')) as Manifest;
 
 describe('MACs of GLNet', () => {
   beforeAll(async () => {
@@ -36,7 +37,10 @@ describe('MACs of GLNet', () => {
     x.dispose();
     model.dispose();
     // the manifest rounds to 1e-3 G
-    expect(Math.abs(macs / 1e9 - m.own_mac_count_224.gmacs), `${macs} MACs vs ${m.own_mac_count_224.gmacs} G`).toBeLessThanOrEqual(0.0005);
+    expect(
+      Math.abs(macs / 1e9 - m.own_mac_count_224.gmacs),
+      `${macs} MACs vs ${m.own_mac_count_224.gmacs} G`,
+    ).toBeLessThanOrEqual(0.0005);
     expect(Math.abs(macs / 1e9 - Number.parseFloat(m.readme_claims.flops))).toBeLessThanOrEqual(0.05);
     expect(macs).toBe(4_482_122_752);
   });
@@ -48,7 +52,9 @@ describe('MACs of GLNet', () => {
       expect(countMacs(() => lin.forward(tf.zeros([B, N, C]))).macs).toBe(B * N * C * 3);
       const mha = new MultiheadAttention(C, nh);
       // in-projection 3C², out-projection C², q·kᵀ and attn·v N·C each, per token
-      expect(countMacs(() => mha.forward(tf.zeros([B, N, C]) as tf.Tensor3D)).macs).toBe(B * N * (4 * C * C + 2 * N * C));
+      expect(countMacs(() => mha.forward(tf.zeros([B, N, C]) as tf.Tensor3D)).macs).toBe(
+        B * N * (4 * C * C + 2 * N * C),
+      );
       const [H, W, S] = [6, 7, 4];
       const g = new GLMixAttention(C, { numHeads: nh, numSlots: S, slotInit: 'param', localDwKs: 3 });
       const L = H * W;

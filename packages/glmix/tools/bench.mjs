@@ -36,7 +36,15 @@ const once = () => {
 const warm = once();
 const times = Array.from({ length: Number(runs) }, once).sort((a, b) => a - b);
 console.log(
-  JSON.stringify({ variant: name, backend, input: [1, Number(size), Number(size), 3], params: model.parameterCount(), warmupMs: Math.round(warm), runsMs: times.map(Math.round), medianMs: Math.round(times[Math.floor(times.length / 2)]) }),
+  JSON.stringify({
+    variant: name,
+    backend,
+    input: [1, Number(size), Number(size), 3],
+    params: model.parameterCount(),
+    warmupMs: Math.round(warm),
+    runsMs: times.map(Math.round),
+    medianMs: Math.round(times[Math.floor(times.length / 2)]),
+  }),
 );
 x.dispose();
 model.dispose();

@@ -31,7 +31,11 @@ const PICK = {
   // layer scale (gamma [C] on ls1 and [1,C,1,1] on ls2) in an MHSA_NCHW_Block; 16×12 → 8×8 pooling
   g_ls_reduced_256x192: {
     weights: ['stages.2.blocks.1.'],
-    io: ['debug.downsample.2', 'debug.stage2.block0.init_slots', ...['block_in', 'attn_out', 'block_out'].map((k) => `debug.stage2.block1.${k}`)],
+    io: [
+      'debug.downsample.2',
+      'debug.stage2.block0.init_slots',
+      ...['block_in', 'attn_out', 'block_out'].map((k) => `debug.stage2.block1.${k}`),
+    ],
   },
   // 14×14 → 6×6 pooling (uneven, overlapping bins)
   stl_reduced_224: { weights: [], io: ['debug.downsample.2', 'debug.stage2.block0.init_slots'] },
@@ -44,7 +48,9 @@ function read(path) {
   return { header, data: b.subarray(8 + n) };
 }
 
-const header = { __metadata__: { source: 'extracted from the GLMix golden cases by packages/glmix/tools/extract-debug.mjs' } };
+const header = {
+  __metadata__: { source: 'extracted from the GLMix golden cases by packages/glmix/tools/extract-debug.mjs' },
+};
 const parts = [];
 let off = 0;
 const take = (file, name, key) => {

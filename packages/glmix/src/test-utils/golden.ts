@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { compareArrays, readSafetensors, type TensorData, toFloat32 } from '@dynavit/core';
+import { readSafetensors, type TensorData, toFloat32 } from '@dynavit/core';
+import { compareArrays } from '@dynavit/core/testing';
 import { expect } from 'vitest';
 
 export const fixtures = fileURLToPath(new URL('../__fixtures__/', import.meta.url));
@@ -21,6 +22,8 @@ export const nchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]);
 export function expectClose(got: tf.Tensor, ref: TensorData, name: string, tol = 2e-5): number {
   expect(got.shape, name).toEqual(ref.shape);
   const r = compareArrays(name, ref.shape, got.dataSync(), toFloat32(ref), tol);
-  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(tol * Math.max(1, r.maxRef));
+  expect(r.maxAbs, `${name}: max|out-ref| ${r.maxAbs} (max|ref| ${r.maxRef})`).toBeLessThanOrEqual(
+    tol * Math.max(1, r.maxRef),
+  );
   return r.maxAbs;
 }
