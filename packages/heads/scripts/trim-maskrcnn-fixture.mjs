@@ -21,7 +21,12 @@ if (!existsSync(src)) {
 }
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dst = join(pkg, 'src', '__fixtures__', 'golden', `${name}.io.safetensors`);
-const KEEP_DEBUG = [/^debug\.roi_levels$/, /^debug\.bbox_roi_feats$/, /^debug\.mask_roi_levels$/, /^debug\.rcnn_num_candidates\.\d+$/];
+const KEEP_DEBUG = [
+  /^debug\.roi_levels$/,
+  /^debug\.bbox_roi_feats$/,
+  /^debug\.mask_roi_levels$/,
+  /^debug\.rcnn_num_candidates\.\d+$/,
+];
 
 const b = readFileSync(src);
 const n = Number(b.readBigUInt64LE(0));
@@ -55,4 +60,6 @@ const len = Buffer.alloc(8);
 len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
 mkdirSync(dirname(dst), { recursive: true });
 writeFileSync(dst, Buffer.concat([len, Buffer.from(json), ...out.map((o) => o[2])]));
-console.log(`${src} -> ${dst} (${(8 + Buffer.byteLength(json) + off) / 1e6} MB; masks bit-packed, ${out.length} tensors)`);
+console.log(
+  `${src} -> ${dst} (${(8 + Buffer.byteLength(json) + off) / 1e6} MB; masks bit-packed, ${out.length} tensors)`,
+);

@@ -30,8 +30,10 @@ export class AnchorGenerator {
 
   constructor(readonly config: AnchorGeneratorConfig) {
     const { strides, ratios } = config;
-    if (strides.length === 0 || strides.some((s) => !(s > 0))) throw new InvalidArgumentError(`AnchorGenerator: strides must be positive, got [${strides.join(', ')}]`);
-    if (ratios.length === 0 || ratios.some((r) => !(r > 0))) throw new InvalidArgumentError(`AnchorGenerator: ratios must be positive, got [${ratios.join(', ')}]`);
+    if (strides.length === 0 || strides.some((s) => !(s > 0)))
+      throw new InvalidArgumentError(`AnchorGenerator: strides must be positive, got [${strides.join(', ')}]`);
+    if (ratios.length === 0 || ratios.some((r) => !(r > 0)))
+      throw new InvalidArgumentError(`AnchorGenerator: ratios must be positive, got [${ratios.join(', ')}]`);
     let scales: number[];
     if (config.scales) scales = [...config.scales];
     else if (config.octaveBaseScale !== undefined && config.scalesPerOctave !== undefined) {

@@ -27,7 +27,16 @@ export const RCNN_CODER: DeltaCoder = { means: [0, 0, 0, 0], stds: [0.1, 0.1, 0.
  * Decode one (prior, delta) pair into `out[o..o+3]`: prior rows from `priors[p..p+3]`, deltas
  * (dx, dy, dw, dh) from `deltas[d..d+3]`; clipped to `maxShape` ([h, w]) when given.
  */
-export function decodeDelta(priors: ArrayLike<number>, p: number, deltas: ArrayLike<number>, d: number, coder: DeltaCoder, maxShape: HW | null, out: Float32Array, o: number): void {
+export function decodeDelta(
+  priors: ArrayLike<number>,
+  p: number,
+  deltas: ArrayLike<number>,
+  d: number,
+  coder: DeltaCoder,
+  maxShape: HW | null,
+  out: Float32Array,
+  o: number,
+): void {
   const { means, stds } = coder;
   const dx = f32(f32(deltas[d]! * f32(stds[0])) + f32(means[0]));
   const dy = f32(f32(deltas[d + 1]! * f32(stds[1])) + f32(means[1]));
@@ -65,7 +74,12 @@ export function decodeDelta(priors: ArrayLike<number>, p: number, deltas: ArrayL
 }
 
 /** Decode N (prior, delta) rows: priors [N·4], deltas [N·4] → boxes [N·4]. */
-export function decodeDeltas(priors: ArrayLike<number>, deltas: ArrayLike<number>, coder: DeltaCoder, maxShape: HW | null): Float32Array {
+export function decodeDeltas(
+  priors: ArrayLike<number>,
+  deltas: ArrayLike<number>,
+  coder: DeltaCoder,
+  maxShape: HW | null,
+): Float32Array {
   const n = deltas.length / 4;
   const out = new Float32Array(n * 4);
   for (let i = 0; i < n; i++) decodeDelta(priors, i * 4, deltas, i * 4, coder, maxShape, out, i * 4);
@@ -93,7 +107,8 @@ export function roiLevels(boxes: ArrayLike<number>, numLevels: number, finestSca
 /** Divide boxes [N·stride] (first 4 columns) by per-axis scale factors [sx, sy, sx, sy], float32. */
 export function divideBoxes(boxes: Float32Array, scaleFactor: readonly number[], stride = 4): Float32Array {
   const out = boxes.slice();
-  for (let i = 0; i < out.length; i += stride) for (let k = 0; k < 4; k++) out[i + k] = f32(out[i + k]! / f32(scaleFactor[k]!));
+  for (let i = 0; i < out.length; i += stride)
+    for (let k = 0; k < 4; k++) out[i + k] = f32(out[i + k]! / f32(scaleFactor[k]!));
   return out;
 }
 
@@ -101,6 +116,7 @@ export function divideBoxes(boxes: Float32Array, scaleFactor: readonly number[],
 export function multiplyBoxes(boxes: Float32Array, scaleFactor: readonly number[], stride = 4): Float32Array {
   const n = boxes.length / stride;
   const out = new Float32Array(n * 4);
-  for (let i = 0; i < n; i++) for (let k = 0; k < 4; k++) out[i * 4 + k] = f32(boxes[i * stride + k]! * f32(scaleFactor[k]!));
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < 4; k++) out[i * 4 + k] = f32(boxes[i * stride + k]! * f32(scaleFactor[k]!));
   return out;
 }

@@ -21,7 +21,14 @@ export class ConvModule extends Module implements Layer {
   constructor(inChannels: number, outChannels: number, kernelSize: number, opts: ConvModuleOptions = {}) {
     super();
     const norm = opts.norm ?? false;
-    this.conv = this.child('conv', new Conv2d(inChannels, outChannels, kernelSize, { stride: opts.stride ?? 1, padding: opts.padding ?? 0, bias: !norm }));
+    this.conv = this.child(
+      'conv',
+      new Conv2d(inChannels, outChannels, kernelSize, {
+        stride: opts.stride ?? 1,
+        padding: opts.padding ?? 0,
+        bias: !norm,
+      }),
+    );
     this.bn = norm ? this.child('bn', new BatchNorm2d(outChannels)) : null;
     this.act = opts.act ?? false;
   }

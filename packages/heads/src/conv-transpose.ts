@@ -19,14 +19,18 @@ export class ConvTranspose2d extends Module implements Layer {
   ) {
     super();
     const stride = opts.stride ?? kernelSize;
-    if (stride !== kernelSize) throw new InvalidArgumentError(`ConvTranspose2d: only kernel = stride (non-overlapping) is supported, got kernel ${kernelSize}, stride ${stride}`);
+    if (stride !== kernelSize)
+      throw new InvalidArgumentError(
+        `ConvTranspose2d: only kernel = stride (non-overlapping) is supported, got kernel ${kernelSize}, stride ${stride}`,
+      );
     this.weight = this.param('weight', [inChannels, outChannels, kernelSize, kernelSize], 'identity');
     this.bias = (opts.bias ?? true) ? this.param('bias', [outChannels]) : null;
   }
 
   /** x [B,H,W,in] → [B, k·H, k·W, out] */
   forward(x: tf.Tensor): tf.Tensor4D {
-    if (x.rank !== 4 || x.shape[3] !== this.inChannels) throw new ShapeError('ConvTranspose2d', 'x', `[B,H,W,${this.inChannels}]`, `[${x.shape.join(',')}]`);
+    if (x.rank !== 4 || x.shape[3] !== this.inChannels)
+      throw new ShapeError('ConvTranspose2d', 'x', `[B,H,W,${this.inChannels}]`, `[${x.shape.join(',')}]`);
     const [B, H, W] = x.shape as [number, number, number, number];
     const k = this.kernelSize;
     const O = this.outChannels;

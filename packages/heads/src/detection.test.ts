@@ -3,7 +3,17 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { type FeatureInfo, InvalidArgumentError, type Module, readSafetensors, Registry, runParity, type SafetensorsFile, ShapeError, toFloat32 } from '@dynavit/core';
+import {
+  type FeatureInfo,
+  InvalidArgumentError,
+  type Module,
+  readSafetensors,
+  Registry,
+  type SafetensorsFile,
+  ShapeError,
+  toFloat32,
+} from '@dynavit/core';
+import { runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AnchorGenerator,
@@ -17,32 +27,28 @@ import {
   detectionHeadFromConfig,
   detectionOptionsFromConfig,
   extractRoIFeatures,
-  goldenMasks,
   type HostFeatureMap,
   heads,
-  headsFromReference,
-  imageMetasFromGolden,
   MaskRCNNHead,
-  matchRows,
   nms,
   pasteMask,
   RetinaNetHead,
   roiAlign,
   roiLevels,
   runSync,
-  stagedDetectionParity,
   topKDescending,
   UNIT_CODER,
   variants,
 } from './index.js';
-import { TinyBackbone } from './testing/tiny-backbone.js';
-
+import { TinyBackbone } from './test-utils/tiny-backbone.js';
+import { goldenMasks, headsParity, imageMetasFromGolden, matchRows, stagedDetectionParity } from './testing/index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(p)), p);
 
 type Manifest = { params: number; config: Record<string, unknown>; state_dict: [string, number[]][] };
-const manifest = (name: string) => JSON.parse(readFileSync(`${fixtures}manifests/manifest.${name}.json`, 'utf8')) as Manifest;
+const manifest = (name: string) =>
+  JSON.parse(readFileSync(`${fixtures}manifests/manifest.${name}.json`, 'utf8')) as Manifest;
 
 /** Deterministic pseudo-random numbers (mulberry32). */
 function rng(seed: number): () => number {
@@ -64,7 +70,8 @@ describe('detection heads: official state dicts', () => {
       const head = detectionHeadFromConfig(m.config);
       expect(head.stateDictShapes()).toEqual(m.state_dict);
       expect(head.parameterCount()).toBe(m.params);
-      expect(head.kind).toBe(name.startsWith('mask') ? 'mask_rcnn' : 'retinanet');
+      const headType = name.startsWith('mask') ? 'mask_rcnn' : 'retinanet';
+      expect([head.kind, head.task, head.headType]).toEqual(['head', 'detection', headType]);
       head.dispose();
     });
   }
@@ -75,15 +82,25 @@ describe('detection heads: official state dicts', () => {
     const debi = detectionHeadFromConfig(manifest('retinanet_coco_debi').config) as RetinaNetHead;
     expect([debi.neck.startLevel, debi.neck.extra, debi.anchors.strides]).toEqual([0, false, [8, 16, 32, 64, 128]]);
     const mr = detectionHeadFromConfig(manifest('maskrcnn_coco_dat').config) as MaskRCNNHead;
-    expect([mr.neck.extra, mr.anchors.strides, mr.roiStrides]).toEqual(['on_input', [4, 8, 16, 32, 64], [4, 8, 16, 32]]);
+    expect([mr.neck.extra, mr.anchors.strides, mr.roiStrides]).toEqual([
+      'on_input',
+      [4, 8, 16, 32, 64],
+      [4, 8, 16, 32],
+    ]);
     for (const h of [dat, debi, mr]) h.dispose();
   });
 
   it('rejects configs that describe no detection head or inconsistent ones', () => {
     expect(() => detectionHeadFromConfig({ in_channels: [8, 16] })).toThrow(InvalidArgumentError);
-    expect(() => detectionHeadFromConfig({ ...manifest('retinanet_coco_dat').config, anchor_strides: [8, 16, 32] })).toThrow(InvalidArgumentError);
-    expect(() => detectionHeadFromConfig({ ...manifest('maskrcnn_coco').config, add_extra_convs: 'sideways' })).toThrow(InvalidArgumentError);
-    expect(() => detectionHeadFromConfig({ ...manifest('maskrcnn_coco').config, in_channels: 'many' })).toThrow(InvalidArgumentError);
+    expect(() =>
+      detectionHeadFromConfig({ ...manifest('retinanet_coco_dat').config, anchor_strides: [8, 16, 32] }),
+    ).toThrow(InvalidArgumentError);
+    expect(() => detectionHeadFromConfig({ ...manifest('maskrcnn_coco').config, add_extra_convs: 'sideways' })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() => detectionHeadFromConfig({ ...manifest('maskrcnn_coco').config, in_channels: 'many' })).toThrow(
+      InvalidArgumentError,
+    );
   });
 });
 
@@ -96,7 +113,8 @@ describe('detection building blocks', () => {
     expect(b[2]! - b[0]!).toBeGreaterThan(b[3]! - b[1]!);
     const grid = g.gridAnchors(1, 2, 3); // rows (y, x, a)
     expect(grid.length).toBe(2 * 3 * 3 * 4);
-    const row = (y: number, x: number, a: number) => Array.from(grid.subarray(((y * 3 + x) * 3 + a) * 4, ((y * 3 + x) * 3 + a) * 4 + 4));
+    const row = (y: number, x: number, a: number) =>
+      Array.from(grid.subarray(((y * 3 + x) * 3 + a) * 4, ((y * 3 + x) * 3 + a) * 4 + 4));
     const base = Array.from(g.baseAnchors(1).subarray(4, 8));
     expect(row(1, 2, 1)).toEqual([base[0]! + 16, base[1]! + 8, base[2]! + 16, base[3]! + 8]);
     const r = new AnchorGenerator({ strides: [8], ratios: [1], octaveBaseScale: 4, scalesPerOctave: 3 });
@@ -133,12 +151,19 @@ describe('detection building blocks', () => {
   it('top-k equals the head of a full descending sort, ties by lower index', () => {
     const r = rng(7);
     const s = Float32Array.from({ length: 5000 }, () => Math.round(r() * 300) / 300);
-    for (const k of [1, 10, 999, 4999, 5000]) expect(Array.from(topKDescending(s, k))).toEqual(Array.from(argsortDescending(s).subarray(0, k)));
+    for (const k of [1, 10, 999, 4999, 5000])
+      expect(Array.from(topKDescending(s, k))).toEqual(Array.from(argsortDescending(s).subarray(0, k)));
   });
 
   it('RoIAlign equals the per-sample definition (aligned, adaptive grid, out-of-range samples)', () => {
     const r = rng(11);
-    const feat: HostFeatureMap = { batch: 2, height: 9, width: 13, channels: 3, data: Float32Array.from({ length: 2 * 9 * 13 * 3 }, () => r() * 2 - 1) };
+    const feat: HostFeatureMap = {
+      batch: 2,
+      height: 9,
+      width: 13,
+      channels: 3,
+      data: Float32Array.from({ length: 2 * 9 * 13 * 3 }, () => r() * 2 - 1),
+    };
     const rois: number[] = [];
     for (let i = 0; i < 40; i++) {
       const x1 = r() * 70 - 10;
@@ -166,7 +191,12 @@ describe('detection building blocks', () => {
       const at = (yy: number, xx: number) => data[((b * H + yy) * W + xx) * C + c]!;
       const ly = y - y0;
       const lx = x - x0;
-      return (1 - ly) * (1 - lx) * at(y0, x0) + (1 - ly) * lx * at(y0, x1!) + ly * (1 - lx) * at(y1!, x0) + ly * lx * at(y1!, x1!);
+      return (
+        (1 - ly) * (1 - lx) * at(y0, x0) +
+        (1 - ly) * lx * at(y0, x1!) +
+        ly * (1 - lx) * at(y1!, x0) +
+        ly * lx * at(y1!, x1!)
+      );
     };
     for (let i = 0; i < rois.length / 5; i++) {
       const [b, x1, y1, x2, y2] = rois.slice(i * 5, i * 5 + 5) as [number, number, number, number, number];
@@ -181,7 +211,13 @@ describe('detection building blocks', () => {
           for (let pw = 0; pw < S; pw++) {
             let acc = 0;
             for (let iy = 0; iy < gh; iy++)
-              for (let ix = 0; ix < gw; ix++) acc += bil(b, sy + ph * (h / S) + ((iy + 0.5) * (h / S)) / gh, sx + pw * (w / S) + ((ix + 0.5) * (w / S)) / gw, c);
+              for (let ix = 0; ix < gw; ix++)
+                acc += bil(
+                  b,
+                  sy + ph * (h / S) + ((iy + 0.5) * (h / S)) / gh,
+                  sx + pw * (w / S) + ((ix + 0.5) * (w / S)) / gw,
+                  c,
+                );
             want[i * C * S * S + c * S * S + ph * S + pw] = acc / Math.max(gh * gw, 1);
           }
     }
@@ -209,7 +245,10 @@ describe('detection building blocks', () => {
     const m = new ConvTranspose2d(5, 3, 2);
     const w = Float32Array.from({ length: 5 * 3 * 4 }, () => r() - 0.5);
     const bias = Float32Array.from({ length: 3 }, () => r());
-    m.loadStateDict({ weight: { dtype: 'F32', shape: [5, 3, 2, 2], data: w }, bias: { dtype: 'F32', shape: [3], data: bias } });
+    m.loadStateDict({
+      weight: { dtype: 'F32', shape: [5, 3, 2, 2], data: w },
+      bias: { dtype: 'F32', shape: [3], data: bias },
+    });
     const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 5) as tf.Tensor4D;
     const got = m.forward(x);
     // torch [in, out, kh, kw] → tfjs [kh, kw, out, in]
@@ -231,7 +270,11 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
   beforeAll(() => tf.setBackend(backend));
   const cases = new Map<string, { weights: SafetensorsFile; io: SafetensorsFile }>();
   const load = (c: { name: string; dir: string }) => {
-    if (!cases.has(c.name)) cases.set(c.name, { weights: readST(`${c.dir}${c.name}.weights.safetensors`), io: readST(`${c.dir}${c.name}.io.safetensors`) });
+    if (!cases.has(c.name))
+      cases.set(c.name, {
+        weights: readST(`${c.dir}${c.name}.weights.safetensors`),
+        io: readST(`${c.dir}${c.name}.io.safetensors`),
+      });
     return cases.get(c.name)!;
   };
 
@@ -239,13 +282,14 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
     it(`${c.name}: every golden output through the parity harness (sets for detections, mask pixel budget)`, () => {
       const { weights, io } = load(c);
       const before = tf.memory().numTensors;
-      const report = runParity(new Registry().use(heads), weights, io);
+      const report = runParity(new Registry([heads]), weights, io, { adapters: [headsParity] });
       expect(tf.memory().numTensors).toBe(before);
       const names = report.outputs.map((o) => o.name);
       const goldenNames = [...io.tensors.keys()].filter((k) => !k.startsWith('input.') && !k.startsWith('debug.'));
       for (const n of goldenNames) expect(names, n).toContain(n);
       for (const o of report.outputs) expect(o.ok, `${o.name}: maxAbs ${o.maxAbs} (maxRef ${o.maxRef})`).toBe(true);
-      for (const o of report.outputs.filter((x) => CONTINUOUS.test(x.name))) expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-4 * Math.max(1, o.maxRef));
+      for (const o of report.outputs.filter((x) => CONTINUOUS.test(x.name)))
+        expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-4 * Math.max(1, o.maxRef));
       if (c.name.startsWith('maskrcnn')) {
         const masks = report.outputs.find((o) => o.name === 'masks.0')!;
         // maxAbs = differing pixels, maxRef·tolerance = the golden's budget
@@ -259,17 +303,29 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
 
     it(`${c.name}: staged (golden maps → proposals, golden proposals → RoI heads, golden detections → masks)`, () => {
       const { weights, io } = load(c);
-      const pm = headsFromReference(weights.metadata);
-      pm.model.loadStateDict(weights.tensors);
+      const head = heads.fromReference(weights.metadata) as DetectionHead;
+      head.loadStateDict(weights.tensors);
       const before = tf.memory().numTensors;
-      const staged = stagedDetectionParity(pm.model as DetectionHead, io);
+      const staged = stagedDetectionParity(head, io);
       expect(tf.memory().numTensors).toBe(before);
-      pm.model.dispose();
+      head.dispose();
       const by = new Map(staged.map((o) => [o.name, o]));
       for (const o of staged) expect(o.ok, `${o.name}: maxAbs ${o.maxAbs}`).toBe(true);
       if (c.name.startsWith('maskrcnn')) {
         expect([...by.keys()].sort()).toEqual(
-          ['debug.bbox_roi_feats', 'debug.mask_roi_levels', 'debug.roi_levels', 'det_bboxes.0', 'det_labels.0', 'mask_pred.0', 'mask_prob.0', 'masks.0', 'proposals.0', 'rcnn.bbox_pred', 'rcnn.cls_score'].map((n) => `staged ${n}`),
+          [
+            'debug.bbox_roi_feats',
+            'debug.mask_roi_levels',
+            'debug.roi_levels',
+            'det_bboxes.0',
+            'det_labels.0',
+            'mask_pred.0',
+            'mask_prob.0',
+            'masks.0',
+            'proposals.0',
+            'rcnn.bbox_pred',
+            'rcnn.cls_score',
+          ].map((n) => `staged ${n}`),
         );
         // from golden inputs each stage is much tighter than the end-to-end bounds
         expect(by.get('staged proposals.0')!.maxAbs).toBeLessThan(1e-3); // px / score
@@ -282,14 +338,14 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
 
   it('the staged mode locates a fault: a broken box classifier fails at rcnn.*, not at the RPN', () => {
     const { weights, io } = load(vendored[0]!);
-    const pm = headsFromReference(weights.metadata);
+    const head = heads.fromReference(weights.metadata) as DetectionHead;
     const w = new Map(weights.tensors);
     const bias = w.get('roi_head.bbox_head.fc_cls.bias')!;
     const broken = toFloat32(bias).map((v, i) => (i === 0 ? v + 0.5 : v));
     w.set('roi_head.bbox_head.fc_cls.bias', { ...bias, dtype: 'F32', data: broken });
-    pm.model.loadStateDict(w);
-    const staged = new Map(stagedDetectionParity(pm.model as DetectionHead, io).map((o) => [o.name, o.ok]));
-    pm.model.dispose();
+    head.loadStateDict(w);
+    const staged = new Map(stagedDetectionParity(head, io).map((o) => [o.name, o.ok]));
+    head.dispose();
     expect(staged.get('staged proposals.0')).toBe(true);
     expect(staged.get('staged debug.roi_levels')).toBe(true);
     expect(staged.get('staged debug.bbox_roi_feats')).toBe(true);
@@ -299,7 +355,7 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
 
   it('handles a batch: two copies of the golden image give the golden detections and masks twice', () => {
     const { weights, io } = load(vendored[0]!);
-    const head = headsFromReference(weights.metadata).model as MaskRCNNHead;
+    const head = heads.fromReference(weights.metadata) as MaskRCNNHead;
     head.loadStateDict(weights.tensors);
     const meta = imageMetasFromGolden(io.metadata)[0]!;
     const feats = [0, 1, 2, 3].map((i) => {
@@ -324,14 +380,20 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
       expect(r.detections[b]!.labels.length).toBe(70);
     }
     expect(Array.from(r.proposals[1]!)).toEqual(Array.from(r.proposals[0]!));
-    expect(r.masks[1]!.map((x) => x.reduce((a, v) => a + v, 0))).toEqual(r.masks[0]!.map((x) => x.reduce((a, v) => a + v, 0)));
+    expect(r.masks[1]!.map((x) => x.reduce((a, v) => a + v, 0))).toEqual(
+      r.masks[0]!.map((x) => x.reduce((a, v) => a + v, 0)),
+    );
   });
 
   it('vendored masks are the golden ones (bit-packed) and golden metas parse', () => {
     const { io } = load(vendored[0]!);
     const m = goldenMasks(io, 0)!;
     expect(m.shape).toEqual([70, 187, 249]);
-    expect(imageMetasFromGolden(io.metadata)[0]).toEqual({ oriShape: [187, 249], imgShape: [480, 639], scaleFactor: [2.566265106201172, 2.566844940185547, 2.566265106201172, 2.566844940185547] });
+    expect(imageMetasFromGolden(io.metadata)[0]).toEqual({
+      oriShape: [187, 249],
+      imgShape: [480, 639],
+      scaleFactor: [2.566265106201172, 2.566844940185547, 2.566265106201172, 2.566844940185547],
+    });
   });
 });
 
@@ -343,7 +405,11 @@ function randomise(m: Module, seed: number): void {
     if (k.endsWith('num_batches_tracked')) continue;
     const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
     const s = k.endsWith('.bias') ? 0.1 : Math.sqrt(2 / fanIn);
-    sd[k] = { dtype: 'F32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * s * 1.7) };
+    sd[k] = {
+      dtype: 'F32',
+      shape,
+      data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * s * 1.7),
+    };
   }
   m.loadStateDict(sd);
 }
@@ -356,12 +422,28 @@ describe('createDetector', () => {
   });
 
   it('composes Mask R-CNN with any backbone: mmdet key names, detect() → plain results at the original size, no leaks', async () => {
-    const det = createDetector({ backbone: new TinyBackbone(), head: { kind: 'mask_rcnn', numClasses: 3, fpnChannels: 16, rpnFeatChannels: 16, fcOutChannels: 32, maskChannels: 8 } });
+    const det = createDetector({
+      backbone: new TinyBackbone(),
+      head: {
+        kind: 'mask_rcnn',
+        numClasses: 3,
+        fpnChannels: 16,
+        rpnFeatChannels: 16,
+        fcOutChannels: 32,
+        maskChannels: 8,
+      },
+    });
     made.push(det);
     randomise(det, 1);
     const keys = det.stateDictShapes().map(([k]) => k);
     expect(keys[0]).toBe('backbone.stages.0.weight');
-    for (const p of ['neck.lateral_convs.0.conv.weight', 'rpn_head.rpn_conv.weight', 'roi_head.bbox_head.shared_fcs.0.weight', 'roi_head.mask_head.upsample.weight']) expect(keys).toContain(p);
+    for (const p of [
+      'neck.lateral_convs.0.conv.weight',
+      'rpn_head.rpn_conv.weight',
+      'roi_head.bbox_head.shared_fcs.0.weight',
+      'roi_head.mask_head.upsample.weight',
+    ])
+      expect(keys).toContain(p);
     expect(keys.at(-1)).toBe('roi_head.mask_head.conv_logits.bias');
     expect(det.head).toBeInstanceOf(MaskRCNNHead);
 
@@ -391,14 +473,24 @@ describe('createDetector', () => {
   it('composes RetinaNet (DAT/BiFormer neck by default, DeBiFormer P2..P6 on request)', async () => {
     for (const head of [
       { kind: 'retinanet' as const, numClasses: 4, fpnChannels: 16, featChannels: 16, stackedConvs: 2 },
-      { kind: 'retinanet' as const, numClasses: 4, fpnChannels: 16, featChannels: 16, stackedConvs: 2, startLevel: 0, addExtraConvs: false as const },
+      {
+        kind: 'retinanet' as const,
+        numClasses: 4,
+        fpnChannels: 16,
+        featChannels: 16,
+        stackedConvs: 2,
+        startLevel: 0,
+        addExtraConvs: false as const,
+      },
     ]) {
       const det = createDetector({ backbone: new TinyBackbone(), head });
       made.push(det);
       randomise(det, 2);
       const keys = det.stateDictShapes().map(([k]) => k);
       expect(keys).toContain('bbox_head.retina_cls.weight');
-      expect(keys.filter((k) => k.startsWith('neck.lateral_convs.') && k.endsWith('.weight'))).toHaveLength(head.startLevel === 0 ? 4 : 3);
+      expect(keys.filter((k) => k.startsWith('neck.lateral_convs.') && k.endsWith('.weight'))).toHaveLength(
+        head.startLevel === 0 ? 4 : 3,
+      );
       const img = tf.tidy(() => tf.round(tf.randomUniform([60, 44, 3], 0, 255, 'float32', 4))) as tf.Tensor3D;
       const before = tf.memory().numTensors;
       const r = await det.detect(img, { scale: [128, 96] });
@@ -415,7 +507,10 @@ describe('createDetector', () => {
 
   it('builds the official heads on any backbone from their configs (mmdet keys after backbone.*)', () => {
     for (const name of ['maskrcnn_coco_dat', 'retinanet_coco_debi'] as const) {
-      const det = createDetector({ backbone: new TinyBackbone(), head: detectionOptionsFromConfig(variants[name].config) });
+      const det = createDetector({
+        backbone: new TinyBackbone(),
+        head: detectionOptionsFromConfig(variants[name].config),
+      });
       const keys = det.stateDictShapes().map(([k]) => k);
       const headKeys = keys.filter((k) => !k.startsWith('backbone.'));
       const official = manifest(name).state_dict.map(([k]) => k);
@@ -426,11 +521,23 @@ describe('createDetector', () => {
   });
 
   it('runs the same pipeline synchronously on a batch of features', () => {
-    const head = new RetinaNetHead({ inChannels: [8, 16, 24, 32], numClasses: 2, fpnChannels: 8, featChannels: 8, stackedConvs: 1 });
+    const head = new RetinaNetHead({
+      inChannels: [8, 16, 24, 32],
+      numClasses: 2,
+      fpnChannels: 8,
+      featChannels: 8,
+      stackedConvs: 1,
+    });
     made.push(head);
     randomise(head, 5);
-    const feats = [32, 16, 8, 4].map((s, i) => tf.randomNormal([2, s, s, [8, 16, 24, 32][i]!], 0, 1, 'float32', i) as tf.Tensor4D);
-    const meta = { oriShape: [100, 100] as const, imgShape: [128, 128] as const, scaleFactor: [1.28, 1.28, 1.28, 1.28] as const };
+    const feats = [32, 16, 8, 4].map(
+      (s, i) => tf.randomNormal([2, s, s, [8, 16, 24, 32][i]!], 0, 1, 'float32', i) as tf.Tensor4D,
+    );
+    const meta = {
+      oriShape: [100, 100] as const,
+      imgShape: [128, 128] as const,
+      scaleFactor: [1.28, 1.28, 1.28, 1.28] as const,
+    };
     const before = tf.memory().numTensors;
     const r = runSync(head.testSteps(feats, [meta, meta]));
     expect(tf.memory().numTensors).toBe(before);
@@ -439,7 +546,17 @@ describe('createDetector', () => {
   });
 
   it('fails with typed errors on bad input', async () => {
-    const det = createDetector({ backbone: new TinyBackbone(), head: { kind: 'mask_rcnn', numClasses: 2, fpnChannels: 8, rpnFeatChannels: 8, fcOutChannels: 16, maskChannels: 8 } });
+    const det = createDetector({
+      backbone: new TinyBackbone(),
+      head: {
+        kind: 'mask_rcnn',
+        numClasses: 2,
+        fpnChannels: 8,
+        rpnFeatChannels: 8,
+        fcOutChannels: 16,
+        maskChannels: 8,
+      },
+    });
     made.push(det);
     const inputs: tf.Tensor[] = [];
     const zeros = <T extends tf.Tensor>(shape: number[]) => {
@@ -457,7 +574,11 @@ describe('createDetector', () => {
     expect(() => runSync(head.testSteps([f(8), f(16), f(24), f(32)], [meta, meta]))).toThrow(InvalidArgumentError); // metas ≠ batch
     // a backbone whose maps disagree with its featureInfo
     class Liar extends TinyBackbone {
-      override readonly featureInfo: FeatureInfo[] = [8, 16, 24, 33].map((channels, i) => ({ channels, reduction: 4 << i, module: `stages.${i}` }));
+      override readonly featureInfo: FeatureInfo[] = [8, 16, 24, 33].map((channels, i) => ({
+        channels,
+        reduction: 4 << i,
+        module: `stages.${i}`,
+      }));
     }
     const liar = createDetector({ backbone: new Liar(), head: 'retinanet' });
     made.push(liar);
@@ -465,7 +586,11 @@ describe('createDetector', () => {
     await expect(liar.detect(zeros<tf.Tensor3D>([32, 32, 3]))).rejects.toThrow(ShapeError);
     expect(tf.memory().numTensors).toBe(before + 1); // nothing but the image survives the failure
     tf.dispose(inputs);
-    expect(() => createDetector({ backbone: new TinyBackbone(), head: 'yolo' as 'retinanet' })).toThrow(InvalidArgumentError);
-    expect(() => createDetector({ backbone: new TinyBackbone(), head: { kind: 'retinanet', anchorStrides: [8, 16] } })).toThrow(InvalidArgumentError);
+    expect(() => createDetector({ backbone: new TinyBackbone(), head: 'yolo' as 'retinanet' })).toThrow(
+      InvalidArgumentError,
+    );
+    expect(() =>
+      createDetector({ backbone: new TinyBackbone(), head: { kind: 'retinanet', anchorStrides: [8, 16] } }),
+    ).toThrow(InvalidArgumentError);
   });
 });

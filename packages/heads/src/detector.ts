@@ -8,7 +8,15 @@
  * pasted at the original size.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type DenseBackbone, InvalidArgumentError, Module, ShapeError } from '@dynavit/core';
+import {
+  configReader,
+  type FeatureExtractor,
+  InvalidArgumentError,
+  Module,
+  type OfficialConfig,
+  ShapeError,
+} from '@dynavit/core';
+import type { DetHeadKind } from './detection-head.js';
 import type { ExtraConvs } from './fpn.js';
 import { type MaskRCNNConfig, MaskRCNNHead } from './mask-rcnn.js';
 import { prepareImage, type PrepareOptions } from './preprocess.js';
@@ -16,11 +24,13 @@ import { type RetinaNetConfig, RetinaNetHead } from './retinanet.js';
 import type { ImageMeta } from './roi-heads.js';
 import { runAsync } from './steps.js';
 
-export type DetHeadKind = 'mask_rcnn' | 'retinanet';
+export type { DetHeadKind };
 export type DetectionHead = MaskRCNNHead | RetinaNetHead;
 
 /** Head options without the backbone channels (those come from `featureInfo`). */
-export type DetHeadOptions = ({ kind: 'mask_rcnn' } & Omit<MaskRCNNConfig, 'inChannels'>) | ({ kind: 'retinanet' } & Omit<RetinaNetConfig, 'inChannels'>);
+export type DetHeadOptions =
+  | ({ kind: 'mask_rcnn' } & Omit<MaskRCNNConfig, 'inChannels'>)
+  | ({ kind: 'retinanet' } & Omit<RetinaNetConfig, 'inChannels'>);
 
 export interface Detection {
   /** [x1, y1, x2, y2] in original-image pixels */
@@ -41,14 +51,19 @@ export interface DetectionResult {
 }
 
 export class Detector extends Module {
-  readonly backbone: DenseBackbone;
+  readonly backbone: FeatureExtractor;
   readonly head: DetectionHead;
-  constructor(backbone: DenseBackbone, head: DetectionHead) {
+  constructor(backbone: FeatureExtractor, head: DetectionHead) {
     super();
     const info = backbone.featureInfo.map((f) => f.channels);
     const want = head.inChannels;
     if (info.length !== want.length || info.some((c, i) => c !== want[i]))
-      throw new ShapeError('Detector', 'backbone.featureInfo', `channels [${want.join(', ')}] (the head's in_channels)`, `[${info.join(', ')}]`);
+      throw new ShapeError(
+        'Detector',
+        'backbone.featureInfo',
+        `channels [${want.join(', ')}] (the head's in_channels)`,
+        `[${info.join(', ')}]`,
+      );
     this.backbone = this.child('backbone', backbone);
     this.head = head;
     for (const [name, m] of head.children()) this.child(name, m);
@@ -64,7 +79,8 @@ export class Detector extends Module {
    * back to the original image, paste masks at the original size.
    */
   async detect(image: tf.Tensor3D, opts: Partial<PrepareOptions> = {}): Promise<DetectionResult> {
-    if (image.rank !== 3 || image.shape[2] !== 3) throw new ShapeError('detect', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
+    if (image.rank !== 3 || image.shape[2] !== 3)
+      throw new ShapeError('detect', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
     const prep = prepareImage(image, { ...opts, scale: opts.scale ?? [1333, 800], padTo: opts.padTo ?? 32 });
     const [sx, sy] = prep.scale;
     const meta: ImageMeta = { oriShape: prep.oriHw, imgShape: prep.imgHw, scaleFactor: [sx, sy, sx, sy] };
@@ -90,7 +106,11 @@ export class Detector extends Module {
     const [height, width] = prep.oriHw;
     const detections: Detection[] = Array.from(dets.labels, (label, k) => {
       const b = dets.bboxes;
-      const d: Detection = { box: [b[k * 5]!, b[k * 5 + 1]!, b[k * 5 + 2]!, b[k * 5 + 3]!], score: b[k * 5 + 4]!, label };
+      const d: Detection = {
+        box: [b[k * 5]!, b[k * 5 + 1]!, b[k * 5 + 2]!, b[k * 5 + 3]!],
+        score: b[k * 5 + 4]!,
+        label,
+      };
       if (masks) d.mask = masks[k]!;
       return d;
     });
@@ -110,38 +130,46 @@ export function createDetectionHead(inChannels: readonly number[], opts: DetHead
  * Compose a detector from any dense backbone and a head kind (channels from `featureInfo`; Mask
  * R-CNN pools RoIs at the backbone's first four reductions unless `roiStrides` is given).
  */
-export function createDetector(opts: { backbone: DenseBackbone; head: DetHeadKind | DetHeadOptions }): Detector {
+export function createDetector(opts: { backbone: FeatureExtractor; head: DetHeadKind | DetHeadOptions }): Detector {
   const headOpts: DetHeadOptions = typeof opts.head === 'string' ? ({ kind: opts.head } as DetHeadOptions) : opts.head;
   const info = opts.backbone.featureInfo;
   if (headOpts.kind === 'mask_rcnn' && !headOpts.roiStrides && (headOpts.startLevel ?? 0) === 0)
-    return new Detector(opts.backbone, createDetectionHead(info.map((f) => f.channels), { ...headOpts, roiStrides: info.slice(0, 4).map((f) => f.reduction) }));
-  return new Detector(opts.backbone, createDetectionHead(info.map((f) => f.channels), headOpts));
+    return new Detector(
+      opts.backbone,
+      createDetectionHead(
+        info.map((f) => f.channels),
+        { ...headOpts, roiStrides: info.slice(0, 4).map((f) => f.reduction) },
+      ),
+    );
+  return new Detector(
+    opts.backbone,
+    createDetectionHead(
+      info.map((f) => f.channels),
+      headOpts,
+    ),
+  );
 }
 
 // ---- official configs ------------------------------------------------------------------------------
 
-type Cfg = Readonly<Record<string, unknown>>;
+const WHAT = 'detection head config';
 
-function get<T>(cfg: Cfg, key: string, check: (v: unknown) => boolean, what: string, fallback?: T): T {
-  const v = cfg[key] ?? fallback;
-  if (v === undefined || !check(v)) throw new InvalidArgumentError(`detection head config: "${key}" must be ${what}, got ${JSON.stringify(cfg[key])}`);
-  return v as T;
-}
-const isNum = (v: unknown) => typeof v === 'number';
-const isNums = (v: unknown) => Array.isArray(v) && v.every(isNum);
-const num = (cfg: Cfg, key: string, fallback?: number) => get<number>(cfg, key, isNum, 'a number', fallback);
-const nums = (cfg: Cfg, key: string, fallback?: number[]) => get<number[]>(cfg, key, isNums, 'a list of numbers', fallback);
-const sub = (cfg: Cfg, key: string): Cfg => {
+/** A nested object of the config (`test_cfg`, `test_cfg.rpn`), `{}` when absent. */
+const sub = (cfg: OfficialConfig, key: string): OfficialConfig => {
   const v = cfg[key];
   if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidArgumentError(`detection head config: "${key}" must be an object`);
-  return v as Cfg;
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new InvalidArgumentError(`${WHAT}: "${key}" must be an object`);
+  return v as OfficialConfig;
 };
-function extraConvs(cfg: Cfg): ExtraConvs {
+
+function extraConvs(cfg: OfficialConfig): ExtraConvs {
   const v = cfg['add_extra_convs'] ?? false;
   if (v === true) return 'on_input'; // mmdet: True means 'on_input'
   if (v === false || v === 'on_input' || v === 'on_lateral' || v === 'on_output') return v;
-  throw new InvalidArgumentError(`detection head config: "add_extra_convs" must be false, true, 'on_input', 'on_lateral' or 'on_output', got ${JSON.stringify(v)}`);
+  throw new InvalidArgumentError(
+    `${WHAT}: "add_extra_convs" must be false, true, 'on_input', 'on_lateral' or 'on_output', got ${JSON.stringify(v)}`,
+  );
 }
 
 /**
@@ -149,55 +177,74 @@ function extraConvs(cfg: Cfg): ExtraConvs {
  * `rpn_feat_channels` …, RetinaNet: `stacked_convs` …), without the backbone channels — ready for
  * `createDetector({ backbone, head: detectionOptionsFromConfig(variants.maskrcnn_coco_dat.config) })`.
  */
-export function detectionOptionsFromConfig(cfg: Cfg): DetHeadOptions {
+export function detectionOptionsFromConfig(cfg: OfficialConfig): DetHeadOptions {
+  const c = configReader(WHAT, cfg);
   const test = sub(cfg, 'test_cfg');
   if ('rpn_feat_channels' in cfg) {
-    const rpn = sub(test, 'rpn');
-    const rcnn = sub(test, 'rcnn');
+    const rpn = configReader(`${WHAT} (test_cfg.rpn)`, sub(test, 'rpn'));
+    const rcnn = configReader(`${WHAT} (test_cfg.rcnn)`, sub(test, 'rcnn'));
     return {
       kind: 'mask_rcnn',
-      fpnChannels: num(cfg, 'fpn_channels', 256),
-      numOuts: num(cfg, 'num_outs', 5),
-      startLevel: num(cfg, 'start_level', 0),
+      fpnChannels: c.num('fpn_channels', 256),
+      numOuts: c.num('num_outs', 5),
+      startLevel: c.num('start_level', 0),
       addExtraConvs: extraConvs(cfg),
-      rpnFeatChannels: num(cfg, 'rpn_feat_channels'),
-      anchorScales: nums(cfg, 'anchor_scales', [8]),
-      anchorRatios: nums(cfg, 'anchor_ratios', [0.5, 1, 2]),
-      anchorStrides: nums(cfg, 'anchor_strides', [4, 8, 16, 32, 64]),
-      roiStrides: nums(cfg, 'roi_strides', [4, 8, 16, 32]),
-      fcOutChannels: num(cfg, 'fc_out_channels', 1024),
-      maskChannels: num(cfg, 'mask_channels', 256),
-      numClasses: num(cfg, 'num_classes', 80),
+      rpnFeatChannels: c.num('rpn_feat_channels'),
+      anchorScales: c.numbers('anchor_scales', [8]),
+      anchorRatios: c.numbers('anchor_ratios', [0.5, 1, 2]),
+      anchorStrides: c.numbers('anchor_strides', [4, 8, 16, 32, 64]),
+      roiStrides: c.numbers('roi_strides', [4, 8, 16, 32]),
+      fcOutChannels: c.num('fc_out_channels', 1024),
+      maskChannels: c.num('mask_channels', 256),
+      numClasses: c.num('num_classes', 80),
       testCfg: {
-        rpn: { nmsPre: num(rpn, 'nms_pre', 1000), maxPerImg: num(rpn, 'max_per_img', 1000), iouThreshold: num(rpn, 'iou_threshold', 0.7), minBboxSize: num(rpn, 'min_bbox_size', 0) },
-        rcnn: { scoreThr: num(rcnn, 'score_thr', 0.05), iouThreshold: num(rcnn, 'iou_threshold', 0.5), maxPerImg: num(rcnn, 'max_per_img', 100), maskThrBinary: num(rcnn, 'mask_thr_binary', 0.5) },
+        rpn: {
+          nmsPre: rpn.num('nms_pre', 1000),
+          maxPerImg: rpn.num('max_per_img', 1000),
+          iouThreshold: rpn.num('iou_threshold', 0.7),
+          minBboxSize: rpn.num('min_bbox_size', 0),
+        },
+        rcnn: {
+          scoreThr: rcnn.num('score_thr', 0.05),
+          iouThreshold: rcnn.num('iou_threshold', 0.5),
+          maxPerImg: rcnn.num('max_per_img', 100),
+          maskThrBinary: rcnn.num('mask_thr_binary', 0.5),
+        },
       },
     };
   }
   if ('stacked_convs' in cfg) {
+    const t = configReader(`${WHAT} (test_cfg)`, test);
     return {
       kind: 'retinanet',
-      fpnChannels: num(cfg, 'fpn_channels', 256),
-      numOuts: num(cfg, 'num_outs', 5),
-      startLevel: num(cfg, 'start_level', 1),
+      fpnChannels: c.num('fpn_channels', 256),
+      numOuts: c.num('num_outs', 5),
+      startLevel: c.num('start_level', 1),
       addExtraConvs: extraConvs(cfg),
-      featChannels: num(cfg, 'feat_channels', 256),
-      stackedConvs: num(cfg, 'stacked_convs'),
-      numClasses: num(cfg, 'num_classes', 80),
-      octaveBaseScale: num(cfg, 'octave_base_scale', 4),
-      scalesPerOctave: num(cfg, 'scales_per_octave', 3),
-      anchorRatios: nums(cfg, 'anchor_ratios', [0.5, 1, 2]),
-      anchorStrides: nums(cfg, 'anchor_strides', [8, 16, 32, 64, 128]),
-      testCfg: { nmsPre: num(test, 'nms_pre', 1000), scoreThr: num(test, 'score_thr', 0.05), iouThreshold: num(test, 'iou_threshold', 0.5), maxPerImg: num(test, 'max_per_img', 100) },
+      featChannels: c.num('feat_channels', 256),
+      stackedConvs: c.num('stacked_convs'),
+      numClasses: c.num('num_classes', 80),
+      octaveBaseScale: c.num('octave_base_scale', 4),
+      scalesPerOctave: c.num('scales_per_octave', 3),
+      anchorRatios: c.numbers('anchor_ratios', [0.5, 1, 2]),
+      anchorStrides: c.numbers('anchor_strides', [8, 16, 32, 64, 128]),
+      testCfg: {
+        nmsPre: t.num('nms_pre', 1000),
+        scoreThr: t.num('score_thr', 0.05),
+        iouThreshold: t.num('iou_threshold', 0.5),
+        maxPerImg: t.num('max_per_img', 100),
+      },
     };
   }
-  throw new InvalidArgumentError(`detection head config describes neither Mask R-CNN (rpn_feat_channels) nor RetinaNet (stacked_convs): ${JSON.stringify(cfg)}`);
+  throw new InvalidArgumentError(
+    `${WHAT} describes neither Mask R-CNN (rpn_feat_channels) nor RetinaNet (stacked_convs): ${JSON.stringify(cfg)}`,
+  );
 }
 
 /**
  * The head part (neck + detection heads, no backbone) from an official config, for backbone
  * channels `in_channels` (like `segmentationHeadFromConfig`).
  */
-export function detectionHeadFromConfig(cfg: Cfg): DetectionHead {
-  return createDetectionHead(nums(cfg, 'in_channels'), detectionOptionsFromConfig(cfg));
+export function detectionHeadFromConfig(cfg: OfficialConfig): DetectionHead {
+  return createDetectionHead(configReader(WHAT, cfg).numbers('in_channels'), detectionOptionsFromConfig(cfg));
 }

@@ -31,8 +31,14 @@ export class FPN extends Module {
     this.startLevel = config.startLevel ?? 0;
     this.extra = config.addExtraConvs ?? false;
     const used = inChannels.length - this.startLevel;
-    if (used < 1 || numOuts < used) throw new InvalidArgumentError(`FPN: num_outs ${numOuts} must be ≥ the ${used} levels used (start_level ${this.startLevel})`);
-    this.lateral_convs = this.child('lateral_convs', new ModuleList(inChannels.slice(this.startLevel).map((c) => new ConvModule(c, F, 1))));
+    if (used < 1 || numOuts < used)
+      throw new InvalidArgumentError(
+        `FPN: num_outs ${numOuts} must be ≥ the ${used} levels used (start_level ${this.startLevel})`,
+      );
+    this.lateral_convs = this.child(
+      'lateral_convs',
+      new ModuleList(inChannels.slice(this.startLevel).map((c) => new ConvModule(c, F, 1))),
+    );
     const convs = inChannels.slice(this.startLevel).map(() => new ConvModule(F, F, 3, { padding: 1 }));
     if (this.extra)
       for (let j = 0; j < numOuts - used; j++) {
@@ -45,9 +51,11 @@ export class FPN extends Module {
   /** C_startLevel … C_last (NHWC) → numOuts maps [B, h_i, w_i, outChannels], finest first. */
   forward(inputs: readonly tf.Tensor4D[]): tf.Tensor4D[] {
     const { inChannels, numOuts } = this.config;
-    if (inputs.length !== inChannels.length) throw new ShapeError('FPN', 'inputs', `${inChannels.length} feature maps`, `${inputs.length}`);
+    if (inputs.length !== inChannels.length)
+      throw new ShapeError('FPN', 'inputs', `${inChannels.length} feature maps`, `${inputs.length}`);
     inputs.forEach((x, i) => {
-      if (x.rank !== 4 || x.shape[3] !== inChannels[i]) throw new ShapeError('FPN', `inputs[${i}]`, `[B,H,W,${inChannels[i]}]`, `[${x.shape.join(',')}]`);
+      if (x.rank !== 4 || x.shape[3] !== inChannels[i])
+        throw new ShapeError('FPN', `inputs[${i}]`, `[B,H,W,${inChannels[i]}]`, `[${x.shape.join(',')}]`);
     });
     return tf.tidy(() => {
       const s = this.startLevel;
@@ -62,7 +70,12 @@ export class FPN extends Module {
           // max_pool2d(kernel 1, stride 2) = every other pixel, size ⌈n/2⌉
           while (outs.length < numOuts) outs.push(tf.maxPool(outs[outs.length - 1]!, 1, 2, 'valid'));
         } else {
-          const src = this.extra === 'on_input' ? inputs[inputs.length - 1]! : this.extra === 'on_lateral' ? lat[lat.length - 1]! : outs[outs.length - 1]!;
+          const src =
+            this.extra === 'on_input'
+              ? inputs[inputs.length - 1]!
+              : this.extra === 'on_lateral'
+                ? lat[lat.length - 1]!
+                : outs[outs.length - 1]!;
           outs.push(this.fpn_convs.at(outs.length).forward(src));
           while (outs.length < numOuts) outs.push(this.fpn_convs.at(outs.length).forward(outs[outs.length - 1]!));
         }

@@ -1,13 +1,23 @@
 /** Host-side feature maps: NHWC data read back from the device, and NCHW conversions for goldens. */
+import type * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '@dynavit/core';
 import type { HostFeatureMap } from './roi-align.js';
+import type { Steps } from './steps.js';
 
 /** Wrap NHWC data [B, H, W, C] read back from a tensor. */
 export function hostMap(data: Float32Array, shape: readonly number[]): HostFeatureMap {
   if (shape.length !== 4) throw new ShapeError('hostMap', 'shape', 'rank 4 [B,H,W,C]', `[${shape.join(',')}]`);
   const [batch, height, width, channels] = shape as [number, number, number, number];
-  if (data.length !== batch * height * width * channels) throw new ShapeError('hostMap', 'data', `${batch * height * width * channels} numbers`, `${data.length}`);
+  if (data.length !== batch * height * width * channels)
+    throw new ShapeError('hostMap', 'data', `${batch * height * width * channels} numbers`, `${data.length}`);
   return { data, batch, height, width, channels };
+}
+
+/** A pipeline step that reads NHWC maps back to the host (the driver disposes the tensors). */
+export function* readMaps(maps: readonly tf.Tensor4D[]): Steps<HostFeatureMap[]> {
+  const shapes = maps.map((t) => t.shape);
+  const host = yield [...maps];
+  return host.map((d, i) => hostMap(d, shapes[i]!));
 }
 
 /** NCHW data [B, C, H, W] (golden layout) → host map (NHWC). */

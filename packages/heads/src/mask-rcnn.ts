@@ -5,24 +5,24 @@
  * `rpn_head`, `roi_head` (mmdet keys). The pipeline is staged so each stage can be fed from outside
  * (e.g. golden proposals into the RoI heads).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, Module } from '@dynavit/core';
-import { AnchorGenerator } from './anchors.js';
-import { type ExtraConvs, FPN } from './fpn.js';
-import { hostMap } from './host.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '@dynavit/core';
+import { type DetectionNeckConfig, FPNDetectionHead, NUM_NECK_OUTS } from './detection-head.js';
+import { readMaps } from './host.js';
 import type { HostFeatureMap } from './roi-align.js';
-import { type BBoxStageResult, type ImageDetections, type ImageMeta, type MaskStageResult, RCNN_TEST_CFG, type RCNNTestConfig, StandardRoIHead } from './roi-heads.js';
+import {
+  type BBoxStageResult,
+  type ImageDetections,
+  type ImageMeta,
+  type MaskStageResult,
+  RCNN_TEST_CFG,
+  type RCNNTestConfig,
+  StandardRoIHead,
+} from './roi-heads.js';
 import { type DenseOutputs, RPN_TEST_CFG, RPNHead, type RPNTestConfig, rpnProposals } from './rpn-head.js';
 import type { Steps } from './steps.js';
 
-export interface MaskRCNNConfig {
-  /** backbone channels, finest first (C2..C5) */
-  inChannels: readonly number[];
-  fpnChannels?: number;
-  numOuts?: number;
-  startLevel?: number;
-  /** DeBiFormer/BiFormer: false (P6 = P5 subsampled); DAT: 'on_input' (P6 = conv on C5) */
-  addExtraConvs?: ExtraConvs;
+export interface MaskRCNNConfig extends DetectionNeckConfig {
   rpnFeatChannels?: number;
   anchorScales?: readonly number[];
   anchorRatios?: readonly number[];
@@ -62,77 +62,98 @@ export interface MaskRCNNTestOptions {
 }
 
 /** The head part of a Mask R-CNN detector: `neck`, `rpn_head`, `roi_head` (mmdet keys). */
-export class MaskRCNNHead extends Module {
-  readonly kind = 'mask_rcnn' as const;
-  readonly neck: FPN;
+export class MaskRCNNHead extends FPNDetectionHead {
+  readonly headType = 'mask_rcnn' as const;
   readonly rpn_head: RPNHead;
   readonly roi_head: StandardRoIHead;
-  readonly anchors: AnchorGenerator;
-  readonly numClasses: number;
   readonly rpnCfg: RPNTestConfig;
   readonly rcnnCfg: RCNNTestConfig;
   readonly roiStrides: readonly number[];
   constructor(readonly config: MaskRCNNConfig) {
-    super();
-    const F = config.fpnChannels ?? 256;
-    const numOuts = config.numOuts ?? 5;
-    const strides = config.anchorStrides ?? [4, 8, 16, 32, 64];
-    if (strides.length !== numOuts) throw new InvalidArgumentError(`Mask R-CNN: ${strides.length} anchor strides for ${numOuts} neck outputs`);
-    this.roiStrides = config.roiStrides ?? [4, 8, 16, 32];
-    if (this.roiStrides.length > numOuts) throw new InvalidArgumentError(`Mask R-CNN: ${this.roiStrides.length} RoI levels but only ${numOuts} neck outputs`);
-    this.numClasses = config.numClasses ?? 80;
-    this.anchors = new AnchorGenerator({ strides, ratios: config.anchorRatios ?? [0.5, 1, 2], scales: config.anchorScales ?? [8] });
-    this.neck = this.child('neck', new FPN({ inChannels: config.inChannels, outChannels: F, numOuts, startLevel: config.startLevel ?? 0, addExtraConvs: config.addExtraConvs ?? false }));
+    const roiStrides = config.roiStrides ?? [4, 8, 16, 32];
+    const numOuts = config.numOuts ?? NUM_NECK_OUTS;
+    if (roiStrides.length > numOuts)
+      throw new InvalidArgumentError(`Mask R-CNN: ${roiStrides.length} RoI levels but only ${numOuts} neck outputs`);
+    super(
+      'Mask R-CNN',
+      config,
+      { startLevel: 0, addExtraConvs: false },
+      {
+        strides: config.anchorStrides ?? [4, 8, 16, 32, 64],
+        ratios: config.anchorRatios ?? [0.5, 1, 2],
+        scales: config.anchorScales ?? [8],
+      },
+      config.numClasses ?? 80,
+    );
+    this.roiStrides = roiStrides;
+    const F = this.fpnChannels;
     this.rpn_head = this.child('rpn_head', new RPNHead(F, config.rpnFeatChannels ?? 256, this.anchors.numAnchors));
     this.roi_head = this.child(
       'roi_head',
-      new StandardRoIHead({ inChannels: F, featStrides: this.roiStrides, numClasses: this.numClasses, fcOutChannels: config.fcOutChannels ?? 1024, maskChannels: config.maskChannels ?? 256 }),
+      new StandardRoIHead({
+        inChannels: F,
+        featStrides: this.roiStrides,
+        numClasses: this.numClasses,
+        fcOutChannels: config.fcOutChannels ?? 1024,
+        maskChannels: config.maskChannels ?? 256,
+      }),
     );
     this.rpnCfg = { ...RPN_TEST_CFG, ...config.testCfg?.rpn };
     this.rcnnCfg = { ...RCNN_TEST_CFG, ...config.testCfg?.rcnn };
   }
 
-  get inChannels(): readonly number[] {
-    return this.config.inChannels;
-  }
-
-  /** backbone maps (NHWC) → neck maps and RPN outputs, on the device. */
-  forward(feats: readonly tf.Tensor4D[]): { neck: tf.Tensor4D[] } & DenseOutputs {
-    return tf.tidy(() => {
-      const neck = this.neck.forward(feats);
-      return { neck, ...this.rpn_head.forward(neck) };
-    });
+  protected denseForward(neck: readonly tf.Tensor4D[]): DenseOutputs {
+    return this.rpn_head.forward(neck);
   }
 
   /** RPN stage on host outputs: proposals per image. */
-  proposals(rpnCls: readonly HostFeatureMap[], rpnReg: readonly HostFeatureMap[], metas: readonly ImageMeta[]): Float32Array[] {
+  proposals(
+    rpnCls: readonly HostFeatureMap[],
+    rpnReg: readonly HostFeatureMap[],
+    metas: readonly ImageMeta[],
+  ): Float32Array[] {
     return metas.map((m, b) => rpnProposals(rpnCls, rpnReg, b, this.anchors, m.imgShape, this.rpnCfg));
   }
 
   /** RoI stages from given neck maps (host) and proposals: boxes, then masks of the detections. */
-  *roiSteps(neck: readonly HostFeatureMap[], proposals: readonly Float32Array[], metas: readonly ImageMeta[], opts: MaskRCNNTestOptions = {}): Steps<{ bbox: BBoxStageResult; mask: MaskStageResult | null }> {
+  *roiSteps(
+    neck: readonly HostFeatureMap[],
+    proposals: readonly Float32Array[],
+    metas: readonly ImageMeta[],
+    opts: MaskRCNNTestOptions = {},
+  ): Steps<{ bbox: BBoxStageResult; mask: MaskStageResult | null }> {
     const bbox = yield* this.roi_head.bboxSteps(neck, proposals, metas, this.rcnnCfg, opts);
-    const mask = this.roi_head.mask_head ? yield* this.roi_head.maskSteps(neck, bbox.detections, metas, this.rcnnCfg, opts) : null;
+    const mask = this.roi_head.mask_head
+      ? yield* this.roi_head.maskSteps(neck, bbox.detections, metas, this.rcnnCfg, opts)
+      : null;
     return { bbox, mask };
   }
 
   /** The whole test path for a batch of backbone maps. */
-  *testSteps(feats: readonly tf.Tensor4D[], metas: readonly ImageMeta[], opts: MaskRCNNTestOptions = {}): Steps<MaskRCNNOutput> {
-    const B = feats[0]?.shape[0] ?? 0;
-    if (metas.length !== B) throw new InvalidArgumentError(`Mask R-CNN: ${metas.length} image metas for a batch of ${B}`);
-    const out = this.forward(feats);
+  *testSteps(
+    feats: readonly tf.Tensor4D[],
+    metas: readonly ImageMeta[],
+    opts: MaskRCNNTestOptions = {},
+  ): Steps<MaskRCNNOutput> {
+    const out = this.forwardBatch(feats, metas);
     const nNeck = opts.trace ? out.neck.length : this.roiStrides.length;
     for (const t of out.neck.slice(nNeck)) t.dispose();
-    const read = [...out.neck.slice(0, nNeck), ...out.cls, ...out.reg];
-    const shapes = read.map((t) => t.shape);
-    const host = yield read;
-    const maps = host.map((d, i) => hostMap(d, shapes[i]!));
+    const maps = yield* readMaps([...out.neck.slice(0, nNeck), ...out.cls, ...out.reg]);
     const L = out.cls.length;
     const neck = maps.slice(0, nNeck);
     const rpnCls = maps.slice(nNeck, nNeck + L);
     const rpnReg = maps.slice(nNeck + L);
     const proposals = this.proposals(rpnCls, rpnReg, metas);
     const { bbox, mask } = yield* this.roiSteps(neck, proposals, metas, opts);
-    return { detections: bbox.detections, masks: mask ? mask.masks : metas.map(() => []), neck, rpnCls, rpnReg, proposals, bbox, mask };
+    return {
+      detections: bbox.detections,
+      masks: mask ? mask.masks : metas.map(() => []),
+      neck,
+      rpnCls,
+      rpnReg,
+      proposals,
+      bbox,
+      mask,
+    };
   }
 }

@@ -106,7 +106,10 @@ function greedy(boxes: ArrayLike<number>, order: Int32Array, iouThreshold: numbe
 
 /** mmcv `nms`: indices of the kept boxes (boxes [N·4] x1,y1,x2,y2), in descending score order. */
 export function nms(boxes: ArrayLike<number>, scores: ArrayLike<number>, iouThreshold: number): Int32Array {
-  if (boxes.length !== scores.length * 4) throw new InvalidArgumentError(`nms: boxes must hold 4 numbers per score (${scores.length} scores, ${boxes.length} numbers)`);
+  if (boxes.length !== scores.length * 4)
+    throw new InvalidArgumentError(
+      `nms: boxes must hold 4 numbers per score (${scores.length} scores, ${boxes.length} numbers)`,
+    );
   return greedy(boxes, argsortDescending(scores), iouThreshold);
 }
 
@@ -114,10 +117,17 @@ export function nms(boxes: ArrayLike<number>, scores: ArrayLike<number>, iouThre
  * mmcv `batched_nms` (not class-agnostic): NMS within each group id (class or pyramid level) with
  * the coordinate-offset trick; returns the kept indices in descending score order.
  */
-export function batchedNms(boxes: ArrayLike<number>, scores: ArrayLike<number>, groups: ArrayLike<number>, iouThreshold: number): Int32Array {
+export function batchedNms(
+  boxes: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  groups: ArrayLike<number>,
+  iouThreshold: number,
+): Int32Array {
   const n = scores.length;
   if (boxes.length !== n * 4 || groups.length !== n)
-    throw new InvalidArgumentError(`batchedNms: need 4 box numbers and 1 group per score (${n} scores, ${boxes.length} box numbers, ${groups.length} groups)`);
+    throw new InvalidArgumentError(
+      `batchedNms: need 4 box numbers and 1 group per score (${n} scores, ${boxes.length} box numbers, ${groups.length} groups)`,
+    );
   if (n === 0) return new Int32Array(0);
   let maxCoord = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < boxes.length; i++) if (boxes[i]! > maxCoord) maxCoord = boxes[i]!;
@@ -133,6 +143,36 @@ export function batchedNms(boxes: ArrayLike<number>, scores: ArrayLike<number>, 
     else members.set(g, [i]);
   }
   const kept: number[] = [];
-  for (const idx of members.values()) for (const k of greedy(shifted, argsortDescending(scores, idx), iouThreshold)) kept.push(k);
+  for (const idx of members.values())
+    for (const k of greedy(shifted, argsortDescending(scores, idx), iouThreshold)) kept.push(k);
   return argsortDescending(scores, kept);
+}
+
+/** Detections of one image: [K·5] (x1, y1, x2, y2, score), labels, and how many candidates entered NMS. */
+export interface NmsDetections {
+  bboxes: Float32Array;
+  labels: Int32Array;
+  numCandidates: number;
+}
+
+/**
+ * The tail of mmdet's `multiclass_nms` / `_get_bboxes_single`: class-aware NMS of the candidates
+ * (boxes [N·4], scores, labels), the first `maxPerImg` kept, descending score.
+ */
+export function nmsDetections(
+  boxes: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  iouThreshold: number,
+  maxPerImg: number,
+): NmsDetections {
+  const keep = batchedNms(boxes, scores, labels, iouThreshold).subarray(0, maxPerImg);
+  const bboxes = new Float32Array(keep.length * 5);
+  const outLabels = new Int32Array(keep.length);
+  keep.forEach((k, j) => {
+    for (let q = 0; q < 4; q++) bboxes[j * 5 + q] = boxes[k * 4 + q]!;
+    bboxes[j * 5 + 4] = scores[k]!;
+    outLabels[j] = labels[k]!;
+  });
+  return { bboxes, labels: outLabels, numCandidates: scores.length };
 }

@@ -45,7 +45,8 @@ export interface PrepareOptions {
  * weights can differ from this by one grey level at some pixels).
  */
 export function prepareImage(image: tf.Tensor3D, opts: PrepareOptions): PreparedImage {
-  if (image.rank !== 3 || image.shape[2] !== 3) throw new ShapeError('prepareImage', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
+  if (image.rank !== 3 || image.shape[2] !== 3)
+    throw new ShapeError('prepareImage', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
   const [h, w] = image.shape;
   let [nh, nw] = keepRatioSize(h, w, opts.scale);
   const imgHw: [number, number] = [nh, nw];
@@ -57,14 +58,25 @@ export function prepareImage(image: tf.Tensor3D, opts: PrepareOptions): Prepared
     if (opts.alignTo) {
       const a = opts.alignTo;
       [nh, nw] = [Math.ceil(nh / a) * a, Math.ceil(nw / a) * a];
-      if (nh !== imgHw[0] || nw !== imgHw[1]) r = tf.clipByValue(tf.round(resizeBilinear(r, [nh, nw])), 0, 255) as tf.Tensor4D;
+      if (nh !== imgHw[0] || nw !== imgHw[1])
+        r = tf.clipByValue(tf.round(resizeBilinear(r, [nh, nw])), 0, 255) as tf.Tensor4D;
     }
     let n = tf.div(tf.sub(r, tf.tensor1d([...mean])), tf.tensor1d([...std])) as tf.Tensor4D;
     if (opts.padTo) {
       const p = opts.padTo;
-      n = tf.pad(n, [[0, 0], [0, Math.ceil(nh / p) * p - nh], [0, Math.ceil(nw / p) * p - nw], [0, 0]]);
+      n = tf.pad(n, [
+        [0, 0],
+        [0, Math.ceil(nh / p) * p - nh],
+        [0, Math.ceil(nw / p) * p - nw],
+        [0, 0],
+      ]);
     }
     return n;
   });
-  return { input, oriHw: [h, w], imgHw: opts.alignTo ? [nh, nw] : imgHw, scale: [Math.fround(nw / w), Math.fround(nh / h)] };
+  return {
+    input,
+    oriHw: [h, w],
+    imgHw: opts.alignTo ? [nh, nw] : imgHw,
+    scale: [Math.fround(nw / w), Math.fround(nh / h)],
+  };
 }

@@ -8,17 +8,17 @@
  * class-aware NMS (IoU > 0.5), first `max_per_img`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv2d, InvalidArgumentError, Module, ModuleList, ShapeError } from '@dynavit/core';
-import { AnchorGenerator } from './anchors.js';
+import { Conv2d, Module, ModuleList, ShapeError } from '@dynavit/core';
+import type { AnchorGenerator } from './anchors.js';
 import { decodeDelta, UNIT_CODER } from './bbox.js';
 import { ConvModule } from './conv-module.js';
-import { type ExtraConvs, FPN } from './fpn.js';
-import { argsortDescending, batchedNms, topKDescending } from './nms.js';
+import { type DetectionNeckConfig, FPNDetectionHead } from './detection-head.js';
+import { argsortDescending, nmsDetections, topKDescending } from './nms.js';
 import type { ImageDetections, ImageMeta } from './roi-heads.js';
 import type { HostFeatureMap } from './roi-align.js';
 import { type DenseOutputs, sigmoid32 } from './rpn-head.js';
 import type { Steps } from './steps.js';
-import { hostMap } from './host.js';
+import { readMaps } from './host.js';
 
 const f32 = Math.fround;
 
@@ -46,7 +46,13 @@ export class RetinaHead extends Module {
     stackedConvs = 4,
   ) {
     super();
-    const tower = () => new ModuleList(Array.from({ length: stackedConvs }, (_, i) => new ConvModule(i === 0 ? inChannels : featChannels, featChannels, 3, { padding: 1, act: true })));
+    const tower = () =>
+      new ModuleList(
+        Array.from(
+          { length: stackedConvs },
+          (_, i) => new ConvModule(i === 0 ? inChannels : featChannels, featChannels, 3, { padding: 1, act: true }),
+        ),
+      );
     this.cls_convs = this.child('cls_convs', tower());
     this.reg_convs = this.child('reg_convs', tower());
     const last = stackedConvs > 0 ? featChannels : inChannels;
@@ -60,7 +66,8 @@ export class RetinaHead extends Module {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const [i, p] of feats.entries()) {
-        if (p.rank !== 4 || p.shape[3] !== this.inChannels) throw new ShapeError('RetinaHead', `feats[${i}]`, `[B,H,W,${this.inChannels}]`, `[${p.shape.join(',')}]`);
+        if (p.rank !== 4 || p.shape[3] !== this.inChannels)
+          throw new ShapeError('RetinaHead', `feats[${i}]`, `[B,H,W,${this.inChannels}]`, `[${p.shape.join(',')}]`);
         cls.push(this.retina_cls.forward(this.cls_convs.items.reduce((h, c) => c.forward(h), p)));
         reg.push(this.retina_reg.forward(this.reg_convs.items.reduce((h, c) => c.forward(h), p)));
       }
@@ -84,7 +91,12 @@ export function retinaDetections(
 ): ImageDetections & { numCandidates: number } {
   const A = anchors.numAnchors;
   if (cls.length !== anchors.numLevels || reg.length !== anchors.numLevels)
-    throw new ShapeError('retinaDetections', 'levels', `${anchors.numLevels} levels (one per anchor stride)`, `${cls.length} score / ${reg.length} delta maps`);
+    throw new ShapeError(
+      'retinaDetections',
+      'levels',
+      `${anchors.numLevels} levels (one per anchor stride)`,
+      `${cls.length} score / ${reg.length} delta maps`,
+    );
   const thr = f32(cfg.scoreThr);
   // sigmoid(x) > thr only if x > logit(thr); a small margin keeps the exact float32 test authoritative
   const logitThr = Math.log(cfg.scoreThr / (1 - cfg.scoreThr)) - 1e-3;
@@ -97,7 +109,12 @@ export function retinaDetections(
     const c = cls[l]!;
     const r = reg[l]!;
     if (c.channels !== A * numClasses || r.channels !== A * 4 || r.height !== c.height || r.width !== c.width)
-      throw new ShapeError('retinaDetections', `level ${l}`, `${A * numClasses} score and ${A * 4} delta channels on one grid`, `${c.channels} and ${r.channels}`);
+      throw new ShapeError(
+        'retinaDetections',
+        `level ${l}`,
+        `${A * numClasses} score and ${A * 4} delta channels on one grid`,
+        `${c.channels} and ${r.channels}`,
+      );
     const n = c.height * c.width * c.channels; // (anchor row, class) pairs, row-major
     const off = b * n;
     const idx: number[] = [];
@@ -113,7 +130,7 @@ export function retinaDetections(
     }
     const order = cfg.nmsPre > 0 ? topKDescending(val, cfg.nmsPre) : argsortDescending(val);
     const grid = anchors.gridAnchors(l, c.height, c.width);
-    const roff = (b * c.height * c.width * A) * 4;
+    const roff = b * c.height * c.width * A * 4;
     for (const k of order) {
       const row = Math.floor(idx[k]! / numClasses);
       decodeDelta(grid, row * 4, r.data, roff + row * 4, UNIT_CODER, meta.imgShape, box, 0);
@@ -122,26 +139,10 @@ export function retinaDetections(
       labels.push(idx[k]! % numClasses);
     }
   }
-  const keep = batchedNms(boxes, scores, labels, cfg.iouThreshold).subarray(0, cfg.maxPerImg);
-  const bboxes = new Float32Array(keep.length * 5);
-  const outLabels = new Int32Array(keep.length);
-  keep.forEach((k, j) => {
-    for (let q = 0; q < 4; q++) bboxes[j * 5 + q] = boxes[k * 4 + q]!;
-    bboxes[j * 5 + 4] = scores[k]!;
-    outLabels[j] = labels[k]!;
-  });
-  return { bboxes, labels: outLabels, numCandidates: scores.length };
+  return nmsDetections(boxes, scores, labels, cfg.iouThreshold, cfg.maxPerImg);
 }
 
-export interface RetinaNetConfig {
-  /** backbone channels, finest first (C2..C5) */
-  inChannels: readonly number[];
-  fpnChannels?: number;
-  numOuts?: number;
-  /** DAT/BiFormer: 1 (C3..C5); DeBiFormer: 0 */
-  startLevel?: number;
-  /** DAT/BiFormer: 'on_input'; DeBiFormer: false */
-  addExtraConvs?: ExtraConvs;
+export interface RetinaNetConfig extends DetectionNeckConfig {
   featChannels?: number;
   stackedConvs?: number;
   numClasses?: number;
@@ -163,53 +164,49 @@ export interface RetinaNetOutput {
 }
 
 /** The head part of a RetinaNet detector: `neck` + `bbox_head` (mmdet keys). */
-export class RetinaNetHead extends Module {
-  readonly kind = 'retinanet' as const;
-  readonly neck: FPN;
+export class RetinaNetHead extends FPNDetectionHead {
+  readonly headType = 'retinanet' as const;
   readonly bbox_head: RetinaHead;
-  readonly anchors: AnchorGenerator;
-  readonly numClasses: number;
   readonly testCfg: RetinaTestConfig;
   constructor(readonly config: RetinaNetConfig) {
-    super();
-    const F = config.fpnChannels ?? 256;
-    const numOuts = config.numOuts ?? 5;
-    const strides = config.anchorStrides ?? [8, 16, 32, 64, 128];
-    if (strides.length !== numOuts) throw new InvalidArgumentError(`RetinaNet: ${strides.length} anchor strides for ${numOuts} neck outputs`);
-    this.numClasses = config.numClasses ?? 80;
-    this.anchors = new AnchorGenerator({ strides, ratios: config.anchorRatios ?? [0.5, 1, 2], octaveBaseScale: config.octaveBaseScale ?? 4, scalesPerOctave: config.scalesPerOctave ?? 3 });
-    this.neck = this.child('neck', new FPN({ inChannels: config.inChannels, outChannels: F, numOuts, startLevel: config.startLevel ?? 1, addExtraConvs: config.addExtraConvs ?? 'on_input' }));
-    this.bbox_head = this.child('bbox_head', new RetinaHead(F, config.featChannels ?? 256, this.numClasses, this.anchors.numAnchors, config.stackedConvs ?? 4));
+    super(
+      'RetinaNet',
+      config,
+      { startLevel: 1, addExtraConvs: 'on_input' },
+      {
+        strides: config.anchorStrides ?? [8, 16, 32, 64, 128],
+        ratios: config.anchorRatios ?? [0.5, 1, 2],
+        octaveBaseScale: config.octaveBaseScale ?? 4,
+        scalesPerOctave: config.scalesPerOctave ?? 3,
+      },
+      config.numClasses ?? 80,
+    );
+    const { featChannels = 256, stackedConvs = 4 } = config;
+    const head = new RetinaHead(this.fpnChannels, featChannels, this.numClasses, this.anchors.numAnchors, stackedConvs);
+    this.bbox_head = this.child('bbox_head', head);
     this.testCfg = { ...RETINA_TEST_CFG, ...config.testCfg };
   }
 
-  get inChannels(): readonly number[] {
-    return this.config.inChannels;
-  }
-
-  /** backbone maps (NHWC) → neck maps and raw head outputs, on the device. */
-  forward(feats: readonly tf.Tensor4D[]): { neck: tf.Tensor4D[] } & DenseOutputs {
-    return tf.tidy(() => {
-      const neck = this.neck.forward(feats);
-      return { neck, ...this.bbox_head.forward(neck) };
-    });
+  protected denseForward(neck: readonly tf.Tensor4D[]): DenseOutputs {
+    return this.bbox_head.forward(neck);
   }
 
   /** The whole test path for a batch; `trace` also reads the neck maps back. */
-  *testSteps(feats: readonly tf.Tensor4D[], metas: readonly ImageMeta[], opts: { trace?: boolean } = {}): Steps<RetinaNetOutput> {
-    const B = feats[0]?.shape[0] ?? 0;
-    if (metas.length !== B) throw new InvalidArgumentError(`RetinaNet: ${metas.length} image metas for a batch of ${B}`);
-    const out = this.forward(feats);
-    const read = [...(opts.trace ? out.neck : []), ...out.cls, ...out.reg];
+  *testSteps(
+    feats: readonly tf.Tensor4D[],
+    metas: readonly ImageMeta[],
+    opts: { trace?: boolean } = {},
+  ): Steps<RetinaNetOutput> {
+    const out = this.forwardBatch(feats, metas);
     if (!opts.trace) tf.dispose(out.neck);
-    const shapes = read.map((t) => t.shape);
-    const host = yield read;
-    const maps = host.map((d, i) => hostMap(d, shapes[i]!));
+    const maps = yield* readMaps([...(opts.trace ? out.neck : []), ...out.cls, ...out.reg]);
     const L = out.cls.length;
     const neck = opts.trace ? maps.slice(0, L) : [];
     const cls = maps.slice(neck.length, neck.length + L);
     const reg = maps.slice(neck.length + L);
-    const detections = metas.map((m, b) => retinaDetections(cls, reg, b, this.anchors, this.numClasses, m, this.testCfg));
+    const detections = metas.map((m, b) =>
+      retinaDetections(cls, reg, b, this.anchors, this.numClasses, m, this.testCfg),
+    );
     return { detections, neck, cls, reg };
   }
 }

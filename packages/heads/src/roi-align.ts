@@ -155,14 +155,24 @@ export function roiAlignOne(
 /** RoIAlign over R RoIs `rois` [R·5] (batch index, x1, y1, x2, y2) of one map → [R·C·S·S]. */
 export function roiAlign(feat: HostFeatureMap, rois: ArrayLike<number>, opts: RoIAlignOptions): Float32Array {
   const R = rois.length / 5;
-  if (!Number.isInteger(R)) throw new ShapeError('roiAlign', 'rois', '[R, 5] (batch index, x1, y1, x2, y2)', `${rois.length} numbers`);
+  if (!Number.isInteger(R))
+    throw new ShapeError('roiAlign', 'rois', '[R, 5] (batch index, x1, y1, x2, y2)', `${rois.length} numbers`);
   const size = feat.channels * opts.outputSize * opts.outputSize;
   const out = new Float32Array(R * size);
   const acc = new Float64Array(feat.channels);
   for (let r = 0; r < R; r++) {
     const b = rois[r * 5]!;
-    if (!(b >= 0 && b < feat.batch)) throw new InvalidArgumentError(`roiAlign: RoI ${r} has batch index ${b}, the map holds ${feat.batch} image(s)`);
-    roiAlignOne(feat, b, [rois[r * 5 + 1]!, rois[r * 5 + 2]!, rois[r * 5 + 3]!, rois[r * 5 + 4]!], opts, out, r * size, acc);
+    if (!(b >= 0 && b < feat.batch))
+      throw new InvalidArgumentError(`roiAlign: RoI ${r} has batch index ${b}, the map holds ${feat.batch} image(s)`);
+    roiAlignOne(
+      feat,
+      b,
+      [rois[r * 5 + 1]!, rois[r * 5 + 2]!, rois[r * 5 + 3]!, rois[r * 5 + 4]!],
+      opts,
+      out,
+      r * size,
+      acc,
+    );
   }
   return out;
 }
@@ -186,9 +196,16 @@ export function extractRoIFeatures(
   layout: 'nchw' | 'nhwc',
   finestScale = 56,
 ): RoIFeatures {
-  if (feats.length !== strides.length || feats.length === 0) throw new InvalidArgumentError(`extractRoIFeatures: ${feats.length} maps for ${strides.length} strides`);
+  if (feats.length !== strides.length || feats.length === 0)
+    throw new InvalidArgumentError(`extractRoIFeatures: ${feats.length} maps for ${strides.length} strides`);
   const C = feats[0]!.channels;
-  if (feats.some((f) => f.channels !== C)) throw new ShapeError('extractRoIFeatures', 'feats', `maps with ${C} channels each`, `[${feats.map((f) => f.channels).join(', ')}]`);
+  if (feats.some((f) => f.channels !== C))
+    throw new ShapeError(
+      'extractRoIFeatures',
+      'feats',
+      `maps with ${C} channels each`,
+      `[${feats.map((f) => f.channels).join(', ')}]`,
+    );
   const R = rois.length / 5;
   const boxes = new Float32Array(R * 4);
   for (let r = 0; r < R; r++) for (let k = 0; k < 4; k++) boxes[r * 4 + k] = rois[r * 5 + 1 + k]!;
@@ -200,8 +217,19 @@ export function extractRoIFeatures(
     const l = levels[r]!;
     const f = feats[l]!;
     const b = rois[r * 5]!;
-    if (!(b >= 0 && b < f.batch)) throw new InvalidArgumentError(`extractRoIFeatures: RoI ${r} has batch index ${b}, the maps hold ${f.batch} image(s)`);
-    roiAlignOne(f, b, [boxes[r * 4]!, boxes[r * 4 + 1]!, boxes[r * 4 + 2]!, boxes[r * 4 + 3]!], { outputSize, spatialScale: 1 / strides[l]!, layout }, data, r * size, acc);
+    if (!(b >= 0 && b < f.batch))
+      throw new InvalidArgumentError(
+        `extractRoIFeatures: RoI ${r} has batch index ${b}, the maps hold ${f.batch} image(s)`,
+      );
+    roiAlignOne(
+      f,
+      b,
+      [boxes[r * 4]!, boxes[r * 4 + 1]!, boxes[r * 4 + 2]!, boxes[r * 4 + 3]!],
+      { outputSize, spatialScale: 1 / strides[l]!, layout },
+      data,
+      r * size,
+      acc,
+    );
   }
   return { data, levels };
 }

@@ -15,7 +15,7 @@ import { Conv2d, InvalidArgumentError, Linear, Module, ModuleList, ShapeError } 
 import { decodeDelta, type HW, multiplyBoxes, RCNN_CODER } from './bbox.js';
 import { ConvModule } from './conv-module.js';
 import { ConvTranspose2d } from './conv-transpose.js';
-import { batchedNms } from './nms.js';
+import { nmsDetections } from './nms.js';
 import { extractRoIFeatures, type HostFeatureMap } from './roi-align.js';
 import { sigmoid32 } from './rpn-head.js';
 import type { Steps } from './steps.js';
@@ -66,12 +66,16 @@ export class Shared2FCBBoxHead extends Module {
     this.inFeatures = inChannels * roiFeatSize * roiFeatSize;
     this.fc_cls = this.child('fc_cls', new Linear(fcOutChannels, numClasses + 1));
     this.fc_reg = this.child('fc_reg', new Linear(fcOutChannels, numClasses * 4));
-    this.shared_fcs = this.child('shared_fcs', new ModuleList([new Linear(this.inFeatures, fcOutChannels), new Linear(fcOutChannels, fcOutChannels)]));
+    this.shared_fcs = this.child(
+      'shared_fcs',
+      new ModuleList([new Linear(this.inFeatures, fcOutChannels), new Linear(fcOutChannels, fcOutChannels)]),
+    );
   }
 
   /** RoI features [R, C·S·S] (NCHW-flattened) → class logits [R, n+1], deltas [R, 4n]. */
   forward(x: tf.Tensor2D): { cls: tf.Tensor2D; reg: tf.Tensor2D } {
-    if (x.rank !== 2 || x.shape[1] !== this.inFeatures) throw new ShapeError('Shared2FCBBoxHead', 'x', `[R, ${this.inFeatures}]`, `[${x.shape.join(',')}]`);
+    if (x.rank !== 2 || x.shape[1] !== this.inFeatures)
+      throw new ShapeError('Shared2FCBBoxHead', 'x', `[R, ${this.inFeatures}]`, `[${x.shape.join(',')}]`);
     return tf.tidy(() => {
       let h: tf.Tensor = x;
       for (const fc of this.shared_fcs.items) h = tf.relu(fc.forward(h));
@@ -91,8 +95,20 @@ export class FCNMaskHead extends Module {
     numConvs = 4,
   ) {
     super();
-    this.convs = this.child('convs', new ModuleList(Array.from({ length: numConvs }, (_, i) => new ConvModule(i === 0 ? inChannels : convOutChannels, convOutChannels, 3, { padding: 1, act: true }))));
-    this.upsample = this.child('upsample', new ConvTranspose2d(numConvs > 0 ? convOutChannels : inChannels, convOutChannels, 2, { stride: 2 }));
+    this.convs = this.child(
+      'convs',
+      new ModuleList(
+        Array.from(
+          { length: numConvs },
+          (_, i) =>
+            new ConvModule(i === 0 ? inChannels : convOutChannels, convOutChannels, 3, { padding: 1, act: true }),
+        ),
+      ),
+    );
+    this.upsample = this.child(
+      'upsample',
+      new ConvTranspose2d(numConvs > 0 ? convOutChannels : inChannels, convOutChannels, 2, { stride: 2 }),
+    );
     this.conv_logits = this.child('conv_logits', new Conv2d(convOutChannels, numClasses, 1));
   }
 
@@ -121,7 +137,12 @@ export function rcnnDetections(
   const R = boxes.length / 4;
   const n1 = numClasses + 1;
   if (cls.length !== R * n1 || reg.length !== R * numClasses * 4)
-    throw new ShapeError('rcnnDetections', 'cls/reg', `[${R}, ${n1}] and [${R}, ${numClasses * 4}]`, `${cls.length} and ${reg.length} numbers`);
+    throw new ShapeError(
+      'rcnnDetections',
+      'cls/reg',
+      `[${R}, ${n1}] and [${R}, ${numClasses * 4}]`,
+      `${cls.length} and ${reg.length} numbers`,
+    );
   const thr = f32(cfg.scoreThr);
   const sf = meta.scaleFactor.map(f32);
   const cBoxes: number[] = [];
@@ -148,15 +169,7 @@ export function rcnnDetections(
       cLabels.push(c);
     }
   }
-  const keep = batchedNms(cBoxes, cScores, cLabels, cfg.iouThreshold).subarray(0, cfg.maxPerImg);
-  const bboxes = new Float32Array(keep.length * 5);
-  const labels = new Int32Array(keep.length);
-  keep.forEach((k, j) => {
-    for (let q = 0; q < 4; q++) bboxes[j * 5 + q] = cBoxes[k * 4 + q]!;
-    bboxes[j * 5 + 4] = cScores[k]!;
-    labels[j] = cLabels[k]!;
-  });
-  return { bboxes, labels, numCandidates: cScores.length };
+  return nmsDetections(cBoxes, cScores, cLabels, cfg.iouThreshold, cfg.maxPerImg);
 }
 
 /**
@@ -165,7 +178,15 @@ export function rcnnDetections(
  * bilinear with zero padding, align_corners=False), thresholded at ≥ `thr`. Pixels farther than one
  * pixel outside the box are always 0 (mmdet's CPU path pastes only that window).
  */
-export function pasteMask(probs: ArrayLike<number>, offset: number, S: number, box: ArrayLike<number>, imgH: number, imgW: number, thr: number): Uint8Array {
+export function pasteMask(
+  probs: ArrayLike<number>,
+  offset: number,
+  S: number,
+  box: ArrayLike<number>,
+  imgH: number,
+  imgW: number,
+  thr: number,
+): Uint8Array {
   const out = new Uint8Array(imgH * imgW);
   const [x0, y0, x1, y1] = [box[0]!, box[1]!, box[2]!, box[3]!];
   const c0 = Math.max(Math.floor(x0) - 1, 0);
@@ -254,13 +275,21 @@ export class StandardRoIHead extends Module {
     super();
     this.bboxRoiSize = config.bboxRoiSize ?? 7;
     this.maskRoiSize = config.maskRoiSize ?? 14;
-    this.bbox_head = this.child('bbox_head', new Shared2FCBBoxHead(config.inChannels, this.bboxRoiSize, config.fcOutChannels, config.numClasses));
-    if (config.maskChannels > 0) this.mask_head = this.child('mask_head', new FCNMaskHead(config.inChannels, config.maskChannels, config.numClasses));
+    this.bbox_head = this.child(
+      'bbox_head',
+      new Shared2FCBBoxHead(config.inChannels, this.bboxRoiSize, config.fcOutChannels, config.numClasses),
+    );
+    if (config.maskChannels > 0)
+      this.mask_head = this.child(
+        'mask_head',
+        new FCNMaskHead(config.inChannels, config.maskChannels, config.numClasses),
+      );
   }
 
   #checkFeats(op: string, feats: readonly HostFeatureMap[]): readonly HostFeatureMap[] {
     const { featStrides, inChannels } = this.config;
-    if (feats.length < featStrides.length) throw new ShapeError(op, 'feats', `≥ ${featStrides.length} pyramid maps`, `${feats.length}`);
+    if (feats.length < featStrides.length)
+      throw new ShapeError(op, 'feats', `≥ ${featStrides.length} pyramid maps`, `${feats.length}`);
     const used = feats.slice(0, featStrides.length);
     used.forEach((f, i) => {
       if (f.channels !== inChannels) throw new ShapeError(op, `feats[${i}]`, `${inChannels} channels`, `${f.channels}`);
@@ -272,9 +301,16 @@ export class StandardRoIHead extends Module {
    * Box stage for a batch: proposals per image ([N·5] rows x1,y1,x2,y2,score, network-input
    * coordinates) → RoIAlign (host) → box head (device) → detections per image (host).
    */
-  *bboxSteps(feats: readonly HostFeatureMap[], proposals: readonly Float32Array[], metas: readonly ImageMeta[], cfg: RCNNTestConfig = RCNN_TEST_CFG, opts: { keepRoiFeats?: number } = {}): Steps<BBoxStageResult> {
+  *bboxSteps(
+    feats: readonly HostFeatureMap[],
+    proposals: readonly Float32Array[],
+    metas: readonly ImageMeta[],
+    cfg: RCNNTestConfig = RCNN_TEST_CFG,
+    opts: { keepRoiFeats?: number } = {},
+  ): Steps<BBoxStageResult> {
     const maps = this.#checkFeats('bboxSteps', feats);
-    if (proposals.length !== metas.length) throw new InvalidArgumentError(`bboxSteps: ${proposals.length} proposal sets for ${metas.length} images`);
+    if (proposals.length !== metas.length)
+      throw new InvalidArgumentError(`bboxSteps: ${proposals.length} proposal sets for ${metas.length} images`);
     const counts = proposals.map((p) => p.length / 5);
     const R = counts.reduce((a, b) => a + b, 0);
     const rois = new Float32Array(R * 5);
@@ -286,7 +322,14 @@ export class StandardRoIHead extends Module {
       }
     });
     const S = this.bboxRoiSize;
-    const { data, levels } = extractRoIFeatures(maps, this.config.featStrides, rois, S, 'nchw', this.config.finestScale);
+    const { data, levels } = extractRoIFeatures(
+      maps,
+      this.config.featStrides,
+      rois,
+      S,
+      'nchw',
+      this.config.finestScale,
+    );
     const n = this.config.numClasses;
     let clsScore: Float32Array = new Float32Array(0);
     let bboxPred: Float32Array = new Float32Array(0);
@@ -303,21 +346,42 @@ export class StandardRoIHead extends Module {
       const end = start + counts[b]!;
       const boxes = new Float32Array((end - start) * 4);
       for (let i = start; i < end; i++) for (let k = 0; k < 4; k++) boxes[(i - start) * 4 + k] = rois[i * 5 + 1 + k]!;
-      return rcnnDetections(boxes, clsScore.subarray(start * (n + 1), end * (n + 1)), bboxPred.subarray(start * 4 * n, end * 4 * n), n, meta, cfg);
+      return rcnnDetections(
+        boxes,
+        clsScore.subarray(start * (n + 1), end * (n + 1)),
+        bboxPred.subarray(start * 4 * n, end * 4 * n),
+        n,
+        meta,
+        cfg,
+      );
     });
     const keep = Math.min(opts.keepRoiFeats ?? 0, R);
-    return { rois, levels, clsScore, bboxPred, detections, ...(keep > 0 ? { roiFeats: data.slice(0, keep * this.config.inChannels * S * S) } : {}) };
+    return {
+      rois,
+      levels,
+      clsScore,
+      bboxPred,
+      detections,
+      ...(keep > 0 ? { roiFeats: data.slice(0, keep * this.config.inChannels * S * S) } : {}),
+    };
   }
 
   /**
    * Mask stage for a batch: detections per image (original coordinates) → mask RoIs (× scale factor)
    * → RoIAlign 14×14 (host) → mask head (device) → class-specific probabilities → pasted masks.
    */
-  *maskSteps(feats: readonly HostFeatureMap[], dets: readonly ImageDetections[], metas: readonly ImageMeta[], cfg: RCNNTestConfig = RCNN_TEST_CFG, opts: { keepMaskLogits?: number } = {}): Steps<MaskStageResult> {
+  *maskSteps(
+    feats: readonly HostFeatureMap[],
+    dets: readonly ImageDetections[],
+    metas: readonly ImageMeta[],
+    cfg: RCNNTestConfig = RCNN_TEST_CFG,
+    opts: { keepMaskLogits?: number } = {},
+  ): Steps<MaskStageResult> {
     const head = this.mask_head;
     if (!head) throw new InvalidArgumentError('maskSteps: this RoI head has no mask head');
     const maps = this.#checkFeats('maskSteps', feats);
-    if (dets.length !== metas.length) throw new InvalidArgumentError(`maskSteps: ${dets.length} detection sets for ${metas.length} images`);
+    if (dets.length !== metas.length)
+      throw new InvalidArgumentError(`maskSteps: ${dets.length} detection sets for ${metas.length} images`);
     const counts = dets.map((d) => d.labels.length);
     const K = counts.reduce((a, b) => a + b, 0);
     const n = this.config.numClasses;
@@ -337,7 +401,14 @@ export class StandardRoIHead extends Module {
         rois.set(scaled.subarray(i * 4, i * 4 + 4), r * 5 + 1);
       }
     });
-    const { data, levels } = extractRoIFeatures(maps, this.config.featStrides, rois, this.maskRoiSize, 'nhwc', this.config.finestScale);
+    const { data, levels } = extractRoIFeatures(
+      maps,
+      this.config.featStrides,
+      rois,
+      this.maskRoiSize,
+      'nhwc',
+      this.config.finestScale,
+    );
     const labels = new Int32Array(K);
     let o = 0;
     for (const d of dets) for (const l of d.labels) labels[o++] = l;
@@ -349,7 +420,10 @@ export class StandardRoIHead extends Module {
         const logits = head.forward(tf.tensor4d(data, [K, this.maskRoiSize, this.maskRoiSize, this.config.inChannels])); // [K,S,S,n]
         const nchw = tf.transpose(logits, [0, 3, 1, 2]); // [K,n,S,S]
         const rows = tf.reshape(nchw, [K * n, S * S]);
-        const idx = tf.tensor1d(Int32Array.from(labels, (l, k) => k * n + l), 'int32');
+        const idx = tf.tensor1d(
+          Int32Array.from(labels, (l, k) => k * n + l),
+          'int32',
+        );
         const out: tf.Tensor[] = [tf.gather(rows, idx)];
         let start = 0;
         counts.forEach((c, b) => {
@@ -371,7 +445,11 @@ export class StandardRoIHead extends Module {
       for (let i = 0; i < p.length; i++) p[i] = sigmoid32(selected[start * S * S + i]!);
       probs.push(p);
       const [h, w] = metas[b]!.oriShape;
-      masks.push(Array.from({ length: c }, (_, k) => pasteMask(p, k * S * S, S, pasteBoxes[b]!.subarray(k * 4, k * 4 + 4), h, w, cfg.maskThrBinary)));
+      masks.push(
+        Array.from({ length: c }, (_, k) =>
+          pasteMask(p, k * S * S, S, pasteBoxes[b]!.subarray(k * 4, k * 4 + 4), h, w, cfg.maskThrBinary),
+        ),
+      );
       logits.push(keepPer[b]! > 0 ? logitsAll[li++]! : new Float32Array(0));
       start += c;
     });

@@ -57,7 +57,8 @@ export class RPNHead extends Module {
       const cls: tf.Tensor4D[] = [];
       const reg: tf.Tensor4D[] = [];
       for (const [i, p] of feats.entries()) {
-        if (p.rank !== 4 || p.shape[3] !== this.inChannels) throw new ShapeError('RPNHead', `feats[${i}]`, `[B,H,W,${this.inChannels}]`, `[${p.shape.join(',')}]`);
+        if (p.rank !== 4 || p.shape[3] !== this.inChannels)
+          throw new ShapeError('RPNHead', `feats[${i}]`, `[B,H,W,${this.inChannels}]`, `[${p.shape.join(',')}]`);
         const t = tf.relu(this.rpn_conv.forward(p));
         cls.push(this.rpn_cls.forward(t));
         reg.push(this.rpn_reg.forward(t));
@@ -68,15 +69,32 @@ export class RPNHead extends Module {
 }
 
 /** The h×w grid of every level, checked against the anchor generator. */
-function checkLevels(op: string, cls: readonly HostFeatureMap[], reg: readonly HostFeatureMap[], anchors: AnchorGenerator, perAnchor: number): void {
+function checkLevels(
+  op: string,
+  cls: readonly HostFeatureMap[],
+  reg: readonly HostFeatureMap[],
+  anchors: AnchorGenerator,
+  perAnchor: number,
+): void {
   if (cls.length !== anchors.numLevels || reg.length !== anchors.numLevels)
-    throw new ShapeError(op, 'levels', `${anchors.numLevels} levels (one per anchor stride)`, `${cls.length} score / ${reg.length} delta maps`);
+    throw new ShapeError(
+      op,
+      'levels',
+      `${anchors.numLevels} levels (one per anchor stride)`,
+      `${cls.length} score / ${reg.length} delta maps`,
+    );
   const A = anchors.numAnchors;
   cls.forEach((c, l) => {
     const r = reg[l]!;
-    if (c.channels !== A * perAnchor) throw new ShapeError(op, `scores[${l}]`, `${A * perAnchor} channels`, `${c.channels}`);
+    if (c.channels !== A * perAnchor)
+      throw new ShapeError(op, `scores[${l}]`, `${A * perAnchor} channels`, `${c.channels}`);
     if (r.channels !== A * 4 || r.height !== c.height || r.width !== c.width || r.batch !== c.batch)
-      throw new ShapeError(op, `deltas[${l}]`, `[${c.batch},${c.height},${c.width},${A * 4}]`, `[${r.batch},${r.height},${r.width},${r.channels}]`);
+      throw new ShapeError(
+        op,
+        `deltas[${l}]`,
+        `[${c.batch},${c.height},${c.width},${A * 4}]`,
+        `[${r.batch},${r.height},${r.width},${r.channels}]`,
+      );
   });
 }
 
@@ -93,7 +111,8 @@ export function rpnProposals(
   cfg: RPNTestConfig = RPN_TEST_CFG,
 ): Float32Array {
   checkLevels('rpnProposals', cls, reg, anchors, 1);
-  if (!(b >= 0 && b < (cls[0]?.batch ?? 0))) throw new InvalidArgumentError(`rpnProposals: image ${b} not in a batch of ${cls[0]?.batch ?? 0}`);
+  if (!(b >= 0 && b < (cls[0]?.batch ?? 0)))
+    throw new InvalidArgumentError(`rpnProposals: image ${b} not in a batch of ${cls[0]?.batch ?? 0}`);
   const scores: number[] = [];
   const boxes: number[] = [];
   const ids: number[] = [];

@@ -4,15 +4,26 @@
  * align_corners=False (core's `resizeBilinear` reproduces torch exactly). Inputs and outputs NHWC.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adaptiveAvgPool2d, Conv2d, InvalidArgumentError, type Layer, Module, ModuleList, ShapeError, resizeBilinear } from '@dynavit/core';
+import {
+  adaptiveAvgPool2d,
+  Conv2d,
+  InvalidArgumentError,
+  type Layer,
+  Module,
+  ModuleList,
+  ShapeError,
+  resizeBilinear,
+} from '@dynavit/core';
 import { ConvModule } from './conv-module.js';
 
 const sizeOf = (t: tf.Tensor4D): [number, number] => [t.shape[1], t.shape[2]];
 
 function checkLevels(op: string, xs: readonly tf.Tensor4D[], channels: readonly number[]): void {
-  if (xs.length !== channels.length) throw new ShapeError(op, 'inputs', `${channels.length} feature maps`, `${xs.length}`);
+  if (xs.length !== channels.length)
+    throw new ShapeError(op, 'inputs', `${channels.length} feature maps`, `${xs.length}`);
   xs.forEach((x, i) => {
-    if (x.rank !== 4 || x.shape[3] !== channels[i]) throw new ShapeError(op, `inputs[${i}]`, `[B,H,W,${channels[i]}]`, `[${x.shape.join(',')}]`);
+    if (x.rank !== 4 || x.shape[3] !== channels[i])
+      throw new ShapeError(op, `inputs[${i}]`, `[B,H,W,${channels[i]}]`, `[${x.shape.join(',')}]`);
   });
 }
 
@@ -30,23 +41,37 @@ class SequentialLayers extends ModuleList<Module & Layer> implements Layer {
   }
 }
 
-export interface SemanticFPNHeadConfig {
-  /** channels of each input level (the FPN's output channels) */
-  inChannels: readonly number[];
-  /** strides of the levels, e.g. [4, 8, 16, 32] */
-  featureStrides: readonly number[];
+/** What every mmseg decode head has (`BaseDecodeHead`): `channels` wide features, `numClasses` logits. */
+export interface DecodeHeadConfig {
   channels: number;
   numClasses: number;
 }
 
-/** Semantic FPN head (Kirillov et al., 2019; mmseg `FPNHead`). */
-export class FPNHead extends Module {
+/** mmseg `BaseDecodeHead`: the 1×1 `conv_seg` classifier (registered first, as in mmseg's state dicts). */
+export abstract class DecodeHead extends Module {
   readonly conv_seg: Conv2d;
+  constructor({ channels, numClasses }: DecodeHeadConfig) {
+    super();
+    this.conv_seg = this.child('conv_seg', new Conv2d(channels, numClasses, 1));
+  }
+
+  /** input levels (NHWC) → logits [B, h, w, numClasses] */
+  abstract forward(inputs: readonly tf.Tensor4D[]): tf.Tensor4D;
+}
+
+export interface SemanticFPNHeadConfig extends DecodeHeadConfig {
+  /** channels of each input level (the FPN's output channels) */
+  inChannels: readonly number[];
+  /** strides of the levels, e.g. [4, 8, 16, 32] */
+  featureStrides: readonly number[];
+}
+
+/** Semantic FPN head (Kirillov et al., 2019; mmseg `FPNHead`). */
+export class FPNHead extends DecodeHead {
   readonly scale_heads: ModuleList<SequentialLayers>;
   constructor(readonly config: SemanticFPNHeadConfig) {
-    super();
-    const { inChannels, featureStrides, channels, numClasses } = config;
-    this.conv_seg = this.child('conv_seg', new Conv2d(channels, numClasses, 1));
+    super(config);
+    const { inChannels, featureStrides, channels } = config;
     this.scale_heads = this.child(
       'scale_heads',
       new ModuleList(
@@ -54,7 +79,9 @@ export class FPNHead extends Module {
           const length = Math.max(1, Math.round(Math.log2(s) - Math.log2(featureStrides[0]!)));
           const layers: (Module & Layer)[] = [];
           for (let k = 0; k < length; k++) {
-            layers.push(new ConvModule(k === 0 ? inChannels[i]! : channels, channels, 3, { padding: 1, norm: true, act: true }));
+            layers.push(
+              new ConvModule(k === 0 ? inChannels[i]! : channels, channels, 3, { padding: 1, norm: true, act: true }),
+            );
             if (featureStrides[i] !== featureStrides[0]) layers.push(new Upsample2x());
           }
           return new SequentialLayers(layers);
@@ -86,10 +113,8 @@ export class FPNHead extends Module {
   }
 }
 
-export interface UPerHeadConfig {
+export interface UPerHeadConfig extends DecodeHeadConfig {
   inChannels: readonly number[];
-  channels: number;
-  numClasses: number;
   poolScales?: readonly number[];
 }
 
@@ -103,25 +128,26 @@ class PPMBranch extends ModuleList<Module> {
     super([new Module(), new ConvModule(inChannels, channels, 1, { norm: true, act: true })]);
   }
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => resizeBilinear((this.at(1) as ConvModule).forward(adaptiveAvgPool2d(x, this.scale)), sizeOf(x)));
+    return tf.tidy(() =>
+      resizeBilinear((this.at(1) as ConvModule).forward(adaptiveAvgPool2d(x, this.scale)), sizeOf(x)),
+    );
   }
 }
 
 /** UperNet head (Xiao et al., ECCV 2018; mmseg `UPerHead` with `PPM`). */
-export class UPerHead extends Module {
-  readonly conv_seg: Conv2d;
+export class UPerHead extends DecodeHead {
   readonly psp_modules: ModuleList<PPMBranch>;
   readonly bottleneck: ConvModule;
   readonly lateral_convs: ModuleList<ConvModule>;
   readonly fpn_convs: ModuleList<ConvModule>;
   readonly fpn_bottleneck: ConvModule;
   constructor(readonly config: UPerHeadConfig) {
-    super();
-    const { inChannels, channels: ch, numClasses } = config;
+    super(config);
+    const { inChannels, channels: ch } = config;
     const scales = config.poolScales ?? [1, 2, 3, 6];
     const c5 = inChannels[inChannels.length - 1]!;
-    const cm = (i: number, o: number, k: number) => new ConvModule(i, o, k, { padding: k === 3 ? 1 : 0, norm: true, act: true });
-    this.conv_seg = this.child('conv_seg', new Conv2d(ch, numClasses, 1));
+    const cm = (i: number, o: number, k: number) =>
+      new ConvModule(i, o, k, { padding: k === 3 ? 1 : 0, norm: true, act: true });
     this.psp_modules = this.child('psp_modules', new ModuleList(scales.map((s) => new PPMBranch(s, c5, ch))));
     this.bottleneck = this.child('bottleneck', cm(c5 + scales.length * ch, ch, 3));
     this.lateral_convs = this.child('lateral_convs', new ModuleList(inChannels.slice(0, -1).map((c) => cm(c, ch, 1))));
@@ -130,16 +156,27 @@ export class UPerHead extends Module {
   }
 
   /** C2..C5 → logits [B,H/4,W/4,numClasses] with the intermediates the goldens record. */
-  run(inputs: readonly tf.Tensor4D[]): { pspOut: tf.Tensor4D; laterals: tf.Tensor4D[]; feats: tf.Tensor4D; logits: tf.Tensor4D } {
+  run(inputs: readonly tf.Tensor4D[]): {
+    pspOut: tf.Tensor4D;
+    laterals: tf.Tensor4D[];
+    feats: tf.Tensor4D;
+    logits: tf.Tensor4D;
+  } {
     checkLevels('UPerHead', inputs, this.config.inChannels);
     return tf.tidy(() => {
       const x = inputs[inputs.length - 1]!;
       const pspOut = this.bottleneck.forward(tf.concat([x, ...this.psp_modules.items.map((b) => b.forward(x))], 3));
       const lat: tf.Tensor4D[] = [...this.lateral_convs.items.map((c, i) => c.forward(inputs[i]!)), pspOut];
-      for (let i = lat.length - 1; i > 0; i--) lat[i - 1] = tf.add(lat[i - 1]!, resizeBilinear(lat[i]!, sizeOf(lat[i - 1]!)));
+      for (let i = lat.length - 1; i > 0; i--)
+        lat[i - 1] = tf.add(lat[i - 1]!, resizeBilinear(lat[i]!, sizeOf(lat[i - 1]!)));
       const outs = [...lat.slice(0, -1).map((l, i) => this.fpn_convs.at(i).forward(l)), lat[lat.length - 1]!];
       const size = sizeOf(outs[0]!);
-      const feats = this.fpn_bottleneck.forward(tf.concat(outs.map((o, i) => (i === 0 ? o : resizeBilinear(o, size))), 3));
+      const feats = this.fpn_bottleneck.forward(
+        tf.concat(
+          outs.map((o, i) => (i === 0 ? o : resizeBilinear(o, size))),
+          3,
+        ),
+      );
       return { pspOut, laterals: lat, feats, logits: this.conv_seg.forward(feats) };
     }) as { pspOut: tf.Tensor4D; laterals: tf.Tensor4D[]; feats: tf.Tensor4D; logits: tf.Tensor4D };
   }
@@ -151,27 +188,32 @@ export class UPerHead extends Module {
   }
 }
 
-export interface FCNHeadConfig {
+export interface FCNHeadConfig extends DecodeHeadConfig {
   inChannels: number;
   /** which backbone level it reads (UperNet configs: 2) */
   inIndex: number;
-  channels: number;
-  numClasses: number;
 }
 
 /** mmseg `FCNHead` with one conv, no input concat — UperNet's auxiliary head (training only). */
-export class FCNHead extends Module {
-  readonly conv_seg: Conv2d;
+export class FCNHead extends DecodeHead {
   readonly convs: ModuleList<ConvModule>;
   constructor(readonly config: FCNHeadConfig) {
-    super();
     if (config.inIndex < 0) throw new InvalidArgumentError('FCNHead: inIndex must be ≥ 0');
-    this.conv_seg = this.child('conv_seg', new Conv2d(config.channels, config.numClasses, 1));
-    this.convs = this.child('convs', new ModuleList([new ConvModule(config.inChannels, config.channels, 3, { padding: 1, norm: true, act: true })]));
+    super(config);
+    this.convs = this.child(
+      'convs',
+      new ModuleList([new ConvModule(config.inChannels, config.channels, 3, { padding: 1, norm: true, act: true })]),
+    );
   }
   forward(inputs: readonly tf.Tensor4D[]): tf.Tensor4D {
     const x = inputs[this.config.inIndex];
-    if (!x || x.shape[3] !== this.config.inChannels) throw new ShapeError('FCNHead', `inputs[${this.config.inIndex}]`, `[B,H,W,${this.config.inChannels}]`, x ? `[${x.shape.join(',')}]` : 'missing');
+    if (!x || x.shape[3] !== this.config.inChannels)
+      throw new ShapeError(
+        'FCNHead',
+        `inputs[${this.config.inIndex}]`,
+        `[B,H,W,${this.config.inChannels}]`,
+        x ? `[${x.shape.join(',')}]` : 'missing',
+      );
     return tf.tidy(() => this.conv_seg.forward(this.convs.at(0).forward(x)));
   }
 }

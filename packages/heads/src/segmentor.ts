@@ -5,7 +5,14 @@
  * `state_dict` loads by name.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type DenseBackbone, InvalidArgumentError, Module, resizeBilinear, ShapeError } from '@dynavit/core';
+import {
+  type FeatureExtractor,
+  type DenseHead,
+  InvalidArgumentError,
+  Module,
+  resizeBilinear,
+  ShapeError,
+} from '@dynavit/core';
 import { FPN } from './fpn.js';
 import { prepareImage, type PrepareOptions } from './preprocess.js';
 import { FCNHead, FPNHead, UPerHead } from './seg-heads.js';
@@ -25,30 +32,62 @@ export interface SegHeadOptions {
   poolScales?: readonly number[];
 }
 
-/** The head part of a segmentor: `neck` + `decode_head` (Semantic FPN) or `decode_head` + `auxiliary_head` (UperNet). */
-export class SegmentationHead extends Module {
+/**
+ * The head part of a segmentor: `neck` + `decode_head` (Semantic FPN) or `decode_head` +
+ * `auxiliary_head` (UperNet).
+ */
+export class SegmentationHead extends Module implements DenseHead {
+  readonly kind = 'head' as const;
+  readonly task = 'segmentation' as const;
+  readonly headType: SegHeadKind;
+  readonly inChannels: readonly number[];
   readonly neck: FPN | null = null;
   readonly decode_head: FPNHead | UPerHead;
   readonly auxiliary_head: FCNHead | null = null;
   readonly numClasses: number;
+  /**
+   * @param inChannels channels of the backbone levels, finest first (`featureInfo` channels)
+   * @param strides their reductions (`featureInfo` reductions, e.g. 4, 8, 16, 32)
+   */
   constructor(
     inChannels: readonly number[],
     strides: readonly number[],
     readonly options: SegHeadOptions,
   ) {
     super();
+    if (inChannels.length === 0 || strides.length !== inChannels.length)
+      throw new InvalidArgumentError(`segmentation head: ${inChannels.length} input levels, ${strides.length} strides`);
+    this.inChannels = [...inChannels];
+    this.headType = options.kind;
     const numClasses = options.numClasses ?? 150;
     this.numClasses = numClasses;
     if (options.kind === 'semantic_fpn') {
       const F = options.neckChannels ?? 256;
       this.neck = this.child('neck', new FPN({ inChannels, outChannels: F, numOuts: inChannels.length }));
-      this.decode_head = this.child('decode_head', new FPNHead({ inChannels: inChannels.map(() => F), featureStrides: strides, channels: options.channels ?? 128, numClasses }));
+      const decode = new FPNHead({
+        inChannels: inChannels.map(() => F),
+        featureStrides: strides,
+        channels: options.channels ?? 128,
+        numClasses,
+      });
+      this.decode_head = this.child('decode_head', decode);
     } else if (options.kind === 'upernet') {
-      this.decode_head = this.child('decode_head', new UPerHead({ inChannels, channels: options.channels ?? 512, numClasses, poolScales: options.poolScales ?? [1, 2, 3, 6] }));
       const aux = options.auxChannels ?? 256;
       const idx = options.auxInIndex ?? 2;
-      if (aux > 0) this.auxiliary_head = this.child('auxiliary_head', new FCNHead({ inChannels: inChannels[idx]!, inIndex: idx, channels: aux, numClasses }));
-    } else throw new InvalidArgumentError(`unknown segmentation head "${String((options as { kind: unknown }).kind)}"; use 'semantic_fpn' or 'upernet'`);
+      const auxIn = inChannels[idx];
+      if (aux > 0 && auxIn === undefined)
+        throw new InvalidArgumentError(`UperNet: aux_in_index ${idx} is not one of ${inChannels.length} levels`);
+      const poolScales = options.poolScales ?? [1, 2, 3, 6];
+      const decode = new UPerHead({ inChannels, channels: options.channels ?? 512, numClasses, poolScales });
+      this.decode_head = this.child('decode_head', decode);
+      if (aux > 0) {
+        const auxHead = new FCNHead({ inChannels: auxIn!, inIndex: idx, channels: aux, numClasses });
+        this.auxiliary_head = this.child('auxiliary_head', auxHead);
+      }
+    } else
+      throw new InvalidArgumentError(
+        `unknown segmentation head "${String((options as { kind: unknown }).kind)}"; use 'semantic_fpn' or 'upernet'`,
+      );
   }
 
   /** backbone features (NHWC, finest first) → logits at the finest stride. */
@@ -66,9 +105,9 @@ export interface SegmentationResult {
 }
 
 export class Segmentor extends Module {
-  readonly backbone: DenseBackbone;
+  readonly backbone: FeatureExtractor;
   readonly head: SegmentationHead;
-  constructor(backbone: DenseBackbone, head: SegmentationHead) {
+  constructor(backbone: FeatureExtractor, head: SegmentationHead) {
     super();
     this.backbone = this.child('backbone', backbone);
     this.head = head;
@@ -89,7 +128,8 @@ export class Segmentor extends Module {
    * argmax. image [H,W,3] RGB 0–255.
    */
   async segment(image: tf.Tensor3D, opts: Partial<PrepareOptions> = {}): Promise<SegmentationResult> {
-    if (image.rank !== 3 || image.shape[2] !== 3) throw new ShapeError('segment', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
+    if (image.rank !== 3 || image.shape[2] !== 3)
+      throw new ShapeError('segment', 'image', '[H,W,3] RGB', `[${image.shape.join(',')}]`);
     const prep = prepareImage(image, { scale: opts.scale ?? [2048, 512], ...opts });
     const pred = tf.tidy(() => {
       const logits = this.forward(prep.input);
@@ -104,7 +144,7 @@ export class Segmentor extends Module {
 }
 
 /** Compose a segmentor from any registered dense backbone and a head kind (channels from `featureInfo`). */
-export function createSegmentor(opts: { backbone: DenseBackbone; head: SegHeadKind | SegHeadOptions }): Segmentor {
+export function createSegmentor(opts: { backbone: FeatureExtractor; head: SegHeadKind | SegHeadOptions }): Segmentor {
   const headOpts: SegHeadOptions = typeof opts.head === 'string' ? { kind: opts.head } : opts.head;
   const info = opts.backbone.featureInfo;
   const head = new SegmentationHead(

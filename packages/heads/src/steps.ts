@@ -11,8 +11,20 @@ export type Steps<R> = Generator<tf.Tensor[], R, Float32Array[]>;
 
 const asF32 = (d: tf.TypedArray | Float32Array): Float32Array => (d instanceof Float32Array ? d : Float32Array.from(d));
 
-function disposeAll(ts: readonly tf.Tensor[]): void {
-  for (const t of ts) t.dispose();
+/** A batch's contents, or why reading it failed. */
+type Read = { host: Float32Array[] } | { error: unknown };
+
+/**
+ * The driver's part after reading what the pipeline yielded: dispose those tensors, then resume the
+ * pipeline with their contents or, when the read failed, close it (its `finally` blocks run) and rethrow.
+ */
+function resume<R>(steps: Steps<R>, yielded: readonly tf.Tensor[], read: Read): IteratorResult<tf.Tensor[], R> {
+  for (const t of yielded) t.dispose();
+  if ('error' in read) {
+    steps.return(undefined as R);
+    throw read.error;
+  }
+  return steps.next(read.host);
 }
 
 /** Run a pipeline, reading each yielded batch with `dataSync`. */
@@ -20,16 +32,13 @@ export function runSync<R>(steps: Steps<R>): R {
   let r = steps.next([]);
   while (!r.done) {
     const ts = r.value;
-    let host: Float32Array[];
+    let read: Read;
     try {
-      host = ts.map((t) => asF32(t.dataSync()));
-    } catch (e) {
-      disposeAll(ts);
-      steps.return(undefined as R);
-      throw e;
+      read = { host: ts.map((t) => asF32(t.dataSync())) };
+    } catch (error) {
+      read = { error };
     }
-    disposeAll(ts);
-    r = steps.next(host);
+    r = resume(steps, ts, read);
   }
   return r.value;
 }
@@ -39,16 +48,11 @@ export async function runAsync<R>(steps: Steps<R>): Promise<R> {
   let r = steps.next([]);
   while (!r.done) {
     const ts = r.value;
-    let host: Float32Array[];
-    try {
-      host = (await Promise.all(ts.map((t) => t.data()))).map(asF32);
-    } catch (e) {
-      disposeAll(ts);
-      steps.return(undefined as R);
-      throw e;
-    }
-    disposeAll(ts);
-    r = steps.next(host);
+    const read = await Promise.all(ts.map((t) => t.data())).then(
+      (data): Read => ({ host: data.map(asF32) }),
+      (error: unknown): Read => ({ error }),
+    );
+    r = resume(steps, ts, read);
   }
   return r.value;
 }

@@ -3,10 +3,33 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { tidy } from '@tensorflow/tfjs-core';
 import { Conv2d, type DenseBackbone, type FeatureInfo, Module, ModuleList } from '@dynavit/core';
 
+/** Stride of each stage relative to the one before (unpadded convs with kernel = stride). */
+const STAGE_STRIDES = [4, 2, 2, 2];
+const CHANNELS = [8, 16, 24, 32];
+
 /** Strided convs (strides 4, 8, 16, 32; 8/16/24/32 channels), featureInfo derived from the real layers. */
 export class TinyBackbone extends Module implements DenseBackbone {
-  readonly stages = this.child('stages', new ModuleList([new Conv2d(3, 8, 4, { stride: 4 }), new Conv2d(8, 16, 2, { stride: 2 }), new Conv2d(16, 24, 2, { stride: 2 }), new Conv2d(24, 32, 2, { stride: 2 })]));
-  readonly featureInfo: FeatureInfo[] = [8, 16, 24, 32].map((channels, i) => ({ channels, reduction: 4 << i, module: `stages.${i}` }));
+  readonly kind = 'backbone' as const;
+  /** the last stage needs one pixel */
+  readonly minInputSize = 32;
+  readonly stages = this.child(
+    'stages',
+    new ModuleList(STAGE_STRIDES.map((s, i) => new Conv2d(CHANNELS[i - 1] ?? 3, CHANNELS[i]!, s, { stride: s }))),
+  );
+  readonly featureInfo: FeatureInfo[] = CHANNELS.map((channels, i) => ({
+    channels,
+    reduction: 4 << i,
+    module: `stages.${i}`,
+  }));
+
+  featureSizes(side: number): number[] {
+    let s = side;
+    return STAGE_STRIDES.map((r) => {
+      s = Math.floor(s / r);
+      return s;
+    });
+  }
+
   forwardFeatures(x: tf.Tensor4D): tf.Tensor4D[] {
     return tidy(() => {
       const outs: tf.Tensor4D[] = [];

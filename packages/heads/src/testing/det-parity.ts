@@ -14,14 +14,16 @@
  * sensibly among the continuous ones); `relL2` is the fraction of differing pixels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { compareArrays, InvalidArgumentError, type HostTensor, type OutputParity, type ParityModel, type SafetensorsFile, toFloat32 } from '@dynavit/core';
-import { type DetectionHead, detectionHeadFromConfig } from './detector.js';
-import { hostMapFromNchw, toNchw } from './host.js';
-import { MaskRCNNHead } from './mask-rcnn.js';
-import { retinaDetections } from './retinanet.js';
-import type { HostFeatureMap } from './roi-align.js';
-import type { ImageDetections, ImageMeta } from './roi-heads.js';
-import { runSync } from './steps.js';
+import { InvalidArgumentError, type SafetensorsFile, toFloat32 } from '@dynavit/core';
+import { compareArrays, type HostTensor, type OutputParity, type ParityModel } from '@dynavit/core/testing';
+import type { DetectionHead } from '../detector.js';
+import { hostMapFromNchw, toNchw } from '../host.js';
+import { MaskRCNNHead } from '../mask-rcnn.js';
+import { retinaDetections } from '../retinanet.js';
+import type { HostFeatureMap } from '../roi-align.js';
+import type { ImageDetections, ImageMeta } from '../roi-heads.js';
+import { runSync } from '../steps.js';
+import { goldenFeatures } from './golden.js';
 
 /** Relative tolerance for matching proposals / detections one to one. */
 export const MATCH_TOLERANCE = 1e-3;
@@ -39,15 +41,14 @@ export function imageMetasFromGolden(md: Readonly<Record<string, string>>): Imag
   return (JSON.parse(raw) as GoldenMeta[]).map((m) => ({
     oriShape: [m.ori_shape[0]!, m.ori_shape[1]!],
     imgShape: [m.img_shape[0]!, m.img_shape[1]!],
-    scaleFactor: [m.scale_factor[0]!, m.scale_factor[1]!, m.scale_factor[2]!, m.scale_factor[3]!].map(Math.fround) as [number, number, number, number],
+    scaleFactor: [m.scale_factor[0]!, m.scale_factor[1]!, m.scale_factor[2]!, m.scale_factor[3]!].map(Math.fround) as [
+      number,
+      number,
+      number,
+      number,
+    ],
   }));
 }
-
-const nhwcInputs = (inputs: Readonly<Record<string, tf.Tensor>>): tf.Tensor4D[] =>
-  Object.keys(inputs)
-    .filter((k) => k.startsWith('input.'))
-    .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
-    .map((k) => tf.transpose(inputs[k]!, [0, 2, 3, 1]) as tf.Tensor4D);
 
 const nchwTensor = (m: HostFeatureMap): tf.Tensor => {
   const { data, shape } = toNchw(m);
@@ -55,9 +56,13 @@ const nchwTensor = (m: HostFeatureMap): tf.Tensor => {
 };
 
 /** Golden-named outputs of a detection head on golden backbone features (NCHW `input.0..3`). */
-export function runDetectionHead(head: DetectionHead, inputs: Readonly<Record<string, tf.Tensor>>, io: Readonly<Record<string, string>>): Record<string, tf.Tensor> {
+export function runDetectionHead(
+  head: DetectionHead,
+  inputs: Readonly<Record<string, tf.Tensor>>,
+  io: Readonly<Record<string, string>>,
+): Record<string, tf.Tensor> {
   const metas = imageMetasFromGolden(io);
-  const feats = tf.tidy(() => nhwcInputs(inputs));
+  const feats = tf.tidy(() => goldenFeatures(inputs));
   const outs: Record<string, tf.Tensor> = {};
   const A = head.anchors.numAnchors;
   try {
@@ -68,7 +73,11 @@ export function runDetectionHead(head: DetectionHead, inputs: Readonly<Record<st
       for (const [l, m] of r.rpnReg.entries()) outs[`rpn.bbox_pred.${l}`] = nchwTensor(m);
       for (let l = 0; l < head.anchors.numLevels; l++) {
         outs[`anchors.base.${l}`] = tf.tensor2d(head.anchors.baseAnchors(l), [A, 4]);
-        if (l >= 2) outs[`anchors.${l}`] = tf.tensor2d(head.anchors.gridAnchors(l, r.rpnCls[l]!.height, r.rpnCls[l]!.width), [r.rpnCls[l]!.height * r.rpnCls[l]!.width * A, 4]);
+        if (l >= 2)
+          outs[`anchors.${l}`] = tf.tensor2d(head.anchors.gridAnchors(l, r.rpnCls[l]!.height, r.rpnCls[l]!.width), [
+            r.rpnCls[l]!.height * r.rpnCls[l]!.width * A,
+            4,
+          ]);
       }
       const n = head.numClasses;
       const R = r.bbox.rois.length / 5;
@@ -97,7 +106,8 @@ export function runDetectionHead(head: DetectionHead, inputs: Readonly<Record<st
       for (const [i, m] of r.neck.entries()) outs[`neck.${i}`] = nchwTensor(m);
       for (const [l, m] of r.cls.entries()) outs[`retina.cls_score.${l}`] = nchwTensor(m);
       for (const [l, m] of r.reg.entries()) outs[`retina.bbox_pred.${l}`] = nchwTensor(m);
-      for (let l = 0; l < head.anchors.numLevels; l++) outs[`anchors.base.${l}`] = tf.tensor2d(head.anchors.baseAnchors(l), [A, 4]);
+      for (let l = 0; l < head.anchors.numLevels; l++)
+        outs[`anchors.base.${l}`] = tf.tensor2d(head.anchors.baseAnchors(l), [A, 4]);
       r.detections.forEach((d, b) => {
         outs[`det_bboxes.${b}`] = tf.tensor2d(d.bboxes, [d.labels.length, 5]);
         outs[`det_labels.${b}`] = tf.tensor1d(d.labels, 'int32');
@@ -124,7 +134,14 @@ export interface RowMatch {
  * closest unmatched row (max over its numbers of |d|/max(1,|ref|)) of the same label that is within
  * `tol`.
  */
-export function matchRows(ref: ArrayLike<number>, got: ArrayLike<number>, width: number, tol: number, refLabels?: ArrayLike<number>, gotLabels?: ArrayLike<number>): RowMatch {
+export function matchRows(
+  ref: ArrayLike<number>,
+  got: ArrayLike<number>,
+  width: number,
+  tol: number,
+  refLabels?: ArrayLike<number>,
+  gotLabels?: ArrayLike<number>,
+): RowMatch {
   const n = ref.length / width;
   const m = got.length / width;
   const perm = new Int32Array(n).fill(-1);
@@ -166,22 +183,43 @@ export function matchRows(ref: ArrayLike<number>, got: ArrayLike<number>, width:
   return { perm, matched, maxAbs };
 }
 
-const f32 = (t: { data: ArrayLike<number> } | undefined): Float32Array => (t ? Float32Array.from(t.data) : new Float32Array(0));
+const f32 = (t: { data: ArrayLike<number> } | undefined): Float32Array =>
+  t ? Float32Array.from(t.data) : new Float32Array(0);
 const maxAbsOf = (a: ArrayLike<number>): number => {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
   return m;
 };
 
-function setParity(name: string, shape: number[], ref: ArrayLike<number>, got: ArrayLike<number>, width: number, match: RowMatch): OutputParity {
+function setParity(
+  name: string,
+  shape: number[],
+  ref: ArrayLike<number>,
+  got: ArrayLike<number>,
+  width: number,
+  match: RowMatch,
+): OutputParity {
   const n = ref.length / width;
   const m = got.length / width;
   const ok = n === m && match.matched === n;
-  return { name, shape, maxAbs: ok ? match.maxAbs : Number.POSITIVE_INFINITY, maxRef: maxAbsOf(ref), relL2: ok ? 0 : 1 - match.matched / Math.max(n, 1), ok };
+  return {
+    name,
+    shape,
+    maxAbs: ok ? match.maxAbs : Number.POSITIVE_INFINITY,
+    maxRef: maxAbsOf(ref),
+    relL2: ok ? 0 : 1 - match.matched / Math.max(n, 1),
+    ok,
+  };
 }
 
 /** Rows `perm[g]` of `got` (row width w) gathered in golden order; unmatched rows are skipped in both. */
-function gatherMatched(ref: ArrayLike<number>, got: ArrayLike<number>, w: number, perm: ArrayLike<number>, rows = perm.length): { ref: Float32Array; got: Float32Array; complete: boolean } {
+function gatherMatched(
+  ref: ArrayLike<number>,
+  got: ArrayLike<number>,
+  w: number,
+  perm: ArrayLike<number>,
+  rows = perm.length,
+): { ref: Float32Array; got: Float32Array; complete: boolean } {
   const r: number[] = [];
   const o: number[] = [];
   let complete = true;
@@ -199,7 +237,16 @@ function gatherMatched(ref: ArrayLike<number>, got: ArrayLike<number>, w: number
   return { ref: Float32Array.from(r), got: Float32Array.from(o), complete };
 }
 
-function throughMatch(name: string, shape: number[], ref: ArrayLike<number>, got: ArrayLike<number>, w: number, perm: ArrayLike<number>, tolerance: number, rows?: number): OutputParity {
+function throughMatch(
+  name: string,
+  shape: number[],
+  ref: ArrayLike<number>,
+  got: ArrayLike<number>,
+  w: number,
+  perm: ArrayLike<number>,
+  tolerance: number,
+  rows?: number,
+): OutputParity {
   const g = gatherMatched(ref, got, w, perm, rows);
   const p = compareArrays(name, shape, g.got, g.ref, tolerance);
   return g.complete ? p : { ...p, ok: false };
@@ -208,7 +255,9 @@ function throughMatch(name: string, shape: number[], ref: ArrayLike<number>, got
 function maskBudget(io: SafetensorsFile, b: number): number {
   const s = io.metadata['summary'];
   if (!s) return 0;
-  const list = (JSON.parse(s) as { 'mask_pixels_within_1e-4_of_thr'?: [string, number][] })['mask_pixels_within_1e-4_of_thr'] ?? [];
+  const list =
+    (JSON.parse(s) as { 'mask_pixels_within_1e-4_of_thr'?: [string, number][] })['mask_pixels_within_1e-4_of_thr'] ??
+    [];
   return list.find(([k]) => k === `img${b}`)?.[1] ?? 0;
 }
 
@@ -234,7 +283,15 @@ export function goldenMasks(io: SafetensorsFile, b: number): { shape: number[]; 
  * Pixels differing between matched masks (golden [K,h,w] vs ours), all golden detections matched;
  * maxAbs = differing pixels, maxRef = budget / tolerance (see the file comment).
  */
-function maskParity(name: string, shape: number[], ref: ArrayLike<number>, got: ArrayLike<number>, perm: ArrayLike<number>, budget: number, tolerance: number): OutputParity {
+function maskParity(
+  name: string,
+  shape: number[],
+  ref: ArrayLike<number>,
+  got: ArrayLike<number>,
+  perm: ArrayLike<number>,
+  budget: number,
+  tolerance: number,
+): OutputParity {
   const hw = (shape[1] ?? 0) * (shape[2] ?? 0);
   let diff = 0;
   let complete = true;
@@ -247,7 +304,14 @@ function maskParity(name: string, shape: number[], ref: ArrayLike<number>, got: 
     for (let p = 0; p < hw; p++) if ((ref[g * hw + p]! !== 0) !== (got[j * hw + p]! !== 0)) diff++;
   }
   const total = perm.length * hw;
-  return { name, shape, maxAbs: diff, maxRef: budget / tolerance, relL2: total ? diff / total : 0, ok: complete && diff <= budget };
+  return {
+    name,
+    shape,
+    maxAbs: diff,
+    maxRef: budget / tolerance,
+    relL2: total ? diff / total : 0,
+    ok: complete && diff <= budget,
+  };
 }
 
 const imagesIn = (io: SafetensorsFile): number[] =>
@@ -257,7 +321,12 @@ const imagesIn = (io: SafetensorsFile): number[] =>
     .sort((a, b) => a - b);
 
 /** `compare` hook: discrete outputs as sets, per-RoI / per-detection outputs through the matching. */
-export function compareDetections(outputs: Readonly<Record<string, HostTensor>>, io: SafetensorsFile, tolerance: number, match = Math.max(MATCH_TOLERANCE, tolerance)): OutputParity[] {
+export function compareDetections(
+  outputs: Readonly<Record<string, HostTensor>>,
+  io: SafetensorsFile,
+  tolerance: number,
+  match = Math.max(MATCH_TOLERANCE, tolerance),
+): OutputParity[] {
   const res: OutputParity[] = [];
   const ref = (k: string) => io.tensors.get(k);
   const refData = (k: string) => toFloat32(ref(k)!);
@@ -291,7 +360,14 @@ export function compareDetections(outputs: Readonly<Record<string, HostTensor>>,
     const m = matchRows(rb, gb, 5, match, rl, gl);
     res.push(setParity(bn, ref(bn)!.shape, rb, gb, 5, m));
     const labelsOk = rl.length === gl.length && m.matched === rl.length;
-    res.push({ name: ln, shape: ref(ln)!.shape, maxAbs: labelsOk ? 0 : Number.POSITIVE_INFINITY, maxRef: maxAbsOf(rl), relL2: labelsOk ? 0 : 1, ok: labelsOk });
+    res.push({
+      name: ln,
+      shape: ref(ln)!.shape,
+      maxAbs: labelsOk ? 0 : Number.POSITIVE_INFINITY,
+      maxRef: maxAbsOf(rl),
+      relL2: labelsOk ? 0 : 1,
+      ok: labelsOk,
+    });
     const pn = `mask_prob.${b}`;
     if (ref(pn)) {
       const s = ref(pn)!.shape;
@@ -309,9 +385,8 @@ export function compareDetections(outputs: Readonly<Record<string, HostTensor>>,
   return res;
 }
 
-/** The parity model of a golden detection case (`headsFromReference` for Mask R-CNN / RetinaNet). */
-export function detectionParityModel(cfg: Readonly<Record<string, unknown>>): ParityModel {
-  const head = detectionHeadFromConfig(cfg);
+/** The parity model of a golden detection case: every golden output, detections compared as sets. */
+export function detectionParityModel(head: DetectionHead): ParityModel {
   return {
     model: head,
     run: (inputs, io) => runDetectionHead(head, inputs, io),
@@ -341,7 +416,12 @@ const goldenMaps = (io: SafetensorsFile, prefix: string): HostFeatureMap[] => {
  *    `masks.b` (pixel budget).
  * Outputs whose golden tensors are missing from `io` are skipped. The model must hold the weights.
  */
-export function stagedDetectionParity(head: DetectionHead, io: SafetensorsFile, tolerance = 1e-4, match = MATCH_TOLERANCE): OutputParity[] {
+export function stagedDetectionParity(
+  head: DetectionHead,
+  io: SafetensorsFile,
+  tolerance = 1e-4,
+  match = MATCH_TOLERANCE,
+): OutputParity[] {
   const metas = imageMetasFromGolden(io.metadata);
   const res: OutputParity[] = [];
   const has = (k: string) => io.tensors.has(k);
@@ -355,7 +435,14 @@ export function stagedDetectionParity(head: DetectionHead, io: SafetensorsFile, 
     if (!has(name)) return;
     const r = refData(name);
     const same = r.length === got.length && r.every((v, i) => v === got[i]);
-    res.push({ name: `staged ${name}`, shape: shape(name), maxAbs: same ? 0 : Number.POSITIVE_INFINITY, maxRef: maxAbsOf(r), relL2: same ? 0 : 1, ok: same });
+    res.push({
+      name: `staged ${name}`,
+      shape: shape(name),
+      maxAbs: same ? 0 : Number.POSITIVE_INFINITY,
+      maxRef: maxAbsOf(r),
+      relL2: same ? 0 : 1,
+      ok: same,
+    });
   };
   const rename = (ps: OutputParity[]) => ps.map((p) => ({ ...p, name: `staged ${p.name}` }));
   if (head instanceof MaskRCNNHead) {
@@ -368,9 +455,23 @@ export function stagedDetectionParity(head: DetectionHead, io: SafetensorsFile, 
     const neck = goldenMaps(io, 'neck.');
     if (neck.length && has('proposals.0')) {
       const golden = metas.map((_, b) => refData(`proposals.${b}`));
-      const bbox = runSync(head.roi_head.bboxSteps(neck, golden, metas, head.rcnnCfg, { keepRoiFeats: has('debug.bbox_roi_feats') ? shape('debug.bbox_roi_feats')[0]! : 0 }));
+      const bbox = runSync(
+        head.roi_head.bboxSteps(neck, golden, metas, head.rcnnCfg, {
+          keepRoiFeats: has('debug.bbox_roi_feats') ? shape('debug.bbox_roi_feats')[0]! : 0,
+        }),
+      );
       pushExact('debug.roi_levels', bbox.levels);
-      if (has('debug.bbox_roi_feats') && bbox.roiFeats) res.push({ ...compareArrays('debug.bbox_roi_feats', shape('debug.bbox_roi_feats'), bbox.roiFeats, refData('debug.bbox_roi_feats'), tolerance), name: 'staged debug.bbox_roi_feats' });
+      if (has('debug.bbox_roi_feats') && bbox.roiFeats)
+        res.push({
+          ...compareArrays(
+            'debug.bbox_roi_feats',
+            shape('debug.bbox_roi_feats'),
+            bbox.roiFeats,
+            refData('debug.bbox_roi_feats'),
+            tolerance,
+          ),
+          name: 'staged debug.bbox_roi_feats',
+        });
       const n = head.numClasses;
       const R = bbox.rois.length / 5;
       // golden proposals in → rows line up with the golden's
@@ -379,31 +480,65 @@ export function stagedDetectionParity(head: DetectionHead, io: SafetensorsFile, 
         ['rcnn.cls_score', bbox.clsScore, n + 1],
         ['rcnn.bbox_pred', bbox.bboxPred, 4 * n],
       ] as const)
-        if (has(name)) res.push({ ...throughMatch(name, shape(name), refData(name), data, w, ident, tolerance), name: `staged ${name}` });
+        if (has(name))
+          res.push({
+            ...throughMatch(name, shape(name), refData(name), data, w, ident, tolerance),
+            name: `staged ${name}`,
+          });
       bbox.detections.forEach((d, b) => {
         put(`det_bboxes.${b}`, [d.labels.length, 5], d.bboxes);
         put(`det_labels.${b}`, [d.labels.length], d.labels);
       });
       // masks from the golden detections
       if (head.roi_head.mask_head && has('det_bboxes.0')) {
-        const dets: ImageDetections[] = metas.map((_, b) => ({ bboxes: refData(`det_bboxes.${b}`), labels: Int32Array.from(refData(`det_labels.${b}`)) }));
+        const dets: ImageDetections[] = metas.map((_, b) => ({
+          bboxes: refData(`det_bboxes.${b}`),
+          labels: Int32Array.from(refData(`det_labels.${b}`)),
+        }));
         const m = runSync(head.roi_head.maskSteps(neck, dets, metas, head.rcnnCfg, { keepMaskLogits: 4 }));
         pushExact('debug.mask_roi_levels', m.levels);
         const S = head.roi_head.maskRoiSize * 2;
         metas.forEach((meta, b) => {
           const K = dets[b]!.labels.length;
           const ident = Int32Array.from({ length: K }, (_, i) => i);
-          if (has(`mask_prob.${b}`)) res.push({ ...throughMatch(`mask_prob.${b}`, shape(`mask_prob.${b}`), refData(`mask_prob.${b}`), m.probs[b]!, S * S, ident, tolerance), name: `staged mask_prob.${b}` });
+          if (has(`mask_prob.${b}`))
+            res.push({
+              ...throughMatch(
+                `mask_prob.${b}`,
+                shape(`mask_prob.${b}`),
+                refData(`mask_prob.${b}`),
+                m.probs[b]!,
+                S * S,
+                ident,
+                tolerance,
+              ),
+              name: `staged mask_prob.${b}`,
+            });
           if (has(`mask_pred.${b}`) && m.logits) {
             const s = shape(`mask_pred.${b}`);
-            res.push({ ...throughMatch(`mask_pred.${b}`, s, refData(`mask_pred.${b}`), m.logits[b]!, n * S * S, ident, tolerance, s[0]!), name: `staged mask_pred.${b}` });
+            res.push({
+              ...throughMatch(
+                `mask_pred.${b}`,
+                s,
+                refData(`mask_pred.${b}`),
+                m.logits[b]!,
+                n * S * S,
+                ident,
+                tolerance,
+                s[0]!,
+              ),
+              name: `staged mask_pred.${b}`,
+            });
           }
           const mk = goldenMasks(io, b);
           if (mk) {
             const [h, w] = meta.oriShape;
             const all = new Uint8Array(K * h * w);
             for (const [k, x] of m.masks[b]!.entries()) all.set(x, k * h * w);
-            res.push({ ...maskParity(`masks.${b}`, mk.shape, mk.data, all, ident, maskBudget(io, b), tolerance), name: `staged masks.${b}` });
+            res.push({
+              ...maskParity(`masks.${b}`, mk.shape, mk.data, all, ident, maskBudget(io, b), tolerance),
+              name: `staged masks.${b}`,
+            });
           }
         });
       }
@@ -420,7 +555,10 @@ export function stagedDetectionParity(head: DetectionHead, io: SafetensorsFile, 
     }
   }
   // proposals and detections as sets (only those this stage produced)
-  const sub: SafetensorsFile = { metadata: io.metadata, tensors: new Map([...io.tensors].filter(([k]) => k in outs || k.startsWith('det_'))) };
+  const sub: SafetensorsFile = {
+    metadata: io.metadata,
+    tensors: new Map([...io.tensors].filter(([k]) => k in outs || k.startsWith('det_'))),
+  };
   const discrete = compareDetections(outs, sub, tolerance, match).filter((p) => p.name in outs);
   res.push(...rename(discrete));
   return res;
