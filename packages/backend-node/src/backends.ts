@@ -16,30 +16,29 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError } from '@dynavit/core';
+import {
+  type BackendChoice as CoreBackendChoice,
+  type BackendProbe as CoreBackendProbe,
+  InvalidArgumentError,
+} from '@dynavit/core';
 
 export const NODE_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
 
 /** The name tfjs registers each backend under. */
-const TFJS_NAME: Record<NodeBackend, string> = { 'tensorflow-gpu': 'tensorflow', tensorflow: 'tensorflow', webgpu: 'webgpu', wasm: 'wasm', cpu: 'cpu' };
+const TFJS_NAME: Record<NodeBackend, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  webgpu: 'webgpu',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
 
-export interface BackendProbe {
-  backend: NodeBackend;
-  available: boolean;
-  /** why it is (not) available */
-  reason: string;
-}
+/** One Node backend's availability (core's `BackendProbe`). */
+export type BackendProbe = CoreBackendProbe<NodeBackend>;
 
-export interface BackendChoice {
-  backend: NodeBackend;
-  /** the tfjs backend name now active (`tf.getBackend()`) */
-  tfjsName: string;
-  /** why it was chosen */
-  reason: string;
-  /** every backend that was considered before it, with why it was passed over */
-  skipped: BackendProbe[];
-}
+/** The Node backend `selectBackend` activated (core's `BackendChoice`). */
+export type BackendChoice = CoreBackendChoice<NodeBackend>;
 
 export function isNodeBackend(name: string): name is NodeBackend {
   return (NODE_BACKENDS as readonly string[]).includes(name);
@@ -53,7 +52,10 @@ async function optionalImport(name: string): Promise<unknown> {
 function isModuleNotFound(e: unknown, pkg: string): boolean {
   const err = e as { code?: string; message?: string };
   const msg = err.message ?? '';
-  const notFound = err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve|Failed to load url/.test(msg);
+  const notFound =
+    err.code === 'ERR_MODULE_NOT_FOUND' ||
+    err.code === 'MODULE_NOT_FOUND' ||
+    /Cannot find (package|module)|Could not resolve|Failed to load url/.test(msg);
   return notFound && msg.includes(pkg);
 }
 
@@ -90,7 +92,12 @@ function prepareWebGPU(): Promise<{ ok: true; adapter: string } | { ok: false; r
     try {
       mod = (await optionalImport('webgpu')) as WebGPUModule;
     } catch (e) {
-      return { ok: false, reason: isModuleNotFound(e, 'webgpu') ? 'the optional peer `webgpu` (Dawn for Node) is not installed' : `webgpu failed to load: ${(e as Error).message}` };
+      return {
+        ok: false,
+        reason: isModuleNotFound(e, 'webgpu')
+          ? 'the optional peer `webgpu` (Dawn for Node) is not installed'
+          : `webgpu failed to load: ${(e as Error).message}`,
+      };
     }
     const g = globalThis as Record<string, unknown>;
     for (const [k, v] of Object.entries(mod.globals)) if (!(k in g)) g[k] = v;
@@ -109,7 +116,12 @@ function prepareWebGPU(): Promise<{ ok: true; adapter: string } | { ok: false; r
     try {
       await optionalImport('@tensorflow/tfjs-backend-webgpu');
     } catch (e) {
-      return { ok: false, reason: isModuleNotFound(e, 'tfjs-backend-webgpu') ? 'the optional peer `@tensorflow/tfjs-backend-webgpu` is not installed' : (e as Error).message };
+      return {
+        ok: false,
+        reason: isModuleNotFound(e, 'tfjs-backend-webgpu')
+          ? 'the optional peer `@tensorflow/tfjs-backend-webgpu` is not installed'
+          : (e as Error).message,
+      };
     }
     const info = adapter.info ?? {};
     return { ok: true, adapter: info.description || info.vendor || info.architecture || 'adapter' };
@@ -127,7 +139,11 @@ export async function probeBackend(backend: NodeBackend): Promise<BackendProbe> 
         await optionalImport('@tensorflow/tfjs-node-gpu');
         return { backend, available: true, reason: '@tensorflow/tfjs-node-gpu with a CUDA device' };
       } catch (e) {
-        return no(isModuleNotFound(e, 'tfjs-node-gpu') ? 'the optional peer `@tensorflow/tfjs-node-gpu` is not installed' : `failed to load: ${(e as Error).message.split('\n')[0]}`);
+        return no(
+          isModuleNotFound(e, 'tfjs-node-gpu')
+            ? 'the optional peer `@tensorflow/tfjs-node-gpu` is not installed'
+            : `failed to load: ${(e as Error).message.split('\n')[0]}`,
+        );
       }
     }
     case 'tensorflow':
@@ -135,11 +151,17 @@ export async function probeBackend(backend: NodeBackend): Promise<BackendProbe> 
         await optionalImport('@tensorflow/tfjs-node');
         return { backend, available: true, reason: '@tensorflow/tfjs-node (libtensorflow on the CPU)' };
       } catch (e) {
-        return no(isModuleNotFound(e, 'tfjs-node') ? 'the optional peer `@tensorflow/tfjs-node` is not installed' : `failed to load: ${(e as Error).message.split('\n')[0]}`);
+        return no(
+          isModuleNotFound(e, 'tfjs-node')
+            ? 'the optional peer `@tensorflow/tfjs-node` is not installed'
+            : `failed to load: ${(e as Error).message.split('\n')[0]}`,
+        );
       }
     case 'webgpu': {
       if (!vulkanDriverHint())
-        return no('no Vulkan driver found (no ICD manifest; on GPU-less machines set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json and install libvulkan1)');
+        return no(
+          'no Vulkan driver found (no ICD manifest; on GPU-less machines set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json and install libvulkan1)',
+        );
       const r = await prepareWebGPU();
       return r.ok ? { backend, available: true, reason: `Dawn adapter: ${r.adapter}` } : no(r.reason);
     }
@@ -178,6 +200,13 @@ export function autoChoice(probes: readonly BackendProbe[]): NodeBackend | undef
   return probes.find((p) => p.available && !(p.backend === 'webgpu' && /swiftshader/i.test(p.reason)))?.backend;
 }
 
+/** The GPU adapter a backend runs on, when it is a WebGPU one (core's `BackendChoice.adapter`). */
+async function adapterOf(backend: NodeBackend): Promise<{ adapter?: string }> {
+  if (backend !== 'webgpu') return {};
+  const r = await prepareWebGPU();
+  return r.ok ? { adapter: r.adapter } : {};
+}
+
 /** `--backend auto` (or nothing) → undefined, i.e. auto-selection. */
 export function backendPreference(flag: string | undefined): string | undefined {
   return flag === undefined || flag === 'auto' ? undefined : flag;
@@ -189,22 +218,35 @@ export function backendPreference(flag: string | undefined): string | undefined 
  */
 export async function selectBackend(opts: { prefer?: string } = {}): Promise<BackendChoice> {
   if (opts.prefer !== undefined) {
-    if (!isNodeBackend(opts.prefer)) throw new InvalidArgumentError(`unknown backend "${opts.prefer}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
+    if (!isNodeBackend(opts.prefer))
+      throw new InvalidArgumentError(
+        `unknown backend "${opts.prefer}"; available in Node: ${NODE_BACKENDS.join(', ')}`,
+      );
     const p = await probeBackend(opts.prefer);
     if (!p.available) throw new InvalidArgumentError(`backend "${opts.prefer}" is not available: ${p.reason}`);
     if (!(await activate(opts.prefer))) throw new InvalidArgumentError(`backend "${opts.prefer}" failed to initialise`);
-    return { backend: opts.prefer, tfjsName: tf.getBackend(), reason: `requested (${p.reason})`, skipped: [] };
+    const choice = { backend: opts.prefer, tfjsName: tf.getBackend(), reason: `requested (${p.reason})`, skipped: [] };
+    return { ...choice, ...(await adapterOf(opts.prefer)) };
   }
   const skipped: BackendProbe[] = [];
   for (const b of NODE_BACKENDS) {
     const p = await probeBackend(b);
     if (p.available && b === 'webgpu' && /swiftshader/i.test(p.reason)) {
       // a CPU emulation of a GPU: correct but far slower than wasm, so only used when requested
-      skipped.push({ backend: b, available: false, reason: `${p.reason} is a CPU emulation (slower than wasm); request it with --backend webgpu` });
+      skipped.push({
+        backend: b,
+        available: false,
+        reason: `${p.reason} is a CPU emulation (slower than wasm); request it with --backend webgpu`,
+      });
       continue;
     }
-    if (p.available && (await activate(b))) return { backend: b, tfjsName: tf.getBackend(), reason: `first available: ${p.reason}`, skipped };
+    if (p.available && (await activate(b))) {
+      const reason = `first available: ${p.reason}`;
+      return { backend: b, tfjsName: tf.getBackend(), reason, skipped, ...(await adapterOf(b)) };
+    }
     skipped.push(p.available ? { ...p, available: false, reason: `${p.reason}, but it failed to initialise` } : p);
   }
-  throw new InvalidArgumentError(`no tfjs backend could start: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
+  throw new InvalidArgumentError(
+    `no tfjs backend could start: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`,
+  );
 }

@@ -9,9 +9,9 @@ import { writeSafetensorsFile } from '@dynavit/core/node';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { autoChoice, probeBackends, selectBackend } from './backends.js';
-import { findRepoRoot } from './golden.js';
 import { createRegistry } from './registry.js';
-import { runCli } from './testing/run-cli.js';
+import { runCli } from './test-utils/run-cli.js';
+import { findRepoRoot } from './testing/index.js';
 
 const root = findRepoRoot(fileURLToPath(import.meta.url))!;
 const images = fileURLToPath(new URL('./__fixtures__/images/', import.meta.url));
@@ -33,7 +33,9 @@ describe('backend selection and doctor', () => {
     const choice = await selectBackend();
     expect(choice.backend).toBe('wasm');
     expect(choice.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu']);
-    await expect(selectBackend({ prefer: 'tensorflow' })).rejects.toThrow(/backend "tensorflow" is not available: the optional peer/);
+    await expect(selectBackend({ prefer: 'tensorflow' })).rejects.toThrow(
+      /backend "tensorflow" is not available: the optional peer/,
+    );
   });
 
   it('passes over WebGPU on SwiftShader in auto-selection', () => {
@@ -69,16 +71,28 @@ describe('convert', () => {
         // the reference is vendored as a per-tensor sha256 digest
         const digest = JSON.parse(readFileSync(`${coreFixtures}/${ref}`, 'utf8')) as Record<string, { sha256: string }>;
         expect([...got.keys()]).toEqual(Object.keys(digest));
-        for (const [k, t] of got) expect(createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex'), k).toBe(digest[k]!.sha256);
+        for (const [k, t] of got)
+          expect(
+            createHash('sha256')
+              .update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+              .digest('hex'),
+            k,
+          ).toBe(digest[k]!.sha256);
       } else {
-        const want = readSafetensors(new Uint8Array(readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`))).tensors;
+        const want = readSafetensors(
+          new Uint8Array(readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`)),
+        ).tensors;
         expect([...got.keys()]).toEqual([...want.keys()]);
         for (const [k, t] of want) expect(got.get(k)!.data, k).toEqual(t.data);
       }
     }
     const half = join(tmp, 'half.safetensors');
-    expect((await run(['convert', `${coreFixtures}/heads_maskrcnn_small.pth`, half, '--dtype', 'float16'])).code).toBe(0);
-    expect(readSafetensors(new Uint8Array(readFileSync(half))).tensors.get('neck.fpn_convs.0.conv.weight')!.dtype).toBe('F16');
+    expect((await run(['convert', `${coreFixtures}/heads_maskrcnn_small.pth`, half, '--dtype', 'float16'])).code).toBe(
+      0,
+    );
+    expect(readSafetensors(new Uint8Array(readFileSync(half))).tensors.get('neck.fpn_convs.0.conv.weight')!.dtype).toBe(
+      'F16',
+    );
   });
 
   it('validates strictly against a model: ok for its own weights, every mismatch listed for another model', async () => {
@@ -87,13 +101,29 @@ describe('convert', () => {
     const own = join(tmp, 'dat_pp_tiny.safetensors');
     await writeSafetensorsFile(own, m.stateDict());
     m.dispose();
-    const ok = await run(['convert', own, join(tmp, 'dat_pp_tiny.f16.safetensors'), '--model', 'dat_pp_tiny', '--dtype', 'float16']);
+    const ok = await run([
+      'convert',
+      own,
+      join(tmp, 'dat_pp_tiny.f16.safetensors'),
+      '--model',
+      'dat_pp_tiny',
+      '--dtype',
+      'float16',
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/validated against dat_pp_tiny/);
-    const wrong = await run(['convert', `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`, join(tmp, 'x.safetensors'), '--model', 'dat_pp_tiny']);
+    const wrong = await run([
+      'convert',
+      `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`,
+      join(tmp, 'x.safetensors'),
+      '--model',
+      'dat_pp_tiny',
+    ]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
-    expect(wrong.stderr).toMatch(/^dynavit: state dict does not match .*missing key\(s\): patch_proj\.0\.weight.*unexpected key\(s\): downsample_layers/);
+    expect(wrong.stderr).toMatch(
+      /^dynavit: state dict does not match .*missing key\(s\): patch_proj\.0\.weight.*unexpected key\(s\): downsample_layers/,
+    );
   });
 });
 
@@ -107,7 +137,11 @@ describe('run', () => {
       ['coffee', 'coffee.jpg'],
       ['chelsea', 'chelsea.png'],
     ]) {
-      const json = JSON.parse(readFileSync(join(out, `${name}.classify.json`), 'utf8')) as { width: number; height: number; result: { top5: { label: string; score: number }[] } };
+      const json = JSON.parse(readFileSync(join(out, `${name}.classify.json`), 'utf8')) as {
+        width: number;
+        height: number;
+        result: { top5: { label: string; score: number }[] };
+      };
       const meta = await sharp(`${images}${src}`).metadata();
       expect([json.width, json.height]).toEqual([meta.width, meta.height]);
       expect(json.result.top5).toHaveLength(5);
@@ -119,15 +153,35 @@ describe('run', () => {
 
   it('segments a real JPEG and PNG (DAT-T++ dense + Semantic FPN): overlay at the image size, class histogram', async () => {
     const out = join(tmp, 'seg');
-    const r = await run(['run', `${images}coffee.jpg`, `${images}chelsea.png`, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'semfpn_ade20k', '--scale', '128,64', '--out', out]);
+    const r = await run([
+      'run',
+      `${images}coffee.jpg`,
+      `${images}chelsea.png`,
+      '--model',
+      'dat_pp_tiny_dense',
+      '--task',
+      'segment',
+      '--head',
+      'semfpn_ade20k',
+      '--scale',
+      '128,64',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     for (const [name, src] of [
       ['coffee', 'coffee.jpg'],
       ['chelsea', 'chelsea.png'],
     ]) {
-      const json = JSON.parse(readFileSync(join(out, `${name}.segment.json`), 'utf8')) as { width: number; height: number; result: { classPixels: Record<string, number> } };
+      const json = JSON.parse(readFileSync(join(out, `${name}.segment.json`), 'utf8')) as {
+        width: number;
+        height: number;
+        result: { classPixels: Record<string, number> };
+      };
       const meta = await sharp(`${images}${src}`).metadata();
-      expect(Object.values(json.result.classPixels).reduce((a, b) => a + b, 0)).toBe((meta.width ?? 0) * (meta.height ?? 0));
+      expect(Object.values(json.result.classPixels).reduce((a, b) => a + b, 0)).toBe(
+        (meta.width ?? 0) * (meta.height ?? 0),
+      );
       const pic = await sharp(join(out, `${name}.segment.png`)).metadata();
       expect([pic.width, pic.height]).toEqual([meta.width, meta.height]);
     }
@@ -135,13 +189,27 @@ describe('run', () => {
 
   it('detects on a real JPEG and PNG (DAT-T++ dense + Mask R-CNN as DAT-Detection builds it): picture at the image size, JSON detections', async () => {
     const out = join(tmp, 'det');
-    const r = await run(['run', `${images}coffee.jpg`, `${images}chelsea.png`, '--model', 'dat_pp_tiny_dense', '--task', 'detect', '--scale', '160,96', '--out', out]);
+    const r = await run([
+      'run',
+      `${images}coffee.jpg`,
+      `${images}chelsea.png`,
+      '--model',
+      'dat_pp_tiny_dense',
+      '--task',
+      'detect',
+      '--scale',
+      '160,96',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     for (const [name, src] of [
       ['coffee', 'coffee.jpg'],
       ['chelsea', 'chelsea.png'],
     ]) {
-      const json = JSON.parse(readFileSync(join(out, `${name}.detect.json`), 'utf8')) as { result: { numClasses: number; detections: unknown[] } };
+      const json = JSON.parse(readFileSync(join(out, `${name}.detect.json`), 'utf8')) as {
+        result: { numClasses: number; detections: unknown[] };
+      };
       expect(json.result.numClasses).toBe(80);
       expect(Array.isArray(json.result.detections)).toBe(true);
       const meta = await sharp(`${images}${src}`).metadata();
@@ -152,7 +220,20 @@ describe('run', () => {
 
   it('decodes WebP too', async () => {
     const out = join(tmp, 'webp');
-    const r = await run(['run', `${images}coffee.webp`, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'semfpn_ade20k', '--scale', '96,48', '--out', out]);
+    const r = await run([
+      'run',
+      `${images}coffee.webp`,
+      '--model',
+      'dat_pp_tiny_dense',
+      '--task',
+      'segment',
+      '--head',
+      'semfpn_ade20k',
+      '--scale',
+      '96,48',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(out, 'coffee.segment.png'))).toBe(true);
   });
@@ -161,21 +242,43 @@ describe('run', () => {
     const notImage = join(tmp, 'not-an-image.jpg');
     writeFileSync(notImage, 'hello');
     const truncated = join(tmp, 'truncated.safetensors');
-    writeFileSync(truncated, readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`).subarray(0, 5000));
+    writeFileSync(
+      truncated,
+      readFileSync(`${coreFixtures}/heads_maskrcnn_small.weights.safetensors`).subarray(0, 5000),
+    );
     const cases: [string[], RegExp][] = [
       [['run', join(tmp, 'missing.png'), '--model', 'dat_pp_tiny'], /^dynavit: file not found: .*missing\.png$/],
       [['run', notImage, '--model', 'dat_pp_tiny'], /^dynavit: not a readable image: .*not-an-image\.jpg/],
       [['run', `${images}coffee.jpg`, '--model', 'resnet50'], /^dynavit: unknown model "resnet50"; known models:/],
       [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', truncated], /^dynavit: .*truncated/],
-      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--weights', `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`], /^dynavit: state dict does not match/],
-      [['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--task', 'segment'], /^dynavit: dat_pp_tiny is a classifier; segment needs a dense backbone/],
+      [
+        [
+          'run',
+          `${images}coffee.jpg`,
+          '--model',
+          'dat_pp_tiny',
+          '--weights',
+          `${coreFixtures}/dbra_cls_tiny_reduced.legacy.pth`,
+        ],
+        /^dynavit: state dict does not match/,
+      ],
+      [
+        ['run', `${images}coffee.jpg`, '--model', 'dat_pp_tiny', '--task', 'segment'],
+        /^dynavit: dat_pp_tiny is a classifier; segment needs a dense backbone/,
+      ],
       [['convert', join(tmp, 'missing.pth'), join(tmp, 'o.safetensors')], /^dynavit: file not found/],
       [['bench', '--model', 'dat_pp_tiny', '--runs', '0'], /^dynavit: --runs must be a positive integer/],
+      [['run', `${images}coffee.jpg`, '--model', 'upernet_ade20k'], /^dynavit: upernet_ade20k is a head: compose it/],
+      [['bench', '--model', 'maskrcnn_coco'], /^dynavit: maskrcnn_coco is a head: compose it with a backbone$/],
+      [['info', 'upernet_ade20k', '--size', '64'], /^dynavit: upernet_ade20k is a head: compose it with a backbone$/],
     ];
     for (const [argv, msg] of cases) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).not.toBe(0);
-      const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('untrained'));
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('untrained'));
       expect(lines, argv.join(' ')).toHaveLength(1);
       expect(lines[0], argv.join(' ')).toMatch(msg);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -187,12 +290,15 @@ describe('bench and info', () => {
   it('bench prints a table and a JSON last line with latency, throughput, GFLOP/s and memory', async () => {
     const r = await run(['bench', '--model', 'dat_pp_tiny', '--size', '64', '--runs', '3', '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown> & { latencyMs: Record<string, number> };
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown> & {
+      latencyMs: Record<string, number>;
+    };
     expect(j).toMatchObject({ model: 'dat_pp_tiny', backend: 'wasm', size: 64, batch: 1, runs: 3 });
     expect(Object.keys(j.latencyMs).sort()).toEqual(['max', 'mean', 'median', 'min', 'p90', 'stdev']);
-    expect(j.latencyMs["min"]).toBeLessThanOrEqual(j.latencyMs["median"] ?? 0);
+    expect(j.latencyMs['min']).toBeLessThanOrEqual(j.latencyMs['median'] ?? 0);
     expect(j['gmacs']).toBeGreaterThan(0.3);
-    for (const k of ['imagesPerSecond', 'gflopsPerSecond', 'peakTensorBytes', 'rssBytes']) expect(j[k], k).toBeGreaterThan(0);
+    for (const k of ['imagesPerSecond', 'gflopsPerSecond', 'peakTensorBytes', 'rssBytes'])
+      expect(j[k], k).toBeGreaterThan(0);
   });
 
   it('info gives the MAC count the papers report (DAT-T++: 4.26 G at 224)', async () => {
@@ -201,5 +307,15 @@ describe('bench and info', () => {
     expect(r.stdout).toContain('parameters: 23,962,876');
     expect(r.stdout).toMatch(/MACs at 224×224: 4\.26 G/);
     expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('info on a backbone counts the MACs of its feature maps; on a head it describes the head', async () => {
+    const b = await run(['info', 'dat_pp_tiny_dense', '--size', '64']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/MACs at 64×64: \d+\.\d\d G/);
+    const h = await run(['info', 'upernet_ade20k']);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toContain('parameters: 30,307,628');
+    expect(h.stdout).toMatch(/segmentation head, 150 classes, on feature maps of 64, 128, 256, 512 channels/);
   });
 });

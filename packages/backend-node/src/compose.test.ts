@@ -16,7 +16,11 @@ describe.each(BACKBONES)('%s composed with the shared heads (wasm)', (name) => {
   beforeAll(async () => {
     await selectBackend({ prefer: 'wasm' });
   });
-  const backbone = () => createRegistry().createModel(name) as DenseBackbone;
+  const backbone = (): DenseBackbone => {
+    const m = createRegistry().createModel(name);
+    if (m.kind !== 'backbone') throw new Error(`${name} is a ${m.kind}, not a backbone`);
+    return m;
+  };
 
   it.each(['semantic_fpn', 'upernet'] as const)('%s: logits at stride 4 with 150 classes, nothing leaks', (head) => {
     const seg = createSegmentor({ backbone: backbone(), head });

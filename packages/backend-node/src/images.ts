@@ -2,9 +2,15 @@
  * Image I/O in Node with sharp: decode JPEG/PNG/WebP (and anything else libvips reads) to RGB, and
  * the classification pre-processing of the official evaluations (core's Pillow-exact resampler).
  */
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { classificationPixels, IMAGENET_MEAN, IMAGENET_STD, type InputConfig, InvalidArgumentError } from '@dynavit/core';
+import {
+  classificationPixels,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type InputConfig,
+  InvalidArgumentError,
+} from '@dynavit/core';
+import { readFileBytes } from '@dynavit/core/node';
 import sharp from 'sharp';
 
 export interface RGBImage {
@@ -16,17 +22,20 @@ export interface RGBImage {
 
 /** Decode an image file to 8-bit sRGB (alpha dropped, EXIF orientation applied). */
 export async function readImage(path: string): Promise<RGBImage> {
-  let bytes: Buffer;
+  const bytes = await readFileBytes(path, (m) => new InvalidArgumentError(m));
   try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new InvalidArgumentError(err.code === 'ENOENT' ? `file not found: ${path}` : `cannot read ${path}: ${err.message}`);
-  }
-  try {
-    const { data, info } = await sharp(bytes).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes)
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return {
+      width: info.width,
+      height: info.height,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    };
   } catch (e) {
     throw new InvalidArgumentError(`not a readable image: ${path} (${(e as Error).message})`);
   }
@@ -37,7 +46,13 @@ export function imageTensor(img: RGBImage): tf.Tensor3D {
   return tf.tensor3d(Int32Array.from(img.data), [img.height, img.width, 3], 'int32');
 }
 
-export const DEFAULT_CLS_INPUT: InputConfig = { size: [224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' };
+export const DEFAULT_CLS_INPUT: InputConfig = {
+  size: [224, 224],
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+  cropPct: 0.875,
+  interpolation: 'bicubic',
+};
 
 /**
  * Classification input exactly as the official evaluations computed it (torchvision `Resize` with

@@ -1,4 +1,16 @@
-export { selectBackend, NODE_BACKENDS, isNodeBackend, type NodeBackend, type BackendChoice } from './backends.js';
-export { createRegistry } from './registry.js';
-export { findCases, bundledCases, runCase, checkCheckpointFixtures, type GoldenCase, type CaseResult } from './golden.js';
-export { main } from './cli.js';
+/**
+ * `@dynavit/backend-node` — tfjs backend selection in Node. Model-free: importing it loads no model
+ * family and no image library. The CLI is `@dynavit/backend-node/cli` (`main`, `createRegistry`), the
+ * golden-case harness `@dynavit/backend-node/testing`.
+ */
+export {
+  autoChoice,
+  type BackendChoice,
+  type BackendProbe,
+  isNodeBackend,
+  NODE_BACKENDS,
+  type NodeBackend,
+  probeBackend,
+  probeBackends,
+  selectBackend,
+} from './backends.js';

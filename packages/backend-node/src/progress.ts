@@ -16,7 +16,11 @@ export function progressBar(total: number, title: string, stream: NodeJS.WriteSt
     const frac = Math.min(1, n / total);
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
     const secs = ((Date.now() - start) / 1000).toFixed(1);
-    stream.write(`\r${title} ${bar} ${n}/${total} ${secs}s ${label}`.slice(0, (stream.columns ?? 100) - 1).padEnd(Math.min(stream.columns ?? 100, 100) - 1));
+    stream.write(
+      `\r${title} ${bar} ${n}/${total} ${secs}s ${label}`
+        .slice(0, (stream.columns ?? 100) - 1)
+        .padEnd(Math.min(stream.columns ?? 100, 100) - 1),
+    );
   };
   return {
     update(n, label) {

@@ -5,6 +5,5 @@ import { dbra } from '@dynavit/dbra';
 import { glmix } from '@dynavit/glmix';
 import { heads } from '@dynavit/heads';
 
-export function createRegistry(): Registry {
-  return new Registry().use(dat).use(dbra).use(glmix).use(heads);
-}
+/** Every dynavit family: DAT, DeBiFormer, GLNet and the dense heads. */
+export const createRegistry = (): Registry => new Registry([dat, dbra, glmix, heads]);

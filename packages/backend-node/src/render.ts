@@ -21,17 +21,32 @@ function panel(lines: { text: string; color?: [number, number, number] }[], widt
         `<text x="${l.color ? 12 + fs : 8}" y="${4 + (i + 1) * lh - lh * 0.25}" font-family="sans-serif" font-size="${fs}" fill="white">${esc(l.text)}</text>`,
     )
     .join('');
-  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect x="2" y="2" width="${pw}" height="${ph}" fill="black" fill-opacity="0.6"/>${rows}</svg>`);
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect x="2" y="2" width="${pw}" height="${ph}" fill="black" fill-opacity="0.6"/>${rows}</svg>`,
+  );
 }
 
 const base = (img: RGBImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 
-export async function renderClassification(img: RGBImage, top: { label: string; score: number }[], out: string): Promise<void> {
+export async function renderClassification(
+  img: RGBImage,
+  top: { label: string; score: number }[],
+  out: string,
+): Promise<void> {
   const lines = top.map((t) => ({ text: `${(t.score * 100).toFixed(1)}%  ${t.label}` }));
-  await base(img).composite([{ input: panel(lines, img.width, img.height) }]).png().toFile(out);
+  await base(img)
+    .composite([{ input: panel(lines, img.width, img.height) }])
+    .png()
+    .toFile(out);
 }
 
-export async function renderSegmentation(img: RGBImage, classMap: Int32Array, set: LabelSet, out: string, alpha = 0.5): Promise<void> {
+export async function renderSegmentation(
+  img: RGBImage,
+  classMap: Int32Array,
+  set: LabelSet,
+  out: string,
+  alpha = 0.5,
+): Promise<void> {
   const blended = new Uint8Array(img.data.length);
   const counts = new Map<number, number>();
   for (let p = 0; p < classMap.length; p++) {
@@ -43,7 +58,10 @@ export async function renderSegmentation(img: RGBImage, classMap: Int32Array, se
   const legend = [...counts.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
-    .map(([c, n]) => ({ text: `${labelName(set, c)} ${((100 * n) / classMap.length).toFixed(0)}%`, color: classColor(set, c) }));
+    .map(([c, n]) => ({
+      text: `${labelName(set, c)} ${((100 * n) / classMap.length).toFixed(0)}%`,
+      color: classColor(set, c),
+    }));
   await sharp(blended, { raw: { width: img.width, height: img.height, channels: 3 } })
     .composite([{ input: panel(legend, img.width, img.height) }])
     .png()
@@ -57,12 +75,18 @@ export interface DrawnDetection {
   mask?: Uint8Array;
 }
 
-export async function renderDetections(img: RGBImage, dets: readonly DrawnDetection[], set: LabelSet, out: string): Promise<void> {
+export async function renderDetections(
+  img: RGBImage,
+  dets: readonly DrawnDetection[],
+  set: LabelSet,
+  out: string,
+): Promise<void> {
   const data = new Uint8Array(img.data);
   for (const d of dets) {
     if (!d.mask) continue;
     const col = classColor(set, d.label);
-    for (let p = 0; p < d.mask.length; p++) if (d.mask[p]) for (let k = 0; k < 3; k++) data[p * 3 + k] = Math.round(0.55 * data[p * 3 + k]! + 0.45 * col[k]!);
+    for (let p = 0; p < d.mask.length; p++)
+      if (d.mask[p]) for (let k = 0; k < 3; k++) data[p * 3 + k] = Math.round(0.55 * data[p * 3 + k]! + 0.45 * col[k]!);
   }
   const fs = Math.max(10, Math.min(14, Math.round(img.width / 40)));
   const shapes = dets
@@ -77,6 +101,11 @@ export async function renderDetections(img: RGBImage, dets: readonly DrawnDetect
       );
     })
     .join('');
-  const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${img.width}" height="${img.height}">${shapes}</svg>`);
-  await sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } }).composite([{ input: svg }]).png().toFile(out);
+  const svg = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${img.width}" height="${img.height}">${shapes}</svg>`,
+  );
+  await sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .composite([{ input: svg }])
+    .png()
+    .toFile(out);
 }

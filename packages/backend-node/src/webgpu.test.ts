@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { findRepoRoot } from './golden.js';
+import { findRepoRoot } from './testing/index.js';
 
 const root = findRepoRoot(fileURLToPath(import.meta.url))!;
 const cli = `${root}/packages/backend-node/dist/cli.js`;
@@ -30,11 +30,28 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
 
   for (const [family, c] of cases) {
     it(`${family}: ${c.split('/').pop()} passes parity on webgpu`, async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'parity', '--backend', 'webgpu', '--weights', `${root}/${c}.weights.safetensors`, '--io', `${root}/${c}.io.safetensors`], {
-        env,
-        maxBuffer: 1 << 24,
-      });
-      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string; outputs: { name: string; maxAbs: number; maxRef: number }[] };
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          cli,
+          'parity',
+          '--backend',
+          'webgpu',
+          '--weights',
+          `${root}/${c}.weights.safetensors`,
+          '--io',
+          `${root}/${c}.io.safetensors`,
+        ],
+        {
+          env,
+          maxBuffer: 1 << 24,
+        },
+      );
+      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+        ok: boolean;
+        backend: string;
+        outputs: { name: string; maxAbs: number; maxRef: number }[];
+      };
       expect(last.backend).toBe('webgpu');
       for (const o of last.outputs) expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-3 * Math.max(1, o.maxRef));
       expect(last.ok).toBe(true);

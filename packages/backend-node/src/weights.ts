@@ -3,8 +3,8 @@
  * by content, not by extension. Release wrappers (`model`, `model_ema`, `state_dict`) are unwrapped by
  * key; a leading `module.` is stripped by the reader.
  */
-import { readFile } from 'node:fs/promises';
 import { CheckpointError, loadPthStateDict, readSafetensors, type StateDict } from '@dynavit/core';
+import { readFileBytes } from '@dynavit/core/node';
 
 export type WeightFormat = 'safetensors' | 'pth';
 
@@ -25,24 +25,17 @@ export interface LoadedWeights {
 }
 
 export async function readWeightsFile(path: string, opts: { key?: string } = {}): Promise<LoadedWeights> {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new CheckpointError(err.code === 'ENOENT' ? `file not found: ${path}` : `cannot read ${path}: ${err.message}`);
-  }
+  const bytes = await readFileBytes(path, (m) => new CheckpointError(m));
   const format = sniff(bytes);
   if (format === 'safetensors') {
     const f = readSafetensors(bytes, path);
     return { format, tensors: f.tensors, metadata: f.metadata };
   }
-  if (format === 'pth') return { format, tensors: loadPthStateDict(bytes, { ...(opts.key ? { key: opts.key } : {}), upcast: false }), metadata: {} };
+  if (format === 'pth')
+    return {
+      format,
+      tensors: loadPthStateDict(bytes, { ...(opts.key ? { key: opts.key } : {}), upcast: false }),
+      metadata: {},
+    };
   throw new CheckpointError(`${path} is neither a safetensors file nor a PyTorch checkpoint`);
-}
-
-/** Keep the keys under `prefix.` (e.g. `backbone.` of an mmseg checkpoint), with the prefix removed. */
-export function subStateDict(sd: StateDict, prefix: string): StateDict {
-  const p = prefix.endsWith('.') ? prefix : `${prefix}.`;
-  return new Map([...sd].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
 }

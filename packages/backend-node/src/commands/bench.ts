@@ -4,13 +4,13 @@
  * per second, achieved GFLOP/s (2 FLOPs per MAC of the counted convs, linears and attention
  * products), peak tensor memory of one forward. JSON on the last line.
  */
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Classifier, countMacs, type DenseBackbone, InvalidArgumentError } from '@dynavit/core';
-import { backendPreference, selectBackend } from '../backends.js';
+import { countMacs, InvalidArgumentError } from '@dynavit/core';
+import { headError, imageForward } from '../models.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { formatTable } from '../table.js';
+import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
 export interface BenchResult {
   model: string;
@@ -32,24 +32,36 @@ const positiveInt = (name: string, v: string | undefined, dflt: number): number 
   return n;
 };
 
-export async function cmdBench(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' }, backend: { type: 'string', default: 'auto' } },
-  });
+const options = {
+  model: { type: 'string' },
+  size: { type: 'string' },
+  batch: { type: 'string' },
+  runs: { type: 'string' },
+} as const satisfies CommandOptions;
+
+export const benchCommand = defineCommand({
+  name: 'bench',
+  usage:
+    'bench --model NAME [--size 224] [--batch 1] [--runs 10]\n' +
+    'latency (median, spread), images/s, GFLOP/s, peak memory; JSON on the last line',
+  options,
+  backend: { default: 'auto' },
+  run: bench,
+});
+
+async function bench({ values, out, useBackend }: CommandContext<typeof options>): Promise<number> {
   if (!values.model) throw new InvalidArgumentError('bench needs --model NAME');
   const size = positiveInt('size', values.size, 224);
   const batch = positiveInt('batch', values.batch, 1);
   const runs = positiveInt('runs', values.runs, 10);
   const registry = createRegistry();
-  registry.variant(values.model);
-  const choice = await selectBackend({ prefer: backendPreference(values.backend) });
+  if (registry.variant(values.model).variant.kind === 'head') throw headError(values.model);
+  const choice = await useBackend();
   const model = registry.createModel(values.model);
-  const forward = (x: tf.Tensor4D): tf.Tensor | tf.Tensor[] =>
-    'forward' in model && (model as Classifier).numClasses > 0 ? (model as Classifier).forward(x) : (model as DenseBackbone).forwardFeatures(x);
   const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const bar = progressBar(runs + 2, `bench ${values.model}`);
   try {
+    const forward = imageForward(values.model, model);
     // warm-up: compiles kernels, and counts MACs
     const { result: warm, macs } = countMacs(() => forward(x));
     await Promise.all([warm].flat().map((t) => t.data()));
@@ -73,7 +85,10 @@ export async function cmdBench(argv: string[], out: (s: string) => void): Promis
     bar.done();
     const sorted = [...times].sort((a, b) => a - b);
     const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const median =
+      sorted.length % 2
+        ? sorted[(sorted.length - 1) / 2]!
+        : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     const stdev = Math.sqrt(times.reduce((a, b) => a + (b - mean) ** 2, 0) / times.length);
     const r: BenchResult = {
@@ -93,7 +108,19 @@ export async function cmdBench(argv: string[], out: (s: string) => void): Promis
     out(
       formatTable(
         ['model', 'backend', 'input', 'GMACs/img', 'median ms', 'min–max ms', 'img/s', 'GFLOP/s', 'peak MB'],
-        [[r.model, r.backend, `${batch}×${size}²`, f(r.gmacs, 2), f(median), `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`, f(r.imagesPerSecond, 2), f(r.gflopsPerSecond, 2), f(r.peakTensorBytes / 2 ** 20)]],
+        [
+          [
+            r.model,
+            r.backend,
+            `${batch}×${size}²`,
+            f(r.gmacs, 2),
+            f(median),
+            `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`,
+            f(r.imagesPerSecond, 2),
+            f(r.gflopsPerSecond, 2),
+            f(r.peakTensorBytes / 2 ** 20),
+          ],
+        ],
       ),
     );
     out(JSON.stringify(r));

@@ -1,12 +1,20 @@
 /** `dynavit doctor`: every Node backend, whether it is available, why not, and which one would be used. */
 import { autoChoice, probeBackends } from '../backends.js';
 import { formatTable } from '../table.js';
+import { defineCommand } from './command.js';
 
-export async function cmdDoctor(out: (s: string) => void): Promise<number> {
-  const probes = await probeBackends();
-  const chosen = autoChoice(probes);
-  out(formatTable(['backend', 'available', 'detail'], probes.map((p) => [p.backend + (p.backend === chosen ? ' ←' : ''), p.available ? 'yes' : 'no', p.reason])));
-  out(`\nwould use: ${chosen ?? 'none'} (override with --backend NAME)`);
-  out(`node ${process.version}, ${process.platform}/${process.arch}`);
-  return chosen ? 0 : 1;
-}
+export const doctorCommand = defineCommand({
+  name: 'doctor',
+  usage: 'doctor\nevery backend, whether it is available and why not, and which one is used',
+  options: {},
+  async run({ out }) {
+    const probes = await probeBackends();
+    const chosen = autoChoice(probes);
+    const mark = (b: string) => (b === chosen ? `${b} ←` : b);
+    const rows = probes.map((p) => [mark(p.backend), p.available ? 'yes' : 'no', p.reason]);
+    out(formatTable(['backend', 'available', 'detail'], rows));
+    out(`\nwould use: ${chosen ?? 'none'} (override with --backend NAME)`);
+    out(`node ${process.version}, ${process.platform}/${process.arch}`);
+    return chosen ? 0 : 1;
+  },
+});

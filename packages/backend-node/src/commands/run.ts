@@ -5,62 +5,115 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Classifier, type DenseBackbone, InvalidArgumentError, type Module } from '@dynavit/core';
-import { createDetector, createSegmentor, type Detection, detectionOptionsFromConfig, type SegHeadOptions, variants as headVariants } from '@dynavit/heads';
-import { backendPreference, selectBackend } from '../backends.js';
+import { InvalidArgumentError, type ModelKind, type Module } from '@dynavit/core';
+import {
+  createDetector,
+  createSegmentor,
+  type Detection,
+  detectionOptionsFromConfig,
+  type SegHeadOptions,
+  variants as headVariants,
+} from '@dynavit/heads';
 import { classificationInput, DEFAULT_CLS_INPUT, imageTensor, readImage } from '../images.js';
 import { labelName } from '../labels.js';
+import { headError } from '../models.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { renderClassification, renderDetections, renderSegmentation } from '../render.js';
 import { readWeightsFile } from '../weights.js';
+import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
 export type Task = 'classify' | 'segment' | 'detect';
 const TASKS: readonly Task[] = ['classify', 'segment', 'detect'];
 
-const SEG_HEADS = { upernet_ade20k: { kind: 'upernet', channels: 512, auxChannels: 256, numClasses: 150 }, semfpn_ade20k: { kind: 'semantic_fpn', channels: 128, neckChannels: 256, numClasses: 150 } } as const satisfies Record<
-  string,
-  SegHeadOptions
->;
+const SEG_HEADS = {
+  upernet_ade20k: { kind: 'upernet', channels: 512, auxChannels: 256, numClasses: 150 },
+  semfpn_ade20k: { kind: 'semantic_fpn', channels: 128, neckChannels: 256, numClasses: 150 },
+} as const satisfies Record<string, SegHeadOptions>;
 
 /** `--scale LONG,SHORT` → the dense test scale (default: ADE20K's 2048,512). */
 function parseScale(v: string | undefined): [number, number] | null {
   if (v === undefined) return null;
   const parts = v.split(',').map(Number);
-  if (parts.length !== 2 || !parts.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`--scale must be LONG,SHORT in pixels (e.g. 2048,512), got "${v}"`);
+  if (parts.length !== 2 || !parts.every((n) => Number.isInteger(n) && n > 0))
+    throw new InvalidArgumentError(`--scale must be LONG,SHORT in pixels (e.g. 2048,512), got "${v}"`);
   return [parts[0]!, parts[1]!];
 }
 
-export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      weights: { type: 'string' },
-      key: { type: 'string' },
-      task: { type: 'string', default: 'classify' },
-      head: { type: 'string' },
-      out: { type: 'string', default: 'dynavit-out' },
-      backend: { type: 'string', default: 'auto' },
-      scale: { type: 'string' },
-    },
-  });
+const DET_HEADS = ['maskrcnn_coco', 'maskrcnn_coco_dat', 'retinanet_coco_debi', 'retinanet_coco_dat'] as const;
+
+/** Why a model of this kind cannot do `task`; undefined when it can. */
+function kindMismatch(name: string, kind: ModelKind, task: Task): string | undefined {
+  if (kind === 'head') return headError(name).message;
+  if (task === 'classify' && kind !== 'classifier')
+    return `${name} is a ${kind}; classification needs a classifier (e.g. dat_pp_tiny)`;
+  if (task !== 'classify' && kind !== 'backbone')
+    return `${name} is a ${kind}; ${task} needs a dense backbone (e.g. ${name}_dense or ${name}_seg)`;
+  return undefined;
+}
+
+/** `--head` for a dense task: a segmentation head of SEG_HEADS or a detection head of DET_HEADS. */
+function denseHead(task: Task, head: string | undefined, model: string): string | undefined {
+  if (task === 'segment') {
+    const name = head ?? 'upernet_ade20k';
+    if (!(name in SEG_HEADS))
+      throw new InvalidArgumentError(
+        `--head must be one of ${Object.keys(SEG_HEADS).join(', ')} for segmentation ` +
+          `(all heads: ${Object.keys(headVariants).join(', ')})`,
+      );
+    return name;
+  }
+  if (task === 'detect') {
+    const name = head ?? (model.startsWith('dat') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco');
+    if (!(DET_HEADS as readonly string[]).includes(name))
+      throw new InvalidArgumentError(`--head must be one of ${DET_HEADS.join(', ')} for detection`);
+    return name;
+  }
+  return undefined;
+}
+
+const options = {
+  model: { type: 'string' },
+  weights: { type: 'string' },
+  key: { type: 'string' },
+  task: { type: 'string', default: 'classify' },
+  head: { type: 'string' },
+  out: { type: 'string', default: 'dynavit-out' },
+  scale: { type: 'string' },
+} as const satisfies CommandOptions;
+
+export const runCommand = defineCommand({
+  name: 'run',
+  usage:
+    'run <image…> --model NAME [--weights FILE] [--key K] [--task classify|segment|detect] [--head H] ' +
+    '[--scale L,S] [--out DIR]\n' +
+    'run a model on images; writes a picture of the result and a JSON file per image',
+  options,
+  positionals: true,
+  backend: { default: 'auto' },
+  run: runImages,
+});
+
+async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
+  const { values, positionals, out, warn, useBackend } = ctx;
   if (!values.model) throw new InvalidArgumentError('run needs --model NAME (see `dynavit list`)');
   if (positionals.length === 0) throw new InvalidArgumentError('run needs at least one image');
   const task = values.task as Task;
-  if (!TASKS.includes(task)) throw new InvalidArgumentError(`--task must be one of ${TASKS.join(', ')}, got "${values.task}"`);
+  if (!TASKS.includes(task))
+    throw new InvalidArgumentError(`--task must be one of ${TASKS.join(', ')}, got "${values.task}"`);
   const registry = createRegistry();
   const { variant } = registry.variant(values.model); // unknown names fail here, listing the known ones
-  if (task === 'classify' && variant.kind !== 'classifier') throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; classification needs a classifier (e.g. dat_pp_tiny)`);
-  if (task !== 'classify' && variant.kind !== 'backbone')
-    throw new InvalidArgumentError(`${values.model} is a ${variant.kind}; ${task} needs a dense backbone (e.g. ${values.model}_dense or ${values.model}_seg)`);
+  const mismatch = kindMismatch(values.model, variant.kind, task);
+  if (mismatch) throw new InvalidArgumentError(mismatch);
+  const headName = denseHead(task, values.head, values.model);
   const images = await Promise.all(positionals.map(async (p) => ({ path: p, img: await readImage(p) }))); // fail fast on a bad image
-  const choice = await selectBackend({ prefer: backendPreference(values.backend) });
+  const choice = await useBackend();
   const weights = values.weights ? await readWeightsFile(values.weights, values.key ? { key: values.key } : {}) : null;
-  if (!weights) warn(`dynavit: no --weights given: ${values.model} runs with untrained (zero) weights, so its predictions are meaningless`);
+  if (!weights)
+    warn(
+      `dynavit: no --weights given: ${values.model} runs with untrained (zero) weights, so its predictions are meaningless`,
+    );
 
   let model: Module;
   let classify: ((x: tf.Tensor4D) => tf.Tensor2D) | null = null;
@@ -70,32 +123,29 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
   const loadDense = (m: Module & { backbone: Module }) => {
     if (!weights) return;
     // an mmseg/mmdet checkpoint has backbone.* and head keys; a bare backbone file only backbone keys
-    if ([...weights.tensors.keys()].some((k) => k.startsWith('backbone.'))) m.loadStateDict(weights.tensors, { source: values.weights! });
+    if ([...weights.tensors.keys()].some((k) => k.startsWith('backbone.')))
+      m.loadStateDict(weights.tensors, { source: values.weights! });
     else m.backbone.loadStateDict(weights.tensors, { source: values.weights! });
   };
-  if (task === 'classify') {
-    const m = registry.createModel(values.model) as Classifier;
-    if (weights) m.loadStateDict(weights.tensors, { source: values.weights! });
-    model = m;
-    classify = (x) => tf.tidy(() => tf.softmax(m.forward(x)) as tf.Tensor2D);
-  } else if (task === 'segment') {
-    const headName = (values.head ?? 'upernet_ade20k') as keyof typeof SEG_HEADS;
-    if (!(headName in SEG_HEADS)) throw new InvalidArgumentError(`--head must be one of ${Object.keys(SEG_HEADS).join(', ')} for segmentation (all heads: ${Object.keys(headVariants).join(', ')})`);
-    const seg = createSegmentor({ backbone: registry.createModel(values.model) as DenseBackbone, head: SEG_HEADS[headName] });
+  const built = registry.createModel(values.model);
+  if (task === 'classify' && built.kind === 'classifier') {
+    if (weights) built.loadStateDict(weights.tensors, { source: values.weights! });
+    model = built;
+    classify = (x) => tf.tidy(() => tf.softmax(built.forward(x)) as tf.Tensor2D);
+  } else if (task === 'segment' && built.kind === 'backbone') {
+    const seg = createSegmentor({ backbone: built, head: SEG_HEADS[headName as keyof typeof SEG_HEADS] });
     loadDense(seg);
     model = seg;
     segment = (img) => seg.segment(img, scale ? { scale } : {});
-  } else {
-    const headName = values.head ?? (values.model.startsWith('dat') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco');
-    const DET_HEADS = ['maskrcnn_coco', 'maskrcnn_coco_dat', 'retinanet_coco_debi', 'retinanet_coco_dat'] as const;
-    if (!(DET_HEADS as readonly string[]).includes(headName)) throw new InvalidArgumentError(`--head must be one of ${DET_HEADS.join(', ')} for detection`);
-    const det = createDetector({
-      backbone: registry.createModel(values.model) as DenseBackbone,
-      head: detectionOptionsFromConfig(headVariants[headName as (typeof DET_HEADS)[number]].config),
-    });
+  } else if (task === 'detect' && built.kind === 'backbone') {
+    const head = detectionOptionsFromConfig(headVariants[headName as (typeof DET_HEADS)[number]].config);
+    const det = createDetector({ backbone: built, head });
     loadDense(det);
     model = det;
     detect = (img) => det.detect(img, scale ? { scale } : {});
+  } else {
+    built.dispose();
+    throw new InvalidArgumentError(kindMismatch(values.model, built.kind, task) ?? `${values.model} cannot ${task}`);
   }
 
   await mkdir(values.out, { recursive: true });
@@ -123,7 +173,11 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
         t.dispose();
         const hist: Record<string, number> = {};
         for (const c of r.classMap) hist[labelName('ade20k', c)] = (hist[labelName('ade20k', c)] ?? 0) + 1;
-        result = { numClasses: r.numClasses, classPixels: hist, note: 'class index k is ADE20K label k+1; the full map is in the picture' };
+        result = {
+          numClasses: r.numClasses,
+          classPixels: hist,
+          note: 'class index k is ADE20K label k+1; the full map is in the picture',
+        };
         await renderSegmentation(img, r.classMap, 'ade20k', `${stem}.png`);
       } else {
         const t = imageTensor(img);
@@ -131,7 +185,13 @@ export async function cmdRun(argv: string[], out: (s: string) => void, warn: (s:
         t.dispose();
         result = {
           numClasses: r.numClasses,
-          detections: r.detections.map((d) => ({ box: d.box, score: d.score, label: d.label, name: labelName('coco', d.label), maskPixels: d.mask ? d.mask.reduce((a, v) => a + v, 0) : null })),
+          detections: r.detections.map((d) => ({
+            box: d.box,
+            score: d.score,
+            label: d.label,
+            name: labelName('coco', d.label),
+            maskPixels: d.mask ? d.mask.reduce((a, v) => a + v, 0) : null,
+          })),
         };
         await renderDetections(img, r.detections, 'coco', `${stem}.png`);
       }

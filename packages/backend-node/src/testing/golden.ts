@@ -1,12 +1,15 @@
 /**
- * Golden cases on disk: `NAME.weights.safetensors` + `NAME.io.safetensors` pairs, grouped in family
- * folders. Running one = core's `runParity` on the active backend; a case whose family is not
- * implemented is reported as such, never silently skipped.
+ * The golden-case harness (`@dynavit/backend-node/testing`): golden cases on disk are
+ * `NAME.weights.safetensors` + `NAME.io.safetensors` pairs, grouped in family folders. Running one =
+ * core's `runParityAsync` on the active backend with the heads' parity adapter; a case that cannot be
+ * run (no family reads its reference, a corrupt file, …) is an `error`, never skipped.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DynavitError, f32ToF16, type ParityReport, type Registry, runParityAsync, type TensorData, toFloat32 } from '@dynavit/core';
+import { DynavitError, f32ToF16, type Registry, type TensorData, toFloat32 } from '@dynavit/core';
 import { readPthFile, readSafetensorsFile } from '@dynavit/core/node';
+import { type ParityAdapter, type ParityReport, runParityAsync } from '@dynavit/core/testing';
+import { headsParity } from '@dynavit/heads/testing';
 
 export interface GoldenCase {
   name: string;
@@ -16,8 +19,10 @@ export interface GoldenCase {
 
 export type CaseResult =
   | { case: GoldenCase; status: 'pass' | 'fail'; report: ParityReport }
-  | { case: GoldenCase; status: 'not-implemented'; family: string; message: string }
   | { case: GoldenCase; status: 'error'; message: string };
+
+/** The parity adapters a golden case may need beyond core's `imageModelParity`: the dense heads'. */
+export const PARITY_ADAPTERS: readonly ParityAdapter[] = [headsParity];
 
 /** Every weights/io pair under `dir` (recursive), sorted by path. */
 export function findCases(dir: string): GoldenCase[] {
@@ -29,7 +34,8 @@ export function findCases(dir: string): GoldenCase[] {
         if (e !== 'node_modules' && e !== 'dist' && !e.startsWith('.')) walk(p);
       } else if (e.endsWith('.weights.safetensors')) {
         const io = p.replace(/\.weights\.safetensors$/, '.io.safetensors');
-        if (existsSync(io)) out.push({ name: `${basename(d)}/${e.replace(/\.weights\.safetensors$/, '')}`, weights: p, io });
+        if (existsSync(io))
+          out.push({ name: `${basename(d)}/${e.replace(/\.weights\.safetensors$/, '')}`, weights: p, io });
       }
     }
   };
@@ -37,19 +43,14 @@ export function findCases(dir: string): GoldenCase[] {
   return out;
 }
 
+/** Run one golden case on the active backend; a case that cannot be run is an `error` result. */
 export async function runCase(registry: Registry, c: GoldenCase): Promise<CaseResult> {
-  const weights = await readSafetensorsFile(c.weights);
-  const reference = weights.metadata['reference'] ?? '';
-  const family = registry.familyForReference(reference);
-  if (family && !family.implemented)
-    return { case: c, status: 'not-implemented', family: family.name, message: `${family.packageName} is not implemented yet` };
   try {
+    const weights = await readSafetensorsFile(c.weights);
     const io = await readSafetensorsFile(c.io);
-    const report = await runParityAsync(registry, weights, io);
+    const report = await runParityAsync(registry, weights, io, { adapters: PARITY_ADAPTERS });
     return { case: c, status: report.ok ? 'pass' : 'fail', report };
   } catch (e) {
-    // a family that exists but lacks this head/variant yet is reported like an unbuilt family
-    if (DynavitError.isInstance(e) && e.code === 'NOT_IMPLEMENTED') return { case: c, status: 'not-implemented', family: family?.name ?? '?', message: e.message };
     if (DynavitError.isInstance(e)) return { case: c, status: 'error', message: e.message };
     throw e;
   }
@@ -102,7 +103,13 @@ export async function checkCheckpointFixtures(goldenDir: string): Promise<Checkp
         out.push({ file, ok: false, message: 'was NOT refused' });
       } catch (e) {
         const refused = DynavitError.isInstance(e) && e.code === 'UNSAFE_PICKLE';
-        out.push({ file, ok: refused, message: refused ? `refused: ${(e as Error).message.slice(0, 90)}` : `failed the wrong way: ${(e as Error).message}` });
+        out.push({
+          file,
+          ok: refused,
+          message: refused
+            ? `refused: ${(e as Error).message.slice(0, 90)}`
+            : `failed the wrong way: ${(e as Error).message}`,
+        });
       }
       continue;
     }
@@ -120,7 +127,11 @@ export async function checkCheckpointFixtures(goldenDir: string): Promise<Checkp
         else if (!sameValues(g, w, dtype)) problems.push(`${k}: values differ`);
         if (problems.length > 5) break;
       }
-      out.push({ file, ok: problems.length === 0, message: problems.length ? problems.join('; ') : `${sd.size} tensors match ${ref} [${key}] (${dtype})` });
+      out.push({
+        file,
+        ok: problems.length === 0,
+        message: problems.length ? problems.join('; ') : `${sd.size} tensors match ${ref} [${key}] (${dtype})`,
+      });
     } catch (e) {
       out.push({ file, ok: false, message: (e as Error).message });
     }
