@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // executable and flags shared by every browser test (tools/chromium.json)
-const chromiumConfig = JSON.parse(readFileSync(new URL('../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../tools/chromium.json', import.meta.url), 'utf8')) as {
+  executable: string;
+  args: string[];
+};
 const chromium = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
 const packagesDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -19,7 +22,12 @@ export default defineConfig({
   server: { fs: { allow: [packagesDir] } },
   // pre-bundle up front: a dependency discovered mid-run would make Vite reload the test page
   optimizeDeps: {
-    include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-backend-wasm'],
+    include: [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-webgpu',
+      '@tensorflow/tfjs-backend-webgl',
+      '@tensorflow/tfjs-backend-wasm',
+    ],
   },
   test: {
     include: ['src/**/*.browser.test.ts'],

@@ -18,7 +18,7 @@ describe('backend selection in Chromium', () => {
     expect(choice.backend).toBe('webgpu');
     expect(tf.getBackend()).toBe('webgpu');
     expect(choice.reason).toBe('first available');
-    expect(choice.skipped).toEqual({});
+    expect(choice.skipped).toEqual([]);
     console.log(`auto choice: ${JSON.stringify(choice)}`);
   });
 
@@ -37,17 +37,25 @@ describe('backend selection in Chromium', () => {
     const choice = await selectBackend({ env: { webgpu: false, webgl: false, wasm: true }, wasmPaths: WASM_PATHS });
     expect(choice.backend).toBe('wasm');
     expect(choice.reason).toMatch(/first available \(before it: webgpu, webgl skipped\)/);
-    expect(choice.skipped.webgpu).toMatch(/navigator\.gpu/);
+    expect(choice.skipped.find((p) => p.backend === 'webgpu')?.reason).toMatch(/navigator\.gpu/);
     expect(planBackends({ webgpu: false, webgl: false, wasm: true }).order).toEqual(['wasm']);
     const noGl = await selectBackend({ env: { webgpu: true, webgl: false, wasm: true } });
-    expect(noGl).toMatchObject({ backend: 'webgpu', reason: 'first available', skipped: { webgl: 'no WebGL2 context' } });
+    expect(noGl).toMatchObject({
+      backend: 'webgpu',
+      reason: 'first available',
+      skipped: [{ backend: 'webgl', available: false, reason: 'no WebGL2 context' }],
+    });
   });
 
   it('rejects unknown or unavailable requests with typed errors', async () => {
     await expect(selectBackend({ prefer: 'cuda' })).rejects.toThrow(/unknown backend "cuda"/);
-    const err = await selectBackend({ prefer: 'webgpu', env: { webgpu: false, webgl: true, wasm: true } }).catch((e: unknown) => e);
+    const err = await selectBackend({ prefer: 'webgpu', env: { webgpu: false, webgl: true, wasm: true } }).catch(
+      (e: unknown) => e,
+    );
     expect(DynavitError.isInstance(err)).toBe(true);
     expect((err as Error).message).toMatch(/not available here/);
-    await expect(selectBackend({ prefer: 'wasm', wasmPaths: { 'tfjs-backend-wasm.wasm': 'x' } as never })).rejects.toThrow(/wasmPaths/);
+    await expect(
+      selectBackend({ prefer: 'wasm', wasmPaths: { 'tfjs-backend-wasm.wasm': 'x' } as never }),
+    ).rejects.toThrow(/wasmPaths/);
   });
 });

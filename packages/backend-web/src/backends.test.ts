@@ -29,10 +29,17 @@ describe('planBackends', () => {
 describe('selectBackend (decision only: no backend starts)', () => {
   it('rejects bad options before touching tfjs', async () => {
     const { selectBackend } = await import('./backends.js');
-    await expect(selectBackend({ prefer: 'cuda', env: { webgpu: true, webgl: true, wasm: true } })).rejects.toThrow(/unknown backend "cuda"/);
-    await expect(selectBackend({ prefer: 'webgpu', env: { webgpu: false, webgl: true, wasm: true } })).rejects.toThrow(/not available here/);
-    await expect(selectBackend({ wasmPaths: { 'tfjs-backend-wasm.wasm': '/a.wasm' } as never, env: { webgpu: false, webgl: false, wasm: true } })).rejects.toThrow(
-      /missing tfjs-backend-wasm-simd\.wasm, tfjs-backend-wasm-threaded-simd\.wasm/,
+    await expect(selectBackend({ prefer: 'cuda', env: { webgpu: true, webgl: true, wasm: true } })).rejects.toThrow(
+      /unknown backend "cuda"/,
     );
+    await expect(selectBackend({ prefer: 'webgpu', env: { webgpu: false, webgl: true, wasm: true } })).rejects.toThrow(
+      /not available here/,
+    );
+    await expect(
+      selectBackend({
+        wasmPaths: { 'tfjs-backend-wasm.wasm': '/a.wasm' } as never,
+        env: { webgpu: false, webgl: false, wasm: true },
+      }),
+    ).rejects.toThrow(/missing tfjs-backend-wasm-simd\.wasm, tfjs-backend-wasm-threaded-simd\.wasm/);
   });
 });

@@ -6,7 +6,12 @@
  * planned order and reports what it chose and why.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DynavitError, InvalidArgumentError } from '@dynavit/core';
+import {
+  type BackendProbe,
+  type BackendChoice as CoreBackendChoice,
+  DynavitError,
+  InvalidArgumentError,
+} from '@dynavit/core';
 
 export const WEB_BACKENDS = ['webgpu', 'webgl', 'wasm'] as const;
 export type WebBackend = (typeof WEB_BACKENDS)[number];
@@ -37,12 +42,18 @@ export function planBackends(env: WebEnvironment, prefer?: string): WebBackendPl
   const skipped: Partial<Record<WebBackend, string>> = {};
   const usable = WEB_BACKENDS.filter((b) => {
     if (env[b]) return true;
-    skipped[b] = b === 'webgpu' ? 'navigator.gpu is missing or no adapter was granted' : b === 'webgl' ? 'no WebGL2 context' : 'WebAssembly is unavailable';
+    skipped[b] =
+      b === 'webgpu'
+        ? 'navigator.gpu is missing or no adapter was granted'
+        : b === 'webgl'
+          ? 'no WebGL2 context'
+          : 'WebAssembly is unavailable';
     return false;
   });
   if (prefer !== undefined) {
     const p = prefer as WebBackend;
-    if (!env[p]) throw new InvalidArgumentError(`backend "${p}" was requested but is not available here: ${skipped[p]}`);
+    if (!env[p])
+      throw new InvalidArgumentError(`backend "${p}" was requested but is not available here: ${skipped[p]}`);
     return { order: [p, ...usable.filter((b) => b !== p)], skipped };
   }
   return { order: usable, skipped };
@@ -86,7 +97,9 @@ export async function probeEnvironment(): Promise<WebProbe> {
   const gpu = typeof navigator !== 'undefined' ? (navigator as unknown as { gpu?: GpuLike }).gpu : undefined;
   if (!gpu) {
     const secure = typeof isSecureContext === 'undefined' || isSecureContext;
-    details.webgpu = secure ? 'navigator.gpu is missing (this browser has no WebGPU, or it is disabled)' : 'navigator.gpu is missing: WebGPU needs a secure context (https or localhost)';
+    details.webgpu = secure
+      ? 'navigator.gpu is missing (this browser has no WebGPU, or it is disabled)'
+      : 'navigator.gpu is missing: WebGPU needs a secure context (https or localhost)';
   } else {
     try {
       const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -107,7 +120,11 @@ export async function probeEnvironment(): Promise<WebProbe> {
 }
 
 /** The three binaries tfjs-backend-wasm picks from (plain, SIMD, SIMD + threads). */
-export const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] as const;
+export const WASM_FILES = [
+  'tfjs-backend-wasm.wasm',
+  'tfjs-backend-wasm-simd.wasm',
+  'tfjs-backend-wasm-threaded-simd.wasm',
+] as const;
 export type WasmFileMap = Record<(typeof WASM_FILES)[number], string>;
 
 export interface SelectBackendOptions {
@@ -128,14 +145,19 @@ export interface SelectBackendOptions {
   env?: WebEnvironment | WebProbe;
 }
 
-export interface BackendChoice {
-  backend: WebBackend;
-  /** why it was chosen */
-  reason: string;
-  /** each backend left out, and why (missing here, or failed to initialise); the reason names those ahead of the choice */
-  skipped: Partial<Record<WebBackend, string>>;
-  /** the WebGPU adapter ("vendor / architecture"), when known */
-  adapter?: string;
+/**
+ * The choice, in the shape Node's chooser also returns (core's `BackendChoice`): `skipped` lists each
+ * backend left out and why (missing here, or failed to initialise), in order of preference; `adapter`
+ * is the WebGPU adapter ("vendor / architecture") when known.
+ */
+export type BackendChoice = CoreBackendChoice<WebBackend>;
+
+/** The skipped reasons as core's probe list, in order of preference. */
+function probes(skipped: Partial<Record<WebBackend, string>>): BackendProbe<WebBackend>[] {
+  return WEB_BACKENDS.flatMap((backend) => {
+    const reason = skipped[backend];
+    return reason === undefined ? [] : [{ backend, available: false, reason }];
+  });
 }
 
 /** Import a backend package (importing registers it with tfjs-core) and apply its options. */
@@ -152,7 +174,10 @@ async function register(name: WebBackend, opts: SelectBackendOptions): Promise<v
 function checkWasmPaths(paths: SelectBackendOptions['wasmPaths']): void {
   if (paths === undefined || typeof paths === 'string') return;
   const missing = WASM_FILES.filter((f) => typeof (paths as Partial<WasmFileMap>)[f] !== 'string');
-  if (missing.length) throw new InvalidArgumentError(`wasmPaths: give a URL for each of ${WASM_FILES.join(', ')} (or one folder URL); missing ${missing.join(', ')}`);
+  if (missing.length)
+    throw new InvalidArgumentError(
+      `wasmPaths: give a URL for each of ${WASM_FILES.join(', ')} (or one folder URL); missing ${missing.join(', ')}`,
+    );
 }
 
 const INIT_HINT: Readonly<Record<WebBackend, string>> = {
@@ -190,7 +215,13 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
               : ahead.length
                 ? `first available (before it: ${ahead.join(', ')} skipped)`
                 : 'first available';
-        return { backend: b, reason, skipped, ...(b === 'webgpu' ? adapter : {}) };
+        return {
+          backend: b,
+          tfjsName: tf.getBackend(),
+          reason,
+          skipped: probes(skipped),
+          ...(b === 'webgpu' ? adapter : {}),
+        };
       }
       skipped[b] = INIT_HINT[b];
     } catch (e) {
@@ -199,6 +230,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
     }
   }
   const why = WEB_BACKENDS.map((b) => `${b}: ${skipped[b] ?? 'not tried'}`).join('; ');
-  if (prefer !== undefined && !opts.fallback) throw new InvalidArgumentError(`backend "${prefer}" was requested but could not start (${why})`);
+  if (prefer !== undefined && !opts.fallback)
+    throw new InvalidArgumentError(`backend "${prefer}" was requested but could not start (${why})`);
   throw new InvalidArgumentError(`no tfjs backend could start in this browser (${why})`);
 }

@@ -27,7 +27,13 @@ function pattern(): Uint8ClampedArray<ArrayBuffer> {
   return out;
 }
 
-const INPUT: InputConfig = { size: [32, 32], cropPct: 0.875, mean: IMAGENET_MEAN, std: IMAGENET_STD, interpolation: 'bicubic' };
+const INPUT: InputConfig = {
+  size: [32, 32],
+  cropPct: 0.875,
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+  interpolation: 'bicubic',
+};
 
 const sources: Record<string, ImageSource> = {};
 let expectedRgb: Uint8Array;
@@ -49,7 +55,9 @@ beforeAll(async () => {
   sources['OffscreenCanvas'] = off;
   sources['ImageBitmap'] = await createImageBitmap(data);
   sources['VideoFrame'] = new VideoFrame(off, { timestamp: 0 });
-  const png = await new Promise<Blob>((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('toBlob failed'))), 'image/png'));
+  const png = await new Promise<Blob>((resolve, reject) =>
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('toBlob failed'))), 'image/png'),
+  );
   const img = new Image();
   img.src = URL.createObjectURL(png);
   await img.decode();
@@ -58,7 +66,14 @@ beforeAll(async () => {
 });
 
 describe('image sources', () => {
-  for (const name of ['ImageData', 'HTMLCanvasElement', 'OffscreenCanvas', 'ImageBitmap', 'VideoFrame', 'HTMLImageElement']) {
+  for (const name of [
+    'ImageData',
+    'HTMLCanvasElement',
+    'OffscreenCanvas',
+    'ImageBitmap',
+    'VideoFrame',
+    'HTMLImageElement',
+  ]) {
     it(`${name}: same pixels, torchvision-exact classification input, heads' dense input`, async () => {
       const src = sources[name]!;
       const px = readPixels(src);

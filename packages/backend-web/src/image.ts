@@ -17,7 +17,14 @@ import { type PreparedImage, type PrepareOptions, prepareImage } from '@dynavit/
 import { classificationPixels, type RgbImage } from '@dynavit/core';
 
 /** Everything `readPixels` and the `prepare*` functions take. */
-export type ImageSource = HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | OffscreenCanvas | ImageBitmap | VideoFrame | ImageData;
+export type ImageSource =
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | HTMLVideoElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | VideoFrame
+  | ImageData;
 
 interface Classes {
   HTMLImageElement: HTMLImageElement;
@@ -33,7 +40,12 @@ function is<K extends keyof Classes>(x: unknown, name: K): x is Classes[K] {
 }
 
 function isRgbImage(x: unknown): x is RgbImage {
-  return typeof x === 'object' && x !== null && (x as RgbImage).data instanceof Uint8Array && typeof (x as RgbImage).width === 'number';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as RgbImage).data instanceof Uint8Array &&
+    typeof (x as RgbImage).width === 'number'
+  );
 }
 
 /** Intrinsic size of a source (what a model sees), in pixels. */
@@ -59,14 +71,18 @@ type Context2D = CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;
 
 function scratchContext(width: number, height: number): Context2D {
   let ctx: Context2D | null = null;
-  if (typeof OffscreenCanvas !== 'undefined') ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+  if (typeof OffscreenCanvas !== 'undefined')
+    ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   else if (typeof document !== 'undefined') {
     const c = document.createElement('canvas');
     c.width = width;
     c.height = height;
     ctx = c.getContext('2d', { willReadFrequently: true });
   }
-  if (!ctx) throw new InvalidArgumentError('reading pixels needs a 2D canvas (OffscreenCanvas or document), and none could be created here');
+  if (!ctx)
+    throw new InvalidArgumentError(
+      'reading pixels needs a 2D canvas (OffscreenCanvas or document), and none could be created here',
+    );
   return ctx;
 }
 
@@ -74,10 +90,14 @@ function scratchContext(width: number, height: number): Context2D {
 export function readPixels(img: ImageSource): RgbImage {
   if (is(img, 'ImageData')) return rgbaToRgb(img.data, img.width, img.height);
   if (is(img, 'HTMLImageElement') && (!img.complete || img.naturalWidth === 0))
-    throw new InvalidArgumentError(`image ${img.src ? `"${img.src.slice(0, 80)}"` : ''} is not loaded (or failed to decode): await img.decode() first`);
+    throw new InvalidArgumentError(
+      `image ${img.src ? `"${img.src.slice(0, 80)}"` : ''} is not loaded (or failed to decode): await img.decode() first`,
+    );
   const { width, height } = imageSize(img);
   if (!(width > 0 && height > 0))
-    throw new InvalidArgumentError(`image source has no pixels (${width}×${height})${is(img, 'HTMLVideoElement') ? ': wait for the video to have data (loadeddata)' : ''}`);
+    throw new InvalidArgumentError(
+      `image source has no pixels (${width}×${height})${is(img, 'HTMLVideoElement') ? ': wait for the video to have data (loadeddata)' : ''}`,
+    );
   const ctx = scratchContext(width, height);
   ctx.drawImage(img, 0, 0, width, height);
   return rgbaToRgb(ctx.getImageData(0, 0, width, height).data, width, height);

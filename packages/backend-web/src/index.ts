@@ -18,9 +18,31 @@ export {
   type SelectBackendOptions,
   type BackendChoice,
 } from './backends.js';
-export { loadWeights, sniffWeightsFormat, type WeightsSource, type WeightsFormat, type WeightsProgress, type LoadWeightsOptions, type LoadedWeights } from './weights.js';
-export { readPixels, imageSize, imageToTensor, prepareClassification, prepareDense, type ImageSource } from './image.js';
-export { resamplePixels, evalResizeSize, centerCrop, classificationPixels, type RgbImage, type ResampleFilter } from '@dynavit/core';
+export {
+  loadWeights,
+  sniffWeightsFormat,
+  type WeightsSource,
+  type WeightsFormat,
+  type WeightsProgress,
+  type LoadWeightsOptions,
+  type LoadedWeights,
+} from './weights.js';
+export {
+  readPixels,
+  imageSize,
+  imageToTensor,
+  prepareClassification,
+  prepareDense,
+  type ImageSource,
+} from './image.js';
+export {
+  resamplePixels,
+  evalResizeSize,
+  centerCrop,
+  classificationPixels,
+  type RgbImage,
+  type ResampleFilter,
+} from '@dynavit/core';
 export { createRegistry, createModel } from './registry.js';
 export {
   createSegmentor,
@@ -38,5 +60,12 @@ export {
   type PreparedImage,
   type PrepareOptions,
 } from '@dynavit/heads';
-// parity against golden files; on WebGPU use runParityAsync (tfjs-webgpu's synchronous read-back is unreliable)
-export { runParity, runParityAsync, type ParityReport, type Registry, type BuiltModel, type InputConfig, type LoadProgress } from '@dynavit/core';
+export type {
+  Registry,
+  BuiltModel,
+  Classifier,
+  DenseBackbone,
+  DenseHead,
+  InputConfig,
+  LoadProgress,
+} from '@dynavit/core';

@@ -11,7 +11,7 @@ import { heads } from '@dynavit/heads';
 
 /** A registry with every dynavit family: DAT/DAT++, DeBiFormer, GLNet and the dense heads. */
 export function createRegistry(): Registry {
-  return new Registry().use(dat).use(dbra).use(glmix).use(heads);
+  return new Registry([dat, dbra, glmix, heads]);
 }
 
 let shared: Registry | undefined;

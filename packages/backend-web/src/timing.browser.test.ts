@@ -7,13 +7,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { commands } from '@vitest/browser/context';
 import { expect, it } from 'vitest';
-import type { Classifier, StateDict } from '@dynavit/core';
+import type { Module, StateDict } from '@dynavit/core';
 import { selectBackend } from './backends.js';
 import { WASM_PATHS } from './cases.browser.js';
 import { createModel } from './registry.js';
 
 /** Deterministic stand-in weights: norms at 1/0, everything else N(0, 0.02)-ish. */
-function randomWeights(model: Classifier): StateDict {
+function randomWeights(model: Module): StateDict {
   let seed = 12345;
   const rand = () => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -33,7 +33,8 @@ it('DAT-T++ (dat_pp_tiny) 224×224 forward on wasm', async () => {
   const choice = await selectBackend({ prefer: 'wasm', wasmPaths: WASM_PATHS });
   expect(choice.backend).toBe('wasm');
   const before = tf.memory().numTensors;
-  const model = createModel('dat_pp_tiny') as Classifier;
+  const model = createModel('dat_pp_tiny');
+  if (model.kind !== 'classifier') throw new Error('dat_pp_tiny is a classifier');
   const params = model.parameterCount();
   expect(params).toBe(23_962_876);
   model.loadStateDict(randomWeights(model), { strict: true });
@@ -52,7 +53,17 @@ it('DAT-T++ (dat_pp_tiny) 224×224 forward on wasm', async () => {
   model.dispose();
   expect(tf.memory().numTensors).toBe(before);
   const [first, ...rest] = times;
-  const result = { model: 'dat_pp_tiny', input: [1, 224, 224, 3], backend: 'wasm', params, firstMs: first, nextMs: rest, userAgent: navigator.userAgent };
-  console.log(`DAT-T++ 224×224 on wasm: first ${first!.toFixed(0)} ms, then ${rest.map((t) => t.toFixed(0)).join(' / ')} ms`);
+  const result = {
+    model: 'dat_pp_tiny',
+    input: [1, 224, 224, 3],
+    backend: 'wasm',
+    params,
+    firstMs: first,
+    nextMs: rest,
+    userAgent: navigator.userAgent,
+  };
+  console.log(
+    `DAT-T++ 224×224 on wasm: first ${first!.toFixed(0)} ms, then ${rest.map((t) => t.toFixed(0)).join(' / ')} ms`,
+  );
   await commands.writeFile('test-output/browser-timing.json', JSON.stringify(result, null, 1));
 });

@@ -20,14 +20,18 @@ const app = join(pkg, 'test-output', 'vite-app');
 const golden = join(pkg, '..', 'dat', 'src', '__fixtures__', 'golden');
 const NODE_BUILTIN = new RegExp(`^(node:|sharp$|@dynavit/core/node$|(${builtinModules.join('|')})(/|$))`);
 // executable and flags shared by every browser test (tools/chromium.json)
-const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as {
+  executable: string;
+  args: string[];
+};
 const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
 const ARGS = chromiumConfig.args;
 
 // The app: what a user writes after reading the README (the entry is imported from the built dist,
 // standing in for `@dynavit/backend-web`).
 const MAIN = `
-import { selectBackend, loadWeights, createRegistry, runParity, prepareClassification } from '../../dist/index.js';
+import { selectBackend, loadWeights, createRegistry, prepareClassification } from '../../dist/index.js';
+import { runParity } from '@dynavit/core/testing';
 import wasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -66,9 +70,13 @@ describe('a plain Vite build', () => {
     expect(existsSync(join(pkg, 'dist', 'index.js')), 'build the package first (pnpm build)').toBe(true);
     rmSync(app, { recursive: true, force: true });
     mkdirSync(join(app, 'public'), { recursive: true });
-    writeFileSync(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>\n');
+    writeFileSync(
+      join(app, 'index.html'),
+      '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>\n',
+    );
     writeFileSync(join(app, 'main.js'), MAIN);
-    for (const f of ['dat_pp_reduced.weights.safetensors', 'dat_pp_reduced.io.safetensors']) copyFileSync(join(golden, f), join(app, 'public', f));
+    for (const f of ['dat_pp_reduced.weights.safetensors', 'dat_pp_reduced.io.safetensors'])
+      copyFileSync(join(golden, f), join(app, 'public', f));
 
     const warnings: string[] = [];
     const logger = createLogger('warn');
@@ -95,7 +103,9 @@ describe('a plain Vite build', () => {
     const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => ('output' in o ? o.output : []));
     const modules = outputs.flatMap((o) => (o.type === 'chunk' ? Object.keys(o.modules) : []));
     expect(modules.some((m) => m.includes('backend-web/dist/weights.js'))).toBe(true);
-    const nodeOnly = modules.filter((m) => /(^|[/\\])node:|browser-external|core[/\\]dist[/\\]node\.js|[/\\]sharp[/\\]/.test(m));
+    const nodeOnly = modules.filter((m) =>
+      /(^|[/\\])node:|browser-external|core[/\\]dist[/\\]node\.js|[/\\]sharp[/\\]/.test(m),
+    );
     // Node built-ins are requested only by third-party code behind runtime checks, which their
     // package.json "browser" fields map to empty modules (tfjs-backend-wasm's emscripten glue: fs,
     // path, os, worker_threads, perf_hooks; seedrandom: crypto). Nothing of dynavit's asks for one.
@@ -105,17 +115,34 @@ describe('a plain Vite build', () => {
     expect(warnings.filter((w) => /externalized for browser compatibility/.test(w))).toEqual([]);
     const assets = outputs.filter((o) => o.type === 'asset').map((o) => o.fileName);
     for (const f of ['tfjs-backend-wasm', 'tfjs-backend-wasm-simd', 'tfjs-backend-wasm-threaded-simd'])
-      expect(assets.some((a) => new RegExp(`${f}-[\\w-]+\\.wasm$`).test(a)), `${f}.wasm emitted (assets: ${assets.join(', ')})`).toBe(true);
+      expect(
+        assets.some((a) => new RegExp(`${f}-[\\w-]+\\.wasm$`).test(a)),
+        `${f}.wasm emitted (assets: ${assets.join(', ')})`,
+      ).toBe(true);
 
-    const server = await preview({ root: app, configFile: false, logLevel: 'silent', preview: { port: 0, host: '127.0.0.1' }, build: { outDir: 'dist' } });
+    const server = await preview({
+      root: app,
+      configFile: false,
+      logLevel: 'silent',
+      preview: { port: 0, host: '127.0.0.1' },
+      build: { outDir: 'dist' },
+    });
     const url = server.resolvedUrls?.local[0];
     expect(url).toBeTruthy();
     const profile = await mkdtemp(join(tmpdir(), 'dynavit-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+    });
     try {
       const page = await context.newPage();
       await page.goto(url!);
-      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, undefined, { timeout: 120_000 });
+      await page.waitForFunction(
+        () => (window as unknown as { __result?: unknown }).__result !== undefined,
+        undefined,
+        { timeout: 120_000 },
+      );
       const result = await page.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
       expect(result['error']).toBeUndefined();
       expect(result).toMatchObject({

@@ -10,17 +10,22 @@ import { selectBackend } from './backends.js';
 
 it('reports a wasm backend whose binary is not served, and falls back', async () => {
   // emscripten and tfjs log the failed fetch at length; the assertions below say what matters
-  const quiet = [vi.spyOn(console, 'warn').mockImplementation(() => {}), vi.spyOn(console, 'error').mockImplementation(() => {})];
+  const quiet = [
+    vi.spyOn(console, 'warn').mockImplementation(() => {}),
+    vi.spyOn(console, 'error').mockImplementation(() => {}),
+  ];
   const err = await selectBackend({ prefer: 'wasm' }).then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(DynavitError.isInstance(err)).toBe(true);
-  expect((err as Error).message).toMatch(/backend "wasm" was requested but could not start .*wasm: failed to initialise.*wasmPaths/);
+  expect((err as Error).message).toMatch(
+    /backend "wasm" was requested but could not start .*wasm: failed to initialise.*wasmPaths/,
+  );
   const choice = await selectBackend({ prefer: 'wasm', fallback: true });
   expect(choice.backend).toBe('webgpu');
   expect(choice.reason).toBe('requested wasm failed; first available after it');
-  expect(choice.skipped.wasm).toMatch(/wasmPaths/);
+  expect(choice.skipped.find((p) => p.backend === 'wasm')?.reason).toMatch(/wasmPaths/);
   expect(tf.getBackend()).toBe('webgpu');
   for (const q of quiet) q.mockRestore();
 });

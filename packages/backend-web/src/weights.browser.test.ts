@@ -39,7 +39,9 @@ describe('loadWeights in the browser', () => {
     expect(statuses[0]).toBe('initiate');
     expect(statuses.at(-2)).toBe('done');
     expect(statuses.at(-1)).toBe('ready');
-    const progress = events.filter((e): e is Extract<WeightsProgress, { status: 'progress' }> => e.status === 'progress');
+    const progress = events.filter(
+      (e): e is Extract<WeightsProgress, { status: 'progress' }> => e.status === 'progress',
+    );
     expect(progress.length).toBeGreaterThan(0);
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.loaded).toBeGreaterThan(progress[i - 1]!.loaded);
     const last = progress.at(-1)!;
@@ -92,7 +94,9 @@ describe('loadWeights in the browser', () => {
     };
     expect(await code(loadWeights('/definitely-missing.safetensors'))).toMatch(/^CHECKPOINT: .*(HTTP 404|HTML)/);
     expect(await code(loadWeights(new Blob(['<!doctype html><html></html>'])))).toMatch(/HTML/);
-    expect(await code(loadWeights(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])))).toMatch(/neither a safetensors file nor a PyTorch checkpoint/);
+    expect(await code(loadWeights(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])))).toMatch(
+      /neither a safetensors file nor a PyTorch checkpoint/,
+    );
     const pth = await fetchBlob(FILES.maskrcnnPth);
     expect(await code(loadWeights(pth, { key: 'nope' }))).toMatch(/^CHECKPOINT: .*no top-level key "nope"/);
     expect(await code(loadWeights(await fetchBlob(FILES.hostilePth)))).toMatch(/^UNSAFE_PICKLE: /);
@@ -103,6 +107,8 @@ describe('loadWeights in the browser', () => {
   it('can be aborted', async () => {
     const ctrl = new AbortController();
     ctrl.abort();
-    await expect(loadWeights(GOLDEN_CASES[0]!.weights, { fetchInit: { signal: ctrl.signal } })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(loadWeights(GOLDEN_CASES[0]!.weights, { fetchInit: { signal: ctrl.signal } })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
   });
 });

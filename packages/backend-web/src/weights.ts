@@ -22,7 +22,9 @@ export type WeightsFormat = 'safetensors' | 'pth';
  * (`total`/`progress` are null when the server sends no usable Content-Length), then `ready` once the
  * tensors are parsed.
  */
-export type WeightsProgress = LoadProgress | { status: 'ready'; source: string; format: WeightsFormat; tensors: number };
+export type WeightsProgress =
+  | LoadProgress
+  | { status: 'ready'; source: string; format: WeightsFormat; tensors: number };
 
 export interface LoadWeightsOptions {
   onProgress?: (p: WeightsProgress) => void;
@@ -57,14 +59,19 @@ export function sniffWeightsFormat(head: Uint8Array, source = 'weights'): Weight
   if (head[0] === 0x80 && head[1] !== undefined && head[1] >= 2 && head[1] <= 5) return 'pth'; // pickle (legacy torch.save)
   const text = new TextDecoder().decode(head).trimStart();
   if (text.startsWith('<'))
-    throw new CheckpointError(`${source}: got HTML/XML instead of weights (an error page, or a dev server's index.html fallback for a missing file?)`);
+    throw new CheckpointError(
+      `${source}: got HTML/XML instead of weights (an error page, or a dev server's index.html fallback for a missing file?)`,
+    );
   if (head.length === 0) throw new CheckpointError(`${source}: empty file`);
   const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new CheckpointError(`${source}: neither a safetensors file nor a PyTorch checkpoint (first bytes ${hex})`);
 }
 
 /** Read at least `n` bytes off a stream, then give back a stream that still yields everything. */
-async function peek(stream: ReadableStream<Uint8Array>, n: number): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
+async function peek(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let got = 0;
@@ -99,7 +106,12 @@ async function peek(stream: ReadableStream<Uint8Array>, n: number): Promise<{ he
 }
 
 /** Collect a stream into one buffer, reporting progress as core's safetensors reader does. */
-async function collect(stream: ReadableStream<Uint8Array>, total: number | null, source: string, onProgress?: (p: WeightsProgress) => void): Promise<Uint8Array> {
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  total: number | null,
+  source: string,
+  onProgress?: (p: WeightsProgress) => void,
+): Promise<Uint8Array> {
   onProgress?.({ status: 'initiate', source });
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -129,7 +141,11 @@ function describe(src: WeightsSource): string {
   return `buffer (${src.byteLength} bytes)`;
 }
 
-async function openStream(src: string | URL | Blob, source: string, init?: RequestInit): Promise<{ body: ReadableStream<Uint8Array>; total: number | null }> {
+async function openStream(
+  src: string | URL | Blob,
+  source: string,
+  init?: RequestInit,
+): Promise<{ body: ReadableStream<Uint8Array>; total: number | null }> {
   if (src instanceof Blob) return { body: src.stream() as ReadableStream<Uint8Array>, total: src.size };
   let res: Response;
   try {
@@ -138,7 +154,10 @@ async function openStream(src: string | URL | Blob, source: string, init?: Reque
     if ((e as Error).name === 'AbortError') throw e;
     throw new CheckpointError(`cannot fetch ${source}: ${(e as Error).message}`);
   }
-  if (!res.ok) throw new CheckpointError(`fetching ${source} failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+  if (!res.ok)
+    throw new CheckpointError(
+      `fetching ${source} failed: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`,
+    );
   if (!res.body) throw new CheckpointError(`fetching ${source} returned no body`);
   // Content-Length counts the encoded bytes when the server compresses: useless for progress then
   const encoding = res.headers.get('content-encoding');
@@ -180,11 +199,14 @@ export async function loadWeights(src: WeightsSource, opts: LoadWeightsOptions =
       if (p.status === 'done') loaded = p.loaded;
       opts.onProgress?.(p);
     };
-    if (format === 'safetensors') file = await readSafetensorsStream(stream, { total: opened.total, source, onProgress });
+    if (format === 'safetensors')
+      file = await readSafetensorsStream(stream, { total: opened.total, source, onProgress });
     else file = parse(await collect(stream, opened.total, source, onProgress), format, source, opts);
     byteLength = loaded;
   } else {
-    const bytes = ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength) : new Uint8Array(src);
+    const bytes = ArrayBuffer.isView(src)
+      ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
+      : new Uint8Array(src);
     byteLength = bytes.byteLength;
     opts.onProgress?.({ status: 'initiate', source });
     opts.onProgress?.({ status: 'progress', source, loaded: byteLength, total: byteLength, progress: 1 });
