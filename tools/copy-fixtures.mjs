@@ -55,7 +55,13 @@ function digest(src, dst) {
     .filter(([k]) => k !== '__metadata__')
     .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0])) {
     const [s, e] = v.data_offsets;
-    out[k] = { dtype: v.dtype, shape: v.shape, sha256: createHash('sha256').update(b.subarray(8 + n + s, 8 + n + e)).digest('hex') };
+    out[k] = {
+      dtype: v.dtype,
+      shape: v.shape,
+      sha256: createHash('sha256')
+        .update(b.subarray(8 + n + s, 8 + n + e))
+        .digest('hex'),
+    };
   }
   writeFileSync(dst, `${JSON.stringify(out)}\n`);
 }

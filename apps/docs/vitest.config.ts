@@ -1,3 +1,5 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['src/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 600_000, pool: 'forks' } });
+export default defineConfig({
+  test: { include: ['src/**/*.test.ts'], testTimeout: 180_000, hookTimeout: 600_000, pool: 'forks' },
+});

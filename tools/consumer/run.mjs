@@ -22,7 +22,17 @@
  * is removed at the end (`--keep` keeps it and prints where).
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +62,9 @@ async function check(name, fn) {
     return true;
   } catch (e) {
     results.push({ name, ok: false });
-    const msg = String(e?.message ?? e).trimEnd().split('\n');
+    const msg = String(e?.message ?? e)
+      .trimEnd()
+      .split('\n');
     console.log(`  FAIL  ${name} (${seconds(performance.now() - t0)})`);
     for (const line of msg.slice(0, 40)) console.log(`        ${line}`);
     return false;
@@ -138,7 +150,8 @@ const packages = readdirSync(join(ROOT, 'packages'))
   .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
   .filter(({ pkg }) => !pkg.private);
 
-const FORBIDDEN = /(^|\/)__fixtures__\/|\.test\.|\.spec\.|\.browser\.|(^|\/)(dist|src)\/testing\/|(^|\/)test-output\/|\.tsbuildinfo$/;
+const FORBIDDEN =
+  /(^|\/)__fixtures__\/|\.test\.|\.spec\.|\.browser\.|(^|\/)(dist|src)\/test-utils\/|(^|\/)test-output\/|\.tsbuildinfo$/;
 
 const tmp = mkdtempSync(join(tmpdir(), 'dynavit-consumer-'));
 const tarDir = join(tmp, 'tarballs');
@@ -161,15 +174,27 @@ async function main() {
   // 1. build
   // only what gets packed (and, through turbo's ^build, what it depends on)
   const filters = packages.map(({ pkg }) => `--filter=${pkg.name}`);
-  const build = () => shOk('pnpm', ['exec', 'turbo', 'run', 'build', ...filters, '--output-logs=errors-only'], { cwd: ROOT, timeoutS: 600 });
-  if (BUILD && !(await check('build the packages (turbo run build)', async () => /Cached:\s+(.*)/.exec(await build())?.[1]?.trim() ?? ''))) {
+  const build = () =>
+    shOk('pnpm', ['exec', 'turbo', 'run', 'build', ...filters, '--output-logs=errors-only'], {
+      cwd: ROOT,
+      timeoutS: 600,
+    });
+  if (
+    BUILD &&
+    !(await check(
+      'build the packages (turbo run build)',
+      async () => /Cached:\s+(.*)/.exec(await build())?.[1]?.trim() ?? '',
+    ))
+  ) {
     return 'the build failed';
   }
 
   // 2. pack and inspect
   const tarballs = new Map();
   const packed = await check('pnpm pack every package', async () => {
-    await Promise.all(packages.map(({ dir }) => shOk('pnpm', ['pack', '--pack-destination', tarDir], { cwd: dir, timeoutS: 120 })));
+    await Promise.all(
+      packages.map(({ dir }) => shOk('pnpm', ['pack', '--pack-destination', tarDir], { cwd: dir, timeoutS: 120 })),
+    );
     const sizes = [];
     for (const { pkg } of packages) {
       const file = join(tarDir, `${pkg.name.replace(/^@/, '').replace('/', '-')}-${pkg.version}.tgz`);
@@ -177,7 +202,9 @@ async function main() {
       tarballs.set(pkg.name, file);
       const entries = readTarball(file);
       const unpacked = entries.reduce((s, e) => s + e.size, 0);
-      sizes.push(`${pkg.name.replace('@dynavit/', '')} ${(statSync(file).size / 1024).toFixed(1)} kB (${entries.length} files, ${(unpacked / 1024).toFixed(0)} kB unpacked)`);
+      sizes.push(
+        `${pkg.name.replace('@dynavit/', '')} ${(statSync(file).size / 1024).toFixed(1)} kB (${entries.length} files, ${(unpacked / 1024).toFixed(0)} kB unpacked)`,
+      );
     }
     return `\n        ${sizes.join('\n        ')}`;
   });
@@ -194,12 +221,16 @@ async function main() {
         for (const [dep, range] of Object.entries(manifest[field] ?? {}))
           if (String(range).startsWith('workspace:')) problems.push(`${field}.${dep} is still ${range}`);
       const targets = [];
-      const walk = (v) => (typeof v === 'string' ? targets.push(v) : v && typeof v === 'object' && Object.values(v).forEach(walk));
+      const walk = (v) =>
+        typeof v === 'string' ? targets.push(v) : v && typeof v === 'object' && Object.values(v).forEach(walk);
       walk(manifest.exports);
       if (manifest.main) targets.push(manifest.main);
       if (manifest.types) targets.push(manifest.types);
-      for (const t of targets) if (!paths.has(posix.normalize(t))) problems.push(`exports/main/types target missing: ${t}`);
-      for (const [bin, t] of Object.entries(typeof manifest.bin === 'string' ? { [manifest.name]: manifest.bin } : (manifest.bin ?? {}))) {
+      for (const t of targets)
+        if (!paths.has(posix.normalize(t))) problems.push(`exports/main/types target missing: ${t}`);
+      for (const [bin, t] of Object.entries(
+        typeof manifest.bin === 'string' ? { [manifest.name]: manifest.bin } : (manifest.bin ?? {}),
+      )) {
         const e = entries.find((x) => x.path === posix.normalize(t));
         if (!e) problems.push(`bin ${bin} → ${t} missing`);
         else if (!e.data.toString('utf8', 0, 20).startsWith('#!')) problems.push(`bin ${bin} → ${t} has no #! line`);
@@ -211,7 +242,8 @@ async function main() {
         const map = JSON.parse(e.data.toString('utf8'));
         for (const s of map.sources ?? []) {
           const p = posix.normalize(posix.join(posix.dirname(e.path), map.sourceRoot ?? '', s));
-          if (!paths.has(p)) problems.push(`${e.path} names ${p}, not in the tarball (stale build output? rm -rf dist && pnpm build)`);
+          if (!paths.has(p))
+            problems.push(`${e.path} names ${p}, not in the tarball (stale build output? rm -rf dist && pnpm build)`);
         }
       }
       if (!paths.has('README.md')) problems.push('no README.md');
@@ -221,7 +253,10 @@ async function main() {
   }
 
   // 3. a fresh project outside the workspace
-  writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'dynavit-consumer', private: true, type: 'module' }, null, 2)}\n`);
+  writeFileSync(
+    join(app, 'package.json'),
+    `${JSON.stringify({ name: 'dynavit-consumer', private: true, type: 'module' }, null, 2)}\n`,
+  );
   const installed = await check('npm install the tarballs + tfjs, vite, typescript from the registry', async () => {
     const specs = [
       ...[...tarballs.values()].map((f) => relative(app, f)),
@@ -232,10 +267,20 @@ async function main() {
       `typescript@${TS_RANGE}`,
       `@types/node@${TYPES_NODE_RANGE}`,
     ];
-    const out = await shOk('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...specs], { cwd: app, timeoutS: 600 });
+    const out = await shOk('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...specs], {
+      cwd: app,
+      timeoutS: 600,
+    });
     const copies = ['@dynavit/core', '@tensorflow/tfjs-core'].map((n) => [n, packageCopies(app, n)]);
-    for (const [n, c] of copies) assert(c.length === 1, `${n} installed ${c.length} times: ${c.map((d) => relative(app, d)).join(', ')}`);
-    return out.trim().split('\n').filter((l) => /^added/.test(l)).join(' ') || 'installed';
+    for (const [n, c] of copies)
+      assert(c.length === 1, `${n} installed ${c.length} times: ${c.map((d) => relative(app, d)).join(', ')}`);
+    return (
+      out
+        .trim()
+        .split('\n')
+        .filter((l) => /^added/.test(l))
+        .join(' ') || 'installed'
+    );
   });
   if (!installed) return 'npm install failed';
 
@@ -286,7 +331,10 @@ async function main() {
   });
 
   await check('TypeScript: every entry point type-checks (strict, NodeNext, skipLibCheck false)', async () => {
-    await shOk(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app, timeoutS: 180 });
+    await shOk(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+      cwd: app,
+      timeoutS: 180,
+    });
     const { version } = JSON.parse(readFileSync(join(app, 'node_modules', 'typescript', 'package.json'), 'utf8'));
     return `tsc ${version}, types.ts`;
   });
@@ -296,21 +344,33 @@ async function main() {
     const r = await node('vite-build.mjs', [], 300);
     const problems = [];
     for (const name of ['@dynavit/backend-web', '@dynavit/dat', '@dynavit/core'])
-      if (!r.dynavitModules.includes(name)) problems.push(`${name} is not in the bundle (${r.dynavitModules.join(', ')})`);
+      if (!r.dynavitModules.includes(name))
+        problems.push(`${name} is not in the bundle (${r.dynavitModules.join(', ')})`);
     // tfjs-backend-wasm's emscripten glue asks for fs/path/os/worker_threads/perf_hooks (seedrandom for
     // crypto) behind runtime checks; their "browser" fields map those to empty modules. dynavit may ask for none.
-    if (r.requestsFromDynavit.length) problems.push(`dynavit code asks for Node-only modules: ${r.requestsFromDynavit.join(', ')}`);
+    if (r.requestsFromDynavit.length)
+      problems.push(`dynavit code asks for Node-only modules: ${r.requestsFromDynavit.join(', ')}`);
     const bundled = r.nodeOnlyModules.filter((m) => !m.includes('__vite-browser-external'));
     if (bundled.length) problems.push(`Node-only modules bundled: ${bundled.join(', ')}`);
     const left = r.leftInCode.filter((l) => l.dynavit);
-    if (left.length) problems.push(`Node-only imports left in dynavit's bundled code: ${left.map((l) => `${l.module}: ${l.code}`).join('; ')}`);
+    if (left.length)
+      problems.push(
+        `Node-only imports left in dynavit's bundled code: ${left.map((l) => `${l.module}: ${l.code}`).join('; ')}`,
+      );
     if (r.mentions.length) problems.push(r.mentions.join('; '));
     if (r.warnings.length) problems.push(`Vite warned: ${r.warnings.join(' | ')}`);
     for (const f of ['tfjs-backend-wasm', 'tfjs-backend-wasm-simd', 'tfjs-backend-wasm-threaded-simd'])
-      if (!r.assets.some((a) => new RegExp(`${f}-[\\w-]+\\.wasm$`).test(a))) problems.push(`${f}.wasm not emitted (${r.assets.join(', ')})`);
+      if (!r.assets.some((a) => new RegExp(`${f}-[\\w-]+\\.wasm$`).test(a)))
+        problems.push(`${f}.wasm not emitted (${r.assets.join(', ')})`);
     assert(problems.length === 0, problems.join('\n'));
     const others = [...new Set(r.requestsFromOthers.map((s) => s.split(' ← ')[1].split('/').slice(0, 2).join('/')))];
-    const guarded = [...new Set(r.leftInCode.filter((l) => !l.dynavit).map((l) => `${l.code.replace(/^.*["'](.+)["']$/, '$1')} (${l.module.split('/').slice(0, 2).join('/')})`))];
+    const guarded = [
+      ...new Set(
+        r.leftInCode
+          .filter((l) => !l.dynavit)
+          .map((l) => `${l.code.replace(/^.*["'](.+)["']$/, '$1')} (${l.module.split('/').slice(0, 2).join('/')})`),
+      ),
+    ];
     return (
       `${r.chunks.length} chunks, ${r.assets.filter((a) => a.endsWith('.wasm')).length} wasm assets, dynavit code asks for no Node module; ` +
       `third-party: built-ins requested by ${others.join(', ') || 'nobody'} resolve to empty browser stubs, ` +

@@ -5,7 +5,9 @@ import { type DefaultTheme, defineConfig } from 'vitepress';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sidebarFile = `${root}api/typedoc-sidebar.json`;
 // written by TypeDoc (typedoc-vitepress-theme) during the build; absent before the first build
-const apiSidebar: DefaultTheme.SidebarItem[] = existsSync(sidebarFile) ? JSON.parse(readFileSync(sidebarFile, 'utf8')) : [];
+const apiSidebar: DefaultTheme.SidebarItem[] = existsSync(sidebarFile)
+  ? JSON.parse(readFileSync(sidebarFile, 'utf8'))
+  : [];
 
 const guide: DefaultTheme.SidebarItem[] = [
   {

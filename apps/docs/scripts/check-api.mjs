@@ -16,4 +16,6 @@ if (problems.length) {
   console.error(`check-api: the API reference is incomplete:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-console.log(`check-api: ${diffs.reduce((a, d) => a + d.exported, 0)} exports of ${diffs.length} entry points, all in the API reference`);
+console.log(
+  `check-api: ${diffs.reduce((a, d) => a + d.exported, 0)} exports of ${diffs.length} entry points, all in the API reference`,
+);

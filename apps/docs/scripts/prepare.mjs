@@ -18,7 +18,15 @@ import { dat } from '@dynavit/dat';
 import { dbra } from '@dynavit/dbra';
 import { glmix } from '@dynavit/glmix';
 import { heads } from '@dynavit/heads';
-import { discoverApiEntries, parseBenchData, renderBenchChart, renderBenchTable, renderModelZoo, renderModelZooByFamily, renderParity } from '../dist/index.js';
+import {
+  discoverApiEntries,
+  parseBenchData,
+  renderBenchChart,
+  renderBenchTable,
+  renderModelZoo,
+  renderModelZooByFamily,
+  renderParity,
+} from '../dist/index.js';
 
 const docs = fileURLToPath(new URL('..', import.meta.url));
 const repo = join(docs, '..', '..');
@@ -31,8 +39,14 @@ const write = (p, text) => {
 // ---- demo assets -------------------------------------------------------------------------------------
 const assets = [
   ['packages/dat/src/__fixtures__/golden/dat_pp_reduced.weights.safetensors', 'dat_pp_reduced.weights.safetensors'],
-  ['packages/dbra/src/__fixtures__/golden/cls_tiny_reduced.weights.safetensors', 'dbra_cls_tiny_reduced.weights.safetensors'],
-  ['packages/glmix/src/__fixtures__/golden/g_reduced_96x128.weights.safetensors', 'glmix_g_reduced_96x128.weights.safetensors'],
+  [
+    'packages/dbra/src/__fixtures__/golden/cls_tiny_reduced.weights.safetensors',
+    'dbra_cls_tiny_reduced.weights.safetensors',
+  ],
+  [
+    'packages/glmix/src/__fixtures__/golden/g_reduced_96x128.weights.safetensors',
+    'glmix_g_reduced_96x128.weights.safetensors',
+  ],
   ['packages/backend-node/src/__fixtures__/images/coffee.jpg', 'coffee.jpg'],
   ['packages/backend-node/labels/imagenet.json', 'labels/imagenet.json'],
   ['packages/backend-node/labels/ade20k.json', 'labels/ade20k.json'],
@@ -58,9 +72,12 @@ const extras = {
 };
 const listing = registry.listModels();
 const known = new Set(listing.map((m) => m.name));
-for (const name of Object.keys(extras.gmacs)) if (!known.has(name)) throw new Error(`prepare: data/macs.json names ${name}, which is not registered (re-run scripts/count-macs.mjs)`);
+for (const name of Object.keys(extras.gmacs))
+  if (!known.has(name))
+    throw new Error(`prepare: data/macs.json names ${name}, which is not registered (re-run scripts/count-macs.mjs)`);
 const missingMacs = listing.filter((m) => m.kind !== 'head' && extras.gmacs[m.name] === undefined).map((m) => m.name);
-if (missingMacs.length) console.warn(`prepare: no counted MACs for ${missingMacs.join(', ')} (run scripts/count-macs.mjs)`);
+if (missingMacs.length)
+  console.warn(`prepare: no counted MACs for ${missingMacs.join(', ')} (run scripts/count-macs.mjs)`);
 write(
   join(docs, 'generated', 'zoo.md'),
   `${renderModelZooByFamily(listing, extras, [
@@ -73,28 +90,49 @@ write(
 
 // one table per family for the mechanism pages
 for (const family of ['dat', 'dbra', 'glmix', 'heads'])
-  write(join(docs, 'generated', `zoo-${family}.md`), `${renderParity(family, extras)}\n\n${renderModelZoo(listing.filter((m) => m.family === family), extras)}\n`);
+  write(
+    join(docs, 'generated', `zoo-${family}.md`),
+    `${renderParity(family, extras)}\n\n${renderModelZoo(
+      listing.filter((m) => m.family === family),
+      extras,
+    )}\n`,
+  );
 
 // ---- benchmarks ----------------------------------------------------------------------------------------
 const bench = parseBenchData(readJson(join(docs, 'data', 'bench.json')));
-write(join(docs, 'generated', 'bench-chart.md'), `<div class="bench-chart-wrap">\n${renderBenchChart(bench, macs.gmacs)}\n</div>\n`);
+write(
+  join(docs, 'generated', 'bench-chart.md'),
+  `<div class="bench-chart-wrap">\n${renderBenchChart(bench, macs.gmacs)}\n</div>\n`,
+);
 write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, macs.gmacs)}\n`);
 
 // ---- TypeDoc entry points --------------------------------------------------------------------------------
 const ABOUT = {
-  '@dynavit/core/node': 'Node-only file helpers: read and write weight files from disk (kept out of the main entry so browser bundles never see `node:fs`).',
-  '@dynavit/dat': 'DAT / DAT++ — deformable attention (Xia et al., CVPR 2022; DAT++ arXiv:2309.01430): classifiers, dense backbones, the deformable and neighbourhood attentions. How it works: [Deformable attention](/mechanisms/dat).',
-  '@dynavit/dbra': 'DeBiFormer — deformable bi-level routing attention (BRA and DBRA): classifiers and segmentation/detection backbones. How it works: [Deformable bi-level routing](/mechanisms/dbra).',
-  '@dynavit/glmix': 'GLNet / GLMix (Zhu et al., NeurIPS 2024): convolutions on the grid, attention among soft-clustered slots. How it works: [GLMix](/mechanisms/glmix).',
-  '@dynavit/heads': 'Dense-prediction heads as the papers used them (mmdetection 2.x / mmsegmentation 0.x): FPN, Semantic FPN, UperNet, Mask R-CNN, RetinaNet, composed with any backbone. See [Heads](/guide/heads).',
+  '@dynavit/backend-node/cli':
+    'The `dynavit` command line: `main(argv)`, the table of commands, and the registry of every family it uses. `dynavit --help` lists the commands.',
+  '@dynavit/core/node':
+    'Node-only file helpers: read and write weight files from disk (kept out of the main entry so browser bundles never see `node:fs`).',
+  '@dynavit/dat':
+    'DAT / DAT++ — deformable attention (Xia et al., CVPR 2022; DAT++ arXiv:2309.01430): classifiers, dense backbones, the deformable and neighbourhood attentions. How it works: [Deformable attention](/mechanisms/dat).',
+  '@dynavit/dbra':
+    'DeBiFormer — deformable bi-level routing attention (BRA and DBRA): classifiers and segmentation/detection backbones. How it works: [Deformable bi-level routing](/mechanisms/dbra).',
+  '@dynavit/glmix':
+    'GLNet / GLMix (Zhu et al., NeurIPS 2024): convolutions on the grid, attention among soft-clustered slots. How it works: [GLMix](/mechanisms/glmix).',
+  '@dynavit/heads':
+    'Dense-prediction heads as the papers used them (mmdetection 2.x / mmsegmentation 0.x): FPN, Semantic FPN, UperNet, Mask R-CNN, RetinaNet, composed with any backbone. See [Heads](/guide/heads).',
 };
 const entriesDir = join(docs, 'generated', 'typedoc-entries');
 rmSync(entriesDir, { recursive: true, force: true });
 for (const e of discoverApiEntries(repo)) {
-  if (!existsSync(e.dts)) throw new Error(`prepare: ${relative(repo, e.dts)} is missing: build the packages first (pnpm build)`);
+  if (!existsSync(e.dts))
+    throw new Error(`prepare: ${relative(repo, e.dts)} is missing: build the packages first (pnpm build)`);
   const file = join(entriesDir, `${e.module.replace(/^@/, '').replace(/\//g, '__')}.ts`);
-  const spec = relative(entriesDir, e.dts).replace(/\\/g, '/').replace(/\.d\.ts$/, '.js');
+  const spec = relative(entriesDir, e.dts)
+    .replace(/\\/g, '/')
+    .replace(/\.d\.ts$/, '.js');
   const about = ABOUT[e.module] ?? e.description ?? '';
   write(file, `/**\n * ${about.replace(/\*\//g, '*\\/')}\n *\n * @module ${e.module}\n */\nexport * from '${spec}';\n`);
 }
-console.log(`prepare: ${assets.length} demo assets, zoo (${listing.length} models), bench chart (${bench.results.length} results), TypeDoc entries`);
+console.log(
+  `prepare: ${assets.length} demo assets, zoo (${listing.length} models), bench chart (${bench.results.length} results), TypeDoc entries`,
+);

@@ -49,7 +49,15 @@ export function exportedNames(dtsFiles: readonly string[]): Map<string, string[]
     const sf = program.getSourceFile(f);
     if (!sf) throw new Error(`api check: cannot read ${f} (build the package first)`);
     const sym = checker.getSymbolAtLocation(sf);
-    out.set(f, sym ? checker.getExportsOfModule(sym).map((s) => s.getName()).sort() : []);
+    out.set(
+      f,
+      sym
+        ? checker
+            .getExportsOfModule(sym)
+            .map((s) => s.getName())
+            .sort()
+        : [],
+    );
   }
   return out;
 }
@@ -83,7 +91,8 @@ export function compareApi(entries: readonly ApiEntry[], project: TypedocJson): 
 export function apiProblems(diffs: readonly ApiDiff[]): string[] {
   const out: string[] = [];
   for (const d of diffs) {
-    if (d.documented === 0 && d.exported > 0) out.push(`${d.module}: not in the API reference at all (${d.exported} exports)`);
+    if (d.documented === 0 && d.exported > 0)
+      out.push(`${d.module}: not in the API reference at all (${d.exported} exports)`);
     else {
       if (d.missing.length) out.push(`${d.module}: exported but not documented: ${d.missing.join(', ')}`);
       if (d.extra.length) out.push(`${d.module}: documented but not exported: ${d.extra.join(', ')}`);
@@ -99,11 +108,20 @@ export function discoverApiEntries(repoRoot: string): ApiEntry[] {
   for (const name of readdirSync(dir).sort()) {
     const pj = join(dir, name, 'package.json');
     if (!existsSync(pj)) continue;
-    const pkg = JSON.parse(readFileSync(pj, 'utf8')) as { name: string; description?: string; exports?: Record<string, { types?: string } | string> };
+    const pkg = JSON.parse(readFileSync(pj, 'utf8')) as {
+      name: string;
+      description?: string;
+      exports?: Record<string, { types?: string } | string>;
+    };
     for (const [sub, target] of Object.entries(pkg.exports ?? {})) {
-      if (sub === './package.json' || typeof target === 'string' || !target.types) continue;
+      // the published harness (`./testing`: parity adapters, golden runners) is tooling, not API
+      if (sub === './package.json' || sub === './testing' || typeof target === 'string' || !target.types) continue;
       const module = sub === '.' ? pkg.name : `${pkg.name}/${sub.replace(/^\.\//, '')}`;
-      entries.push({ module, dts: resolve(dir, name, target.types), ...(pkg.description ? { description: pkg.description } : {}) });
+      entries.push({
+        module,
+        dts: resolve(dir, name, target.types),
+        ...(pkg.description ? { description: pkg.description } : {}),
+      });
     }
   }
   return entries;

@@ -7,7 +7,9 @@ const data = parseBenchData(JSON.parse(readFileSync(new URL('../data/bench.json'
 describe('the benchmarks chart', () => {
   it('reads data/bench.json', () => {
     expect(data.results.map((r) => r.model)).toEqual(expect.arrayContaining(['dat_pp_tiny', 'debi_tiny', 'glnet_4g']));
-    expect(() => parseBenchData({ ...data, results: [{ model: 'x', label: 'x', backend: 'wasm', seconds: -1 }] })).toThrow(/seconds must be a positive number/);
+    expect(() =>
+      parseBenchData({ ...data, results: [{ model: 'x', label: 'x', backend: 'wasm', seconds: -1 }] }),
+    ).toThrow(/seconds must be a positive number/);
   });
 
   it('draws one bar per result, scaled to a nice axis, as a self-contained SVG', () => {
@@ -31,6 +33,8 @@ describe('the benchmarks chart', () => {
     // GFLOP/s = 2 × MACs / seconds, one decimal
     const s = data.results.find((r) => r.model === 'glnet_4g')!.seconds;
     expect(md).toContain(`| GLNet-4G (\`glnet_4g\`) | wasm | ${s} | 4.48 | ${((2 * 4.48) / s).toFixed(1)} |`);
-    expect(renderBenchTable({ ...data, results: [{ model: 'm', label: 'M', backend: 'wasm', seconds: 0.5 }] }, { m: 4 })).toContain('| M (`m`) | wasm | 0.5 | 4.00 | 16.0 |');
+    expect(
+      renderBenchTable({ ...data, results: [{ model: 'm', label: 'M', backend: 'wasm', seconds: 0.5 }] }, { m: 4 }),
+    ).toContain('| M (`m`) | wasm | 0.5 | 4.00 | 16.0 |');
   });
 });

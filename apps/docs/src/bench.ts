@@ -30,17 +30,20 @@ export function parseBenchData(json: unknown): BenchData {
     throw new Error(`data/bench.json: ${why}`);
   };
   if (typeof d !== 'object' || d === null) fail('not an object');
-  for (const k of ['title', 'machine', 'command'] as const) if (typeof d[k] !== 'string') fail(`"${k}" must be a string`);
+  for (const k of ['title', 'machine', 'command'] as const)
+    if (typeof d[k] !== 'string') fail(`"${k}" must be a string`);
   if (d.unit !== 's') fail('"unit" must be "s"');
   if (!Array.isArray(d.results) || d.results.length === 0) fail('"results" must be a non-empty list');
   d.results!.forEach((r, i) => {
-    if (typeof r.model !== 'string' || typeof r.label !== 'string' || typeof r.backend !== 'string') fail(`results[${i}] needs model, label and backend strings`);
+    if (typeof r.model !== 'string' || typeof r.label !== 'string' || typeof r.backend !== 'string')
+      fail(`results[${i}] needs model, label and backend strings`);
     if (typeof r.seconds !== 'number' || !(r.seconds > 0)) fail(`results[${i}].seconds must be a positive number`);
   });
   return d as BenchData;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** A "nice" axis maximum (1, 2, 2.5, 5 × 10^k) at or above `v`. */
 export function niceMax(v: number): number {
@@ -81,20 +84,30 @@ export function renderBenchChart(data: BenchData, gmacs: Readonly<Record<string,
   ];
   for (const t of ticks) {
     const tx = x(t).toFixed(1);
-    parts.push(`<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${top + n * (bar + gap)}" stroke="currentColor" stroke-opacity="0.15"/>`);
-    parts.push(`<text x="${tx}" y="${top + n * (bar + gap) + 16}" text-anchor="middle" fill="currentColor" fill-opacity="0.7">${+t.toFixed(2)}</text>`);
+    parts.push(
+      `<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${top + n * (bar + gap)}" stroke="currentColor" stroke-opacity="0.15"/>`,
+    );
+    parts.push(
+      `<text x="${tx}" y="${top + n * (bar + gap) + 16}" text-anchor="middle" fill="currentColor" fill-opacity="0.7">${+t.toFixed(2)}</text>`,
+    );
   }
-  parts.push(`<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle" fill="currentColor" fill-opacity="0.8">seconds per image (lower is better)</text>`);
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle" fill="currentColor" fill-opacity="0.8">seconds per image (lower is better)</text>`,
+  );
   data.results.forEach((r, i) => {
     const y = top + i * (bar + gap);
     const colour = FAMILY_COLOURS.find(([re]) => re.test(r.model))?.[1] ?? '#888';
     const macs = gmacs[r.model];
     const rate = macs !== undefined ? ` · ${((2 * macs) / r.seconds).toFixed(1)} GFLOP/s` : '';
-    parts.push(`<text x="${left - 10}" y="${y + bar / 2 + 4}" text-anchor="end" fill="currentColor">${esc(r.label)}</text>`);
+    parts.push(
+      `<text x="${left - 10}" y="${y + bar / 2 + 4}" text-anchor="end" fill="currentColor">${esc(r.label)}</text>`,
+    );
     parts.push(
       `<rect x="${left}" y="${y}" width="${Math.max(1, x(r.seconds) - left).toFixed(1)}" height="${bar}" rx="3" fill="${colour}"><title>${esc(`${r.label} (${r.model}), ${r.backend}: ${r.seconds} s${r.note ? ` — ${r.note}` : ''}`)}</title></rect>`,
     );
-    parts.push(`<text x="${(x(r.seconds) + 6).toFixed(1)}" y="${y + bar / 2 + 4}" fill="currentColor">${r.seconds} s · ${esc(r.backend)}${rate}${r.note ? ' *' : ''}</text>`);
+    parts.push(
+      `<text x="${(x(r.seconds) + 6).toFixed(1)}" y="${y + bar / 2 + 4}" fill="currentColor">${r.seconds} s · ${esc(r.backend)}${rate}${r.note ? ' *' : ''}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -106,5 +119,9 @@ export function renderBenchTable(data: BenchData, gmacs: Readonly<Record<string,
     const macs = gmacs[r.model];
     return `| ${r.label} (\`${r.model}\`) | ${r.backend} | ${r.seconds} | ${macs !== undefined ? macs.toFixed(2) : '—'} | ${macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—'} | ${r.note ?? ''} |`;
   });
-  return ['| model | backend | seconds / image | GMACs | GFLOP/s | note |', '|---|---|---:|---:|---:|---|', ...rows].join('\n');
+  return [
+    '| model | backend | seconds / image | GMACs | GFLOP/s | note |',
+    '|---|---|---:|---:|---:|---|',
+    ...rows,
+  ].join('\n');
 }

@@ -32,7 +32,8 @@ export function resolveStatic(root: string, urlPath: string): string | null {
   if (p.endsWith('/')) p += 'index.html';
   const full = normalize(join(root, p));
   if (full !== root && !full.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
-  for (const candidate of [full, `${full}.html`]) if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  for (const candidate of [full, `${full}.html`])
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
   return null;
 }
 
@@ -52,7 +53,10 @@ export async function serveStatic(root: string): Promise<StaticServer> {
       else res.end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': statSync(file).size });
+    res.writeHead(200, {
+      'content-type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': statSync(file).size,
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -19,10 +19,12 @@ const docs = fileURLToPath(new URL('..', import.meta.url));
 const site = join(docs, '.vitepress', 'dist');
 const out = join(docs, 'test-output');
 // executable and flags shared by every browser test (tools/chromium.json)
-const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as { executable: string; args: string[] };
+const chromiumConfig = JSON.parse(readFileSync(new URL('../../../tools/chromium.json', import.meta.url), 'utf8')) as {
+  executable: string;
+  args: string[];
+};
 const CHROMIUM = process.env['DYNAVIT_CHROMIUM'] ?? chromiumConfig.executable;
 const ARGS = chromiumConfig.args;
-
 
 let server: StaticServer;
 let browser: Browser;
@@ -48,12 +50,16 @@ async function openPage(path: string): Promise<Page> {
 }
 
 /** Pixels of a canvas: how many distinct colours (quantised) it holds, and its size. */
-async function canvasColours(page: Page, selector: string): Promise<{ width: number; height: number; colours: number }> {
+async function canvasColours(
+  page: Page,
+  selector: string,
+): Promise<{ width: number; height: number; colours: number }> {
   return page.evaluate((sel) => {
     const c = document.querySelector(sel) as HTMLCanvasElement;
     const { data } = c.getContext('2d')!.getImageData(0, 0, c.width, c.height);
     const seen = new Set<number>();
-    for (let i = 0; i < data.length; i += 4) seen.add(((data[i]! >> 3) << 10) | ((data[i + 1]! >> 3) << 5) | (data[i + 2]! >> 3));
+    for (let i = 0; i < data.length; i += 4)
+      seen.add(((data[i]! >> 3) << 10) | ((data[i + 1]! >> 3) << 5) | (data[i + 2]! >> 3));
     return { width: c.width, height: c.height, colours: seen.size };
   }, selector);
 }
@@ -90,7 +96,12 @@ describe('the docs site', () => {
     { model: 'test:glmix', backend: 'wasm', shot: 'demo-glmix-wasm.png', kind: 'pixels' as const },
     { model: 'test:dat', backend: 'auto', shot: 'demo-dat-webgpu.png', kind: 'points' as const },
   ];
-  it.each(cases)('the demo runs $model on $backend with the bundled weights and draws its mechanism', async ({ model, backend, shot, kind }) => {
+  it.each(cases)('the demo runs $model on $backend with the bundled weights and draws its mechanism', async ({
+    model,
+    backend,
+    shot,
+    kind,
+  }) => {
     const page = await openPage(`/demo.html?model=${encodeURIComponent(model)}&backend=${backend}&autorun=1`);
     const s = await runDemo(page);
     expect(s.error).toBeUndefined();
@@ -117,7 +128,8 @@ describe('the docs site', () => {
       const box = (await canvas.boundingBox())!;
       await canvas.click({ position: { x: box.width * 0.15, y: box.height * 0.85 } });
       await expect.poll(async () => Buffer.compare(await canvas.screenshot(), before) !== 0).toBe(true);
-      if (kind === 'pixels') await expect.poll(() => page.locator('.dv-legend').textContent()).toMatch(/^Dispatch weights of slot \d+/);
+      if (kind === 'pixels')
+        await expect.poll(() => page.locator('.dv-legend').textContent()).toMatch(/^Dispatch weights of slot \d+/);
       else expect(await page.locator('.dv-legend').textContent()).toBe(legend);
       await page.locator('[data-testid=result]').screenshot({ path: join(out, shot.replace('.png', '-clicked.png')) });
     }
@@ -125,7 +137,10 @@ describe('the docs site', () => {
   });
 
   let wasmObjects: DemoState['objects'];
-  it.each(['wasm', 'auto'])('the demo detects with a backbone + Mask R-CNN on %s and draws boxes, masks and the mechanism', async (backend) => {
+  it.each([
+    'wasm',
+    'auto',
+  ])('the demo detects with a backbone + Mask R-CNN on %s and draws boxes, masks and the mechanism', async (backend) => {
     const page = await openPage(`/demo.html?model=test%3Aglmix&task=detect&backend=${backend}&warm=0&autorun=1`);
     const s = await runDemo(page);
     expect(s.error).toBeUndefined();
@@ -151,8 +166,12 @@ describe('the docs site', () => {
     // the backbone's GLMix blocks were recorded during the detector's forward pass and drawn
     expect(s.traces).toBeGreaterThan(0);
     expect(s.drawn!.pixels).toBeGreaterThan(0);
-    await expect(page.locator('.dv-note').nth(1).textContent()).resolves.toContain('Mask R-CNN head has random weights');
-    await page.locator('[data-testid=result]').screenshot({ path: join(out, `demo-glmix-detect-${backend === 'auto' ? 'webgpu' : backend}.png`) });
+    await expect(page.locator('.dv-note').nth(1).textContent()).resolves.toContain(
+      'Mask R-CNN head has random weights',
+    );
+    await page
+      .locator('[data-testid=result]')
+      .screenshot({ path: join(out, `demo-glmix-detect-${backend === 'auto' ? 'webgpu' : backend}.png`) });
     await page.close();
   });
 
@@ -161,7 +180,8 @@ describe('the docs site', () => {
   });
 
   it('ships the demo assets and never the generated sources', () => {
-    for (const f of ['demo/coffee.jpg', 'demo/dat_pp_reduced.weights.safetensors', 'demo/labels/imagenet.json']) expect(existsSync(join(site, f)), f).toBe(true);
+    for (const f of ['demo/coffee.jpg', 'demo/dat_pp_reduced.weights.safetensors', 'demo/labels/imagenet.json'])
+      expect(existsSync(join(site, f)), f).toBe(true);
     const html = readFileSync(join(site, 'demo.html'), 'utf8');
     expect(html).toContain('test weights');
   });

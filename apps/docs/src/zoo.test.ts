@@ -9,24 +9,53 @@ const readJson = <T>(p: string): T => JSON.parse(readFileSync(`${docs}${p}`, 'ut
 describe('renderModelZoo', () => {
   it('renders one sorted row per model with parameters in millions', () => {
     const md = renderModelZoo([
-      { name: 'b', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 53_127_366, implemented: true },
-      { name: 'a', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 23_962_876, implemented: false },
+      { name: 'b', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 53_127_366 },
+      { name: 'a', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 23_962_876 },
     ]);
     const lines = md.split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[2]).toBe('| `a` | dat | classifier | 23.96 M | not yet |');
-    expect(lines[3]).toBe('| `b` | dat | classifier | 53.13 M | yes |');
+    expect(lines[2]).toBe('| `a` | dat | classifier | 23.96 M |');
+    expect(lines[3]).toBe('| `b` | dat | classifier | 53.13 M |');
   });
 
   it('adds MACs and the paper numbers; the parity status is one sentence per family', () => {
-    const md = renderModelZoo([{ name: 'dat_pp_tiny', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 23_962_876, implemented: true }], {
-      gmacs: { dat_pp_tiny: 4.259 },
-      papers: { dat_pp_tiny: { name: 'DAT-T++', flops: 4.3, top1: 83.9 } },
-    });
-    expect(md.split('\n')[2]).toBe('| DAT-T++<br>`dat_pp_tiny` | classifier | 23.96 M | 4.26 G | 4.3 G | 83.9 |  |');
-    expect(renderParity('dat', { parity: { backends: ['wasm', 'cpu'], families: { dat: { reference: 'LeapLabTHU/DAT', cases: ['a', 'b'], status: 'pass' } } } })).toBe(
-      '**Parity with the official code** (LeapLabTHU/DAT): ✓ all 2 golden cases pass on wasm and cpu — `a`, `b`.',
+    const md = renderModelZoo(
+      [{ name: 'dat_pp_tiny', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 23_962_876 }],
+      {
+        gmacs: { dat_pp_tiny: 4.259 },
+        papers: { dat_pp_tiny: { name: 'DAT-T++', flops: 4.3, top1: 83.9 } },
+      },
     );
+    expect(md.split('\n')[2]).toBe('| DAT-T++<br>`dat_pp_tiny` | classifier | 23.96 M | 4.26 G | 4.3 G | 83.9 |  |');
+    const parity = {
+      date: '2026-12-02',
+      machine: '2 × CPU',
+      backends: ['wasm', 'cpu'],
+      cases: [
+        {
+          name: 'dat/a',
+          family: 'dat',
+          results: { wasm: { status: 'pass', worst: 2e-6 }, cpu: { status: 'pass', worst: 3e-6 } },
+        },
+        {
+          name: 'dat/b',
+          family: 'dat',
+          results: { wasm: { status: 'pass', worst: 1e-6 }, cpu: { status: 'pass', worst: 1e-6 } },
+        },
+        {
+          name: 'glmix/c',
+          family: 'glmix',
+          results: { wasm: { status: 'fail', worst: 1 }, cpu: { status: 'pass', worst: 0 } },
+        },
+      ],
+    };
+    expect(renderParity('dat', { parity })).toBe(
+      '**Parity with the official code**: ✓ all 2 golden cases pass on wasm and cpu (worst max|out − ref| / max(1, |ref|) = 3.0e-6; measured 2026-12-02 by `dynavit golden --report`) — `a`, `b`.',
+    );
+    expect(renderParity('glmix', { parity })).toBe(
+      '**Parity with the official code**: ✗ 1 of 2 runs fail on wasm and cpu (measured 2026-12-02 by `dynavit golden --report`) — `c`.',
+    );
+    expect(renderParity('heads', { parity })).toBe('');
   });
 
   it('shows the counted MACs, with the input side when it is not 224', () => {
@@ -66,7 +95,8 @@ describe('the zoo data', () => {
     const { dbra } = await import('@dynavit/dbra');
     const { glmix } = await import('@dynavit/glmix');
     const { heads } = await import('@dynavit/heads');
-    for (const m of new Registry().use(dat).use(dbra).use(glmix).use(heads).listModels()) expect(md, m.name).toContain(`\`${m.name}\``);
+    for (const m of new Registry().use(dat).use(dbra).use(glmix).use(heads).listModels())
+      expect(md, m.name).toContain(`\`${m.name}\``);
     const row = (name: string) => md.split('\n').find((l) => l.includes(`\`${name}\``))!;
     expect(row('dat_pp_tiny')).toContain('| 4.26 G | 4.3 G | 83.9 |');
     expect(row('glnet_4g')).toContain('| 4.48 G | 4.5 G | 83.7 |');

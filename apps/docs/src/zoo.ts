@@ -15,11 +15,21 @@ export interface PaperNumbers {
   note?: string;
 }
 
-/** Parity against the official code, per family (data/parity.json). */
-export interface FamilyParity {
-  reference: string;
-  cases: readonly string[];
-  status: 'pass' | 'fail' | 'pending';
+/**
+ * Parity against the official code (data/parity.json): what `dynavit golden ../shared/golden --backend
+ * wasm,cpu --report data/parity.json` measured, one entry per golden case.
+ */
+export interface ParityData {
+  /** ISO date of the run */
+  date: string;
+  machine: string;
+  backends: readonly string[];
+  cases: readonly {
+    name: string;
+    family: string | null;
+    /** per backend: pass / fail / error, and max over outputs of max|out−ref| / max(1, max|ref|) */
+    results: Readonly<Record<string, { status: string; worst: number | null }>>;
+  }[];
 }
 
 /** The extra columns of the full zoo table. */
@@ -29,7 +39,7 @@ export interface ZooExtras {
   /** input side the MACs were counted at, when not 224 */
   macsSize?: Readonly<Record<string, number>>;
   papers?: Readonly<Record<string, PaperNumbers>>;
-  parity?: { backends: readonly string[]; families: Readonly<Record<string, FamilyParity>> };
+  parity?: ParityData;
 }
 
 const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '—' : v.toFixed(digits));
@@ -44,43 +54,65 @@ export function macsCell(name: string, extras: ZooExtras): string {
 
 const KIND_ORDER: Readonly<Record<string, number>> = { classifier: 0, backbone: 1, head: 2 };
 
-/** The parity status of a family, as one sentence. */
+/** The parity of a family with the official code, as one sentence from the measured data. */
 export function renderParity(family: string, extras: ZooExtras): string {
-  const p = extras.parity?.families[family];
-  if (!p) return '';
-  const n = p.cases.length;
-  const on = extras.parity!.backends.join(' and ');
-  const cases = p.cases.map((c) => `\`${c}\``).join(', ');
-  if (p.status === 'pass') return `**Parity with the official code** (${p.reference}): ✓ all ${n} golden cases pass on ${on} — ${cases}.`;
-  return `**Parity with the official code** (${p.reference}): ${p.status === 'fail' ? '✗ failing' : 'pending'} — ${cases}.`;
+  const p = extras.parity;
+  const cases = p?.cases.filter((c) => c.family === family) ?? [];
+  if (!p || cases.length === 0) return '';
+  const on = p.backends.join(' and ');
+  const names = cases.map((c) => `\`${c.name.split('/').at(-1)}\``).join(', ');
+  const runs = cases.flatMap((c) => p.backends.map((b) => c.results[b]));
+  const bad = runs.filter((r) => r?.status !== 'pass').length;
+  const worst = Math.max(...runs.map((r) => r?.worst ?? 0));
+  const when = `measured ${p.date} by \`dynavit golden --report\``;
+  if (bad === 0)
+    return (
+      `**Parity with the official code**: ✓ all ${cases.length} golden cases pass on ${on} ` +
+      `(worst max|out − ref| / max(1, |ref|) = ${worst.toExponential(1)}; ${when}) — ${names}.`
+    );
+  return `**Parity with the official code**: ✗ ${bad} of ${runs.length} runs fail on ${on} (${when}) — ${names}.`;
 }
 
 /**
- * The zoo table. Without \`extras\`: model, family, kind, parameters, implemented (sorted by family,
+ * The zoo table. Without \`extras\`: model, family, kind, parameters (sorted by family,
  * size, name). With \`extras\`: the paper's name, the counted MACs, the paper's FLOPs, top-1 and notes,
  * and the parity status (classifiers first, then backbones, then heads, each by size).
  */
 export function renderModelZoo(models: readonly ModelListing[], extras?: ZooExtras): string {
   if (!extras) {
-    const sorted = [...models].sort((a, b) => a.family.localeCompare(b.family) || a.params - b.params || a.name.localeCompare(b.name));
-    const rows = sorted.map((m) => `| \`${m.name}\` | ${m.family} | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.implemented ? 'yes' : 'not yet'} |`);
-    return ['| model | family | kind | parameters | implemented |', '|---|---|---|---:|---|', ...rows].join('\n');
+    const sorted = [...models].sort(
+      (a, b) => a.family.localeCompare(b.family) || a.params - b.params || a.name.localeCompare(b.name),
+    );
+    const rows = sorted.map((m) => `| \`${m.name}\` | ${m.family} | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M |`);
+    return ['| model | family | kind | parameters |', '|---|---|---|---:|', ...rows].join('\n');
   }
   const sorted = [...models].sort(
-    (a, b) => a.family.localeCompare(b.family) || (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.params - b.params || a.name.localeCompare(b.name),
+    (a, b) =>
+      a.family.localeCompare(b.family) ||
+      (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) ||
+      a.params - b.params ||
+      a.name.localeCompare(b.name),
   );
   const rows = sorted.map((m) => {
     const paper = extras.papers?.[m.name];
     const name = paper?.name ? `${paper.name}<br>` : '';
     const flops = paper?.flops !== undefined ? `${paper.flops.toFixed(1)} G` : '—';
-    const notes = [paper?.note, m.implemented ? '' : 'not implemented yet'].filter(Boolean).join('; ');
+    const notes = paper?.note ?? '';
     return `| ${name}\`${m.name}\` | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.kind === 'head' ? '—' : macsCell(m.name, extras)} | ${flops} | ${fmt(paper?.top1, 1)} | ${notes} |`;
   });
-  return ['| model | kind | parameters | MACs @224 | FLOPs (paper) | top-1 % (paper) | notes |', '|---|---|---:|---:|---:|---:|---|', ...rows].join('\n');
+  return [
+    '| model | kind | parameters | MACs @224 | FLOPs (paper) | top-1 % (paper) | notes |',
+    '|---|---|---:|---:|---:|---:|---|',
+    ...rows,
+  ].join('\n');
 }
 
 /** One section per family: heading, parity status, table. */
-export function renderModelZooByFamily(models: readonly ModelListing[], extras: ZooExtras, families: ReadonlyArray<{ family: string; title: string }>): string {
+export function renderModelZooByFamily(
+  models: readonly ModelListing[],
+  extras: ZooExtras,
+  families: ReadonlyArray<{ family: string; title: string }>,
+): string {
   return families
     .map(({ family, title }) => {
       const ms = models.filter((m) => m.family === family);

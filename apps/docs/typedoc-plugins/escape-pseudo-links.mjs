@@ -9,7 +9,8 @@ import { Converter } from 'typedoc';
 const PSEUDO_LINK = /\[([^\]\n]*)\]\((?![a-z][a-z0-9+.-]*:|\/|\.|#)/gi;
 
 function fixParts(parts) {
-  for (const p of parts ?? []) if (p.kind === 'text') p.text = p.text.replace(PSEUDO_LINK, (_, inner) => `\\[${inner}\\](`);
+  for (const p of parts ?? [])
+    if (p.kind === 'text') p.text = p.text.replace(PSEUDO_LINK, (_, inner) => `\\[${inner}\\](`);
 }
 
 export function load(app) {

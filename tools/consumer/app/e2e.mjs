@@ -3,13 +3,16 @@
 // input must give [1,1000] finite, non-zero logits. The weights then go out to a safetensors file and
 // back in through @dynavit/core/node, and a fresh model with them must compute the same logits.
 import * as tf from '@tensorflow/tfjs-core';
-import { createRegistry, selectBackend } from '@dynavit/backend-node';
+import { selectBackend } from '@dynavit/backend-node';
+import { Registry } from '@dynavit/core';
 import { readSafetensorsFile, writeSafetensorsFile } from '@dynavit/core/node';
+import { dat } from '@dynavit/dat';
 
 const choice = await selectBackend({ prefer: 'wasm' });
 if (tf.getBackend() !== 'wasm') throw new Error(`backend is ${tf.getBackend()}`);
-const registry = createRegistry();
+const registry = new Registry([dat]);
 const model = registry.createModel('dat_pp_tiny');
+if (model.kind !== 'classifier') throw new Error(`dat_pp_tiny built as a ${model.kind}`);
 
 // mulberry32: the same weights on every run
 let seed = 0x5eed;
@@ -56,5 +59,12 @@ for (let i = 0; i < values.length; i++) diff = Math.max(diff, Math.abs(values[i]
 if (diff !== 0) throw new Error(`the reloaded weights give different logits (max diff ${diff})`);
 
 console.log(
-  JSON.stringify({ backend: choice.backend, logits: logits.shape, features, forwardMs: Math.round(ms), loaded: loaded.loaded, reloaded: file.tensors.size }),
+  JSON.stringify({
+    backend: choice.backend,
+    logits: logits.shape,
+    features,
+    forwardMs: Math.round(ms),
+    loaded: loaded.loaded,
+    reloaded: file.tensors.size,
+  }),
 );

@@ -19,6 +19,7 @@ for (const n of names) {
   } catch (e) {
     deep = e;
   }
-  if (deep?.code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw new Error(`${n}/dist/index.js should not be importable (${deep?.code ?? 'it was'})`);
+  if (deep?.code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED')
+    throw new Error(`${n}/dist/index.js should not be importable (${deep?.code ?? 'it was'})`);
 }
 console.log(JSON.stringify(report));

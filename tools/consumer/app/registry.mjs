@@ -8,5 +8,6 @@ import { heads } from '@dynavit/heads';
 
 const registry = new Registry().use(dat).use(dbra).use(glmix).use(heads);
 const names = registry.listModels().map((m) => m.name);
-for (const n of ['dat_pp_tiny', 'glnet_stl']) if (!names.includes(n)) throw new Error(`${n} is not listed: ${names.join(', ')}`);
+for (const n of ['dat_pp_tiny', 'glnet_stl'])
+  if (!names.includes(n)) throw new Error(`${n} is not listed: ${names.join(', ')}`);
 console.log(JSON.stringify({ families: registry.families().length, models: names.length }));

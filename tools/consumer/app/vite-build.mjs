@@ -6,7 +6,10 @@ import { build, createLogger } from 'vite';
 const BUILTIN = `(?:${builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|')})(?:\\/[^"']*)?`;
 const NODE_ONLY = new RegExp(`^(?:node:|sharp$|@dynavit/core/node$|${BUILTIN}$)`);
 // an import/require of a Node built-in, sharp or core's Node entry left in the emitted JS
-const LEFT_IN_CODE = new RegExp(`(?:\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\brequire\\s*\\(\\s*|\\bimport\\s*)["'](node:[^"']+|sharp|@dynavit/core/node|${BUILTIN})["']`, 'g');
+const LEFT_IN_CODE = new RegExp(
+  `(?:\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\brequire\\s*\\(\\s*|\\bimport\\s*)["'](node:[^"']+|sharp|@dynavit/core/node|${BUILTIN})["']`,
+  'g',
+);
 const DYNAVIT = /[/\\]@dynavit[/\\]/;
 const short = (p) => p.replace(/^.*node_modules[/\\]/, '');
 
@@ -39,15 +42,31 @@ console.log(
   JSON.stringify({
     chunks: chunks.map((c) => `${c.fileName} ${Math.round(c.code.length / 1024)} kB`),
     assets: outputs.filter((o) => o.type === 'asset').map((o) => o.fileName),
-    dynavitModules: [...new Set(modules.filter((m) => DYNAVIT.test(m)).map((m) => short(m).split(/[/\\]/).slice(0, 2).join('/')))],
-    nodeOnlyModules: modules.filter((m) => /(^|[/\\])node:|browser-external|core[/\\]dist[/\\]node\.js|[/\\]sharp[/\\]/.test(m)).map(short),
-    requestsFromDynavit: requests.filter((r) => DYNAVIT.test(r.importer)).map((r) => `${r.source} ← ${short(r.importer)}`),
-    requestsFromOthers: [...new Set(requests.filter((r) => !DYNAVIT.test(r.importer)).map((r) => `${r.source} ← ${short(r.importer)}`))],
+    dynavitModules: [
+      ...new Set(modules.filter((m) => DYNAVIT.test(m)).map((m) => short(m).split(/[/\\]/).slice(0, 2).join('/'))),
+    ],
+    nodeOnlyModules: modules
+      .filter((m) => /(^|[/\\])node:|browser-external|core[/\\]dist[/\\]node\.js|[/\\]sharp[/\\]/.test(m))
+      .map(short),
+    requestsFromDynavit: requests
+      .filter((r) => DYNAVIT.test(r.importer))
+      .map((r) => `${r.source} ← ${short(r.importer)}`),
+    requestsFromOthers: [
+      ...new Set(requests.filter((r) => !DYNAVIT.test(r.importer)).map((r) => `${r.source} ← ${short(r.importer)}`)),
+    ],
     // per bundled module, from its rendered code: dynavit's must hold none; third-party ones are listed
     leftInCode: chunks.flatMap((c) =>
-      Object.entries(c.modules).flatMap(([id, m]) => [...(m.code ?? '').matchAll(LEFT_IN_CODE)].map((x) => ({ module: short(id), code: x[0], dynavit: DYNAVIT.test(id) }))),
+      Object.entries(c.modules).flatMap(([id, m]) =>
+        [...(m.code ?? '').matchAll(LEFT_IN_CODE)].map((x) => ({
+          module: short(id),
+          code: x[0],
+          dynavit: DYNAVIT.test(id),
+        })),
+      ),
     ),
-    mentions: chunks.flatMap((c) => ['@dynavit/core/node', 'sharp'].filter((s) => c.code.includes(s)).map((s) => `${c.fileName} mentions ${s}`)),
+    mentions: chunks.flatMap((c) =>
+      ['@dynavit/core/node', 'sharp'].filter((s) => c.code.includes(s)).map((s) => `${c.fileName} mentions ${s}`),
+    ),
     warnings: warnings.filter((w) => /externalized for browser compatibility|sourcemap|could not be resolved/i.test(w)),
   }),
 );

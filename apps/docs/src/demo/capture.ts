@@ -88,7 +88,8 @@ export function mechanismCounts(root: Module): Record<MechanismTrace['kind'], nu
 }
 
 /** Keep the first `rows` rows of t (tf.keep: it must outlive the tidy it was made in). */
-const firstRows = (t: tf.Tensor, rows: number): tf.Tensor => tf.keep(t.shape[0] === rows ? t.clone() : tf.slice(t, 0, rows));
+const firstRows = (t: tf.Tensor, rows: number): tf.Tensor =>
+  tf.keep(t.shape[0] === rows ? t.clone() : tf.slice(t, 0, rows));
 
 const ceilTo = (a: number, s: number) => Math.ceil(a / s) * s;
 
@@ -97,10 +98,16 @@ const ceilTo = (a: number, s: number) => Math.ceil(a / s) * s;
  * `Detector.detect`) with every mechanism module recording; the modules are restored once fn's promise
  * settles. Returns fn's result and the traces (read back asynchronously, so this works on WebGPU).
  */
-export async function capture<T>(root: Module, fn: () => T | Promise<T>): Promise<{ result: T; traces: MechanismTrace[] }> {
+export async function capture<T>(
+  root: Module,
+  fn: () => T | Promise<T>,
+): Promise<{ result: T; traces: MechanismTrace[] }> {
   const pending: Pending[] = [];
   const restore: Array<() => void> = [];
-  const patch = <M extends Module & { forward(x: tf.Tensor4D): tf.Tensor4D }>(m: M, fwd: (x: tf.Tensor4D) => tf.Tensor4D) => {
+  const patch = <M extends Module & { forward(x: tf.Tensor4D): tf.Tensor4D }>(
+    m: M,
+    fwd: (x: tf.Tensor4D) => tf.Tensor4D,
+  ) => {
     const own = Object.hasOwn(m, 'forward');
     const prev = m.forward;
     m.forward = fwd;
@@ -125,7 +132,15 @@ export async function capture<T>(root: Module, fn: () => T | Promise<T>): Promis
       patch(m, (x) => {
         const [, height, width] = x.shape;
         const S = m.nWin;
-        const base = { path, height, width, nWin: S, topk: m.topk, paddedHeight: ceilTo(height, S), paddedWidth: ceilTo(width, S) };
+        const base = {
+          path,
+          height,
+          width,
+          nWin: S,
+          topk: m.topk,
+          paddedHeight: ceilTo(height, S),
+          paddedWidth: ceilTo(width, S),
+        };
         if (m instanceof DeBiLevelRoutingAttention) {
           const { out, intermediates: im } = m.run(x, true);
           const [, hk, wk] = im!.sampleGridXY.shape;
@@ -145,7 +160,9 @@ export async function capture<T>(root: Module, fn: () => T | Promise<T>): Promis
         const [, height, width] = x.shape;
         const S = im!.logits.shape[1];
         // dispatch = softmax over the slots of the assignment logits, pixel-major: [L, S]
-        const dispatch = tf.keep(tf.tidy(() => tf.softmax(tf.transpose(tf.squeeze(tf.slice(im!.logits, 0, 1), [0]), [1, 0]))));
+        const dispatch = tf.keep(
+          tf.tidy(() => tf.softmax(tf.transpose(tf.squeeze(tf.slice(im!.logits, 0, 1), [0]), [1, 0]))),
+        );
         pending.push({ trace: { kind: 'glmix', path, height, width, slots: S }, tensors: { dispatch } });
         return out;
       });

@@ -57,7 +57,14 @@ function arrow(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number
   ctx.stroke();
 }
 
-function dot(ctx: CanvasRenderingContext2D, x: number, y: number, r: number, fill: string, stroke = 'rgba(0,0,0,0.7)'): void {
+function dot(
+  ctx: CanvasRenderingContext2D,
+  x: number,
+  y: number,
+  r: number,
+  fill: string,
+  stroke = 'rgba(0,0,0,0.7)',
+): void {
   ctx.beginPath();
   ctx.arc(x, y, r, 0, 2 * Math.PI);
   ctx.fillStyle = fill;
@@ -141,7 +148,12 @@ export function centreRegion(t: BraTrace | DbraTrace, view: View): number {
  * routed to (filled, stronger for higher rank, numbered). DBRA also draws its agents: each sampling
  * position (dot, one colour per offset group) joined to its reference point (ring).
  */
-export function drawRouting(ctx: CanvasRenderingContext2D, t: BraTrace | DbraTrace, view: View, sel: Selection = {}): DrawStats {
+export function drawRouting(
+  ctx: CanvasRenderingContext2D,
+  t: BraTrace | DbraTrace,
+  view: View,
+  sel: Selection = {},
+): DrawStats {
   const S = t.nWin;
   const q = sel.region ?? centreRegion(t, view);
   ctx.save();
@@ -181,7 +193,13 @@ export function drawRouting(ctx: CanvasRenderingContext2D, t: BraTrace | DbraTra
           const ry = ((a + 0.5) / t.hk) * 2 - 1;
           const o = ((g * t.hk + a) * t.wk + b) * 2;
           const [x0, y0] = mapToCanvas(view, t.height, t.width, unnorm(ry, t.paddedHeight), unnorm(rx, t.paddedWidth));
-          const [x1, y1] = mapToCanvas(view, t.height, t.width, unnorm(t.gridXY[o + 1]!, t.paddedHeight), unnorm(t.gridXY[o]!, t.paddedWidth));
+          const [x1, y1] = mapToCanvas(
+            view,
+            t.height,
+            t.width,
+            unnorm(t.gridXY[o + 1]!, t.paddedHeight),
+            unnorm(t.gridXY[o]!, t.paddedWidth),
+          );
           ring(ctx, x0, y0, r * 0.7, 'rgba(255,255,255,0.8)');
           arrow(ctx, x0, y0, x1, y1, 'rgba(255,255,255,0.8)');
           dot(ctx, x1, y1, r, paletteColour(g + 3));
@@ -255,7 +273,12 @@ export function drawSlots(ctx: CanvasRenderingContext2D, t: GlmixTrace, view: Vi
 }
 
 /** Draw any trace; returns what was drawn. */
-export function drawTrace(ctx: CanvasRenderingContext2D, t: MechanismTrace, view: View, sel: Selection = {}): DrawStats {
+export function drawTrace(
+  ctx: CanvasRenderingContext2D,
+  t: MechanismTrace,
+  view: View,
+  sel: Selection = {},
+): DrawStats {
   switch (t.kind) {
     case 'dat':
       return drawDat(ctx, t, view, sel);
@@ -268,7 +291,11 @@ export function drawTrace(ctx: CanvasRenderingContext2D, t: MechanismTrace, view
 }
 
 /** Colour a class map (row-major, one class index per pixel) with a palette, into RGBA. */
-export function classMapRgba(classMap: Int32Array, colours: ReadonlyArray<readonly [number, number, number]> | null, alpha = 150): Uint8ClampedArray<ArrayBuffer> {
+export function classMapRgba(
+  classMap: Int32Array,
+  colours: ReadonlyArray<readonly [number, number, number]> | null,
+  alpha = 150,
+): Uint8ClampedArray<ArrayBuffer> {
   const out = new Uint8ClampedArray(classMap.length * 4);
   for (let i = 0; i < classMap.length; i++) {
     const c = classMap[i]!;
@@ -293,12 +320,18 @@ export interface DrawnObject {
  * The instance masks of `objects` as one RGBA overlay of the original image (width × height): object k
  * in palette colour k; where masks overlap, the better-scored (earlier) object stays on top.
  */
-export function instanceMasksRgba(objects: readonly DrawnObject[], width: number, height: number, alpha = 120): Uint8ClampedArray<ArrayBuffer> {
+export function instanceMasksRgba(
+  objects: readonly DrawnObject[],
+  width: number,
+  height: number,
+  alpha = 120,
+): Uint8ClampedArray<ArrayBuffer> {
   const out = new Uint8ClampedArray(width * height * 4);
   for (let k = objects.length - 1; k >= 0; k--) {
     const m = objects[k]!.mask;
     if (!m) continue;
-    if (m.length !== width * height) throw new Error(`instanceMasksRgba: mask ${k} has ${m.length} pixels, expected ${width}×${height}`);
+    if (m.length !== width * height)
+      throw new Error(`instanceMasksRgba: mask ${k} has ${m.length} pixels, expected ${width}×${height}`);
     const [r, g, b] = paletteRgb(k, 50);
     for (let i = 0; i < m.length; i++) {
       if (!m[i]) continue;
@@ -315,10 +348,16 @@ export function instanceMasksRgba(objects: readonly DrawnObject[], width: number
  * Draw detections over the original image already on the canvas at `scale` canvas pixels per image
  * pixel: masks (if any), then boxes with "name score" tags. Returns how many boxes were drawn.
  */
-export function drawDetections(ctx: CanvasRenderingContext2D, det: { width: number; height: number; objects: readonly DrawnObject[] }, scale: number): number {
+export function drawDetections(
+  ctx: CanvasRenderingContext2D,
+  det: { width: number; height: number; objects: readonly DrawnObject[] },
+  scale: number,
+): number {
   if (det.objects.some((o) => o.mask)) {
     const tmp = new OffscreenCanvas(det.width, det.height);
-    tmp.getContext('2d')!.putImageData(new ImageData(instanceMasksRgba(det.objects, det.width, det.height), det.width, det.height), 0, 0);
+    tmp
+      .getContext('2d')!
+      .putImageData(new ImageData(instanceMasksRgba(det.objects, det.width, det.height), det.width, det.height), 0, 0);
     ctx.drawImage(tmp, 0, 0, det.width * scale, det.height * scale);
   }
   ctx.font = '12px system-ui, sans-serif';

@@ -22,14 +22,29 @@ import {
   selectBackend,
   type WasmFileMap,
 } from '@dynavit/backend-web';
-import { type Classifier, type DenseBackbone, IMAGENET_MEAN, IMAGENET_STD, type InputConfig, type Module, resizeBilinear, type StateDict } from '@dynavit/core';
+import {
+  type Classifier,
+  type DenseBackbone,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type InputConfig,
+  type Module,
+  resizeBilinear,
+  type StateDict,
+} from '@dynavit/core';
 import { detectionOptionsFromConfig, keepRatioSize, variants as headVariants } from '@dynavit/heads';
 import { capture, type MechanismTrace, mechanismCounts } from './capture.js';
 
 export type Task = 'classify' | 'segment' | 'detect';
 export type BackendRequest = 'auto' | 'webgpu' | 'webgl' | 'wasm';
 
-const cls = (size: [number, number]): InputConfig => ({ size, mean: IMAGENET_MEAN, std: IMAGENET_STD, cropPct: 0.875, interpolation: 'bicubic' });
+const cls = (size: [number, number]): InputConfig => ({
+  size,
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+  cropPct: 0.875,
+  interpolation: 'bicubic',
+});
 
 /** A model bundled with the site: the reduced golden case of a family, with its random test weights. */
 export interface TestModel {
@@ -43,7 +58,13 @@ export interface TestModel {
 }
 
 export const TEST_MODELS: readonly TestModel[] = [
-  { id: 'test:dat', label: 'DAT++ reduced (golden dat_pp_reduced, 64×64)', family: 'dat', file: 'dat_pp_reduced.weights.safetensors', input: cls([64, 64]) },
+  {
+    id: 'test:dat',
+    label: 'DAT++ reduced (golden dat_pp_reduced, 64×64)',
+    family: 'dat',
+    file: 'dat_pp_reduced.weights.safetensors',
+    input: cls([64, 64]),
+  },
   {
     id: 'test:dbra',
     label: 'DeBiFormer reduced (golden cls_tiny_reduced, 224×224)',
@@ -64,7 +85,7 @@ export const TEST_MODELS: readonly TestModel[] = [
 export function officialModels(): { name: string; kind: 'classifier' | 'backbone'; family: string }[] {
   return createRegistry()
     .listModels()
-    .filter((m) => m.kind !== 'head' && m.implemented)
+    .filter((m) => m.kind !== 'head')
     .map((m) => ({ name: m.name, kind: m.kind as 'classifier' | 'backbone', family: m.family }));
 }
 
@@ -182,7 +203,8 @@ export function randomStateDict(m: Module, seed = 7, stdFor?: (key: string) => n
     else if (name === 'running_var') data.fill(1);
     else if (name === 'running_mean') data.fill(0);
     else if (name === 'bias') for (let i = 0; i < n; i++) data[i] = 0.1 * rand();
-    else if (name === 'weight' && isNorm && e.torchShape.length === 1) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rand();
+    else if (name === 'weight' && isNorm && e.torchShape.length === 1)
+      for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * rand();
     else {
       const fanIn = e.torchShape.length > 1 ? e.torchShape.slice(1).reduce((a, b) => a * b, 1) : 1;
       const std = Math.sqrt(2 / fanIn);
@@ -217,7 +239,12 @@ export function headFromCheckpoint(sd: StateDict): SegHeadOptions | null {
   if (!seg) return null;
   const numClasses = seg[0]!;
   if ([...sd.keys()].some((k) => k.startsWith('neck.'))) {
-    return { kind: 'semantic_fpn', numClasses, channels: seg[1]!, neckChannels: shape('neck.lateral_convs.0.conv.weight')?.[0] ?? 256 };
+    return {
+      kind: 'semantic_fpn',
+      numClasses,
+      channels: seg[1]!,
+      neckChannels: shape('neck.lateral_convs.0.conv.weight')?.[0] ?? 256,
+    };
   }
   const aux = shape('auxiliary_head.conv_seg.weight');
   return { kind: 'upernet', numClasses, channels: seg[1]!, auxChannels: aux ? aux[1]! : 0 };
@@ -260,12 +287,15 @@ export function randomDetectionHeadStateDict(head: Module, seed = 11): StateDict
  */
 export function detectionHeadFromCheckpoint(sd: StateDict): DetHeadOptions | null {
   const shape = (k: string) => sd.get(k)?.shape;
-  const count = (prefix: string) => new Set([...sd.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size;
+  const count = (prefix: string) =>
+    new Set([...sd.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size;
   const fpnChannels = shape('neck.lateral_convs.0.conv.weight')?.[0];
   const fcCls = shape('roi_head.bbox_head.fc_cls.weight');
   if (fcCls && fpnChannels !== undefined) {
     // DAT's neck: P6 = a stride-2 conv on C5 (neck.fpn_convs.4); DeBiFormer/BiFormer: max-pooled P5
-    const base = detectionOptionsFromConfig(headVariants[sd.has('neck.fpn_convs.4.conv.weight') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco'].config);
+    const base = detectionOptionsFromConfig(
+      headVariants[sd.has('neck.fpn_convs.4.conv.weight') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco'].config,
+    );
     if (base.kind !== 'mask_rcnn') return null;
     return {
       ...base,
@@ -279,10 +309,18 @@ export function detectionHeadFromCheckpoint(sd: StateDict): DetHeadOptions | nul
   const retinaCls = shape('bbox_head.retina_cls.weight');
   if (retinaCls && fpnChannels !== undefined) {
     // DAT/BiFormer: FPN from C3 (3 laterals) with extra convs; DeBiFormer: from C2 (4 laterals), none
-    const base = detectionOptionsFromConfig(headVariants[count('neck.lateral_convs.') === 3 ? 'retinanet_coco_dat' : 'retinanet_coco_debi'].config);
+    const base = detectionOptionsFromConfig(
+      headVariants[count('neck.lateral_convs.') === 3 ? 'retinanet_coco_dat' : 'retinanet_coco_debi'].config,
+    );
     if (base.kind !== 'retinanet') return null;
     const anchors = (base.scalesPerOctave ?? 3) * (base.anchorRatios?.length ?? 3);
-    return { ...base, fpnChannels, featChannels: retinaCls[1]!, stackedConvs: count('bbox_head.cls_convs.'), numClasses: retinaCls[0]! / anchors };
+    return {
+      ...base,
+      fpnChannels,
+      featChannels: retinaCls[1]!,
+      stackedConvs: count('bbox_head.cls_convs.'),
+      numClasses: retinaCls[0]! / anchors,
+    };
   }
   return null;
 }
@@ -310,7 +348,10 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   // 1. backend: WebGPU → WebGL → wasm (or the one asked for, falling back as backend-web does)
   status('starting the backend…');
   const backend = await time('backend start', () =>
-    selectBackend({ ...(req.backend === 'auto' ? {} : { prefer: req.backend, fallback: true }), wasmPaths: req.wasmPaths }),
+    selectBackend({
+      ...(req.backend === 'auto' ? {} : { prefer: req.backend, fallback: true }),
+      wasmPaths: req.wasmPaths,
+    }),
   );
 
   // 2. weights
@@ -320,7 +361,9 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   if (req.checkpoint) {
     status(`reading ${req.checkpoint.name}…`);
     loaded = await time('weights (read + parse)', () =>
-      loadWeights(req.checkpoint!, { onProgress: (p) => p.status === 'progress' && req.onProgress?.(p.progress ?? null) }),
+      loadWeights(req.checkpoint!, {
+        onProgress: (p) => p.status === 'progress' && req.onProgress?.(p.progress ?? null),
+      }),
     );
     weightsKind = 'checkpoint';
   } else if (test) {
@@ -356,22 +399,35 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       const md = loaded!.metadata;
       const family = registry.familyForReference(md['reference'] ?? '');
       if (!family) throw new Error(`no dynavit family knows the reference "${md['reference']}" of this file`);
-      backbone = family.fromReference(md).model as unknown as Classifier;
+      const fromFile = family.fromReference(md);
+      if (fromFile.kind === 'head') {
+        fromFile.dispose();
+        throw new Error('this golden file holds a head alone; the demo needs a backbone or a classifier');
+      }
+      backbone = fromFile;
       backbone.loadStateDict(loaded!.tensors, { source: loaded!.source });
       const shape = md['input_shape'] ? (JSON.parse(md['input_shape']) as number[]) : null;
-      input = test && !req.checkpoint ? test.input : cls(shape && shape.length === 4 ? [shape[2]!, shape[3]!] : [224, 224]);
-      numClassesHint = (backbone as Classifier).numClasses ?? 0;
+      input =
+        test && !req.checkpoint ? test.input : cls(shape && shape.length === 4 ? [shape[2]!, shape[3]!] : [224, 224]);
+      numClassesHint = backbone.kind === 'classifier' ? backbone.numClasses : 0;
       if (weightsKind === 'checkpoint') weightsKind = 'test';
       return;
     }
     const { variant } = registry.variant(req.model);
     if (req.task === 'classify' && variant.kind !== 'classifier')
       throw new Error(`${req.model} is a ${variant.kind}; classification needs a classifier (e.g. dat_pp_tiny)`);
-    backbone = registry.createModel(req.model);
+    const model = registry.createModel(req.model);
+    if (model.kind === 'head') {
+      model.dispose();
+      throw new Error(`${req.model} is a head; pick a classifier or a backbone`);
+    }
+    backbone = model;
     input = variant.input ?? cls([224, 224]);
-    numClassesHint = 'numClasses' in backbone ? (backbone as Classifier).numClasses : 0;
+    numClassesHint = model.kind === 'classifier' ? model.numClasses : 0;
     if (!loaded) {
-      notes.push(`No checkpoint: ${req.model} runs with untrained (zero) weights, so its output and its mechanisms are meaningless. Drop an official checkpoint to see them work.`);
+      notes.push(
+        `No checkpoint: ${req.model} runs with untrained (zero) weights, so its output and its mechanisms are meaningless. Drop an official checkpoint to see them work.`,
+      );
       return;
     }
     if (req.task !== 'classify' && [...loaded.tensors.keys()].some((k) => k.startsWith('backbone.'))) {
@@ -379,13 +435,21 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       else detHead = detectionHeadFromCheckpoint(loaded.tensors);
       loadWhole = segHead !== null || detHead !== null;
       if (!loadWhole) {
-        const sub: StateDict = new Map([...loaded.tensors].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice(9), v]));
+        const sub: StateDict = new Map(
+          [...loaded.tensors].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice(9), v]),
+        );
         backbone.loadStateDict(sub, { strict: false, source: loaded.source });
-        notes.push(`The checkpoint has a backbone but no ${req.task === 'segment' ? 'segmentation' : 'detection'} head this demo knows; the head has random weights.`);
+        notes.push(
+          `The checkpoint has a backbone but no ${req.task === 'segment' ? 'segmentation' : 'detection'} head this demo knows; the head has random weights.`,
+        );
       }
     } else {
-      const r = backbone.loadStateDict(loaded.tensors, { strict: variant.kind === 'classifier', source: loaded.source });
-      if (r.missing.length) notes.push(`${r.missing.length} parameters were not in the checkpoint (e.g. ${r.missing[0]}).`);
+      const r = backbone.loadStateDict(loaded.tensors, {
+        strict: variant.kind === 'classifier',
+        source: loaded.source,
+      });
+      if (r.missing.length)
+        notes.push(`${r.missing.length} parameters were not in the checkpoint (e.g. ${r.missing[0]}).`);
     }
   });
   try {
@@ -396,7 +460,9 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   }
 
   if (weightsKind === 'test')
-    notes.push('These are test weights: random, from the golden test cases (they reproduce the official code bit for bit, but they were never trained). Predictions are meaningless; the mechanisms still act on the image.');
+    notes.push(
+      'These are test weights: random, from the golden test cases (they reproduce the official code bit for bit, but they were never trained). Predictions are meaningless; the mechanisms still act on the image.',
+    );
 
   const img = imageSize(req.image);
   const result: RunResult = {
@@ -415,22 +481,26 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   const disposables: Array<Module | tf.Tensor> = [backbone!];
   try {
     if (req.task === 'classify') {
-      const model = backbone! as Classifier;
-      if (!(numClassesHint > 0)) throw new Error('this model has no classifier head; pick the segment task');
+      const model = backbone!;
+      if (model.kind !== 'classifier' || !(numClassesHint > 0))
+        throw new Error('this model has no classifier head; pick the segment task');
       const x = await time('pre-processing', () => prepareClassification(req.image, input!));
       disposables.push(x);
       [result.inputHeight, result.inputWidth] = [x.shape[1], x.shape[2]];
       result.crop = classificationCrop(img.width, img.height, input!);
       status(`running on ${backend.backend}…`);
       const counts = mechanismCounts(model);
-      const { probs, traces } = await time(`forward #1 (recording ${counts.dat + counts.bra + counts.dbra + counts.glmix} attention modules; includes kernel compilation)`, async () => {
-        const { result: logits, traces } = await capture(model, () => model.forward(x));
-        const p = tf.softmax(logits);
-        logits.dispose();
-        const data = await p.data();
-        p.dispose();
-        return { probs: data, traces };
-      });
+      const { probs, traces } = await time(
+        `forward #1 (recording ${counts.dat + counts.bra + counts.dbra + counts.glmix} attention modules; includes kernel compilation)`,
+        async () => {
+          const { result: logits, traces } = await capture(model, () => model.forward(x));
+          const p = tf.softmax(logits);
+          logits.dispose();
+          const data = await p.data();
+          p.dispose();
+          return { probs: data, traces };
+        },
+      );
       result.traces = traces;
       if (req.warmRun ?? true)
         await time('forward #2 (warm)', async () => {
@@ -447,12 +517,14 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     } else if (req.task === 'detect') {
       // detection: the backbone's pyramid + Mask R-CNN / RetinaNet (from the checkpoint, or a small random one)
       const head = detHead ?? TEST_DETECTION_HEAD;
-      const det = createDetector({ backbone: backbone! as DenseBackbone, head });
+      const det = createDetector({ backbone: backbone!, head });
       disposables.push(det.head);
       if (loadWhole && loaded) det.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
       else if (weightsKind !== 'none') {
         det.head.loadStateDict(randomDetectionHeadStateDict(det.head));
-        notes.push('The Mask R-CNN head has random weights (seeded) and keeps its 8 best boxes whatever their score: the boxes show the pipeline working, not a detection.');
+        notes.push(
+          'The Mask R-CNN head has random weights (seeded) and keeps its 8 best boxes whatever their score: the boxes show the pipeline working, not a detection.',
+        );
       }
       const scale: [number, number] = weightsKind === 'checkpoint' && loadWhole ? [1333, 800] : [448, 224];
       // Mask R-CNN pastes every mask at the image's size: a photo beyond 1333×800 is first scaled into it
@@ -462,7 +534,9 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
           const t = imageToTensor(req.image);
           if (img.width * img.height <= 1333 * 800) return t;
           const [dh, dw] = keepRatioSize(img.height, img.width, [1333, 800]);
-          notes.push(`The ${img.width}×${img.height} image was scaled to ${dw}×${dh} for detection; boxes are in its pixels.`);
+          notes.push(
+            `The ${img.width}×${img.height} image was scaled to ${dw}×${dh} for detection; boxes are in its pixels.`,
+          );
           return tf.image.resizeBilinear(t, [dh, dw], false, true);
         }),
       );
@@ -480,7 +554,8 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       });
       result.traces = traces;
       if (req.warmRun ?? true) await time('forward #2 (warm)', () => det.detect(pixels, { scale }));
-      const coco = head.numClasses === 80 || head.numClasses === undefined ? (await labelSet(req.assetBase, 'coco')).labels : null;
+      const coco =
+        head.numClasses === 80 || head.numClasses === undefined ? (await labelSet(req.assetBase, 'coco')).labels : null;
       result.detection = {
         numClasses: out.numClasses,
         width: out.width,
@@ -490,13 +565,16 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     } else {
       // segmentation: the backbone's pyramid + a head (from the checkpoint, or random for test weights)
       let head: SegHeadOptions = segHead ?? { kind: 'upernet', numClasses: 150 };
-      if (!segHead && weightsKind !== 'checkpoint') head = { kind: 'semantic_fpn', numClasses: 150, channels: 32, neckChannels: 32 };
-      const seg = createSegmentor({ backbone: backbone! as DenseBackbone, head });
+      if (!segHead && weightsKind !== 'checkpoint')
+        head = { kind: 'semantic_fpn', numClasses: 150, channels: 32, neckChannels: 32 };
+      const seg = createSegmentor({ backbone: backbone!, head });
       disposables.push(seg.head);
       if (loadWhole && loaded) seg.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
       else if (weightsKind !== 'none') {
         seg.head.loadStateDict(randomStateDict(seg.head));
-        notes.push(`The ${head.kind === 'semantic_fpn' ? 'Semantic FPN' : 'UperNet'} head has random weights (seeded): the class map shows the pipeline working, not a segmentation.`);
+        notes.push(
+          `The ${head.kind === 'semantic_fpn' ? 'Semantic FPN' : 'UperNet'} head has random weights (seeded): the class map shows the pipeline working, not a segmentation.`,
+        );
       }
       const scale: [number, number] = weightsKind === 'checkpoint' ? [2048, 512] : [448, 224];
       const prep = await time('pre-processing', () => prepareDense(req.image, { scale }));
@@ -525,7 +603,11 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       const classes = [...counts.entries()]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
-        .map(([index, n]) => ({ index, label: ade?.labels[index] ?? `class ${index}`, probability: n / classMap.length }));
+        .map(([index, n]) => ({
+          index,
+          label: ade?.labels[index] ?? `class ${index}`,
+          probability: n / classMap.length,
+        }));
       result.segmentation = { numClasses: head.numClasses ?? 150, width: W, height: H, classMap, classes };
     }
   } finally {
