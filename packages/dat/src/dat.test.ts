@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { InputSizeError, readSafetensors, Registry, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
-import { compareArrays, runParity } from '@dynavit/core/testing';
+import { compareArrays, leakedTensors, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
 
@@ -118,13 +118,7 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
 
   it('repeated forwards leak no tensor', () => {
     const x = tf.randomNormal([1, 64, 64, 3]) as tf.Tensor4D;
-    model.forward(x).dispose();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) {
-      model.forward(x).dispose();
-      tf.dispose(model.forwardFeatures(x));
-    }
-    expect(tf.memory().numTensors).toBe(before);
+    expect(leakedTensors(() => tf.dispose([model.forward(x), ...model.forwardFeatures(x)]))).toBe(0);
     x.dispose();
   });
 });

@@ -37,16 +37,14 @@ describe('shared blocks', () => {
       'dwc.bias',
     ]);
     const sd = new Map(
-      m
-        .stateDictShapes()
-        .map(([k, s]) => [
-          k,
-          {
-            dtype: 'F32' as const,
-            shape: s,
-            data: Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + k.length)),
-          },
-        ]),
+      m.stateDictShapes().map(([k, s]) => [
+        k,
+        {
+          dtype: 'F32' as const,
+          shape: s,
+          data: Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + k.length)),
+        },
+      ]),
     );
     m.loadStateDict(sd);
     const x = tf.randomNormal([1, 3, 3, 2], 0, 1, 'float32', 1) as tf.Tensor4D;

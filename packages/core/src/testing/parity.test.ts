@@ -5,7 +5,7 @@ import { toy } from '../registry.test.js';
 import { Registry } from '../registry.js';
 import { useBackend } from '../test-utils/backends.js';
 import { Toy } from '../test-utils/toy.js';
-import { type ParityAdapter, runParity, runParityAsync } from './parity.js';
+import { leakedTensors, type ParityAdapter, runParity, runParityAsync } from './parity.js';
 
 describe('runParity', () => {
   beforeAll(() => useBackend('cpu'));
@@ -94,5 +94,15 @@ describe('runParity', () => {
     expect(() => runParity(new Registry(), weights, io)).toThrow(
       /no registered family reads configs from example\/toy@deadbeef/,
     );
+  });
+});
+
+describe('leakedTensors', () => {
+  beforeAll(() => useBackend('cpu'));
+  it('counts what a function leaves allocated per run, after a warm-up run', () => {
+    const kept: tf.Tensor[] = [];
+    expect(leakedTensors(() => tf.tidy(() => tf.add(tf.ones([2]), 1)).dispose())).toBe(0);
+    expect(leakedTensors(() => kept.push(tf.tidy(() => tf.add(tf.ones([2]), 1))), 3)).toBe(3);
+    tf.dispose(kept);
   });
 });

@@ -80,6 +80,17 @@ export const imageModelParity: ParityAdapter = (model) => {
   };
 };
 
+/**
+ * Tensors still allocated after `fn` ran `runs` times, counted after one warm-up run (kernels and
+ * backend caches may allocate once): 0 when everything `fn` makes is disposed.
+ */
+export function leakedTensors(fn: () => void, runs = 3): number {
+  fn();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < runs; i++) fn();
+  return tf.memory().numTensors - before;
+}
+
 /** 1e-4 on cpu/wasm float32, 1e-3 on GPU backends. */
 export function defaultTolerance(backend: string): number {
   return backend === 'cpu' || backend === 'wasm' || backend === 'tensorflow' ? 1e-4 : 1e-3;
