@@ -1,6 +1,6 @@
 /**
  * The benchmarks page: a static SVG bar chart and a table, both drawn from one JSON file of measured
- * numbers (data/bench.json), so updating the numbers is editing that file.
+ * numbers (data/bench.json, written by `scripts/bench.mjs` from `dynavit bench` runs).
  */
 
 export interface BenchResult {
