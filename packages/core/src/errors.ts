@@ -14,7 +14,9 @@ export type DynavitErrorCode =
   | 'UNSAFE_PICKLE'
   | 'UNKNOWN_MODEL'
   | 'NOT_IMPLEMENTED'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  | 'BUDGET'
+  | 'IO';
 
 export class DynavitError extends Error {
   readonly [MARKER] = true;
@@ -96,6 +98,26 @@ export class SafetensorsError extends DynavitError {
   constructor(message: string) {
     super('SAFETENSORS', message);
     this.name = 'SafetensorsError';
+  }
+}
+
+/**
+ * Reading an input would materialise more than its memory budget allows (tensors, pixels, pickle
+ * values); nothing was allocated beyond the budget. The message names what and the sizes, and how to
+ * raise the budget.
+ */
+export class BudgetError extends DynavitError {
+  constructor(message: string) {
+    super('BUDGET', message);
+    this.name = 'BudgetError';
+  }
+}
+
+/** A file or folder could not be read or written (missing, a directory, no permission, disk full). */
+export class FileError extends DynavitError {
+  constructor(message: string) {
+    super('IO', message);
+    this.name = 'FileError';
   }
 }
 

@@ -6,6 +6,7 @@
 export * from './errors.js';
 export * from './contracts.js';
 export * from './io/tensor-data.js';
+export * from './io/budget.js';
 export * from './io/safetensors.js';
 export * from './io/pth.js';
 export * from './nn/module.js';
