@@ -9,30 +9,54 @@
  * (protocol 0/1 instantiation) and BUILD (`obj.__setstate__(state)`). A malicious checkpoint uses
  * them to run `os.system(...)` or `builtins.eval(...)` at load time.
  *
- * SAFETY RULE. Nothing a pickle names is ever called, imported or looked up:
+ * SAFETY RULE (PyTorch's `weights_only=True` semantics). Nothing a pickle names is ever called,
+ * imported or looked up, and by default only an explicit allow-list of globals may even be named:
  *
- *  1. GLOBAL / STACK_GLOBAL only produce an inert `PickleGlobal {module, name}` descriptor. If the
- *     module is on the deny-list of modules that exist to run code, spawn processes, import, touch
- *     files/network or reach arbitrary attributes (`os`, `posix`, `nt`, `sys`, `subprocess`,
- *     `runpy`, `importlib`, `builtins` except its plain container/value types, `operator`,
- *     `functools`, `pickle`, `ctypes`, `socket`, `shutil`, `torch.hub`, …; see `DENIED_MODULES`), the
- *     unpickler throws `UnsafePickleError` naming `module.name` right there, before the descriptor
- *     is even used.
- *  2. REDUCE on a descriptor is resolved through a closed allow-list of reconstructors written in
- *     this file (`RECONSTRUCTORS`): `collections.OrderedDict`, the builtin containers, `_codecs.encode`
- *     (protocol-2 bytes), `torch.Size`, `torch._utils._rebuild_tensor{,_v2}`,
- *     `torch._utils._rebuild_parameter{,_with_state}`, `torch._tensor._rebuild_from_type_v2`,
- *     `copyreg._reconstructor` / `copyreg.__newobj__`. Tensors become `TensorRef` objects that only
- *     record storage, offset, shape and stride.
- *  3. Otherwise, REDUCE / INST / OBJ on a name that looks like a class — a single identifier starting
- *     with an uppercase letter, e.g. `argparse.Namespace`, `pathlib.PosixPath` — or on one of a few
- *     known value types with lowercase names (`numpy.dtype`, numpy scalars/arrays, `torch.device`,
- *     `datetime.*`, `builtins.slice`/`complex`/`range`), yields an inert `PickleObject` placeholder
- *     `{__class__, args, state}` that just records what was asked for.
- *  4. NEWOBJ / NEWOBJ_EX (`cls.__new__`) on a non-denied descriptor yields a placeholder (or an empty
- *     container for the container types); BUILD stores the state on the placeholder.
- *  5. Any other REDUCE — a function-like name (`torch.load`, `__main__.f`, `numpy.load`, a dotted
- *     attribute path, …) or a callable that is not a global at all — throws `UnsafePickleError`.
+ *  1. GLOBAL / STACK_GLOBAL produce an inert `PickleGlobal {module, name}` descriptor only for a
+ *     global on the WEIGHTS-ONLY ALLOW-LIST:
+ *       - reconstructors (REDUCE targets, our own code in `RECONSTRUCTORS`): `collections.OrderedDict`,
+ *         `builtins.{dict,list,tuple,set,frozenset,bytes,bytearray}` (and `__builtin__.*`),
+ *         `_codecs.encode` (protocol-2 bytes), `torch.Size`, `torch._utils._rebuild_tensor{,_v2}`,
+ *         `torch._utils._rebuild_parameter{,_with_state}`, `torch._tensor._rebuild_from_type_v2`,
+ *         `copyreg._reconstructor` / `copyreg.__newobj__` (for allow-listed classes only);
+ *       - inert data classes read as `PickleObject` placeholders (`INERT_CLASSES`): `argparse.Namespace`
+ *         (training `args` of timm/DeiT/DeBiFormer checkpoints), `yacs.config.CfgNode` (the `config`
+ *         of Swin-codebase/DAT training checkpoints), `numpy.dtype`, `numpy.ndarray`,
+ *         `numpy.{core,_core}.multiarray.{scalar,_reconstruct}`, `numpy.dtypes.*DType` (numpy values in
+ *         mmdet/mmengine `meta`), `torch.device`;
+ *       - plain values that are named but never called: the torch storage classes
+ *         (`torch.FloatStorage`, …, `torch.UntypedStorage`, also under `torch.cuda` / `torch.storage`),
+ *         torch dtypes (`torch.float32`, …), `torch.Tensor`, `torch.nn.parameter.Parameter`, and the
+ *         plain value types of `builtins` (`object`, `int`, `str`, …).
+ *     Any other global throws `UnsafePickleError` naming `module.name` right there — `zipfile.ZipFile`,
+ *     `_winapi.CreateProcess`, `torch.load`, `torch.nn.Module` and its subclasses (a pickled model),
+ *     `pathlib.PosixPath`, `__main__.*`, … Modules on the deny-list (`DENIED_MODULES`: `os`, `posix`,
+ *     `nt`, `sys`, `subprocess`, `runpy`, `importlib`, `builtins` except its plain types, `operator`,
+ *     `functools`, `pickle`, `ctypes`, `socket`, `shutil`, `torch.hub`, …) are refused always.
+ *  2. REDUCE / INST / OBJ on a reconstructor runs it; on an inert class yields a `PickleObject`
+ *     `{__class__, args, state}` that just records what was asked for; anything else (a storage
+ *     class, a dtype, a callable that is not a global at all) throws `UnsafePickleError`.
+ *  3. NEWOBJ / NEWOBJ_EX (`cls.__new__`) yields an empty container for the container types, a
+ *     placeholder for an inert class, and throws otherwise.
+ *  4. BUILD never runs a `__setstate__`: it stores the state on the placeholder (or as an
+ *     OrderedDict's `attributes`). A state that sets `__setstate__`, `__class__`, `__reduce__`, …
+ *     (`HIJACK_ATTRS`) — how a pickle makes a later BUILD call something — throws `UnsafePickleError`.
+ *
+ * OPT-IN `allowUnknownGlobals: true` (for trusted files) restores the older, lenient rule: any
+ * non-denied global may be named (kept as a `PickleGlobal`), and REDUCE / NEWOBJ / copyreg on a
+ * class-like name (an identifier starting with an uppercase letter, e.g. `pathlib.PosixPath`) or a
+ * known value type (`datetime.*`, `builtins.slice`/`complex`/`range`, …) yields an inert
+ * placeholder. REDUCE on function-like names (`torch.load`, `numpy.load`, …) and the deny-list
+ * stay refused; still nothing is ever called.
+ *
+ * BOUNDS. LONG1/LONG4 integers over `MAX_LONG_BYTES` (4 KiB) and INT/LONG/PUT/GET text lines over
+ * `MAX_INT_DIGITS` (10,000 digits) are refused on their length, before any digit is read; every
+ * string/bytes length is checked against what is left of the input before anything is sliced; what
+ * reconstructors copy (bytes, encoded strings, list/set/dict copies, shapes) and bytes objects are
+ * charged to a `Budget` (option `budget`, default `defaultBudget(input size)`), so a memoised value
+ * copied again and again throws `BudgetError`. The machine itself is iterative (no recursion on the
+ * pickle's nesting). Strings from the pickle are escaped (`printable`) in every message, so an
+ * error is always one line.
  *
  * Persistent ids (BINPERSID / PERSID, how torch refers to tensor storages) are handed to the
  * caller's `persistentLoad`, which only maps them to data it owns.
@@ -42,6 +66,7 @@
  * `PickleDict` (an insertion-ordered Map), set / frozenset → Set.
  */
 import { CheckpointError, UnsafePickleError } from '../errors.js';
+import { Budget } from './budget.js';
 
 /** An inert reference to `module.name`, as named by GLOBAL / STACK_GLOBAL. Never resolved. */
 export class PickleGlobal {
@@ -97,6 +122,18 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Name of the pickle for error messages (e.g. `archive/data.pkl`). */
   source?: string;
+  /**
+   * Read globals outside the weights-only allow-list as inert placeholders (`PickleObject` for
+   * class-like names, `PickleGlobal` for bare references) instead of refusing them. Deny-listed
+   * modules (`os`, `builtins.eval`, `subprocess`, …) and REDUCE on function-like names stay refused.
+   * Only for trusted files. Default false.
+   */
+  allowUnknownGlobals?: boolean;
+  /**
+   * Memory budget charged for what reconstructors copy (bytes, strings encoded to bytes, list/set/dict
+   * copies, shapes); default: `new Budget(bytes.length, 'pickle')` with the default limit.
+   */
+  budget?: Budget;
 }
 
 export interface UnpickleResult {
@@ -254,15 +291,76 @@ const SAFE_BUILTINS = new Set([
 /** `copyreg` helpers that only allocate an instance of a class named in their arguments. */
 const SAFE_COPYREG = new Set(['_reconstructor', '__newobj__', '__newobj_ex__']);
 
-/** Lowercase-named value types that become placeholders (never called). */
-const INERT_VALUE_TYPES = new Set([
+/**
+ * Classes read as inert `PickleObject` placeholders by default (weights-only allow-list): plain data
+ * that official checkpoints really hold — timm/DeiT/DeBiFormer training `args`, numpy scalars, dtypes
+ * and arrays in mmdet/mmengine `meta`, devices. Their BUILD state is stored, never passed to a
+ * `__setstate__`.
+ */
+const INERT_CLASSES = new Set([
+  'argparse.Namespace',
+  // Swin-codebase training checkpoints (DAT) save their yacs config: a dict subclass of plain values
+  'yacs.config.CfgNode',
   'numpy.dtype',
+  'numpy.ndarray',
   'numpy.core.multiarray.scalar',
   'numpy._core.multiarray.scalar',
   'numpy.core.multiarray._reconstruct',
   'numpy._core.multiarray._reconstruct',
-  'numpy.ndarray',
   'torch.device',
+]);
+
+/**
+ * Attributes a BUILD state may not set: through them Python's BUILD (`getattr(obj, '__setstate__')`,
+ * `setattr` of slot state) would call or retype with a pickled value. Other dunder-looking names are
+ * plain data (yacs stores `__immutable__` in its instances).
+ */
+const HIJACK_ATTRS = new Set([
+  '__setstate__',
+  '__reduce__',
+  '__reduce_ex__',
+  '__getstate__',
+  '__class__',
+  '__dict__',
+  '__getattr__',
+  '__getattribute__',
+  '__setattr__',
+  '__init__',
+  '__new__',
+  '__call__',
+]);
+
+/** numpy ≥ 1.25 dtype classes (`numpy.dtypes.Float64DType`, …), also inert. */
+const NUMPY_DTYPE_CLASS = /^[A-Z][A-Za-z0-9]*DType$/;
+
+/** Storage classes named in torch persistent ids (see pth.ts). */
+const STORAGE_CLASS = /^(?:Untyped|Typed|Float|Double|Half|BFloat16|Long|Int|Short|Char|Byte|Bool)Storage$/;
+
+/** torch dtypes, pickled as plain globals (`torch.float32`). */
+const TORCH_DTYPES = new Set([
+  'float32',
+  'float',
+  'float64',
+  'double',
+  'float16',
+  'half',
+  'bfloat16',
+  'int64',
+  'long',
+  'int32',
+  'int',
+  'int16',
+  'short',
+  'int8',
+  'uint8',
+  'bool',
+  'complex64',
+  'complex128',
+]);
+
+/** Lowercase-named value types that become placeholders under `allowUnknownGlobals` (never called). */
+const INERT_VALUE_TYPES = new Set([
+  ...INERT_CLASSES,
   'torch.dtype',
   'datetime.datetime',
   'datetime.date',
@@ -287,10 +385,40 @@ function deniedModule(module: string): string | undefined {
   return undefined;
 }
 
+function isInertClass(g: PickleGlobal): boolean {
+  return INERT_CLASSES.has(g.qualifiedName) || (g.module === 'numpy.dtypes' && NUMPY_DTYPE_CLASS.test(g.name));
+}
+
+/** True for a global a weights-only checkpoint may name (allow-listed; see the header). */
+function allowListed(module: string, name: string): boolean {
+  const key = `${module} ${name}`;
+  if (RECONSTRUCTORS.has(key) || NEW_CONTAINERS.has(key)) return true;
+  const g = new PickleGlobal(module, name);
+  if (isInertClass(g)) return true;
+  if ((module === 'builtins' || module === '__builtin__') && SAFE_BUILTINS.has(name)) return true;
+  if ((module === 'torch' || module === 'torch.cuda' || module === 'torch.storage') && STORAGE_CLASS.test(name))
+    return true;
+  if (module === 'torch' && (TORCH_DTYPES.has(name) || name === 'Tensor')) return true;
+  if (module === 'torch.nn.parameter' && name === 'Parameter') return true;
+  return false;
+}
+
 /** Throws `UnsafePickleError` if a GLOBAL may not even be named. */
-function checkGlobal(module: string, name: string, at: number): void {
+function checkGlobal(module: string, name: string, at: number, allowUnknown: boolean): void {
   const denied = deniedModule(module);
-  if (denied === undefined) return;
+  if (denied === undefined) {
+    if (allowUnknown || allowListed(module, name)) return;
+    const hint =
+      module === 'torch.nn' || module.startsWith('torch.nn.') || module === '__main__'
+        ? ' (a pickled module or class: save and load model.state_dict() instead)'
+        : module.startsWith('torch') && name.startsWith('_rebuild_')
+          ? ' (an unsupported tensor kind: quantized, sparse, nested, meta...)'
+          : '';
+    throw new UnsafePickleError(
+      `${module}.${name}`,
+      `GLOBAL at offset ${at}; it is not on the weights-only allow-list (torch tensor/storage rebuilders, OrderedDict, plain containers, argparse.Namespace, numpy scalars and dtypes)${hint}; pass allowUnknownGlobals: true to read such objects as inert placeholders if the file is trusted`,
+    );
+  }
   if ((module === 'builtins' || module === '__builtin__') && SAFE_BUILTINS.has(name)) return;
   if ((module === 'copyreg' || module === 'copy_reg') && SAFE_COPYREG.has(name)) return;
   throw new UnsafePickleError(
@@ -301,14 +429,26 @@ function checkGlobal(module: string, name: string, at: number): void {
 
 const CLASS_NAME = /^[A-Z][A-Za-z0-9_]*$/;
 
-function becomesPlaceholder(g: PickleGlobal): boolean {
-  return CLASS_NAME.test(g.name) || INERT_VALUE_TYPES.has(g.qualifiedName);
+/** May REDUCE / NEWOBJ / copyreg turn this global into a placeholder? */
+function becomesPlaceholder(g: PickleGlobal, allowUnknown: boolean): boolean {
+  if (isInertClass(g)) return true;
+  return allowUnknown && (CLASS_NAME.test(g.name) || INERT_VALUE_TYPES.has(g.qualifiedName));
 }
+
+/**
+ * Caps on what one opcode may announce. No integer in a checkpoint is more than a few bytes wide
+ * (element counts and offsets fit 8 bytes, the legacy magic number 10, a 256-bit hash 32), so 4 KiB
+ * (a 9,864-digit number) leaves two orders of magnitude of room while making a LONG4 or a text LONG
+ * decode in microseconds; larger ones are refused on their length, before any digit is read.
+ */
+export const MAX_LONG_BYTES = 4096;
+/** Decimal digits of a protocol-0 INT / LONG line (≈ `MAX_LONG_BYTES` in binary; BigInt parsing is quadratic). */
+export const MAX_INT_DIGITS = 10_000;
 
 // ---------------------------------------------------------------------------------------------
 // Allow-listed reconstructors (our own code; they receive already-decoded plain values)
 
-type Reconstructor = (args: unknown[], at: number) => unknown;
+type Reconstructor = (args: unknown[], at: number, allowUnknown: boolean) => unknown;
 
 function fail(at: number, message: string): never {
   throw new CheckpointError(`pickle: ${message} (at offset ${at})`);
@@ -346,7 +486,7 @@ function encodeString(s: unknown, encoding: unknown, at: number): Uint8Array {
     return out;
   }
   if (enc === 'utf-8' || enc === 'utf8') return new TextEncoder().encode(s);
-  return fail(at, `unsupported string encoding "${String(encoding)}"`);
+  return fail(at, `unsupported string encoding "${printable(String(encoding))}"`);
 }
 
 function rebuildTensor(args: unknown[], at: number, requiresGradIndex: number): TensorRef {
@@ -386,8 +526,13 @@ function newBytes(args: unknown[], at: number): Uint8Array {
   return Uint8Array.from(iterableItems(x, 'bytes initialiser', at), (v) => toInt(v, 'byte', at) & 0xff);
 }
 
-function placeholderFor(cls: unknown, args: unknown[], at: number): PickleObject {
+function placeholderFor(cls: unknown, args: unknown[], at: number, allowUnknown: boolean): PickleObject {
   if (!(cls instanceof PickleGlobal)) return fail(at, `expected a class, got ${describeValue(cls)}`);
+  if (!becomesPlaceholder(cls, allowUnknown))
+    throw new UnsafePickleError(
+      cls.qualifiedName,
+      `instantiated through copyreg at offset ${at}; not an inert data class on the weights-only allow-list`,
+    );
   return new PickleObject(cls.qualifiedName, args);
 }
 
@@ -425,7 +570,7 @@ const RECONSTRUCTORS = new Map<string, Reconstructor>([
   ['torch._utils _rebuild_parameter_with_state', rebuildParameter],
   [
     'torch._tensor _rebuild_from_type_v2',
-    (a, at): unknown => {
+    (a, at, u): unknown => {
       // (func, new_type, args, state): a tensor subclass; rebuild the plain tensor through our table.
       const [func, , inner] = a;
       if (!(func instanceof PickleGlobal))
@@ -437,14 +582,26 @@ const RECONSTRUCTORS = new Map<string, Reconstructor>([
           `passed to torch._tensor._rebuild_from_type_v2 at offset ${at}; not an allow-listed tensor reconstructor`,
         );
       if (!Array.isArray(inner)) return fail(at, '_rebuild_from_type_v2 arguments must be a tuple');
-      return rebuild(inner, at);
+      return rebuild(inner, at, u);
     },
   ],
-  ['copyreg _reconstructor', (a, at) => placeholderFor(a[0], [], at)],
-  ['copy_reg _reconstructor', (a, at) => placeholderFor(a[0], [], at)],
-  ['copyreg __newobj__', (a, at) => placeholderFor(a[0], a.slice(1), at)],
-  ['copy_reg __newobj__', (a, at) => placeholderFor(a[0], a.slice(1), at)],
+  ['copyreg _reconstructor', (a, at, u) => placeholderFor(a[0], [], at, u)],
+  ['copy_reg _reconstructor', (a, at, u) => placeholderFor(a[0], [], at, u)],
+  ['copyreg __newobj__', (a, at, u) => placeholderFor(a[0], a.slice(1), at, u)],
+  ['copy_reg __newobj__', (a, at, u) => placeholderFor(a[0], a.slice(1), at, u)],
 ]);
+
+const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
+const HAS_CONTROL = /[\p{Cc}\u2028\u2029]/u;
+
+/**
+ * A string from a pickle made safe for a one-line message: control characters (newlines included)
+ * escaped as `\uXXXX`, and at most `max` characters kept.
+ */
+export function printable(s: string, max = 200): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return cut.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** Short human description of a decoded value, for error messages. */
 export function describeValue(x: unknown): string {
@@ -453,7 +610,7 @@ export function describeValue(x: unknown): string {
   if (typeof x === 'boolean') return 'bool';
   if (typeof x === 'number') return Number.isInteger(x) ? `int ${x}` : `float ${x}`;
   if (typeof x === 'bigint') return 'int';
-  if (typeof x === 'string') return x.length > 40 ? 'str' : `str "${x}"`;
+  if (typeof x === 'string') return x.length > 40 ? 'str' : `str "${printable(x)}"`;
   if (x instanceof Uint8Array) return `bytes(${x.length})`;
   if (Array.isArray(x)) return `list/tuple(${x.length})`;
   if (x instanceof PickleDict) return `${x.pyClass}(${x.size} keys)`;
@@ -560,6 +717,8 @@ class Unpickler {
   /** Offset of the opcode being executed. */
   private at = 0;
   private op = 0;
+  private readonly allowUnknown: boolean;
+  private readonly budget: Budget;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -569,6 +728,8 @@ class Unpickler {
     this.pos = offset;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.where = opts.source ? ` in ${opts.source}` : '';
+    this.allowUnknown = opts.allowUnknownGlobals === true;
+    this.budget = opts.budget ?? new Budget(bytes.length, `pickle${this.where}`);
   }
 
   private error(message: string): never {
@@ -597,19 +758,25 @@ class Unpickler {
   private i32(): number {
     return this.view.getInt32(this.need(4, 'a 4-byte argument'), true);
   }
+  /** An 8-byte length; refused when it exceeds what is left of the input (nothing is allocated first). */
   private u64(): number {
     const v = this.view.getBigUint64(this.need(8, 'an 8-byte argument'), true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.error(`length ${v} is too large`);
+    if (v > BigInt(this.bytes.length - this.pos))
+      this.error(`length ${v} is larger than the ${this.bytes.length - this.pos} bytes left in the input`);
     return Number(v);
   }
   private take(n: number, what: string): Uint8Array {
     const p = this.need(n, what);
     return this.bytes.subarray(p, p + n);
   }
-  private line(what: string): string {
+  private line(what: string, max = Number.POSITIVE_INFINITY): string {
     const start = this.pos;
     const nl = this.bytes.indexOf(0x0a, start);
     if (nl < 0) this.error(`truncated: ${what} needs a newline-terminated line at offset ${start}`);
+    if (nl - start > max)
+      this.error(
+        `integer of ${nl - start} characters is over the cap of ${MAX_INT_DIGITS} digits (no checkpoint holds integers that large)`,
+      );
     this.pos = nl + 1;
     return utf8.decode(this.bytes.subarray(start, nl));
   }
@@ -640,6 +807,16 @@ class Unpickler {
     this.memo.set(i, this.top());
   }
 
+  /** The length of a LONG1/LONG4 integer, refused above `MAX_LONG_BYTES` before its digits are read. */
+  private longLength(n: number): number {
+    if (n < 0) this.error(`negative integer length ${n}`);
+    if (n > MAX_LONG_BYTES)
+      this.error(
+        `integer of ${n} bytes is over the cap of ${MAX_LONG_BYTES} bytes (no checkpoint holds integers that large)`,
+      );
+    return n;
+  }
+
   private decodeLong(b: Uint8Array): number | bigint {
     if (b.length === 0) return 0;
     // little-endian two's complement; via a hex string so huge values stay linear-time
@@ -654,14 +831,20 @@ class Unpickler {
     if (this.op === OP.INT && s === '01') return true;
     if (this.op === OP.INT && s === '00') return false;
     const t = s.endsWith('L') ? s.slice(0, -1) : s;
-    if (!/^[+-]?\d+$/.test(t)) this.error(`malformed integer "${s}"`);
+    if (t.length > MAX_INT_DIGITS)
+      this.error(
+        `integer of ${t.length} characters is over the cap of ${MAX_INT_DIGITS} digits (no checkpoint holds integers that large)`,
+      );
+    if (!/^[+-]?\d+$/.test(t)) this.error(`malformed integer "${printable(s, 40)}"`);
     const v = BigInt(t);
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   }
 
   private makeGlobal(module: unknown, name: unknown): PickleGlobal {
     if (typeof module !== 'string' || typeof name !== 'string') this.error('global module and name must be strings');
-    checkGlobal(module, name, this.at);
+    if (HAS_CONTROL.test(module) || HAS_CONTROL.test(name) || module.length > 1000 || name.length > 1000)
+      this.error(`malformed global name "${printable(module, 100)}.${printable(name, 100)}"`);
+    checkGlobal(module, name, this.at, this.allowUnknown);
     return new PickleGlobal(module, name);
   }
 
@@ -676,8 +859,8 @@ class Unpickler {
     if (!Array.isArray(args))
       this.error(`arguments of ${fn.qualifiedName} must be a tuple, got ${describeValue(args)}`);
     const rebuild = RECONSTRUCTORS.get(`${fn.module} ${fn.name}`);
-    if (rebuild !== undefined) return rebuild(args, this.at);
-    if (becomesPlaceholder(fn)) return new PickleObject(fn.qualifiedName, args);
+    if (rebuild !== undefined) return this.charge(rebuild(args, this.at, this.allowUnknown), fn.qualifiedName);
+    if (becomesPlaceholder(fn, this.allowUnknown)) return new PickleObject(fn.qualifiedName, args);
     const hint =
       fn.module.startsWith('torch') && fn.name.startsWith('_rebuild_')
         ? 'unsupported tensor kind (quantized, sparse, nested, meta...)'
@@ -692,12 +875,33 @@ class Unpickler {
     if (!Array.isArray(args)) this.error(`NEWOBJ arguments must be a tuple, got ${describeValue(args)}`);
     const container = NEW_CONTAINERS.get(`${cls.module} ${cls.name}`);
     if (container !== undefined) return container();
+    if (!becomesPlaceholder(cls, this.allowUnknown))
+      throw new UnsafePickleError(
+        cls.qualifiedName,
+        `NEWOBJ at offset ${this.at}; not an inert data class on the weights-only allow-list`,
+      );
     const obj = new PickleObject(cls.qualifiedName, args);
     if (kwargs instanceof PickleDict && kwargs.size > 0) obj.kwargs = kwargs;
     return obj;
   }
 
+  /**
+   * BUILD: store `state` on the placeholder (Python: `obj.__setstate__(state)`, else update `__dict__`
+   * and `setattr` the slot state).
+   */
   private build(obj: unknown, state: unknown): void {
+    // In Python, BUILD calls `obj.__setstate__(state)` if the object has one, else updates its __dict__.
+    // A state that sets `__setstate__` (or `__class__`, `__reduce__`, …; see HIJACK_ATTRS) is how a
+    // pickle makes a later BUILD call whatever it stored there: refused, whatever the value is.
+    const dicts = (Array.isArray(state) ? state : [state]).filter((d): d is Map<unknown, unknown> => d instanceof Map);
+    let dunder: unknown;
+    for (const d of dicts)
+      for (const k of d.keys()) if (dunder === undefined && typeof k === 'string' && HIJACK_ATTRS.has(k)) dunder = k;
+    if (dunder !== undefined)
+      throw new UnsafePickleError(
+        `${obj instanceof PickleObject ? obj.__class__ : obj instanceof PickleDict ? obj.pyClass : describeValue(obj)}.${String(dunder)}`,
+        `BUILD at offset ${this.at} sets ${String(dunder)}, which would make Python call a pickled value; nothing was called`,
+      );
     if (obj instanceof PickleObject) {
       if (obj.state instanceof Map && state instanceof Map) for (const [k, v] of state) obj.state.set(k, v);
       else obj.state = state;
@@ -724,6 +928,27 @@ class Unpickler {
       list = target.listItems;
     } else this.error(`cannot append to ${describeValue(target)}`);
     for (const x of items) list.push(x);
+  }
+
+  private copy(b: Uint8Array): Uint8Array {
+    this.budget.take(b.length, `a ${b.length}-byte bytes object at offset ${this.at}`);
+    return b.slice();
+  }
+
+  /** Charge what a reconstructor allocated (each is bounded by a small multiple of its arguments). */
+  private charge(x: unknown, what: string): unknown {
+    const n =
+      x instanceof Uint8Array
+        ? x.length
+        : Array.isArray(x)
+          ? 8 * x.length
+          : x instanceof Map || x instanceof Set
+            ? 16 * x.size
+            : x instanceof TensorRef
+              ? 16 * x.shape.length
+              : 0;
+    if (n > 0) this.budget.take(n, `${what} at offset ${this.at}`);
+    return x;
   }
 
   private string(bytes: Uint8Array): string {
@@ -784,23 +1009,21 @@ class Unpickler {
         case OP.LONG1:
           this.push(this.decodeLong(this.take(this.u8(), 'LONG1 digits')));
           break;
-        case OP.LONG4: {
-          const n = this.i32();
-          if (n < 0) this.error(`negative LONG4 length ${n}`);
-          this.push(this.decodeLong(this.take(n, 'LONG4 digits')));
+        case OP.LONG4:
+          this.push(this.decodeLong(this.take(this.longLength(this.i32()), 'LONG4 digits')));
           break;
-        }
         case OP.BINFLOAT:
           this.push(this.view.getFloat64(this.need(8, 'a BINFLOAT'), false));
           break;
         case OP.INT:
         case OP.LONG:
-          this.push(this.parseIntLine(this.line('an integer')));
+          this.push(this.parseIntLine(this.line('an integer', MAX_INT_DIGITS + 2)));
           break;
         case OP.FLOAT: {
           const s = this.line('a float');
           const v = Number(s);
-          if (s.trim() === '' || (Number.isNaN(v) && !/nan/i.test(s))) this.error(`malformed float "${s}"`);
+          if (s.trim() === '' || (Number.isNaN(v) && !/nan/i.test(s)))
+            this.error(`malformed float "${printable(s, 40)}"`);
           this.push(v);
           break;
         }
@@ -824,14 +1047,14 @@ class Unpickler {
           this.push(this.legacyString(this.take(this.u8(), 'SHORT_BINSTRING data')));
           break;
         case OP.BINBYTES:
-          this.push(this.take(this.u32(), 'BINBYTES data').slice());
+          this.push(this.copy(this.take(this.u32(), 'BINBYTES data')));
           break;
         case OP.SHORT_BINBYTES:
-          this.push(this.take(this.u8(), 'SHORT_BINBYTES data').slice());
+          this.push(this.copy(this.take(this.u8(), 'SHORT_BINBYTES data')));
           break;
         case OP.BINBYTES8:
         case OP.BYTEARRAY8:
-          this.push(this.take(this.u64(), `${OPCODE_NAMES.get(op)} data`).slice());
+          this.push(this.copy(this.take(this.u64(), `${OPCODE_NAMES.get(op)} data`)));
           break;
         // --- containers
         case OP.EMPTY_DICT:
@@ -930,7 +1153,7 @@ class Unpickler {
           this.memoPut(this.u32());
           break;
         case OP.PUT:
-          this.memoPut(Number(this.parseIntLine(this.line('a memo key'))));
+          this.memoPut(Number(this.parseIntLine(this.line('a memo key', MAX_INT_DIGITS + 2))));
           break;
         case OP.MEMOIZE:
           this.memoPut(this.memo.size);
@@ -942,7 +1165,7 @@ class Unpickler {
           this.push(this.memoGet(this.u32()));
           break;
         case OP.GET:
-          this.push(this.memoGet(Number(this.parseIntLine(this.line('a memo key')))));
+          this.push(this.memoGet(Number(this.parseIntLine(this.line('a memo key', MAX_INT_DIGITS + 2)))));
           break;
         // --- globals and object construction (see the safety rule above)
         case OP.GLOBAL: {

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CheckpointError, UnsafePickleError } from '../errors.js';
+import { BudgetError, CheckpointError, UnsafePickleError } from '../errors.js';
+import { Budget } from './budget.js';
 import { PickleDict, PickleObject, unpickle } from './pickle.js';
 import { loadPthStateDict, readPth } from './pth.js';
 import { type StateDict, type TensorData, f16ToF32, f32ToF16 } from './tensor-data.js';
@@ -82,7 +83,13 @@ const P = {
     return [0x58, ...u32(b.length), ...b];
   },
   int: (n: number): number[] =>
-    n >= 0 && n < 256 ? [0x4b, n] : n >= 0 && n < 65536 ? [0x4d, ...u16(n)] : [0x4a, ...u32(n)],
+    n >= 0 && n < 256
+      ? [0x4b, n]
+      : n >= 0 && n < 65536
+        ? [0x4d, ...u16(n)]
+        : n >= 0 && n >= 2 ** 31
+          ? [0x8a, 8, ...u64(n)] // LONG1, 8 bytes
+          : [0x4a, ...u32(n)],
   float: (x: number) => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setFloat64(0, x, false);
@@ -466,16 +473,27 @@ describe('safety', () => {
       ['numpy', 'load'],
       ['collections', 'OrderedDict.fromkeys'],
       ['torch._utils', '_rebuild_qtensor'],
-    ] as const) {
-      const e = thrown(() => unpickle(pickleBytes(P.global(m, n), P.tuple([P.str('x')]), [REDUCE])));
-      expect(e, `${m}.${n}`).toBeInstanceOf(UnsafePickleError);
-      expect((e as UnsafePickleError).callable).toBe(`${m}.${n}`);
-    }
-    const obj = unpickle(
-      pickleBytes(P.global('pathlib', 'PosixPath'), P.tuple([P.str('/tmp/x')]), [REDUCE], P.dict([['k', P.int(1)]]), [
-        BUILD,
-      ]),
+    ] as const)
+      for (const allowUnknownGlobals of [false, true]) {
+        const e = thrown(() =>
+          unpickle(pickleBytes(P.global(m, n), P.tuple([P.str('x')]), [REDUCE]), { allowUnknownGlobals }),
+        );
+        expect(e, `${m}.${n}`).toBeInstanceOf(UnsafePickleError);
+        expect((e as UnsafePickleError).callable).toBe(`${m}.${n}`);
+      }
+    const posixPath = pickleBytes(
+      P.global('pathlib', 'PosixPath'),
+      P.tuple([P.str('/tmp/x')]),
+      [REDUCE],
+      P.dict([['k', P.int(1)]]),
+      [BUILD],
     );
+    // weights-only by default: a class outside the allow-list is refused, named
+    const refused = thrown(() => unpickle(posixPath));
+    expect(refused).toBeInstanceOf(UnsafePickleError);
+    expect((refused as UnsafePickleError).callable).toBe('pathlib.PosixPath');
+    expect((refused as Error).message).toContain('allowUnknownGlobals');
+    const obj = unpickle(posixPath, { allowUnknownGlobals: true });
     expect(obj).toBeInstanceOf(PickleObject);
     expect((obj as PickleObject).__class__).toBe('pathlib.PosixPath');
     expect((obj as PickleObject).args).toEqual(['/tmp/x']);
@@ -693,5 +711,494 @@ describe('corrupt input', () => {
       ['c/byteorder', enc.encode('big')],
     ]);
     expect(() => readPth(bigEndian)).toThrow(/byteorder is "big"/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18: weights-only allow-list, opcode caps, nesting, memory budget, ZIP bounds
+
+const NEWOBJ_PICKLE = (m: string, n: string, state: number[]) =>
+  pickleBytes(P.dict([['args', [...P.global(m, n), EMPTY_TUPLE, NEWOBJ, ...state, BUILD]]]));
+
+describe('weights-only allow-list', () => {
+  it.each([
+    ['zipfile', 'ZipFile'],
+    ['_winapi', 'CreateProcess'],
+    ['torch.nn', 'Module'],
+    ['torch.nn.modules.conv', 'Conv2d'],
+    ['__main__', 'Net'],
+    ['pathlib', 'PosixPath'],
+    ['collections', 'defaultdict'],
+    ['torch', 'load'],
+    ['numpy', 'load'],
+  ])('refuses a global outside the allow-list (%s.%s), as a reference, a REDUCE or a NEWOBJ', (m, n) => {
+    for (const b of [
+      pickleBytes(P.dict([['x', P.global(m, n)]])),
+      pickleBytes(P.global(m, n), P.tuple([P.str('x')]), [REDUCE]),
+      NEWOBJ_PICKLE(m, n, P.dict([])),
+    ]) {
+      const e = thrown(() => unpickle(b));
+      expect(e).toBeInstanceOf(UnsafePickleError);
+      expect((e as UnsafePickleError).callable).toBe(`${m}.${n}`);
+      expect((e as Error).message).toContain(`${m}.${n}`);
+    }
+  });
+
+  it('suggests saving a state dict when the pickle names a torch.nn module', () => {
+    expect(() => unpickle(NEWOBJ_PICKLE('torch.nn.modules.linear', 'Linear', P.dict([])))).toThrow(
+      /torch\.nn\.modules\.linear\.Linear.*model\.state_dict\(\)/,
+    );
+  });
+
+  it('reads argparse.Namespace as plain data (NEWOBJ + BUILD, or copyreg._reconstructor), nothing run', () => {
+    const state = P.dict([
+      ['lr', P.float(0.5)],
+      ['model', P.str('dbra')],
+      ['input_size', P.tuple([P.int(3), P.int(224)])],
+    ]);
+    const viaNewobj = unpickle(NEWOBJ_PICKLE('argparse', 'Namespace', state)) as PickleDict;
+    const viaCopyreg = unpickle(
+      pickleBytes(
+        P.dict([
+          [
+            'args',
+            [
+              ...P.global('copy_reg', '_reconstructor'),
+              ...P.tuple([P.global('argparse', 'Namespace'), P.global('__builtin__', 'object'), [NONE]]),
+              REDUCE,
+              ...state,
+              BUILD,
+            ],
+          ],
+        ]),
+      ),
+    ) as PickleDict;
+    for (const root of [viaNewobj, viaCopyreg]) {
+      const args = root.get('args') as PickleObject;
+      expect(args).toBeInstanceOf(PickleObject);
+      expect(args.__class__).toBe('argparse.Namespace');
+      expect(entries(args.state)).toEqual([
+        ['lr', 0.5],
+        ['model', 'dbra'],
+        ['input_size', [3, 224]],
+      ]);
+    }
+    // copyreg may only instantiate allow-listed classes
+    const e = thrown(() =>
+      unpickle(
+        pickleBytes(
+          P.global('copyreg', '_reconstructor'),
+          P.tuple([P.global('copyreg', '__newobj__'), P.global('builtins', 'object'), [NONE]]),
+          [REDUCE],
+        ),
+      ),
+    );
+    expect(e).toBeInstanceOf(UnsafePickleError);
+    expect((e as UnsafePickleError).callable).toBe('copyreg.__newobj__');
+  });
+
+  it('reads numpy scalars and dtypes (mmdet/mmengine meta), torch dtypes and devices as inert values', () => {
+    // meta = {'best': numpy.float64(0.5), 'dtype': torch.float16, 'device': torch.device('cpu')}, as pickled
+    const dtype = [
+      ...P.global('numpy', 'dtype'),
+      ...P.tuple([P.str('f8'), [NEWFALSE], [0x88]]),
+      REDUCE,
+      ...P.tuple([P.int(3), P.str('<'), [NONE], [NONE], [NONE], P.int(0xffffffff), P.int(0xffffffff), P.int(0)]),
+      BUILD,
+    ];
+    const scalar = [
+      ...P.global('numpy.core.multiarray', 'scalar'),
+      ...P.tuple([dtype, [0x43, 8, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f]]),
+      REDUCE,
+    ];
+    const meta = unpickle(
+      pickleBytes(
+        P.dict([
+          ['best', scalar],
+          ['dtype', P.global('torch', 'float16')],
+          ['device', [...P.global('torch', 'device'), ...P.tuple([P.str('cpu')]), REDUCE]],
+          ['np2', [...P.global('numpy.dtypes', 'Float64DType'), EMPTY_TUPLE, NEWOBJ]],
+        ]),
+      ),
+    ) as PickleDict;
+    const best = meta.get('best') as PickleObject;
+    expect(best.__class__).toBe('numpy.core.multiarray.scalar');
+    expect((best.args[0] as PickleObject).__class__).toBe('numpy.dtype');
+    expect(best.args[1]).toEqual(new Uint8Array([0, 0, 0, 0, 0, 0, 0xe0, 0x3f]));
+    expect((meta.get('dtype') as { qualifiedName: string }).qualifiedName).toBe('torch.float16');
+    expect((meta.get('device') as PickleObject).args).toEqual(['cpu']);
+    expect((meta.get('np2') as PickleObject).__class__).toBe('numpy.dtypes.Float64DType');
+  });
+
+  it('reads a yacs CfgNode (dict subclass, __immutable__ in its state) as plain data', () => {
+    const cfg = unpickle(
+      pickleBytes(
+        P.global('yacs.config', 'CfgNode'),
+        [EMPTY_TUPLE, NEWOBJ, MARK],
+        P.str('MODEL'),
+        P.str('dat'),
+        [SETITEMS],
+        P.dict([['__immutable__', [NEWFALSE]]]),
+        [BUILD],
+      ),
+    ) as PickleObject;
+    expect(cfg.__class__).toBe('yacs.config.CfgNode');
+    expect(entries(cfg.dictItems)).toEqual([['MODEL', 'dat']]);
+    expect(entries(cfg.state)).toEqual([['__immutable__', false]]);
+  });
+
+  it('refuses a BUILD state that sets __setstate__ (or __class__, __reduce__), even to an allow-listed value', () => {
+    for (const target of [
+      [...P.global('argparse', 'Namespace'), EMPTY_TUPLE, NEWOBJ],
+      [...P.global('collections', 'OrderedDict'), EMPTY_TUPLE, REDUCE],
+    ])
+      for (const key of ['__setstate__', '__reduce__', '__class__']) {
+        const b = pickleBytes(target, P.dict([[key, P.global('collections', 'OrderedDict')]]), [BUILD]);
+        const e = thrown(() => unpickle(b, { allowUnknownGlobals: true }));
+        expect(e).toBeInstanceOf(UnsafePickleError);
+        expect((e as UnsafePickleError).callable).toMatch(new RegExp(`(Namespace|OrderedDict)\\.${key}$`));
+      }
+    // OrderedDict's own BUILD state (_metadata of a state dict) is fine
+    const od = unpickle(
+      pickleBytes(P.orderedDict([]), P.dict([['_metadata', P.dict([['', P.dict([['version', P.int(1)]])]])]]), [BUILD]),
+    ) as PickleDict;
+    expect(entries(od.attributes)[0]![0]).toBe('_metadata');
+  });
+
+  it('allowUnknownGlobals keeps the inert placeholders, but never the deny-list', () => {
+    const b = pickleBytes(
+      P.dict([
+        ['zip', [...P.global('zipfile', 'ZipFile'), ...P.tuple([P.str('x.zip')]), REDUCE]],
+        ['fn', P.global('torch', 'load')],
+      ]),
+    );
+    expect(() => unpickle(b)).toThrow(UnsafePickleError);
+    const v = unpickle(b, { allowUnknownGlobals: true }) as PickleDict;
+    expect((v.get('zip') as PickleObject).__class__).toBe('zipfile.ZipFile');
+    expect((v.get('fn') as { qualifiedName: string }).qualifiedName).toBe('torch.load');
+    const archive = buildZip([['c/data.pkl', b]]);
+    expect(() => readPth(archive)).toThrow(UnsafePickleError);
+    expect(((readPth(archive, { allowUnknownGlobals: true }) as PickleDict).get('zip') as PickleObject).args).toEqual([
+      'x.zip',
+    ]);
+    const evil = pickleBytes(P.global('os', 'system'), P.tuple([P.str('x')]), [REDUCE]);
+    expect(() => unpickle(evil, { allowUnknownGlobals: true })).toThrow(/os\.system/);
+  });
+});
+
+/** `{'x': <LONG4 of n bytes>}` with all digits present. */
+function long4Pickle(n: number): Uint8Array {
+  const b = new Uint8Array(4 + n + 16);
+  b.set([0x80, 2, EMPTY_DICT, 0x8c, 1, 0x78, 0x8b, ...u32(n)]);
+  b.fill(1, 11, 11 + n);
+  b.set([SETITEM_OP, STOP], 11 + n);
+  return b.subarray(0, 13 + n);
+}
+const SETITEM_OP = 0x73;
+
+describe('integer and string caps', () => {
+  it.each([50e6, 140e6])('refuses a complete %d-byte LONG4 on its length, at once', (n) => {
+    const b = long4Pickle(n);
+    const t0 = performance.now();
+    const e = thrown(() => unpickle(b));
+    expect(performance.now() - t0).toBeLessThan(200);
+    expect(e).toBeInstanceOf(CheckpointError);
+    expect((e as Error).message).toContain(`integer of ${n} bytes is over the cap of 4096 bytes`);
+  });
+
+  it('accepts a LONG4 at the cap and decodes it', () => {
+    const v = unpickle(long4Pickle(4096)) as PickleDict;
+    expect(v.get('x')).toBe(BigInt(`0x${'01'.repeat(4096)}`));
+    expect(() => unpickle(long4Pickle(4097))).toThrow(/over the cap of 4096 bytes/);
+  });
+
+  it('refuses protocol-0 INT/LONG lines over 10,000 digits (BigInt parsing is quadratic)', () => {
+    const line = (d: number) => enc.encode(`L${'7'.repeat(d)}L\n.`);
+    expect(unpickle(line(10_000))).toBe(BigInt('7'.repeat(10_000)));
+    const huge = line(5_000_000);
+    const t0 = performance.now();
+    expect(() => unpickle(huge)).toThrow(/integer of 5000001 characters is over the cap of 10000 digits/);
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+
+  it.each([
+    ['BINUNICODE8', 0x8d],
+    ['BINBYTES8', 0x8e],
+    ['BYTEARRAY8', 0x96],
+  ])('refuses a %s longer than the rest of the input before allocating', (name, op) => {
+    for (const n of [2 ** 40, 2 ** 60]) {
+      const b = new Uint8Array([0x80, 5, op, ...u64(Number(n)), 0x61, 0x62, STOP]);
+      if (n === 2 ** 60) new DataView(b.buffer).setBigUint64(3, 2n ** 60n, true);
+      expect(() => unpickle(b)).toThrow(new RegExp(`length ${BigInt(n)} is larger than the 3 bytes left.*${name}`));
+    }
+  });
+
+  it('charges what reconstructors copy to the budget (one string encoded again and again)', () => {
+    const parts: number[][] = [P.str('x'.repeat(4096)), [0x71, 1, 0x30, 0x5d]];
+    for (let i = 0; i < 64; i++)
+      parts.push([...P.global('_codecs', 'encode'), 0x68, 1, ...P.str('latin1'), 0x86, REDUCE, 0x61]);
+    const b = pickleBytes(...parts);
+    expect((unpickle(b) as Uint8Array[]).length).toBe(64);
+    const e = thrown(() => unpickle(b, { budget: new Budget(b.length, 'test pickle', { maxBytes: 100_000 }) }));
+    expect(e).toBeInstanceOf(BudgetError);
+    expect((e as Error).message).toMatch(/^test pickle: _codecs\.encode at offset \d+ would materialise/);
+  });
+});
+
+/** `{'model': OrderedDict(), 'x': [[[...]]]}` nested `depth` lists deep. */
+function deepPickle(depth: number, container: 'list' | 'tuple' | 'dict'): Uint8Array {
+  const body: number[] = [];
+  if (container === 'list') {
+    for (let i = 0; i < depth; i++) body.push(0x5d);
+    for (let i = 1; i < depth; i++) body.push(0x61);
+  } else if (container === 'tuple') {
+    body.push(EMPTY_TUPLE);
+    for (let i = 1; i < depth; i++) body.push(0x85); // TUPLE1
+  } else {
+    for (let i = 0; i < depth; i++) body.push(EMPTY_DICT, 0x4b, 0);
+    body.splice(body.length - 2, 2); // the innermost dict holds nothing
+    for (let i = 1; i < depth; i++) body.push(SETITEM_OP);
+  }
+  return pickleBytes(P.dict([['model', P.orderedDict([])]]).slice(0, -1), P.str('x'), body, [SETITEMS]);
+}
+
+describe('untrusted nesting depth', () => {
+  it.each([
+    'list',
+    'tuple',
+    'dict',
+  ] as const)('walks 500-deep %s nesting iteratively and refuses 10,000 and 100,000 deep with a typed error', (kind) => {
+    const ok = readPth(buildZip([['c/data.pkl', deepPickle(500, kind)]])) as PickleDict;
+    let x = ok.get('x');
+    let depth = 0;
+    while (x !== undefined && (Array.isArray(x) ? x.length > 0 : x instanceof Map && x.size > 0)) {
+      x = Array.isArray(x) ? x[0] : (x as Map<unknown, unknown>).get(0);
+      depth++;
+    }
+    expect(depth).toBe(499);
+    for (const n of [10_000, 100_000]) {
+      const bytes = buildZip([['c/data.pkl', deepPickle(n, kind)]]);
+      const e = thrown(() => readPth(bytes));
+      expect(e, `${kind} ${n}`).toBeInstanceOf(CheckpointError);
+      expect((e as Error).message).toMatch(/^checkpoint value x(\.0)+ is nested more than 1000 containers deep/);
+      expect(() => loadPthStateDict(bytes)).toThrow(/cannot find a state dict/);
+    }
+  });
+});
+
+describe('memory budget', () => {
+  /** One F32 storage of `numel` elements (0..numel-1) and the given views of it. */
+  const viewsArchive = (numel: number, views: [string, number, number[], number[]][]) =>
+    buildZip([
+      [
+        'c/data.pkl',
+        pickleBytes(
+          P.orderedDict(
+            views.map(([k, off, size, stride]) => [k, tensorPickle('FloatStorage', '0', numel, off, size, stride)]),
+          ),
+        ),
+      ],
+      ['c/data/0', f32Bytes(range(numel))],
+    ]);
+
+  it('refuses a stride-0 view of 2^28 elements from a tiny file before allocating, naming the tensor and sizes', () => {
+    const bytes = viewsArchive(1, [['blocks.0.w', 0, [16384, 16384], [0, 0]]]);
+    expect(bytes.length).toBeLessThan(1024);
+    for (const load of [() => readPth(bytes), () => loadPthStateDict(bytes)]) {
+      const t0 = performance.now();
+      const e = thrown(load);
+      expect(performance.now() - t0).toBeLessThan(200);
+      expect(e).toBeInstanceOf(BudgetError);
+      expect((e as Error).message).toMatch(
+        /^checkpoint: tensor blocks\.0\.w \[16384, 16384\] \(268435456 F32 elements viewing 1 stored in storage 0\) would materialise 1024\.0 MiB .*over the memory budget of 64\.0 MiB .*maxBytes/,
+      );
+    }
+  });
+
+  it('refuses stride 0 over 1e12 elements with a BudgetError, never a RangeError', () => {
+    const bytes = viewsArchive(1, [['w', 0, [1e12], [0]]]);
+    for (const load of [
+      () => readPth(bytes),
+      () => loadPthStateDict(bytes),
+      () => readPth(bytes, { maxBytes: 2 ** 53 }),
+    ]) {
+      const e = thrown(load);
+      expect(e).toBeInstanceOf(BudgetError);
+      expect((e as Error).message).toContain('tensor w [1000000000000]');
+    }
+  });
+
+  it('counts every view of a shared storage at its full size (500 views of one storage)', () => {
+    const numel = 1 << 16;
+    const views = range(500).map((i): [string, number, number[], number[]] => [`w${i}`, 0, [numel], [1]]);
+    const bytes = viewsArchive(numel, views);
+    const e = thrown(() => loadPthStateDict(bytes));
+    expect(e).toBeInstanceOf(BudgetError);
+    expect((e as Error).message).toMatch(/tensor w\d+ \[65536\]/);
+    // with the budget raised, the same file loads, every view its own copy
+    const sd = loadPthStateDict(bytes, { maxBytes: 600 * 4 * numel });
+    expect(sd.size).toBe(500);
+    expect((sd.get('w499')!.data as Float32Array)[numel - 1]).toBe(numel - 1);
+  });
+
+  it('maxBytes lowers and raises the budget; a legal broadcast view within it is materialised', () => {
+    const bytes = viewsArchive(4, [['b', 0, [1024, 1024], [0, 1]]]);
+    expect(() => readPth(bytes)).toThrow(/reaches element 1023, but the storage has 4 elements/);
+    const ok = viewsArchive(4, [['b', 1, [512, 3], [0, 1]]]); // 6 KiB
+    expect(() => loadPthStateDict(ok, { maxBytes: 4096 })).toThrow(BudgetError);
+    const sd = loadPthStateDict(ok, { maxBytes: 8192 });
+    expect(Array.from((sd.get('b')!.data as Float32Array).subarray(1533))).toEqual([1, 2, 3]);
+    expect(() => loadPthStateDict(fixture('heads_maskrcnn_small.pth'), { maxBytes: 100_000 })).toThrow(
+      /^checkpoint: tensor \S+ \[.*\] \(\d+ F32 elements viewing \d+ stored in storage \S+\) would materialise/,
+    );
+  });
+
+  it.each([
+    [[Number.POSITIVE_INFINITY], /tensor size\[0\] must be an integer, got float Infinity/],
+    [[Number.NaN], /tensor size\[0\] must be an integer, got float NaN/],
+    [[-4], /tensor w \[-4\] in storage 0: sizes and strides must be non-negative integers/],
+    [[1.5], /tensor size\[0\] must be an integer, got float 1\.5/],
+  ])('refuses a size of %s with a CheckpointError', (size, message) => {
+    // _rebuild_tensor_v2(storage, 0, (size,), (1,), False, OrderedDict()), the size written as given
+    const x = size[0]!;
+    const pid = [
+      ...P.str('storage'),
+      ...P.global('torch', 'FloatStorage'),
+      ...P.str('0'),
+      ...P.str('cpu'),
+      ...P.int(4),
+    ];
+    const t = [
+      ...P.global('torch._utils', '_rebuild_tensor_v2'),
+      MARK,
+      MARK,
+      ...pid,
+      TUPLE,
+      BINPERSID,
+      ...P.int(0),
+      ...P.tuple([Number.isInteger(x) ? [0x4a, ...u32(x >>> 0)] : P.float(x)]),
+      ...P.tuple([P.int(1)]),
+      NEWFALSE,
+      ...P.global('collections', 'OrderedDict'),
+      EMPTY_TUPLE,
+      REDUCE,
+      TUPLE,
+      REDUCE,
+    ];
+    const bytes = buildZip([
+      ['c/data.pkl', pickleBytes(P.orderedDict([['w', t]]))],
+      ['c/data/0', f32Bytes([1, 2, 3, 4])],
+    ]);
+    for (const load of [() => readPth(bytes), () => loadPthStateDict(bytes)]) {
+      const e = thrown(load);
+      expect(e).toBeInstanceOf(CheckpointError);
+      expect((e as Error).message).toMatch(message);
+    }
+  });
+
+  it('refuses stride-0 expansion in the legacy format too', () => {
+    const w = new Writer();
+    w.push(new Uint8Array([...P.proto(2), 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, STOP]));
+    w.push(pickleBytes(P.int(1001)));
+    w.push(pickleBytes(P.dict([['little_endian', [0x88]]])));
+    w.push(
+      pickleBytes(P.orderedDict([['w', tensorPickle('FloatStorage', '7', 1, 0, [65536, 65536], [0, 0], [NONE])]])),
+    );
+    w.push(pickleBytes([0x5d, MARK, ...P.str('7'), 0x65]));
+    w.push(u64(1), f32Bytes([1]));
+    const e = thrown(() => loadPthStateDict(w.bytes()));
+    expect(e).toBeInstanceOf(BudgetError);
+    expect((e as Error).message).toContain(
+      'tensor w [65536, 65536] (4294967296 F32 elements viewing 1 stored in storage 7)',
+    );
+  });
+
+  it('loads every official checkpoint fixture under the default budget', () => {
+    for (const f of ['heads_maskrcnn_small.pth', 'heads_maskrcnn_small.fp16.pth', 'dbra_cls_tiny_reduced.legacy.pth']) {
+      const bytes = fixture(f);
+      expect(loadPthStateDict(bytes, { upcast: true }).size, f).toBeGreaterThan(0);
+      expect(readPth(bytes, { upcast: true }), f).toBeInstanceOf(PickleDict);
+    }
+  });
+});
+
+describe('zip bounds', () => {
+  const archive = () =>
+    buildZip([
+      ['c/data.pkl', pickleBytes([NONE])],
+      ['c/version', enc.encode('3\n')],
+    ]);
+  const eocdAt = (b: Uint8Array) => b.length - 22;
+
+  it('refuses an entry count the central directory cannot hold, at once', () => {
+    const b = archive();
+    const dv = new DataView(b.buffer);
+    dv.setUint16(eocdAt(b) + 8, 0xfffe, true);
+    dv.setUint16(eocdAt(b) + 10, 0xfffe, true);
+    expect(() => readZip(b)).toThrow(/declares 65534 entries, but its \d+-byte central directory holds at most 2/);
+  });
+
+  it('refuses more than MAX_ZIP_ENTRIES entries', () => {
+    const z = buildZip([['c/data.pkl', pickleBytes([NONE])]], { zip64: true });
+    const dv = new DataView(z.buffer);
+    const z64 = z.length - 22 - 20 - 56;
+    expect(dv.getUint32(z64, true)).toBe(0x06064b50);
+    dv.setBigUint64(z64 + 32, 2_000_000n, true);
+    dv.setBigUint64(z64 + 24, 2_000_000n, true);
+    expect(() => readZip(z)).toThrow(/declares 2000000 entries, over the cap of 1000000/);
+  });
+
+  it('refuses declared member sizes beyond the file, before reading', () => {
+    const b = archive();
+    const dv = new DataView(b.buffer);
+    const cd = dv.getUint32(eocdAt(b) + 16, true);
+    dv.setUint32(cd + 20, 0x7fffffff, true);
+    dv.setUint32(cd + 24, 0x7fffffff, true);
+    expect(() => readZip(b)).toThrow(
+      /entry "c\/data.pkl" declares 2147483647 bytes at offset \d+, but the file is \d+ bytes long/,
+    );
+  });
+});
+
+describe('one-line messages from hostile strings', () => {
+  it('escapes newlines from the pickle in every message', () => {
+    const viaStr = pickleBytes(P.str('a\nb'), P.tuple([P.str('x')]), [REDUCE]);
+    expect(thrown(() => unpickle(viaStr))).toBeInstanceOf(UnsafePickleError);
+    const viaGlobal = new Uint8Array([0x80, 4, ...P.stackGlobal('torch', 'lo\nad'), STOP]);
+    const numelKey = buildZip([
+      [
+        'c/data.pkl',
+        pickleBytes(P.orderedDict([['bad\nkey', tensorPickle('FloatStorage', '0', 1, 0, [4096, 4096], [0, 0])]])),
+      ],
+      ['c/data/0', f32Bytes([1])],
+    ]);
+    for (const fn of [
+      () => unpickle(viaStr),
+      () => unpickle(viaGlobal),
+      () => loadPthStateDict(numelKey, { maxBytes: 1 << 20 }),
+    ]) {
+      const e = thrown(fn) as Error;
+      expect(e.message).not.toMatch(/[\n\r]/);
+    }
+    expect(() => loadPthStateDict(numelKey, { maxBytes: 1 << 20 })).toThrow(/tensor bad\\u000akey \[4096, 4096\]/);
+    expect(() => unpickle(viaGlobal)).toThrow(/malformed global name "torch\.lo\\u000aad"/);
+  });
+
+  it('refuses a legacy storage referenced with two element counts', () => {
+    const w = new Writer();
+    w.push(new Uint8Array([...P.proto(2), 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, STOP]));
+    w.push(pickleBytes(P.int(1001)));
+    w.push(pickleBytes(P.dict([['little_endian', [0x88]]])));
+    w.push(
+      pickleBytes(
+        P.orderedDict([
+          ['a', tensorPickle('FloatStorage', '5', 2, 0, [2], [1], [NONE])],
+          ['b', tensorPickle('FloatStorage', '5', 1000, 0, [1000], [1], [NONE])],
+        ]),
+      ),
+    );
+    w.push(pickleBytes([0x5d, MARK, ...P.str('5'), 0x65]));
+    w.push(u64(2), f32Bytes([1, 2]));
+    expect(() => loadPthStateDict(w.bytes())).toThrow(/storage 5 is referenced with 2 and with 1000 elements/);
   });
 });

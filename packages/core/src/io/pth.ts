@@ -22,17 +22,60 @@
  * Float→F32, Half→F16, BFloat16→BF16, Long→I64, Int→I32, Byte→U8, Bool→U8, Double→F32 (rounded),
  * Short/Char→I32 (widened). The contiguous case is a single byte-range copy; a non-contiguous view
  * copies whole rows whenever its innermost stride is 1.
+ *
+ * Memory: before a tensor is materialised its element count is computed from size, stride and offset
+ * and charged to a `Budget` (option `maxBytes`, default 4 × the file + 64 MiB) at its full expanded
+ * size, so stride-0 views and many tensors viewing one storage count as what they become; over the
+ * budget a `BudgetError` names the tensor and the sizes, before anything is allocated. The same budget
+ * covers what the unpickler copies. The object tree is walked iteratively and nesting deeper than
+ * `MAX_PTH_NESTING` is refused. Unknown globals are refused unless `allowUnknownGlobals` is set.
  */
-import { CheckpointError } from '../errors.js';
-import { PickleDict, PickleGlobal, PickleObject, TensorRef, describeValue, unpickle, unpickleAt } from './pickle.js';
+import { BudgetError, CheckpointError } from '../errors.js';
+import { Budget, type ReadBudget } from './budget.js';
+import {
+  PickleDict,
+  PickleGlobal,
+  PickleObject,
+  TensorRef,
+  describeValue,
+  printable,
+  unpickle,
+  unpickleAt,
+} from './pickle.js';
 import { type StateDict, type TensorData, toFloat32 } from './tensor-data.js';
 import { isZip, readZip } from './zip.js';
 
 export { PickleDict, PickleGlobal, PickleObject } from './pickle.js';
 
-export interface ReadPthOptions {
+export interface ReadPthOptions extends ReadBudget {
   /** Convert F16/BF16 tensors to F32. */
   upcast?: boolean;
+  /**
+   * `maxBytes` (from `ReadBudget`): what reading may materialise in all — tensors (stride-0 and
+   * shared-storage views counted at their full expanded size) and what the unpickler copies; default
+   * `defaultBudget(file size)` = 4 × the file + 64 MiB. Above it a `BudgetError` names the tensor.
+   */
+  maxBytes?: number;
+  /**
+   * Read globals outside the weights-only allow-list as inert placeholders instead of refusing the
+   * file with `UnsafePickleError` (see pickle.ts). Only for trusted files; default false.
+   */
+  allowUnknownGlobals?: boolean;
+}
+
+/** Deepest nesting of containers `readPth` walks; deeper values are refused (no checkpoint nests 20 deep). */
+export const MAX_PTH_NESTING = 1000;
+
+interface ParseContext {
+  budget: Budget;
+  allowUnknownGlobals: boolean;
+}
+
+function context(bytes: Uint8Array, opts: ReadPthOptions): ParseContext {
+  return {
+    budget: new Budget(bytes.length, 'checkpoint', opts),
+    allowUnknownGlobals: opts.allowUnknownGlobals === true,
+  };
 }
 
 export interface LoadPthOptions extends ReadPthOptions {
@@ -105,6 +148,9 @@ function intField(x: unknown, what: string): number {
   throw new CheckpointError(`${what} must be a non-negative integer, got ${describeValue(x)}`);
 }
 
+/** torch writes decimal storage keys; anything printable and short is accepted, so messages stay one line. */
+const STORAGE_KEY = /^[\x21-\x7e]{1,200}$/;
+
 function storagePid(pid: unknown, expectedLength: number[]): unknown[] {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || !expectedLength.includes(pid.length))
     throw new CheckpointError(
@@ -116,9 +162,9 @@ function storagePid(pid: unknown, expectedLength: number[]): unknown[] {
 // ---------------------------------------------------------------------------------------------
 // Container formats → object tree with TensorRefs
 
-function parseCheckpoint(bytes: Uint8Array): unknown {
-  if (isZip(bytes)) return parseZip(bytes);
-  if (bytes.length >= 2 && bytes[0] === 0x80) return parseLegacy(bytes);
+function parseCheckpoint(bytes: Uint8Array, ctx: ParseContext): unknown {
+  if (isZip(bytes)) return parseZip(bytes, ctx);
+  if (bytes.length >= 2 && bytes[0] === 0x80) return parseLegacy(bytes, ctx);
   if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar')
     throw new CheckpointError(
       'this is a legacy tar-format PyTorch checkpoint (torch < 0.4), which is not supported; load and re-save it with a recent torch.save',
@@ -129,7 +175,7 @@ function parseCheckpoint(bytes: Uint8Array): unknown {
   );
 }
 
-function parseZip(bytes: Uint8Array): unknown {
+function parseZip(bytes: Uint8Array, ctx: ParseContext): unknown {
   const files = readZip(bytes);
   let pklName: string | undefined;
   for (const name of files.keys())
@@ -152,7 +198,8 @@ function parseZip(bytes: Uint8Array): unknown {
   const persistentLoad = (pid: unknown): StorageRef => {
     const [, type, key, , count] = storagePid(pid, [5]);
     const dtype = storageDType(type);
-    if (typeof key !== 'string') throw new CheckpointError(`storage key must be a string, got ${describeValue(key)}`);
+    if (typeof key !== 'string' || !STORAGE_KEY.test(key))
+      throw new CheckpointError(`storage key must be a short printable string, got ${describeValue(key)}`);
     const numel = intField(count, `element count of storage ${key}`);
     const cacheKey = `${dtype}:${key}`;
     const cached = roots.get(cacheKey);
@@ -170,24 +217,30 @@ function parseZip(bytes: Uint8Array): unknown {
     roots.set(cacheKey, ref);
     return ref;
   };
-  return unpickle(files.get(pklName)!, { persistentLoad, source: pklName });
+  return unpickle(files.get(pklName)!, {
+    persistentLoad,
+    source: pklName,
+    budget: ctx.budget,
+    allowUnknownGlobals: ctx.allowUnknownGlobals,
+  });
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
-function parseLegacy(bytes: Uint8Array): unknown {
-  const magic = unpickleAt(bytes, 0, { source: 'legacy header' });
+function parseLegacy(bytes: Uint8Array, ctx: ParseContext): unknown {
+  const pickleOpts = { budget: ctx.budget, allowUnknownGlobals: ctx.allowUnknownGlobals };
+  const magic = unpickleAt(bytes, 0, { ...pickleOpts, source: 'legacy header' });
   if (magic.value !== LEGACY_MAGIC)
     throw new CheckpointError(
       `not a PyTorch checkpoint: the first pickle holds ${describeValue(magic.value)}, expected the torch magic number`,
     );
-  const proto = unpickleAt(bytes, magic.end, { source: 'legacy header' });
+  const proto = unpickleAt(bytes, magic.end, { ...pickleOpts, source: 'legacy header' });
   if (proto.value !== LEGACY_PROTOCOL)
     throw new CheckpointError(
       `unsupported legacy checkpoint protocol ${describeValue(proto.value)} (expected ${LEGACY_PROTOCOL})`,
     );
-  const sysInfo = unpickleAt(bytes, proto.end, { source: 'legacy sys_info' });
+  const sysInfo = unpickleAt(bytes, proto.end, { ...pickleOpts, source: 'legacy sys_info' });
   if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false)
     throw new CheckpointError(
       'checkpoint was written on a big-endian machine; only little-endian checkpoints are supported',
@@ -202,7 +255,8 @@ function parseLegacy(bytes: Uint8Array): unknown {
   const persistentLoad = (pid: unknown): StorageRef => {
     const [, type, key, , count, view] = storagePid(pid, [6]);
     const dtype = storageDType(type);
-    if (typeof key !== 'string') throw new CheckpointError(`storage key must be a string, got ${describeValue(key)}`);
+    if (typeof key !== 'string' || !STORAGE_KEY.test(key))
+      throw new CheckpointError(`storage key must be a short printable string, got ${describeValue(key)}`);
     const numel = intField(count, `element count of storage ${key}`);
     let root = roots.get(key);
     if (root === undefined) {
@@ -210,11 +264,14 @@ function parseLegacy(bytes: Uint8Array): unknown {
       roots.set(key, root);
     } else if (root.dtype !== dtype)
       throw new CheckpointError(`storage ${key} is referenced as both ${root.dtype} and ${dtype}`);
+    else if (root.numel !== numel)
+      throw new CheckpointError(`storage ${key} is referenced with ${root.numel} and with ${numel} elements`);
     if (view === null || view === undefined)
       return views.get(`root:${key}`) ?? setView(`root:${key}`, new StorageRef(root, 0, numel));
     if (!Array.isArray(view) || view.length !== 3)
       throw new CheckpointError(`storage ${key} has malformed view metadata ${describeValue(view)}`);
-    const [viewKey, offset, size] = view;
+    const [rawViewKey, offset, size] = view;
+    const viewKey = printable(String(rawViewKey), 100);
     const cached = views.get(`view:${String(viewKey)}`);
     if (cached !== undefined) return cached;
     const ref = new StorageRef(
@@ -228,8 +285,12 @@ function parseLegacy(bytes: Uint8Array): unknown {
       );
     return setView(`view:${String(viewKey)}`, ref);
   };
-  const main = unpickleAt(bytes, sysInfo.end, { persistentLoad, source: 'legacy checkpoint object' });
-  const keyList = unpickleAt(bytes, main.end, { source: 'legacy storage key list' });
+  const main = unpickleAt(bytes, sysInfo.end, {
+    ...pickleOpts,
+    persistentLoad,
+    source: 'legacy checkpoint object',
+  });
+  const keyList = unpickleAt(bytes, main.end, { ...pickleOpts, source: 'legacy storage key list' });
   if (!Array.isArray(keyList.value))
     throw new CheckpointError(
       `legacy checkpoint: expected the list of storage keys at offset ${main.end}, got ${describeValue(keyList.value)}`,
@@ -289,7 +350,10 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
   return true;
 }
 
-/** Copy the elements of a strided view (element size `es`) into a fresh row-major byte buffer. */
+/**
+ * Copy the elements of a strided view (element size `es`) into a fresh row-major byte buffer. `src`
+ * starts at the view's first element and is not copied; it is read in 4- or 2-byte words when aligned.
+ */
 function gather(
   src: Uint8Array,
   es: number,
@@ -303,17 +367,17 @@ function gather(
     out.set(src.subarray(0, es));
     return out;
   }
-  // `src` starts at the view's first element and is freshly allocated, so word views are aligned.
-  const unit = es >= 4 ? 4 : es;
+  let unit = es >= 4 ? 4 : es;
+  if (src.byteOffset % unit !== 0) unit = 1;
   const w = es / unit;
-  const word = (b: Uint8Array): Uint8Array | Uint16Array | Uint32Array =>
+  const word = (b: Uint8Array, len: number): Uint8Array | Uint16Array | Uint32Array =>
     unit === 4
-      ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+      ? new Uint32Array(b.buffer, b.byteOffset, len / 4)
       : unit === 2
-        ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)
-        : b;
-  const s = word(src);
-  const o = word(out);
+        ? new Uint16Array(b.buffer, b.byteOffset, len / 2)
+        : b.subarray(0, len);
+  const s = word(src, src.byteLength - (src.byteLength % unit));
+  const o = word(out, out.byteLength);
   const inner = shape[rank - 1]!;
   const innerStride = stride[rank - 1]!;
   const idx = new Array<number>(rank).fill(0);
@@ -336,6 +400,21 @@ function gather(
     }
   }
   return out;
+}
+
+/** Bytes per element of the `TensorData` a storage dtype becomes (after the optional upcast). */
+function outputBytes(dtype: StorageDType, upcast: boolean): number {
+  switch (dtype) {
+    case 'F16':
+    case 'BF16':
+      return upcast ? 4 : 2;
+    case 'F64':
+    case 'I16':
+    case 'I8':
+      return 4;
+    default:
+      return STORAGE_BYTES[dtype];
+  }
 }
 
 /** View a freshly allocated byte buffer (offset 0) as the storage dtype and convert to a `TensorData` dtype. */
@@ -375,72 +454,139 @@ function toTensorData(buf: Uint8Array, dtype: StorageDType, shape: number[], upc
   return out;
 }
 
-function materialize(t: TensorRef, upcast: boolean): TensorData {
+/**
+ * Materialise one tensor as a contiguous `TensorData`. Its element count is computed from size,
+ * stride and offset and charged to the budget (at its full expanded size: stride-0 and shared-storage
+ * views count as what they become) before anything is allocated.
+ * @param name the tensor's key (or path in the tree), for messages
+ */
+function materialize(t: TensorRef, upcast: boolean, budget: Budget, name: string): TensorData {
   if (!LITTLE_ENDIAN_HOST) throw new CheckpointError('reading checkpoints requires a little-endian host');
   const st = t.storage;
+  const { shape, stride, storageOffset } = t;
+  const where = `tensor ${name} [${shape.join(', ')}]`;
   if (!(st instanceof StorageRef))
-    throw new CheckpointError(
-      `tensor [${t.shape.join(', ')}] has storage ${describeValue(st)}, expected a persistent storage reference`,
-    );
+    throw new CheckpointError(`${where} has storage ${describeValue(st)}, expected a persistent storage reference`);
   const { root } = st;
   const es = STORAGE_BYTES[root.dtype];
-  const { shape, stride, storageOffset } = t;
-  const where = `tensor [${shape.join(', ')}] in storage ${root.key}`;
   if (stride.length !== shape.length)
-    throw new CheckpointError(`${where}: stride (${stride.join(', ')}) and size have different ranks`);
+    throw new CheckpointError(
+      `${where} in storage ${root.key}: stride (${stride.join(', ')}) and size have different ranks`,
+    );
   let n = 1;
   let last = storageOffset;
   for (let d = 0; d < shape.length; d++) {
     const size = shape[d]!;
-    if (size < 0 || stride[d]! < 0)
-      throw new CheckpointError(`${where}: negative size or stride (stride ${stride.join(', ')})`);
+    if (!Number.isSafeInteger(size) || !Number.isSafeInteger(stride[d]) || size < 0 || stride[d]! < 0)
+      throw new CheckpointError(
+        `${where} in storage ${root.key}: sizes and strides must be non-negative integers (size ${shape.join(', ')}; stride ${stride.join(', ')})`,
+      );
     n *= size;
     last += (size - 1) * stride[d]!;
   }
-  if (storageOffset < 0) throw new CheckpointError(`${where}: negative storage offset ${storageOffset}`);
+  if (!Number.isSafeInteger(storageOffset) || storageOffset < 0)
+    throw new CheckpointError(`${where} in storage ${root.key}: negative storage offset ${storageOffset}`);
   if (n === 0) return toTensorData(new Uint8Array(0), root.dtype, [...shape], upcast);
   if (last >= st.numel)
     throw new CheckpointError(
-      `${where}: the view (offset ${storageOffset}, stride ${stride.join(', ')}) reaches element ${last}, but the storage has ${st.numel} elements`,
+      `${where} in storage ${root.key}: the view (offset ${storageOffset}, stride ${stride.join(', ')}) reaches element ${last}, but the storage has ${st.numel} elements`,
     );
+  // what will exist once converted (the wider of the copied buffer and the converted array; the
+  // narrower one is transient and dropped per tensor)
+  const outEs = outputBytes(root.dtype, upcast);
+  budget.take(
+    n * Math.max(es, outEs),
+    `${where} (${n} ${root.dtype} elements viewing ${st.numel} stored in storage ${root.key})`,
+  );
   const bytes = root.bytes!;
   const start = (st.offset + storageOffset) * es;
-  if (isContiguous(shape, stride))
-    return toTensorData(bytes.slice(start, start + n * es), root.dtype, [...shape], upcast);
-  const span = bytes.slice(start, (st.offset + last + 1) * es);
-  return toTensorData(gather(span, es, shape, stride, n), root.dtype, [...shape], upcast);
+  if ((st.offset + last + 1) * es > bytes.length)
+    throw new CheckpointError(
+      `${where} in storage ${root.key}: the view reaches byte ${(st.offset + last + 1) * es}, but the storage holds ${bytes.length} bytes`,
+    );
+  try {
+    if (isContiguous(shape, stride))
+      return toTensorData(bytes.slice(start, start + n * es), root.dtype, [...shape], upcast);
+    const span = bytes.subarray(start, (st.offset + last + 1) * es);
+    return toTensorData(gather(span, es, shape, stride, n), root.dtype, [...shape], upcast);
+  } catch (e) {
+    // within a raised budget, the runtime may still refuse the allocation (typed arrays have a maximum length)
+    if (e instanceof RangeError)
+      throw new BudgetError(
+        `checkpoint: ${where} (${n} ${root.dtype} elements) could not be allocated: ${e.message}; the tensor is larger than this runtime can hold`,
+      );
+    throw e;
+  }
 }
 
-/** Replace every `TensorRef` in the tree, in place, by its `TensorData` (shared refs stay shared). */
-function materializeTree(root: unknown, upcast: boolean): unknown {
+function keyPath(parent: string, key: unknown): string {
+  const k = typeof key === 'string' || typeof key === 'number' ? printable(String(key), 100) : describeValue(key);
+  return parent === '' ? k : `${parent}.${k}`;
+}
+
+/**
+ * Replace every `TensorRef` in the tree, in place, by its `TensorData` (shared refs stay shared).
+ * Iterative (an explicit stack, no recursion), and refuses nesting deeper than `MAX_PTH_NESTING`.
+ */
+function materializeTree(root: unknown, upcast: boolean, budget: Budget): unknown {
   const done = new Map<TensorRef, TensorData>();
-  const seen = new Set<unknown>();
-  const conv = (x: unknown): unknown => {
-    if (x instanceof TensorRef) {
-      let t = done.get(x);
-      if (t === undefined) {
-        t = materialize(x, upcast);
-        done.set(x, t);
-      }
-      return t;
+  const conv = (x: unknown, name: string): unknown => {
+    if (!(x instanceof TensorRef)) return x;
+    let t = done.get(x);
+    if (t === undefined) {
+      t = materialize(x, upcast, budget, name);
+      done.set(x, t);
     }
-    if (x !== null && typeof x === 'object' && !seen.has(x)) {
-      seen.add(x);
-      if (Array.isArray(x)) for (let i = 0; i < x.length; i++) x[i] = conv(x[i]);
-      else if (x instanceof PickleDict) {
-        for (const [k, v] of x) x.set(k, conv(v));
-        x.attributes = conv(x.attributes);
-      } else if (x instanceof PickleObject) {
-        for (let i = 0; i < x.args.length; i++) x.args[i] = conv(x.args[i]);
-        x.state = conv(x.state);
-        conv(x.kwargs);
-        conv(x.dictItems);
-        conv(x.listItems);
-      }
-    }
-    return x;
+    return t;
   };
-  return conv(root);
+  const seen = new Set<unknown>();
+  const work: { node: unknown; name: string; depth: number }[] = [];
+  const visit = (node: unknown, name: string, depth: number): void => {
+    if (node === null || typeof node !== 'object' || node instanceof TensorRef || seen.has(node)) return;
+    if (depth > MAX_PTH_NESTING)
+      throw new CheckpointError(
+        `checkpoint value ${name || '(root)'} is nested more than ${MAX_PTH_NESTING} containers deep; no checkpoint is, so the file is refused`,
+      );
+    seen.add(node);
+    work.push({ node, name, depth });
+  };
+  const top = conv(root, '(root)');
+  visit(top, '', 0);
+  while (work.length > 0) {
+    const { node: x, name, depth } = work.pop()!;
+    const d = depth + 1;
+    if (Array.isArray(x))
+      for (let i = 0; i < x.length; i++) {
+        x[i] = conv(x[i], keyPath(name, i));
+        visit(x[i], keyPath(name, i), d);
+      }
+    else if (x instanceof PickleDict) {
+      for (const [k, v] of x) {
+        const c = conv(v, keyPath(name, k));
+        if (c !== v) x.set(k, c);
+        visit(c, keyPath(name, k), d);
+      }
+      x.attributes = conv(x.attributes, keyPath(name, '_attributes'));
+      visit(x.attributes, keyPath(name, '_attributes'), d);
+    } else if (x instanceof PickleObject) {
+      for (let i = 0; i < x.args.length; i++) {
+        x.args[i] = conv(x.args[i], keyPath(name, i));
+        visit(x.args[i], keyPath(name, i), d);
+      }
+      x.state = conv(x.state, keyPath(name, '_state'));
+      visit(x.state, keyPath(name, '_state'), d);
+      visit(x.kwargs, name, d);
+      visit(x.dictItems, name, d);
+      visit(x.listItems, name, d);
+    } else if (x instanceof Map) {
+      for (const [k, v] of x) {
+        const c = conv(v, keyPath(name, k));
+        if (c !== v) x.set(k, c);
+        visit(c, keyPath(name, k), d);
+      }
+    }
+  }
+  return top;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,11 +595,14 @@ function materializeTree(root: unknown, upcast: boolean): unknown {
 /**
  * Decode a checkpoint into its object tree: dicts are `PickleDict` (insertion-ordered Maps), lists
  * and tuples arrays, tensors `TensorData`, unknown class instances inert `PickleObject`s.
- * Throws `UnsafePickleError` if the pickle asks for anything outside the safety rule, and
- * `CheckpointError` for corrupt, truncated or unsupported files.
+ * Throws `UnsafePickleError` if the pickle names a global outside the weights-only allow-list (unless
+ * `allowUnknownGlobals`) or anything on the deny-list, `BudgetError` if the tensors (at their expanded
+ * size) or the unpickler's copies exceed `maxBytes` (default 4 × the file + 64 MiB), and
+ * `CheckpointError` for corrupt, truncated, too deeply nested or unsupported files.
  */
 export function readPth(bytes: Uint8Array, opts: ReadPthOptions = {}): unknown {
-  return materializeTree(parseCheckpoint(bytes), opts.upcast === true);
+  const ctx = context(bytes, opts);
+  return materializeTree(parseCheckpoint(bytes, ctx), opts.upcast === true, ctx.budget);
 }
 
 const STATE_DICT_KEYS = ['state_dict', 'model', 'model_ema', 'module'];
@@ -473,7 +622,7 @@ function listed(items: string[]): string {
 }
 
 function describeTopLevel(d: Map<unknown, unknown>): string {
-  return listed([...d].map(([k, v]) => `${String(k)}: ${describeValue(v)}`));
+  return listed([...d].map(([k, v]) => `${printable(String(k), 100)}: ${describeValue(v)}`));
 }
 
 /**
@@ -482,26 +631,30 @@ function describeTopLevel(d: Map<unknown, unknown>): string {
  * With `key`, takes `checkpoint[key]`; otherwise a top-level dict whose values are all tensors is the
  * state dict, else the first of `state_dict`, `model`, `model_ema`, `module` that is a dict holding
  * tensors. Non-tensor entries of the chosen dict are dropped, and a `module.` prefix shared by every
- * key (DataParallel) is stripped. Only the chosen tensors are materialised.
+ * key (DataParallel) is stripped. Only the chosen tensors are materialised, each charged to the
+ * `maxBytes` budget first; the same refusals as `readPth` apply (the rest of the tree is decoded, not walked).
  */
 export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): StateDict {
-  const root = parseCheckpoint(bytes);
+  const ctx = context(bytes, opts);
+  const root = parseCheckpoint(bytes, ctx);
   let chosen: [string, TensorRef][] | undefined;
   if (opts.key !== undefined) {
     if (!(root instanceof Map))
       throw new CheckpointError(
-        `cannot take key "${opts.key}": the checkpoint holds ${describeValue(root)}, not a dict`,
+        `cannot take key "${printable(opts.key)}": the checkpoint holds ${describeValue(root)}, not a dict`,
       );
     if (!root.has(opts.key))
       throw new CheckpointError(
-        `checkpoint has no top-level key "${opts.key}"; available keys: ${listed([...root.keys()].map(String)) || '(none)'}`,
+        `checkpoint has no top-level key "${printable(opts.key)}"; available keys: ${listed([...root.keys()].map((k) => printable(String(k), 100))) || '(none)'}`,
       );
     const v = root.get(opts.key);
     if (!(v instanceof Map))
-      throw new CheckpointError(`checkpoint["${opts.key}"] is ${describeValue(v)}, not a dict of tensors`);
+      throw new CheckpointError(`checkpoint["${printable(opts.key)}"] is ${describeValue(v)}, not a dict of tensors`);
     chosen = tensorEntries(v);
     if (chosen.length === 0)
-      throw new CheckpointError(`checkpoint["${opts.key}"] holds no tensors (${describeTopLevel(v) || 'empty'})`);
+      throw new CheckpointError(
+        `checkpoint["${printable(opts.key)}"] holds no tensors (${describeTopLevel(v) || 'empty'})`,
+      );
   } else {
     if (!(root instanceof Map)) {
       const hint =
@@ -533,6 +686,7 @@ export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): 
   const strip = chosen.every(([k]) => k.startsWith('module.'));
   const upcast = opts.upcast === true;
   const sd: StateDict = new Map();
-  for (const [k, ref] of chosen) sd.set(strip ? k.slice('module.'.length) : k, materialize(ref, upcast));
+  for (const [k, ref] of chosen)
+    sd.set(strip ? k.slice('module.'.length) : k, materialize(ref, upcast, ctx.budget, printable(k, 100)));
   return sd;
 }

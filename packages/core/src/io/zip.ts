@@ -18,11 +18,15 @@
  *      when the writer used a trailing data descriptor.
  *
  * Only method 0 (STORED) is supported; anything else, encryption, or multi-disk archives raise a
- * `CheckpointError`. CRCs are not verified (checkpoints can be gigabytes; the pickle and storage
+ * `CheckpointError` (there is no inflation at all, so no decompression bomb). Bounds: the EOCD scan
+ * covers at most the last 64 KiB + 22 bytes; the central directory must lie inside the file, declare
+ * at most `MAX_ZIP_ENTRIES` entries and no more than its size can hold (46 bytes each), and every
+ * entry must lie inside it; every member's declared size must fit the file before it is returned. CRCs are not verified (checkpoints can be gigabytes; the pickle and storage
  * size checks downstream catch truncation). Member data is returned as zero-copy `subarray` views
  * of the input.
  */
 import { CheckpointError } from '../errors.js';
+import { printable } from './pickle.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -37,6 +41,14 @@ const CENTRAL_HEADER_SIZE = 46;
 const LOCAL_HEADER_SIZE = 30;
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
+
+/**
+ * Most members an archive may list. torch.save writes one member per storage plus three, so a
+ * checkpoint of a few thousand tensors has a few thousand; a million leaves room for any real model
+ * while bounding the entry table (each entry also needs its 46 bytes in the central directory, which
+ * must lie inside the file).
+ */
+export const MAX_ZIP_ENTRIES = 1_000_000;
 
 /** One archive member as described by the central directory. */
 export interface ZipEntry {
@@ -146,9 +158,22 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
   const r = new Reader(bytes);
   const dir = readDirectory(r);
   r.need(dir.offset, dir.size, 'central directory');
+  if (dir.entries > MAX_ZIP_ENTRIES)
+    throw new CheckpointError(
+      `zip: the archive declares ${dir.entries} entries, over the cap of ${MAX_ZIP_ENTRIES} (a checkpoint has one per tensor storage)`,
+    );
+  if (dir.entries * CENTRAL_HEADER_SIZE > dir.size)
+    throw new CheckpointError(
+      `zip: the archive declares ${dir.entries} entries, but its ${dir.size}-byte central directory holds at most ${Math.floor(dir.size / CENTRAL_HEADER_SIZE)}`,
+    );
+  const dirEnd = dir.offset + dir.size;
   const entries: ZipEntry[] = [];
   let p = dir.offset;
   for (let i = 0; i < dir.entries; i++) {
+    if (p + CENTRAL_HEADER_SIZE > dirEnd)
+      throw new CheckpointError(
+        `zip: central directory entry ${i} at offset ${p} lies outside the central directory [${dir.offset}, ${dirEnd}) (the archive declares ${dir.entries} entries)`,
+      );
     r.need(p, CENTRAL_HEADER_SIZE, `central directory entry ${i}`);
     if (r.u32(p) !== SIG_CENTRAL)
       throw new CheckpointError(
@@ -173,14 +198,16 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
       const size = r.u16(q + 2);
       if (q + 4 + size > extraEnd)
         throw new CheckpointError(
-          `zip: extra field of entry "${name}" at offset ${q} overruns its ${extraLen}-byte extra area`,
+          `zip: extra field of entry "${printable(name)}" at offset ${q} overruns its ${extraLen}-byte extra area`,
         );
       if (id === 0x0001) {
         let f = q + 4;
         const take = (what: string): number => {
           if (f + 8 > q + 4 + size)
-            throw new CheckpointError(`zip: ZIP64 extra field of entry "${name}" at offset ${q} lacks the ${what}`);
-          const v = r.u64(f, `ZIP64 ${what} of "${name}"`);
+            throw new CheckpointError(
+              `zip: ZIP64 extra field of entry "${printable(name)}" at offset ${q} lacks the ${what}`,
+            );
+          const v = r.u64(f, `ZIP64 ${what} of "${printable(name)}"`);
           f += 8;
           return v;
         };
@@ -191,16 +218,25 @@ export function listZipEntries(bytes: Uint8Array): ZipEntry[] {
       q += 4 + size;
     }
     if (uncompressedSize === U32_MAX || compressedSize === U32_MAX || localHeaderOffset === U32_MAX)
-      throw new CheckpointError(`zip: entry "${name}" has saturated 32-bit fields but no ZIP64 extra field`);
-    if (flags & 0x1) throw new CheckpointError(`zip: entry "${name}" is encrypted`);
+      throw new CheckpointError(`zip: entry "${printable(name)}" has saturated 32-bit fields but no ZIP64 extra field`);
+    if (flags & 0x1) throw new CheckpointError(`zip: entry "${printable(name)}" is encrypted`);
 
-    r.need(localHeaderOffset, LOCAL_HEADER_SIZE, `local header of "${name}"`);
+    r.need(localHeaderOffset, LOCAL_HEADER_SIZE, `local header of "${printable(name)}"`);
     if (r.u32(localHeaderOffset) !== SIG_LOCAL)
       throw new CheckpointError(
-        `zip: expected the local header of "${name}" (signature ${hex(SIG_LOCAL)}) at offset ${localHeaderOffset}, found ${hex(r.u32(localHeaderOffset))}`,
+        `zip: expected the local header of "${printable(name)}" (signature ${hex(SIG_LOCAL)}) at offset ${localHeaderOffset}, found ${hex(r.u32(localHeaderOffset))}`,
       );
     const dataOffset =
       localHeaderOffset + LOCAL_HEADER_SIZE + r.u16(localHeaderOffset + 26) + r.u16(localHeaderOffset + 28);
+    // declared sizes must fit the file: nothing is ever read or allocated from a size alone
+    if (dataOffset + compressedSize > bytes.length)
+      throw new CheckpointError(
+        `zip: truncated archive: entry "${printable(name)}" declares ${compressedSize} bytes at offset ${dataOffset}, but the file is ${bytes.length} bytes long`,
+      );
+    if (method === 0 && uncompressedSize !== compressedSize)
+      throw new CheckpointError(
+        `zip: STORED entry "${printable(name)}" has compressed size ${compressedSize} != uncompressed size ${uncompressedSize}`,
+      );
     entries.push({ name, method, compressedSize, uncompressedSize, localHeaderOffset, dataOffset });
     p = extraEnd + commentLen;
   }
@@ -216,17 +252,17 @@ export function readZip(bytes: Uint8Array): Map<string, Uint8Array> {
   for (const e of listZipEntries(bytes)) {
     if (e.method !== 0)
       throw new CheckpointError(
-        `zip: entry "${e.name}" uses compression method ${e.method}; only STORED (0) entries are supported, as written by torch.save (re-save the checkpoint with torch.save)`,
+        `zip: entry "${printable(e.name)}" uses compression method ${e.method}; only STORED (0) entries are supported, as written by torch.save (re-save the checkpoint with torch.save)`,
       );
     if (e.compressedSize !== e.uncompressedSize)
       throw new CheckpointError(
-        `zip: STORED entry "${e.name}" has compressed size ${e.compressedSize} != uncompressed size ${e.uncompressedSize}`,
+        `zip: STORED entry "${printable(e.name)}" has compressed size ${e.compressedSize} != uncompressed size ${e.uncompressedSize}`,
       );
     if (e.dataOffset + e.compressedSize > bytes.length)
       throw new CheckpointError(
-        `zip: truncated archive: entry "${e.name}" needs ${e.compressedSize} bytes at offset ${e.dataOffset}, but the file is ${bytes.length} bytes long`,
+        `zip: truncated archive: entry "${printable(e.name)}" needs ${e.compressedSize} bytes at offset ${e.dataOffset}, but the file is ${bytes.length} bytes long`,
       );
-    if (out.has(e.name)) throw new CheckpointError(`zip: duplicate entry "${e.name}"`);
+    if (out.has(e.name)) throw new CheckpointError(`zip: duplicate entry "${printable(e.name)}"`);
     out.set(e.name, bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize));
   }
   return out;
