@@ -13,8 +13,16 @@
  * start Node with `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` and make
  * `libvulkan.so.1` loadable (Debian `libvulkan1`, or `LD_LIBRARY_PATH=/usr/lib/chromium`).
  * SwiftShader is a correctness path (~0.3 GFLOP/s), not a fast one.
+ *
+ * Probing WebGPU runs Dawn in a child process: Dawn and the Vulkan loader print native lines on stderr
+ * (XDG_RUNTIME_DIR, Vulkan, `at InitializeImpl`) that no JavaScript can silence; the child's stderr is
+ * dropped unless `setVerbose(true)` (the CLI's `--verbose`). Dawn starts in this process only when
+ * WebGPU is the backend actually used.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type BackendChoice as CoreBackendChoice,
@@ -83,6 +91,84 @@ interface WebGPUModule {
   globals: Record<string, unknown>;
 }
 
+let verbose = false;
+
+/** Show the native lines backend probing prints (Dawn, Vulkan) on stderr; off by default. */
+export function setVerbose(on: boolean): void {
+  verbose = on;
+}
+
+type WebGPUProbe = { ok: true; adapter: string } | { ok: false; reason: string };
+
+/** Resolve an optional package from here; null when it is not installed. */
+function resolveOptional(name: string): string | null {
+  try {
+    return createRequire(import.meta.url).resolve(name);
+  } catch {
+    return null;
+  }
+}
+
+const CHILD_PROBE = `
+const w = await import(process.env.DYNAVIT_WEBGPU_URL);
+let r;
+try {
+  const a = await w.create([]).requestAdapter();
+  const i = (a && a.info) || {};
+  r = a ? { ok: true, adapter: i.description || i.vendor || i.architecture || 'adapter' } : { ok: false };
+} catch (e) {
+  r = { ok: false, error: String((e && e.message) || e).split('\\n')[0] };
+}
+process.stdout.write(JSON.stringify(r) + '\\n', () => process.exit(0));
+`;
+
+const NO_ADAPTER =
+  'Dawn found no GPU adapter (no Vulkan driver; on GPU-less machines: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json with libvulkan1 installed)';
+
+let webgpuProbed: Promise<WebGPUProbe> | undefined;
+
+/** Ask Dawn for an adapter in a child process (once per process), its native stderr dropped unless verbose. */
+function probeWebGPUQuietly(): Promise<WebGPUProbe> {
+  webgpuProbed ??= (async (): Promise<WebGPUProbe> => {
+    const mod = resolveOptional('webgpu');
+    if (!mod) return { ok: false, reason: 'the optional peer `webgpu` (Dawn for Node) is not installed' };
+    if (!resolveOptional('@tensorflow/tfjs-backend-webgpu'))
+      return { ok: false, reason: 'the optional peer `@tensorflow/tfjs-backend-webgpu` is not installed' };
+    return new Promise<WebGPUProbe>((done) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD_PROBE], {
+        env: { ...process.env, DYNAVIT_WEBGPU_URL: pathToFileURL(mod).href },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 60_000,
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        if (verbose) process.stderr.write(d);
+      });
+      child.on('error', (e) => done({ ok: false, reason: `cannot start the WebGPU probe: ${e.message}` }));
+      child.on('close', (code, signal) => {
+        try {
+          const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as {
+            ok: boolean;
+            adapter?: string;
+            error?: string;
+          };
+          if (r.ok && r.adapter) return done({ ok: true, adapter: r.adapter });
+          return done({ ok: false, reason: r.error ? `webgpu failed: ${r.error}` : NO_ADAPTER });
+        } catch {
+          return done({
+            ok: false,
+            reason: `the WebGPU probe (Dawn) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`,
+          });
+        }
+      });
+    });
+  })();
+  return webgpuProbed;
+}
+
 let webgpuReady: Promise<{ ok: true; adapter: string } | { ok: false; reason: string }> | undefined;
 
 /** Install Dawn's `navigator.gpu` and ask for an adapter (once per process). */
@@ -103,12 +189,7 @@ function prepareWebGPU(): Promise<{ ok: true; adapter: string } | { ok: false; r
     for (const [k, v] of Object.entries(mod.globals)) if (!(k in g)) g[k] = v;
     const gpu = mod.create([]);
     const adapter = await gpu.requestAdapter();
-    if (!adapter)
-      return {
-        ok: false,
-        reason:
-          'Dawn found no GPU adapter (no Vulkan driver; on GPU-less machines: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json with libvulkan1 installed)',
-      };
+    if (!adapter) return { ok: false, reason: NO_ADAPTER };
     if (!g['navigator']) g['navigator'] = {};
     const nav = g['navigator'] as Record<string, unknown>;
     if (!nav['gpu']) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
@@ -162,7 +243,7 @@ export async function probeBackend(backend: NodeBackend): Promise<BackendProbe> 
         return no(
           'no Vulkan driver found (no ICD manifest; on GPU-less machines set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json and install libvulkan1)',
         );
-      const r = await prepareWebGPU();
+      const r = await probeWebGPUQuietly();
       return r.ok ? { backend, available: true, reason: `Dawn adapter: ${r.adapter}` } : no(r.reason);
     }
     case 'wasm':
@@ -187,6 +268,8 @@ export async function probeBackends(): Promise<BackendProbe[]> {
 
 async function activate(backend: NodeBackend): Promise<boolean> {
   try {
+    // Dawn starts in this process only for the backend actually used
+    if (backend === 'webgpu' && !(await prepareWebGPU()).ok) return false;
     if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
     await tf.ready();
     return true;

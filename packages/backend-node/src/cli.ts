@@ -7,8 +7,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { DynavitError } from '@dynavit/core';
-import { backendPreference, NODE_BACKENDS, selectBackend } from './backends.js';
+import { DynavitError, InvalidArgumentError } from '@dynavit/core';
+import { backendPreference, isNodeBackend, NODE_BACKENDS, selectBackend, setVerbose } from './backends.js';
 import { benchCommand } from './commands/bench.js';
 import { type Command, type CommandContext, UsageError } from './commands/command.js';
 import { convertCommand } from './commands/convert.js';
@@ -53,7 +53,9 @@ ${COMMANDS.map(usageEntry).join('\n')}
 
 Every command that computes takes --backend auto|${NODE_BACKENDS.join('|')}
 (default auto: the first available of those, passing over WebGPU on SwiftShader; wasm on machines
-without a GPU or tfjs-node).`;
+without a GPU or tfjs-node). Every command takes --verbose (show what backend probing prints natively).
+Inputs are bounded: --max-memory MiB raises the weight readers' memory budget (run, convert, parity,
+golden), --max-megapixels N the pixel budget of images (run) and of one forward (info, bench).`;
 
 const out = (s: string) => {
   process.stdout.write(`${s}\n`);
@@ -62,16 +64,23 @@ const warn = (s: string) => {
   process.stderr.write(`${s}\n`);
 };
 
-/** Parse a command's arguments, `--backend` included when it computes, and build its context. */
+/**
+ * Parse a command's arguments, `--backend` included when it computes, `--verbose` for all, and build
+ * its context. Backend names are checked here, before a command reads or decodes anything.
+ */
 function context(command: Command, args: string[]): CommandContext {
   const options: NonNullable<ParseArgsConfig['options']> = command.backend
-    ? { ...command.options, backend: backendOption(command.backend.default) }
-    : command.options;
+    ? { ...command.options, backend: backendOption(command.backend.default), verbose: { type: 'boolean' } }
+    : { ...command.options, verbose: { type: 'boolean' } };
   const allowPositionals = command.positionals ?? false;
   const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true });
-  const { backend = 'auto', ...rest } = values;
+  const { backend = 'auto', verbose = false, ...rest } = values;
+  setVerbose(verbose === true);
   const flag = String(backend);
   const backends = command.backend ? (command.backend.each ? flag.split(',').map((b) => b.trim()) : [flag]) : [];
+  for (const b of backends)
+    if (b !== 'auto' && !isNodeBackend(b))
+      throw new InvalidArgumentError(`unknown backend "${b}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
   return {
     values: rest,
     positionals,

@@ -4,14 +4,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  BudgetError,
   classificationPixels,
   IMAGENET_MEAN,
   IMAGENET_STD,
   type InputConfig,
   InvalidArgumentError,
 } from '@dynavit/core';
-import { readFileBytes } from '@dynavit/core/node';
 import sharp from 'sharp';
+import { checkInputFile, readInputFile } from './files.js';
+import { IMAGE_MAX_MEGAPIXELS, MP, mp } from './options.js';
 
 export interface RGBImage {
   width: number;
@@ -20,11 +22,39 @@ export interface RGBImage {
   data: Uint8Array;
 }
 
-/** Decode an image file to 8-bit sRGB (alpha dropped, EXIF orientation applied). */
-export async function readImage(path: string): Promise<RGBImage> {
-  const bytes = await readFileBytes(path, (m) => new InvalidArgumentError(m));
+export interface ImageHeader {
+  path: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * Check an image before decoding it: it is a readable file, sharp recognises its format, and its
+ * declared width × height is within `maxPixels` (default 64 MP). Reads the header only.
+ */
+export async function readImageHeader(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS * MP): Promise<ImageHeader> {
+  await checkInputFile(path);
+  let width: number | undefined;
+  let height: number | undefined;
   try {
-    const { data, info } = await sharp(bytes)
+    ({ width, height } = await sharp(path, { limitInputPixels: false }).metadata());
+  } catch (e) {
+    throw new InvalidArgumentError(`not a readable image: ${path} (${(e as Error).message})`);
+  }
+  if (!width || !height) throw new InvalidArgumentError(`not a readable image: ${path} (no width and height)`);
+  if (width * height > maxPixels)
+    throw new BudgetError(
+      `${path}: the image is ${width}×${height} = ${mp(width * height)}, over the pixel budget of ${mp(maxPixels)}; ` +
+        'raise it with --max-megapixels N if the image is trusted',
+    );
+  return { path, width, height };
+}
+
+/** Decode an image file to 8-bit sRGB (alpha dropped, EXIF orientation applied), within `maxPixels`. */
+export async function readImage(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS * MP): Promise<RGBImage> {
+  const bytes = await readInputFile(path);
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')

@@ -1,6 +1,6 @@
 /** How `parity`, `verify` and `golden` print parity results: tables, a summary line, JSON. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Registry } from '@dynavit/core';
+import type { ReadBudget, Registry } from '@dynavit/core';
 import type { ParityReport } from '@dynavit/core/testing';
 import { progressBar } from './progress.js';
 import { fmtNum, formatTable } from './table.js';
@@ -52,12 +52,13 @@ export async function runCases(
   cases: readonly GoldenCase[],
   backend: string,
   out: (line: string) => void,
+  budget: ReadBudget = {},
 ): Promise<{ results: CaseResult[]; failed: number }> {
   const results: CaseResult[] = [];
   const bar = progressBar(cases.length, `parity on ${backend}`);
   for (const [i, c] of cases.entries()) {
     const before = tf.memory().numTensors;
-    let r = await runCase(registry, c);
+    let r = await runCase(registry, c, budget);
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) r = { case: c, status: 'error', message: `leaked ${leaked} tensors` };
     results.push(r);

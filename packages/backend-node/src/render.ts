@@ -1,8 +1,10 @@
 /**
  * Pictures of results, drawn with sharp at the original image size: top-5 labels for classification,
- * a colour overlay with a legend for segmentation, boxes/labels/masks for detection.
+ * a colour overlay with a legend for segmentation, boxes/labels/masks for detection. Each picture is
+ * written atomically (a temporary file, then a rename).
  */
 import sharp from 'sharp';
+import { writeFileAtomic } from './files.js';
 import type { RGBImage } from './images.js';
 import { classColor, type LabelSet, labelName } from './labels.js';
 
@@ -37,7 +39,8 @@ export async function renderClassification(
   await base(img)
     .composite([{ input: panel(lines, img.width, img.height) }])
     .png()
-    .toFile(out);
+    .toBuffer()
+    .then((png) => writeFileAtomic(out, png));
 }
 
 export async function renderSegmentation(
@@ -65,7 +68,8 @@ export async function renderSegmentation(
   await sharp(blended, { raw: { width: img.width, height: img.height, channels: 3 } })
     .composite([{ input: panel(legend, img.width, img.height) }])
     .png()
-    .toFile(out);
+    .toBuffer()
+    .then((png) => writeFileAtomic(out, png));
 }
 
 export interface DrawnDetection {
@@ -107,5 +111,6 @@ export async function renderDetections(
   await sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .composite([{ input: svg }])
     .png()
-    .toFile(out);
+    .toBuffer()
+    .then((png) => writeFileAtomic(out, png));
 }

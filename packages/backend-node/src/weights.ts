@@ -1,10 +1,19 @@
 /**
  * Weight files in Node: `.safetensors` or PyTorch `.pth` (read by core's safe unpickler), recognised
  * by content, not by extension. Release wrappers (`model`, `model_ema`, `state_dict`) are unwrapped by
- * key; a leading `module.` is stripped by the reader.
+ * key; a leading `module.` is stripped by the reader. Reading is bounded by core's memory budget
+ * (`maxBytes`, the CLI's `--max-memory`); non-finite values (NaN, ±Inf) are reported through `warn`.
  */
-import { CheckpointError, loadPthStateDict, readSafetensors, type StateDict } from '@dynavit/core';
-import { readFileBytes } from '@dynavit/core/node';
+import {
+  CheckpointError,
+  loadPthStateDict,
+  type ReadBudget,
+  readSafetensors,
+  type SafetensorsFile,
+  type StateDict,
+} from '@dynavit/core';
+import { readInputFile } from './files.js';
+import { describeNonFinite, nonFinite } from './options.js';
 
 export type WeightFormat = 'safetensors' | 'pth';
 
@@ -24,18 +33,32 @@ export interface LoadedWeights {
   metadata: Record<string, string>;
 }
 
-export async function readWeightsFile(path: string, opts: { key?: string } = {}): Promise<LoadedWeights> {
-  const bytes = await readFileBytes(path, (m) => new CheckpointError(m));
+/** core's safetensors reader with its memory budget (`maxBytes`; core's default when absent). */
+export function readSafetensorsBudgeted(bytes: Uint8Array, source: string, budget: ReadBudget = {}): SafetensorsFile {
+  return readSafetensors(bytes, source, budget);
+}
+
+export interface ReadWeightsOptions extends ReadBudget {
+  key?: string;
+  /** told about non-finite values, one line */
+  warn?: (line: string) => void;
+}
+
+export async function readWeightsFile(path: string, opts: ReadWeightsOptions = {}): Promise<LoadedWeights> {
+  const bytes = await readInputFile(path);
   const format = sniff(bytes);
+  const budget: ReadBudget = opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes };
+  let w: LoadedWeights;
   if (format === 'safetensors') {
-    const f = readSafetensors(bytes, path);
-    return { format, tensors: f.tensors, metadata: f.metadata };
+    const f = readSafetensorsBudgeted(bytes, path, budget);
+    w = { format, tensors: f.tensors, metadata: f.metadata };
+  } else if (format === 'pth') {
+    const pthOpts = { ...(opts.key ? { key: opts.key } : {}), upcast: false, ...budget };
+    w = { format, tensors: loadPthStateDict(bytes, pthOpts), metadata: {} };
+  } else throw new CheckpointError(`${path} is neither a safetensors file nor a PyTorch checkpoint`);
+  if (opts.warn) {
+    const bad = nonFinite(w.tensors);
+    if (bad.length) opts.warn(`dynavit: warning: ${path} has ${describeNonFinite(bad)}`);
   }
-  if (format === 'pth')
-    return {
-      format,
-      tensors: loadPthStateDict(bytes, { ...(opts.key ? { key: opts.key } : {}), upcast: false }),
-      metadata: {},
-    };
-  throw new CheckpointError(`${path} is neither a safetensors file nor a PyTorch checkpoint`);
+  return w;
 }

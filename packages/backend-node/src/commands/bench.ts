@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { countMacs, InvalidArgumentError } from '@dynavit/core';
 import { headError, imageForward } from '../models.js';
+import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { formatTable } from '../table.js';
@@ -26,23 +27,18 @@ export interface BenchResult {
   rssBytes: number;
 }
 
-const positiveInt = (name: string, v: string | undefined, dflt: number): number => {
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--${name} must be a positive integer, got ${v}`);
-  return n;
-};
-
 const options = {
   model: { type: 'string' },
   size: { type: 'string' },
   batch: { type: 'string' },
   runs: { type: 'string' },
+  'max-megapixels': { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const benchCommand = defineCommand({
   name: 'bench',
   usage:
-    'bench --model NAME [--size 224] [--batch 1] [--runs 10]\n' +
+    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--max-megapixels 4]\n' +
     'latency (median, spread), images/s, GFLOP/s, peak memory; JSON on the last line',
   options,
   backend: { default: 'auto' },
@@ -53,11 +49,20 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
   if (!values.model) throw new InvalidArgumentError('bench needs --model NAME');
   const size = positiveInt('size', values.size, 224);
   const batch = positiveInt('batch', values.batch, 1);
-  const runs = positiveInt('runs', values.runs, 10);
+  const runs = positiveInt('runs', values.runs, 10, 10_000);
+  checkSize(size, batch, maxPixels(values['max-megapixels'], FORWARD_MAX_MEGAPIXELS));
   const registry = createRegistry();
   if (registry.variant(values.model).variant.kind === 'head') throw headError(values.model);
   const choice = await useBackend();
   const model = registry.createModel(values.model);
+  if (model.kind !== 'head') {
+    try {
+      checkMinSize(values.model, size, model.minInputSize);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
   const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const bar = progressBar(runs + 2, `bench ${values.model}`);
   try {

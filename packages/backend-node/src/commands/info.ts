@@ -3,16 +3,20 @@
  * them) at N×N (default: the size the model was evaluated at).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { countMacs, InvalidArgumentError } from '@dynavit/core';
+import { countMacs } from '@dynavit/core';
 import { headError, imageForward } from '../models.js';
+import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { createRegistry } from '../registry.js';
 import { formatTable } from '../table.js';
 import { defineCommand, UsageError } from './command.js';
 
 export const infoCommand = defineCommand({
   name: 'info',
-  usage: 'info <model> [--size N]\nparameters, feature info, and MACs ("FLOPs" as the papers count them) at N×N',
-  options: { size: { type: 'string' } },
+  usage:
+    'info <model> [--size N]\n' +
+    'parameters, feature info, and MACs ("FLOPs" as the papers count them) at N×N' +
+    ' (N×N within --max-megapixels, default 4)',
+  options: { size: { type: 'string' }, 'max-megapixels': { type: 'string' } },
   positionals: true,
   backend: { default: 'auto' },
   async run({ values, positionals, out, useBackend }) {
@@ -21,6 +25,9 @@ export const infoCommand = defineCommand({
     const registry = createRegistry();
     const { family, variant } = registry.variant(name);
     if (variant.kind === 'head' && values.size !== undefined) throw headError(name);
+    // --size is checked before any backend or model: a positive integer within the pixel budget
+    const size = values.size === undefined ? (variant.input?.size[0] ?? null) : positiveInt('size', values.size, 0);
+    if (size !== null) checkSize(size, 1, maxPixels(values['max-megapixels'], FORWARD_MAX_MEGAPIXELS));
     out(`${name} (${family.packageName}, ${variant.kind})`);
     out(`source: ${variant.source}`);
     await useBackend();
@@ -32,10 +39,8 @@ export const infoCommand = defineCommand({
         out(`${model.task} head, ${model.numClasses} classes, on feature maps of ${levels} channels`);
         return 0;
       }
-      const size = values.size === undefined ? (variant.input?.size[0] ?? null) : Number(values.size);
       if (size !== null) {
-        if (!Number.isInteger(size) || size < 1)
-          throw new InvalidArgumentError(`--size must be a positive integer, got ${values.size}`);
+        checkMinSize(name, size, model.minInputSize);
         const forward = imageForward(name, model);
         const x = tf.zeros([1, size, size, 3]) as tf.Tensor4D;
         const { result, macs } = countMacs(() => forward(x));

@@ -1,12 +1,14 @@
 /**
  * `dynavit run <image…> --model NAME [--weights FILE] [--task classify|segment|detect] [--head H] [--out DIR]`:
  * decode each image, run the task, write `<name>.<task>.png` (a picture of the result at the image's
- * size) and `<name>.<task>.json` into DIR.
+ * size) and `<name>.<task>.json` into DIR. Everything cheap is checked first (options, the model, the
+ * weights file, the output folder, each image's header against the pixel budget), then weights are
+ * read, then each image is decoded and run; outputs are written atomically. A non-finite output (NaN)
+ * is reported and makes the exit code 1.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, type ModelKind, type Module } from '@dynavit/core';
+import { InputSizeError, InvalidArgumentError, type ModelKind, type Module } from '@dynavit/core';
 import {
   createDetector,
   createSegmentor,
@@ -15,9 +17,11 @@ import {
   type SegHeadOptions,
   variants as headVariants,
 } from '@dynavit/heads';
-import { classificationInput, DEFAULT_CLS_INPUT, imageTensor, readImage } from '../images.js';
+import { checkInputFile, checkOutputDir, writeFileAtomic } from '../files.js';
+import { classificationInput, DEFAULT_CLS_INPUT, imageTensor, readImage, readImageHeader } from '../images.js';
 import { labelName } from '../labels.js';
 import { headError } from '../models.js';
+import { IMAGE_MAX_MEGAPIXELS, maxMemory, maxPixels, mp } from '../options.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { renderClassification, renderDetections, renderSegmentation } from '../render.js';
@@ -32,12 +36,19 @@ const SEG_HEADS = {
   semfpn_ade20k: { kind: 'semantic_fpn', channels: 128, neckChannels: 256, numClasses: 150 },
 } as const satisfies Record<string, SegHeadOptions>;
 
-/** `--scale LONG,SHORT` → the dense test scale (default: ADE20K's 2048,512). */
+/** The most pixels a dense test scale may have (ADE20K's 2048×512 is 1 MP, COCO's 1333×800 1.1 MP). */
+const MAX_SCALE_PIXELS = 8e6;
+
+/** `--scale LONG,SHORT` → the dense test scale (default: ADE20K's 2048,512), at most 8 MP. */
 function parseScale(v: string | undefined): [number, number] | null {
   if (v === undefined) return null;
   const parts = v.split(',').map(Number);
   if (parts.length !== 2 || !parts.every((n) => Number.isInteger(n) && n > 0))
     throw new InvalidArgumentError(`--scale must be LONG,SHORT in pixels (e.g. 2048,512), got "${v}"`);
+  if (parts[0]! * parts[1]! > MAX_SCALE_PIXELS)
+    throw new InputSizeError(
+      `--scale ${v} is too large: ${mp(parts[0]! * parts[1]!)} is over the ${mp(MAX_SCALE_PIXELS)} a dense forward may take`,
+    );
   return [parts[0]!, parts[1]!];
 }
 
@@ -81,13 +92,15 @@ const options = {
   head: { type: 'string' },
   out: { type: 'string', default: 'dynavit-out' },
   scale: { type: 'string' },
+  'max-memory': { type: 'string' },
+  'max-megapixels': { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const runCommand = defineCommand({
   name: 'run',
   usage:
     'run <image…> --model NAME [--weights FILE] [--key K] [--task classify|segment|detect] [--head H] ' +
-    '[--scale L,S] [--out DIR]\n' +
+    '[--scale L,S] [--out DIR] [--max-memory MiB] [--max-megapixels 64]\n' +
     'run a model on images; writes a picture of the result and a JSON file per image',
   options,
   positionals: true,
@@ -106,10 +119,20 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   const { variant } = registry.variant(values.model); // unknown names fail here, listing the known ones
   const mismatch = kindMismatch(values.model, variant.kind, task);
   if (mismatch) throw new InvalidArgumentError(mismatch);
+  if (task === 'classify' && values.head !== undefined)
+    throw new InvalidArgumentError("--head is for --task segment or detect; classification uses the model's own head");
   const headName = denseHead(task, values.head, values.model);
-  const images = await Promise.all(positionals.map(async (p) => ({ path: p, img: await readImage(p) }))); // fail fast on a bad image
+  const scale = parseScale(values.scale);
+  const budget = maxMemory(values['max-memory']);
+  const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
+  // paths and image headers, before any decoding, reading of weights, or backend
+  if (values.weights) await checkInputFile(values.weights);
+  await checkOutputDir(values.out);
+  for (const p of positionals) await readImageHeader(p, pixels);
   const choice = await useBackend();
-  const weights = values.weights ? await readWeightsFile(values.weights, values.key ? { key: values.key } : {}) : null;
+  const weights = values.weights
+    ? await readWeightsFile(values.weights, { ...(values.key ? { key: values.key } : {}), ...budget, warn })
+    : null;
   if (!weights)
     warn(
       `dynavit: no --weights given: ${values.model} runs with untrained (zero) weights, so its predictions are meaningless`,
@@ -119,7 +142,6 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   let classify: ((x: tf.Tensor4D) => tf.Tensor2D) | null = null;
   let segment: ((img: tf.Tensor3D) => Promise<{ classMap: Int32Array; numClasses: number }>) | null = null;
   let detect: ((img: tf.Tensor3D) => Promise<{ detections: Detection[]; numClasses: number }>) | null = null;
-  const scale = parseScale(values.scale);
   const loadDense = (m: Module & { backbone: Module }) => {
     if (!weights) return;
     // an mmseg/mmdet checkpoint has backbone.* and head keys; a bare backbone file only backbone keys
@@ -148,10 +170,11 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
     throw new InvalidArgumentError(kindMismatch(values.model, built.kind, task) ?? `${values.model} cannot ${task}`);
   }
 
-  await mkdir(values.out, { recursive: true });
-  const bar = progressBar(images.length, `run ${task}`);
+  const bar = progressBar(positionals.length, `run ${task}`);
+  let failed = 0;
   try {
-    for (const [i, { path, img }] of images.entries()) {
+    for (const [i, path] of positionals.entries()) {
+      const img = await readImage(path, pixels);
       const stem = join(values.out, `${basename(path, extname(path))}.${task}`);
       const t0 = performance.now();
       let result: unknown;
@@ -161,6 +184,13 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
         const p = classify(x);
         const probs = await p.data();
         tf.dispose([x, p]);
+        let nan = 0;
+        for (const v of probs) if (!Number.isFinite(v)) nan++;
+        if (nan) {
+          warn(`dynavit: ${path}: the model's output has ${nan} non-finite values (NaN or ±Inf); nothing written`);
+          failed++;
+          continue;
+        }
         const top = [...probs.keys()]
           .sort((a, b) => probs[b]! - probs[a]!)
           .slice(0, 5)
@@ -183,6 +213,12 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
         const t = imageTensor(img);
         const r = await detect!(t);
         t.dispose();
+        const nan = r.detections.filter((d) => !Number.isFinite(d.score) || !d.box.every(Number.isFinite)).length;
+        if (nan) {
+          warn(`dynavit: ${path}: ${nan} detections have non-finite scores or boxes (NaN or ±Inf); nothing written`);
+          failed++;
+          continue;
+        }
         result = {
           numClasses: r.numClasses,
           detections: r.detections.map((d) => ({
@@ -196,7 +232,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
         await renderDetections(img, r.detections, 'coco', `${stem}.png`);
       }
       const millis = performance.now() - t0;
-      await writeFile(
+      await writeFileAtomic(
         `${stem}.json`,
         `${JSON.stringify({ image: path, width: img.width, height: img.height, model: values.model, task, backend: choice.backend, weights: values.weights ?? null, millis, result }, null, 2)}\n`,
       );
@@ -207,5 +243,5 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
     bar.done();
     model.dispose();
   }
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 /** `dynavit verify [--dir DIR]`: parity over every golden case bundled in the repository (or under DIR). */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError } from '@dynavit/core';
+import { FileError, InvalidArgumentError } from '@dynavit/core';
 import { runCases } from '../parity-report.js';
 import { createRegistry } from '../registry.js';
 import { bundledCases, findCases, findRepoRoot, type GoldenCase } from '../testing/golden.js';
@@ -19,6 +19,7 @@ export const verifyCommand = defineCommand({
     if (values.dir) {
       const dir = resolve(values.dir);
       if (!existsSync(dir)) throw new InvalidArgumentError(`golden folder not found: ${dir}`);
+      if (!statSync(dir).isDirectory()) throw new FileError(`cannot read ${dir}: it is a file, not a folder`);
       cases = findCases(dir);
     } else {
       const root = findRepoRoot(process.cwd()) ?? findRepoRoot(fileURLToPath(new URL('.', import.meta.url)));

@@ -6,10 +6,25 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DynavitError, f32ToF16, type Registry, type TensorData, toFloat32 } from '@dynavit/core';
-import { readPthFile, readSafetensorsFile } from '@dynavit/core/node';
+import {
+  DynavitError,
+  f32ToF16,
+  type ReadBudget,
+  type Registry,
+  type SafetensorsFile,
+  type TensorData,
+  toFloat32,
+} from '@dynavit/core';
+import { readPthFile } from '@dynavit/core/node';
 import { type ParityAdapter, type ParityReport, runParityAsync } from '@dynavit/core/testing';
 import { headsParity } from '@dynavit/heads/testing';
+import { readInputFile } from '../files.js';
+import { readSafetensorsBudgeted } from '../weights.js';
+
+/** A safetensors file within a memory budget (`maxBytes`; core's default budget when absent). */
+async function readSafetensorsFile(path: string, budget: ReadBudget = {}): Promise<SafetensorsFile> {
+  return readSafetensorsBudgeted(await readInputFile(path), path, budget);
+}
 
 export interface GoldenCase {
   name: string;
@@ -44,10 +59,10 @@ export function findCases(dir: string): GoldenCase[] {
 }
 
 /** Run one golden case on the active backend; a case that cannot be run is an `error` result. */
-export async function runCase(registry: Registry, c: GoldenCase): Promise<CaseResult> {
+export async function runCase(registry: Registry, c: GoldenCase, budget: ReadBudget = {}): Promise<CaseResult> {
   try {
-    const weights = await readSafetensorsFile(c.weights);
-    const io = await readSafetensorsFile(c.io);
+    const weights = await readSafetensorsFile(c.weights, budget);
+    const io = await readSafetensorsFile(c.io, budget);
     const report = await runParityAsync(registry, weights, io, { adapters: PARITY_ADAPTERS });
     return { case: c, status: report.ok ? 'pass' : 'fail', report };
   } catch (e) {
@@ -89,7 +104,7 @@ export interface CheckpointCheck {
  * Check `checkpoints/index.json` fixtures: each `.pth` must reproduce its safetensors reference exactly
  * under the named key; entries with a null reference must be refused.
  */
-export async function checkCheckpointFixtures(goldenDir: string): Promise<CheckpointCheck[]> {
+export async function checkCheckpointFixtures(goldenDir: string, budget: ReadBudget = {}): Promise<CheckpointCheck[]> {
   const dir = join(goldenDir, 'checkpoints');
   const indexPath = join(dir, 'index.json');
   if (!existsSync(indexPath)) return [];
@@ -99,7 +114,7 @@ export async function checkCheckpointFixtures(goldenDir: string): Promise<Checkp
     const path = join(dir, file);
     if (ref === null) {
       try {
-        await readPthFile(path);
+        await readPthFile(path, { upcast: false, ...budget });
         out.push({ file, ok: false, message: 'was NOT refused' });
       } catch (e) {
         const refused = DynavitError.isInstance(e) && e.code === 'UNSAFE_PICKLE';
@@ -114,8 +129,9 @@ export async function checkCheckpointFixtures(goldenDir: string): Promise<Checkp
       continue;
     }
     try {
-      const sd = await readPthFile(path, { key: key ?? undefined, upcast: false });
-      const want = (await readSafetensorsFile(join(goldenDir, ref))).tensors;
+      const pthOpts = { key: key ?? undefined, upcast: false, ...budget };
+      const sd = await readPthFile(path, pthOpts);
+      const want = (await readSafetensorsFile(join(goldenDir, ref), budget)).tensors;
       const problems: string[] = [];
       const keys = [...sd.keys()];
       const wantKeys = [...want.keys()];
