@@ -17,6 +17,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Backends', link: '/guide/backends' },
       { text: 'Checkpoints', link: '/guide/checkpoints' },
       { text: 'Heads and composition', link: '/guide/heads' },
+      { text: 'Security', link: '/guide/security' },
     ],
   },
   {

@@ -15,6 +15,13 @@ import sharp from 'sharp';
 import { checkInputFile, readInputFile } from './files.js';
 import { IMAGE_MAX_MEGAPIXELS, MP, mp } from './options.js';
 
+/** A decoder's message on one line: libvips joins its warnings with newlines. */
+const oneLine = (m: string): string =>
+  m
+    .trim()
+    .replace(/\s*\n\s*/g, '; ')
+    .replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 export interface RGBImage {
   width: number;
   height: number;
@@ -39,7 +46,7 @@ export async function readImageHeader(path: string, maxPixels = IMAGE_MAX_MEGAPI
   try {
     ({ width, height } = await sharp(path, { limitInputPixels: false }).metadata());
   } catch (e) {
-    throw new InvalidArgumentError(`not a readable image: ${path} (${(e as Error).message})`);
+    throw new InvalidArgumentError(`not a readable image: ${path} (${oneLine((e as Error).message)})`);
   }
   if (!width || !height) throw new InvalidArgumentError(`not a readable image: ${path} (no width and height)`);
   if (width * height > maxPixels)
@@ -67,7 +74,7 @@ export async function readImage(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS *
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     };
   } catch (e) {
-    throw new InvalidArgumentError(`not a readable image: ${path} (${(e as Error).message})`);
+    throw new InvalidArgumentError(`not a readable image: ${path} (${oneLine((e as Error).message)})`);
   }
 }
 
