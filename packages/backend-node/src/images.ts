@@ -10,17 +10,14 @@ import {
   IMAGENET_STD,
   type InputConfig,
   InvalidArgumentError,
+  printable,
 } from '@dynavit/core';
 import sharp from 'sharp';
 import { checkInputFile, readInputFile } from './files.js';
 import { IMAGE_MAX_MEGAPIXELS, MP, mp } from './options.js';
 
 /** A decoder's message on one line: libvips joins its warnings with newlines. */
-const oneLine = (m: string): string =>
-  m
-    .trim()
-    .replace(/\s*\n\s*/g, '; ')
-    .replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const oneLine = (m: string): string => printable(m.trim().replace(/\s*\n\s*/g, '; '), Number.POSITIVE_INFINITY);
 
 export interface RGBImage {
   width: number;

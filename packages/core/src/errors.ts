@@ -5,6 +5,18 @@
  */
 const MARKER = Symbol.for('dynavit.error');
 
+const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
+
+/**
+ * Text from an input (a pickle string, a JSON parser's excerpt, a decoder's warning) made safe for a
+ * one-line error message: control characters (newlines included) escaped as `\uXXXX`, at most `max`
+ * characters kept.
+ */
+export function printable(s: string, max = 200): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return cut.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export type DynavitErrorCode =
   | 'SHAPE'
   | 'INPUT_SIZE'

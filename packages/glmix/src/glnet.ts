@@ -267,14 +267,7 @@ export class GLNet extends StagedModel {
     this.checkInput(x);
     return tidyObj(() => {
       const im: GLNetIntermediates = { downsample: [] };
-      const stages: tf.Tensor4D[] = [];
-      let h = x;
-      for (let i = 0; i < this.featureInfo.length; i++) {
-        h = this.downsample(i, h);
-        im.downsample.push(h);
-        h = this.stage(i, h);
-        stages.push(h);
-      }
+      const stages = this.runStages(x, im.downsample);
       const logits = this.kind === 'classifier' ? this.#head(stages[3]!, im) : undefined;
       return { stages, ...(logits ? { logits } : {}), intermediates: im };
     });

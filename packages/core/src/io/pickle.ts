@@ -65,7 +65,7 @@
  * number, str → string, bytes/bytearray → Uint8Array, list and tuple → array, dict / OrderedDict →
  * `PickleDict` (an insertion-ordered Map), set / frozenset → Set.
  */
-import { CheckpointError, UnsafePickleError } from '../errors.js';
+import { CheckpointError, printable, UnsafePickleError } from '../errors.js';
 import { Budget } from './budget.js';
 
 /** An inert reference to `module.name`, as named by GLOBAL / STACK_GLOBAL. Never resolved. */
@@ -591,17 +591,7 @@ const RECONSTRUCTORS = new Map<string, Reconstructor>([
   ['copy_reg __newobj__', (a, at, u) => placeholderFor(a[0], a.slice(1), at, u)],
 ]);
 
-const CONTROL = /[\p{Cc}\u2028\u2029]/gu;
 const HAS_CONTROL = /[\p{Cc}\u2028\u2029]/u;
-
-/**
- * A string from a pickle made safe for a one-line message: control characters (newlines included)
- * escaped as `\uXXXX`, and at most `max` characters kept.
- */
-export function printable(s: string, max = 200): string {
-  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  return cut.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** Short human description of a decoded value, for error messages. */
 export function describeValue(x: unknown): string {

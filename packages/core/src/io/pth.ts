@@ -30,18 +30,9 @@
  * covers what the unpickler copies. The object tree is walked iteratively and nesting deeper than
  * `MAX_PTH_NESTING` is refused. Unknown globals are refused unless `allowUnknownGlobals` is set.
  */
-import { BudgetError, CheckpointError } from '../errors.js';
+import { BudgetError, CheckpointError, printable } from '../errors.js';
 import { Budget, type ReadBudget } from './budget.js';
-import {
-  PickleDict,
-  PickleGlobal,
-  PickleObject,
-  TensorRef,
-  describeValue,
-  printable,
-  unpickle,
-  unpickleAt,
-} from './pickle.js';
+import { PickleDict, PickleGlobal, PickleObject, TensorRef, describeValue, unpickle, unpickleAt } from './pickle.js';
 import { type StateDict, type TensorData, toFloat32 } from './tensor-data.js';
 import { isZip, readZip } from './zip.js';
 

@@ -5,7 +5,7 @@
  * they run unchanged in Node and the browser; `readSafetensorsStream` consumes a `fetch` body with
  * progress; Node file helpers live in `@dynavit/core/node`.
  */
-import { SafetensorsError } from '../errors.js';
+import { printable, SafetensorsError } from '../errors.js';
 import { Budget, type ReadBudget } from './budget.js';
 import { DTYPE_BYTES, type DType, numel, type StateDict, type TensorArray, type TensorData } from './tensor-data.js';
 
@@ -230,16 +230,6 @@ function scanHeader(h: Uint8Array, source: string): number {
   return topMembers;
 }
 
-/** `s` with control characters (V8 quotes the bad JSON in its message) escaped: a message stays one line. */
-function escapeControls(s: string): string {
-  let out = '';
-  for (const ch of s) {
-    const c = ch.charCodeAt(0);
-    out += c < 0x20 || c === 0x7f || c === 0x2028 || c === 0x2029 ? `\\u${c.toString(16).padStart(4, '0')}` : ch;
-  }
-  return out;
-}
-
 /** A name for a message: quoted, shortened when absurdly long. */
 function quote(name: string): string {
   return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
@@ -325,7 +315,9 @@ function parseHeader(h: Uint8Array, source: string, dataBytes: number | null): H
   try {
     header = JSON.parse(text);
   } catch (e) {
-    throw new SafetensorsError(`${source}: header is not valid JSON (${escapeControls((e as Error).message)})`);
+    throw new SafetensorsError(
+      `${source}: header is not valid JSON (${printable((e as Error).message, Number.POSITIVE_INFINITY)})`,
+    );
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     throw new SafetensorsError(`${source}: header is not a JSON object`);

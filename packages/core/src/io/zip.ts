@@ -25,8 +25,7 @@
  * size checks downstream catch truncation). Member data is returned as zero-copy `subarray` views
  * of the input.
  */
-import { CheckpointError } from '../errors.js';
-import { printable } from './pickle.js';
+import { CheckpointError, printable } from '../errors.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;

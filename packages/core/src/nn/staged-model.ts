@@ -94,15 +94,23 @@ export abstract class StagedModel extends Module {
   /** The raw (un-normalised) output of every stage. */
   forwardStages(x: tf.Tensor4D): tf.Tensor4D[] {
     this.checkInput(x);
-    return tf.tidy(() => {
-      const outs: tf.Tensor4D[] = [];
-      let h = x;
-      for (let i = 0; i < this.featureInfo.length; i++) {
-        h = this.stage(i, this.downsample(i, h));
-        outs.push(h);
-      }
-      return outs;
-    });
+    return tf.tidy(() => this.runStages(x));
+  }
+
+  /**
+   * The stage loop on a checked input (call inside a tidy): down-sampling i then stage i; with
+   * `stageInputs`, each stage's input (the down-sampling output) is pushed to it.
+   */
+  protected runStages(x: tf.Tensor4D, stageInputs?: tf.Tensor4D[]): tf.Tensor4D[] {
+    const outs: tf.Tensor4D[] = [];
+    let h = x;
+    for (let i = 0; i < this.featureInfo.length; i++) {
+      h = this.downsample(i, h);
+      stageInputs?.push(h);
+      h = this.stage(i, h);
+      outs.push(h);
+    }
+    return outs;
   }
 
   /** x [B,H,W,C] → one map per `featureInfo` entry (classifiers: the raw stage maps; backbones: after the output norms). */
