@@ -56,7 +56,15 @@ export async function readImageHeader(path: string, maxPixels = IMAGE_MAX_MEGAPI
 
 /** Decode an image file to 8-bit sRGB (alpha dropped, EXIF orientation applied), within `maxPixels`. */
 export async function readImage(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS * MP): Promise<RGBImage> {
-  const bytes = await readInputFile(path);
+  return decodeImage(await readInputFile(path), path, maxPixels);
+}
+
+/** Decode encoded image bytes (JPEG, PNG, WebP, …) to 8-bit sRGB within `maxPixels`; `source` names them in messages. */
+export async function decodeImage(
+  bytes: Uint8Array,
+  source: string,
+  maxPixels = IMAGE_MAX_MEGAPIXELS * MP,
+): Promise<RGBImage> {
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
       .rotate()
@@ -71,7 +79,7 @@ export async function readImage(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS *
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     };
   } catch (e) {
-    throw new InvalidArgumentError(`not a readable image: ${path} (${oneLine((e as Error).message)})`);
+    throw new InvalidArgumentError(`not a readable image: ${source} (${oneLine((e as Error).message)})`);
   }
 }
 

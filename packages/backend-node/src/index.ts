@@ -14,3 +14,16 @@ export {
   probeBackends,
   selectBackend,
 } from './backends.js';
+export { pipeline, type NodeImageInput, type NodePipelineOptions } from './pipeline.js';
+export { cacheDir, fetchRelease, fetchUrl, listCache, clearCache, releasePath } from './cache.js';
+export type { CacheOptions, CachedFile, CacheListing, DownloadProgress } from './cache.js';
+export type {
+  Pipeline,
+  PipelineOptions,
+  PipelineProgress,
+  TaskResults,
+  ClassificationLabel,
+  SegmentationOutput,
+  DetectionOutput,
+  LoadReport,
+} from '@dynavit/pipelines';

@@ -6,7 +6,7 @@
  */
 import {
   CheckpointError,
-  loadPthStateDict,
+  loadPthCheckpoint,
   type ReadBudget,
   readSafetensors,
   type SafetensorsFile,
@@ -31,6 +31,8 @@ export interface LoadedWeights {
   format: WeightFormat;
   tensors: StateDict;
   metadata: Record<string, string>;
+  /** `.pth`: the top-level key the state dict was read from (null: the file is a bare state dict) */
+  key: string | null;
 }
 
 /** core's safetensors reader with its memory budget (`maxBytes`; core's default when absent). */
@@ -40,21 +42,33 @@ export function readSafetensorsBudgeted(bytes: Uint8Array, source: string, budge
 
 export interface ReadWeightsOptions extends ReadBudget {
   key?: string;
+  /** without `key`: top-level keys to try first (the variant's official one, e.g. `model_ema` for GLNet-16G) */
+  preferKeys?: readonly string[];
   /** told about non-finite values, one line */
   warn?: (line: string) => void;
 }
 
 export async function readWeightsFile(path: string, opts: ReadWeightsOptions = {}): Promise<LoadedWeights> {
-  const bytes = await readInputFile(path);
+  return readWeightsBytes(await readInputFile(path), path, opts);
+}
+
+/** `readWeightsFile` on bytes already in memory; `source` names them in messages. */
+export function readWeightsBytes(bytes: Uint8Array, path: string, opts: ReadWeightsOptions = {}): LoadedWeights {
   const format = sniff(bytes);
   const budget: ReadBudget = opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes };
   let w: LoadedWeights;
   if (format === 'safetensors') {
     const f = readSafetensorsBudgeted(bytes, path, budget);
-    w = { format, tensors: f.tensors, metadata: f.metadata };
+    w = { format, tensors: f.tensors, metadata: f.metadata, key: null };
   } else if (format === 'pth') {
-    const pthOpts = { ...(opts.key ? { key: opts.key } : {}), upcast: false, ...budget };
-    w = { format, tensors: loadPthStateDict(bytes, pthOpts), metadata: {} };
+    const pthOpts = {
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(opts.preferKeys ? { preferKeys: opts.preferKeys } : {}),
+      upcast: false,
+      ...budget,
+    };
+    const r = loadPthCheckpoint(bytes, pthOpts);
+    w = { format, tensors: r.stateDict, metadata: {}, key: r.key };
   } else throw new CheckpointError(`${path} is neither a safetensors file nor a PyTorch checkpoint`);
   if (opts.warn) {
     const bad = nonFinite(w.tensors);

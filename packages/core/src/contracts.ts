@@ -78,9 +78,31 @@ export interface InputConfig {
   size: readonly [number, number];
   mean: RGB;
   std: RGB;
-  /** classification eval: resize the short side to size/cropPct then centre-crop (1 = no crop) */
+  /** classification eval: resize to size/cropPct then centre-crop `size` (1 = no crop) */
   cropPct: number;
   interpolation: 'bicubic' | 'bilinear';
+  /**
+   * How the eval resize treats the aspect ratio (timm's `crop_mode`): `center` (default) resizes the
+   * shorter side to size/cropPct keeping the aspect; `squash` resizes both sides to size/cropPct,
+   * aspect not kept (DAT's `data/build.py`: `Resize((256, 256))`, or straight to 384×384 at 384).
+   */
+  cropMode?: 'center' | 'squash';
+}
+
+/** A dense task's test pipeline (mmseg/mmdet) for one backbone: keep-ratio resize, then stretch or pad. */
+export interface DenseTestConfig {
+  /** (long, short) keep-ratio test scale: ADE20K (2048, 512), COCO (1333, 800) */
+  scale: readonly [number, number];
+  /** stretch the rescaled image to multiples of this (DeBiFormer's `AlignResize`) */
+  alignTo?: number;
+  /** zero-pad bottom/right to multiples of this (mmdet `Pad size_divisor`) */
+  padTo?: number;
+}
+
+/** The official test pipelines of a dense backbone, per task (absent: the mmseg/mmdet defaults). */
+export interface DenseEvalConfig {
+  segmentation?: DenseTestConfig;
+  detection?: DenseTestConfig;
 }
 
 export const IMAGENET_MEAN: RGB = [0.485, 0.456, 0.406];

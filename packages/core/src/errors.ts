@@ -28,7 +28,9 @@ export type DynavitErrorCode =
   | 'NOT_IMPLEMENTED'
   | 'INVALID_ARGUMENT'
   | 'BUDGET'
-  | 'IO';
+  | 'IO'
+  | 'NUMERIC'
+  | 'DOWNLOAD';
 
 export class DynavitError extends Error {
   readonly [MARKER] = true;
@@ -130,6 +132,25 @@ export class FileError extends DynavitError {
   constructor(message: string) {
     super('IO', message);
     this.name = 'FileError';
+  }
+}
+
+/** A model produced non-finite values (NaN, ±Inf), usually from broken weights. */
+export class NumericError extends DynavitError {
+  constructor(message: string) {
+    super('NUMERIC', message);
+    this.name = 'NumericError';
+  }
+}
+
+/**
+ * Weights could not be downloaded or verified (HTTP error, cut connection, sha256 mismatch, offline with
+ * nothing cached); the message says what to do.
+ */
+export class DownloadError extends DynavitError {
+  constructor(message: string) {
+    super('DOWNLOAD', message);
+    this.name = 'DownloadError';
   }
 }
 

@@ -14,6 +14,7 @@ export * from './nn/layers.js';
 export * from './nn/blocks.js';
 export * from './nn/flops.js';
 export * from './registry.js';
+export * from './zoo.js';
 export * from './config.js';
 export * from './nn/staged-model.js';
 export * from './ops/index.js';

@@ -5,17 +5,26 @@
  * reference repositories its official configs come from and builds a model from such a config
  * (`fromReference`), which is how golden files and checkpoints with a config are read.
  */
-import type { BuiltModel, InputConfig, ModelKind } from './contracts.js';
+import type { BuiltModel, DenseEvalConfig, InputConfig, ModelKind } from './contracts.js';
 import { InvalidArgumentError, UnknownModelError } from './errors.js';
+import { findPretrained, type PipelineTask, type PretrainedCheckpoint } from './zoo.js';
 
 export interface Variant<C> {
   config: C;
   kind: ModelKind;
   /** parameter count of the official model (from the official code, not its README) */
   params: number;
+  /** classifiers: the official evaluation transform */
   input?: InputConfig;
+  /** dense backbones: the official segmentation/detection test pipelines */
+  denseEval?: DenseEvalConfig;
   /** official repository and file the configuration comes from */
   source: string;
+  /**
+   * The top-level key of a released checkpoint that the official loader reads for this variant
+   * (`model`; GLNet-16G: `model_ema`); absent: the reader's automatic choice.
+   */
+  checkpointKey?: string;
 }
 
 export interface CreateModelOptions {
@@ -39,6 +48,13 @@ export interface ModelFamily<C = unknown, N extends string = string> {
   create(name: N, options?: CreateModelOptions): BuiltModel;
   /** Build from official metadata: `reference` ("owner/repo@commit") and `config` (JSON kwargs). */
   fromReference(metadata: ReferenceMetadata): BuiltModel;
+  /** the family's released checkpoints (its model zoo), default release of each model first */
+  readonly pretrained?: readonly PretrainedCheckpoint[];
+  /**
+   * State-dict keys (exact, or prefixes ending in ".") that only a classifier has: dropped when an
+   * ImageNet checkpoint is loaded into one of the family's dense backbones.
+   */
+  readonly classifierKeys?: readonly string[];
 }
 
 export interface ModelListing {
@@ -121,6 +137,17 @@ export class Registry {
 
   createModel(name: string, options?: CreateModelOptions): BuiltModel {
     return this.variant(name).family.create(name, options);
+  }
+
+  /** Every registered family's released checkpoints. */
+  pretrained(): PretrainedCheckpoint[] {
+    return this.families().flatMap((f) => [...(f.pretrained ?? [])]);
+  }
+
+  /** The default release of `model` for `task` (and `head`), or the release `id`; a typed error listing what exists. */
+  findPretrained(query: { model: string; task?: PipelineTask; head?: string; id?: string }): PretrainedCheckpoint {
+    if (query.id === undefined) this.variant(query.model); // an unknown model name lists the known ones
+    return findPretrained(this.pretrained(), query);
   }
 
   /** The family whose reference repositories include `reference` ("owner/repo@commit"). */

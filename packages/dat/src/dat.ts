@@ -24,6 +24,8 @@ import {
   gridSample,
   Identity,
   imagenetInput,
+  type DenseEvalConfig,
+  type InputConfig,
   InputSizeError,
   InvalidArgumentError,
   type Layer,
@@ -47,6 +49,7 @@ import {
   tidyObj,
   type Variant,
 } from '@dynavit/core';
+import { pretrained } from './zoo.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -662,7 +665,8 @@ export function datFromReference(metadata: ReferenceMetadata): DAT {
 // ---------------------------------------------------------------------------------------------------
 // Variants
 
-const CLS_INPUT = imagenetInput(224 / 256);
+/** DAT's evaluation (`data/build.py`, `TEST.CROP`): Resize((256, 256)) — aspect NOT kept — then CenterCrop(224). */
+const CLS_INPUT: InputConfig = { ...imagenetInput(224 / 256), cropMode: 'squash' };
 const common = {
   img_size: 224,
   patch_size: 4,
@@ -687,12 +691,21 @@ const T = { dim_stem: 64, dims: [64, 128, 256, 512], heads: [2, 4, 8, 16], group
 const S = { dim_stem: 96, dims: [96, 192, 384, 768], heads: [3, 6, 12, 24], groups: [1, 2, 3, 6] };
 const Bs = { dim_stem: 128, dims: [128, 256, 512, 1024], heads: [4, 8, 16, 32], groups: [2, 4, 8, 16] };
 const DENSE = { out_indices: [0, 1, 2, 3] };
+/**
+ * DAT-Segmentation: mmseg Resize to (2048, 512) keep-ratio and no padding; DAT-Detection: the mmdet COCO
+ * test pipeline, (1333, 800) with Pad(size_divisor=32).
+ */
+const DENSE_EVAL: DenseEvalConfig = {
+  segmentation: { scale: [2048, 512] },
+  detection: { scale: [1333, 800], padTo: 32 },
+};
 const SRC = 'LeapLabTHU/DAT@32173fc';
 const DENSE_SRC = 'LeapLabTHU/DAT-Segmentation@fdd2039 (same backbone in DAT-Detection; keys prefixed backbone.)';
 
 export const variants = {
   dat_pp_tiny: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 23_962_876,
     source: `${SRC} configs/dat_tiny.yaml`,
     input: CLS_INPUT,
@@ -700,6 +713,7 @@ export const variants = {
   },
   dat_pp_small: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 53_127_366,
     source: `${SRC} configs/dat_small.yaml`,
     input: CLS_INPUT,
@@ -707,6 +721,7 @@ export const variants = {
   },
   dat_pp_base: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 93_690_640,
     source: `${SRC} configs/dat_base.yaml`,
     input: CLS_INPUT,
@@ -714,13 +729,15 @@ export const variants = {
   },
   dat_pp_base_384: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 93_690_640,
     source: `${SRC} configs/dat_base_384.yaml (img_size stays 224: same tensors as dat_pp_base, evaluated at 384 without crop)`,
-    input: { ...CLS_INPUT, size: [384, 384], cropPct: 1 },
+    input: { ...CLS_INPUT, size: [384, 384], cropPct: 1 }, // `TEST.CROP: False`: Resize((384, 384)), no crop
     config: { ...common, ...Bs },
   },
   dat_plus_tiny: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 22_772_796,
     source: `${SRC} configs/dat_p.yaml (no released weights)`,
     input: CLS_INPUT,
@@ -732,15 +749,23 @@ export const variants = {
       use_conv_patches: false,
     },
   },
-  dat_pp_tiny_dense: { kind: 'backbone', params: 23_450_772, source: DENSE_SRC, config: { ...common, ...T, ...DENSE } },
+  dat_pp_tiny_dense: {
+    kind: 'backbone',
+    params: 23_450_772,
+    source: DENSE_SRC,
+    denseEval: DENSE_EVAL,
+    config: { ...common, ...T, ...DENSE },
+  },
   dat_pp_small_dense: {
     kind: 'backbone',
+    denseEval: DENSE_EVAL,
     params: 52_359_710,
     source: DENSE_SRC,
     config: { ...common, ...S, ...DENSE },
   },
   dat_pp_base_dense: {
     kind: 'backbone',
+    denseEval: DENSE_EVAL,
     params: 92_667_432,
     source: DENSE_SRC,
     config: { ...common, ...Bs, ...DENSE },
@@ -760,4 +785,6 @@ export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
     return asBuiltModel(new DAT(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg));
   },
   fromReference: (metadata) => asBuiltModel(datFromReference(metadata)),
+  classifierKeys: ['cls_norm.', 'cls_head.'],
+  pretrained,
 };

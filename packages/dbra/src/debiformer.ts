@@ -19,6 +19,7 @@ import {
   Conv2d,
   type FeatureInfo,
   GELU,
+  type DenseEvalConfig,
   imagenetInput,
   InvalidArgumentError,
   type Layer,
@@ -45,6 +46,7 @@ import {
   type DeformSettings,
   DeBiLevelRoutingAttention,
 } from './attention.js';
+import { pretrained } from './zoo.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -484,6 +486,10 @@ export function dbraFromReference(metadata: ReferenceMetadata): DeBiFormer {
 // Variants
 
 const CLS_INPUT = imagenetInput(224 / 256);
+/** segmentation/configs: AlignResize(keep_ratio, size_divisor=32) at (2048, 512), no padding */
+const SEG_EVAL: DenseEvalConfig = { segmentation: { scale: [2048, 512], alignTo: 32 } };
+/** detection/configs: the mmdet COCO test pipeline, (1333, 800), Pad(size_divisor=32) */
+const DET_EVAL: DenseEvalConfig = { detection: { scale: [1333, 800], padTo: 32 } };
 /** Shared by every official builder (dbra.md §2.1). */
 const common = {
   kv_downsample_mode: 'identity',
@@ -537,6 +543,7 @@ const backbone = (size: object, nWin: number, extra: object = {}) => ({
 export const variants = {
   debi_tiny: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 21_495_598,
     source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_tiny()`,
     input: CLS_INPUT,
@@ -544,6 +551,7 @@ export const variants = {
   },
   debi_small: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 44_008_028,
     source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_small()`,
     input: CLS_INPUT,
@@ -551,6 +559,7 @@ export const variants = {
   },
   debi_base: {
     kind: 'classifier',
+    checkpointKey: 'model', // the official loader reads checkpoint['model']
     params: 95_501_926,
     source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_base() (README: 77M; the code has 95.5M)`,
     input: CLS_INPUT,
@@ -558,36 +567,42 @@ export const variants = {
   },
   debi_tiny_seg: {
     kind: 'backbone',
+    denseEval: SEG_EVAL,
     params: 20_983_494,
     source: `${SRC} segmentation/debiformer.py:debi_tiny (mmseg BACKBONES)`,
     config: backbone(T, 8, { drop_path_rate: 0.1 }),
   },
   debi_small_seg: {
     kind: 'backbone',
+    denseEval: SEG_EVAL,
     params: 43_495_924,
     source: `${SRC} segmentation/debiformer.py:debi_small (mmseg BACKBONES)`,
     config: backbone(Sm, 8),
   },
   debi_base_seg: {
     kind: 'backbone',
+    denseEval: SEG_EVAL,
     params: 94_734_270,
     source: `${SRC} segmentation/debiformer.py:debi_base (mmseg BACKBONES)`,
     config: backbone(B, 8, { drop_path_rate: 0.4 }),
   },
   debi_tiny_det: {
     kind: 'backbone',
+    denseEval: DET_EVAL,
     params: 20_983_494,
     source: `${SRC} detection/debiformer.py:debi_tiny (mmdet BACKBONES)`,
     config: backbone(T, 8, { drop_path_rate: 0.1 }),
   },
   debi_small_det: {
     kind: 'backbone',
+    denseEval: DET_EVAL,
     params: 43_495_924,
     source: `${SRC} detection/debiformer.py:debi_small (mmdet BACKBONES)`,
     config: backbone(Sm, 16),
   },
   debi_base_det: {
     kind: 'backbone',
+    denseEval: DET_EVAL,
     params: 94_734_270,
     source: `${SRC} detection/debiformer.py:debi_base (mmdet BACKBONES)`,
     config: backbone(B, 32),
@@ -609,4 +624,6 @@ export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
     return asBuiltModel(new DeBiFormer({ ...cfg, numClasses }));
   },
   fromReference: (metadata) => asBuiltModel(dbraFromReference(metadata)),
+  classifierKeys: ['norm.', 'head.'],
+  pretrained,
 };

@@ -42,6 +42,7 @@ import {
   type Variant,
 } from '@dynavit/core';
 import { BasicLayer, FastLinear, fillParameter, MIXING_MODES, type MixingMode, type SlotInit } from './glmix.js';
+import { pretrained } from './zoo.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -555,4 +556,6 @@ export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = {
     );
   },
   fromReference: (metadata) => asBuiltModel(glnetFromReference(metadata)),
+  classifierKeys: ['norm.', 'head.'],
+  pretrained,
 };

@@ -94,3 +94,9 @@ export {
   type DetectionResult,
 } from './detector.js';
 export { runSync, runAsync, type Steps } from './steps.js';
+export {
+  headForCheckpoint,
+  isDenseCheckpoint,
+  splitDenseCheckpoint,
+  type CheckpointHead,
+} from './checkpoint.js';

@@ -57,6 +57,10 @@ describe('classification transform (timm eval + torchvision)', () => {
     expect(evalResizeSize(480, 640, { size: [224, 224], cropPct: 224 / 256 })).toEqual([256, 341]);
     expect(evalResizeSize(640, 480, { size: [224, 224], cropPct: 0.96 })).toEqual([310, 233]);
     expect(evalResizeSize(500, 500, { size: [384, 384], cropPct: 1 })).toEqual([384, 384]);
+    // DAT's data/build.py: Resize((256, 256)) then CenterCrop(224), and Resize((384, 384)) at 384 — aspect not kept
+    expect(evalResizeSize(480, 640, { size: [224, 224], cropPct: 224 / 256, cropMode: 'squash' })).toEqual([256, 256]);
+    expect(evalResizeSize(300, 451, { size: [384, 384], cropPct: 1, cropMode: 'squash' })).toEqual([384, 384]);
+    expect(() => evalResizeSize(10, 10, { size: [8, 8], cropPct: 1.5 })).toThrow(/cropPct/);
     expect(evalResizeSize(100, 300, { size: [96, 128], cropPct: 0.875 })).toEqual([109, 146]);
   });
   it('centre crop rounds half to even and pads when the crop is larger', () => {

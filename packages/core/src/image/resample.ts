@@ -166,21 +166,22 @@ function roundHalfEven(x: number): number {
 
 /**
  * The size the evaluation resize produces before the crop (timm `transforms_imagenet_eval` +
- * torchvision `Resize`): square crops resize the shorter side to ⌊size/cropPct⌋ keeping the aspect
- * ratio (the longer side truncated); non-square crops resize to ⌊h/cropPct⌋×⌊w/cropPct⌋ exactly.
- * Returns [height, width].
+ * torchvision `Resize`): with `cropMode: 'squash'` (DAT) or a non-square crop, ⌊h/cropPct⌋×⌊w/cropPct⌋
+ * exactly, aspect not kept; otherwise the shorter side becomes ⌊size/cropPct⌋ keeping the aspect ratio
+ * (the longer side truncated). Returns [height, width].
  */
 export function evalResizeSize(
   height: number,
   width: number,
-  input: Pick<InputConfig, 'size' | 'cropPct'>,
+  input: Pick<InputConfig, 'size' | 'cropPct' | 'cropMode'>,
 ): [number, number] {
   const [sh, sw] = input.size;
   const cropPct = input.cropPct;
-  if (!(cropPct > 0)) throw new InvalidArgumentError(`cropPct must be positive, got ${cropPct}`);
+  if (!(cropPct > 0 && cropPct <= 1)) throw new InvalidArgumentError(`cropPct must be in (0, 1], got ${cropPct}`);
+  // timm: math.floor(img_size / crop_pct), in doubles as Python computes it
   const scaleH = Math.floor(sh / cropPct);
   const scaleW = Math.floor(sw / cropPct);
-  if (scaleH !== scaleW) return [scaleH, scaleW];
+  if (input.cropMode === 'squash' || scaleH !== scaleW) return [scaleH, scaleW];
   const short = Math.min(height, width);
   const long = Math.max(height, width);
   const newLong = Math.trunc((scaleH * long) / short);

@@ -72,6 +72,22 @@ function context(bytes: Uint8Array, opts: ReadPthOptions): ParseContext {
 export interface LoadPthOptions extends ReadPthOptions {
   /** Top-level key holding the state dict (e.g. `state_dict`, `model`, `model_ema`); auto-detected when omitted. */
   key?: string;
+  /**
+   * Without `key`: top-level keys to try first, in order (the key the official loader of a variant
+   * reads, e.g. `['model_ema']` for GLNet-16G); the automatic choice applies when none is present.
+   */
+  preferKeys?: readonly string[];
+}
+
+/** A state dict and where in the checkpoint it was found. */
+export interface PthStateDict {
+  stateDict: StateDict;
+  /** the top-level key it was read from; null when the checkpoint itself was the state dict */
+  key: string | null;
+  /** the checkpoint's top-level keys (empty for a bare state dict) */
+  topLevelKeys: string[];
+  /** whether a `module.` prefix (DataParallel) was stripped from every key */
+  strippedModule: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,9 +642,24 @@ function describeTopLevel(d: Map<unknown, unknown>): string {
  * `maxBytes` budget first; the same refusals as `readPth` apply (the rest of the tree is decoded, not walked).
  */
 export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): StateDict {
+  return loadPthCheckpoint(bytes, opts).stateDict;
+}
+
+/** `loadPthStateDict`, also telling which key the state dict came from (for reports such as "read checkpoint['model_ema']"). */
+export function loadPthCheckpoint(bytes: Uint8Array, opts: LoadPthOptions = {}): PthStateDict {
   const ctx = context(bytes, opts);
   const root = parseCheckpoint(bytes, ctx);
   let chosen: [string, TensorRef][] | undefined;
+  let chosenKey: string | null = null;
+  const take = (key: string): [string, TensorRef][] => {
+    const v = (root as Map<unknown, unknown>).get(key);
+    if (!(v instanceof Map))
+      throw new CheckpointError(`checkpoint["${printable(key)}"] is ${describeValue(v)}, not a dict of tensors`);
+    const entries = tensorEntries(v);
+    if (entries.length === 0)
+      throw new CheckpointError(`checkpoint["${printable(key)}"] holds no tensors (${describeTopLevel(v) || 'empty'})`);
+    return entries;
+  };
   if (opts.key !== undefined) {
     if (!(root instanceof Map))
       throw new CheckpointError(
@@ -638,14 +669,8 @@ export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): 
       throw new CheckpointError(
         `checkpoint has no top-level key "${printable(opts.key)}"; available keys: ${listed([...root.keys()].map((k) => printable(String(k), 100))) || '(none)'}`,
       );
-    const v = root.get(opts.key);
-    if (!(v instanceof Map))
-      throw new CheckpointError(`checkpoint["${printable(opts.key)}"] is ${describeValue(v)}, not a dict of tensors`);
-    chosen = tensorEntries(v);
-    if (chosen.length === 0)
-      throw new CheckpointError(
-        `checkpoint["${printable(opts.key)}"] holds no tensors (${describeTopLevel(v) || 'empty'})`,
-      );
+    chosen = take(opts.key);
+    chosenKey = opts.key;
   } else {
     if (!(root instanceof Map)) {
       const hint =
@@ -658,17 +683,24 @@ export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): 
     }
     const all = tensorEntries(root);
     if (all.length > 0 && all.length === root.size) chosen = all;
-    else
-      for (const k of STATE_DICT_KEYS) {
-        const v = root.get(k);
-        if (v instanceof Map) {
-          const entries = tensorEntries(v);
-          if (entries.length > 0) {
-            chosen = entries;
-            break;
+    else {
+      const preferred = (opts.preferKeys ?? []).find((k) => root.has(k));
+      if (preferred !== undefined) {
+        chosen = take(preferred);
+        chosenKey = preferred;
+      } else
+        for (const k of STATE_DICT_KEYS) {
+          const v = root.get(k);
+          if (v instanceof Map) {
+            const entries = tensorEntries(v);
+            if (entries.length > 0) {
+              chosen = entries;
+              chosenKey = k;
+              break;
+            }
           }
         }
-      }
+    }
     if (chosen === undefined)
       throw new CheckpointError(
         `cannot find a state dict in the checkpoint: no dict of tensors at the top level or under ${STATE_DICT_KEYS.join(', ')}; top-level keys are ${describeTopLevel(root) || '(none)'}. Pass { key } to choose one`,
@@ -679,5 +711,6 @@ export function loadPthStateDict(bytes: Uint8Array, opts: LoadPthOptions = {}): 
   const sd: StateDict = new Map();
   for (const [k, ref] of chosen)
     sd.set(strip ? k.slice('module.'.length) : k, materialize(ref, upcast, ctx.budget, printable(k, 100)));
-  return sd;
+  const topLevelKeys = chosenKey === null ? [] : [...(root as Map<unknown, unknown>).keys()].map(String);
+  return { stateDict: sd, key: chosenKey, topLevelKeys, strippedModule: strip };
 }

@@ -1,0 +1,120 @@
+/**
+ * `pipeline(task, model, options)` in Node: `@dynavit/pipelines` with Node's image decoding (sharp), weights
+ * from paths, http(s) URLs and the zoo through the disk cache (`cache.ts`), and Node's backend chooser.
+ * The families, sharp and the cache are imported when a pipeline is created, never when this package is
+ * imported.
+ *
+ * ```ts
+ * const classify = await pipeline('image-classification', 'dat_pp_tiny', { weights: 'pretrained' });
+ * const [top] = await classify('cat.jpg', { topk: 3 }); // [{ label, index, score }, …]
+ * classify.dispose();
+ * ```
+ */
+import { fileURLToPath } from 'node:url';
+import { DownloadError, InvalidArgumentError, type PipelineTask, printable, type RgbImage } from '@dynavit/core';
+import type { Pipeline, PipelineEnvironment, PipelineOptions } from '@dynavit/pipelines';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type NodeBackend, selectBackend } from './backends.js';
+
+/** What a Node pipeline takes as an image. */
+export type NodeImageInput = string | URL | Uint8Array | RgbImage | tf.Tensor;
+
+export interface NodePipelineOptions extends PipelineOptions<NodeBackend> {
+  /** the weights cache folder (default `$DYNAVIT_CACHE`, `$XDG_CACHE_HOME/dynavit`, `~/.cache/dynavit`) */
+  cacheDir?: string;
+  /** use only what the cache holds; never download */
+  offline?: boolean;
+  /** largest decoded image in megapixels (default 64) */
+  maxMegapixels?: number;
+  /** what reading a weights file may allocate, in bytes (default 4 × the file + 64 MiB) */
+  maxBytes?: number;
+}
+
+const MAX_IMAGE_DOWNLOAD = 256 * 1024 * 1024;
+
+async function fetchImage(url: string): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  } catch (e) {
+    throw new DownloadError(`could not fetch the image ${printable(url)}: ${printable((e as Error).message)}`);
+  }
+  if (!res.ok) throw new DownloadError(`the image ${printable(url)} answered HTTP ${res.status}`);
+  const length = Number(res.headers.get('content-length') ?? 0);
+  if (length > MAX_IMAGE_DOWNLOAD) throw new DownloadError(`the image ${printable(url)} is over 256 MiB`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (bytes.length > MAX_IMAGE_DOWNLOAD) throw new DownloadError(`the image ${printable(url)} is over 256 MiB`);
+  return bytes;
+}
+
+const isRgb = (x: unknown): x is RgbImage =>
+  typeof x === 'object' && x !== null && 'width' in x && 'height' in x && 'data' in x && !(x instanceof URL);
+
+/**
+ * A task pipeline in Node (see `@dynavit/pipelines`): `'image-classification'`, `'semantic-segmentation'`,
+ * `'object-detection'`, `'instance-segmentation'`. Images: paths, `file:`/http(s) URLs, encoded bytes,
+ * `{ width, height, data }` RGB pixels, or `[H, W, 3]` tensors (0–255).
+ */
+export async function pipeline<T extends PipelineTask>(
+  task: T,
+  model: string,
+  options: NodePipelineOptions = {},
+): Promise<Pipeline<T, NodeImageInput>> {
+  const [{ createPipeline }, { createRegistry }, images, cache, weights, opts] = await Promise.all([
+    import('@dynavit/pipelines'),
+    import('./registry.js'),
+    import('./images.js'),
+    import('./cache.js'),
+    import('./weights.js'),
+    import('./options.js'),
+  ]);
+  const maxPixels =
+    options.maxMegapixels === undefined
+      ? opts.IMAGE_MAX_MEGAPIXELS * opts.MP
+      : opts.maxPixels(String(options.maxMegapixels), opts.IMAGE_MAX_MEGAPIXELS);
+  const cacheOpts = {
+    ...(options.cacheDir !== undefined ? { dir: options.cacheDir } : {}),
+    ...(options.offline ? { offline: true } : {}),
+  };
+  const budget = options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {};
+  const env: PipelineEnvironment<NodeImageInput, NodeBackend> = {
+    registry: createRegistry(),
+    selectBackend: (request) => selectBackend(request === 'auto' ? {} : { prefer: request }),
+    async decode(input, i) {
+      if (isRgb(input)) return input;
+      if (input instanceof Uint8Array) return images.decodeImage(input, `image ${i} (bytes)`, maxPixels);
+      const s = input instanceof URL ? input.href : input;
+      if (typeof s !== 'string') throw new InvalidArgumentError(`image ${i}: not a path, URL, bytes, pixels or tensor`);
+      if (/^https?:\/\//i.test(s)) return images.decodeImage(await fetchImage(s), s, maxPixels);
+      const path = /^file:/i.test(s) ? fileURLToPath(s) : s;
+      await images.readImageHeader(path, maxPixels);
+      return images.readImage(path, maxPixels);
+    },
+    async readWeights(spec, { key, preferKeys, onProgress }) {
+      const progress = onProgress
+        ? (p: { loaded: number; total: number; url: string }) =>
+            onProgress({ stage: 'download', loaded: p.loaded, total: p.total, source: p.url })
+        : undefined;
+      const read = { ...(key !== undefined ? { key } : { preferKeys }), ...budget };
+      if ('entry' in spec) {
+        const f = await cache.fetchRelease(spec.entry, { ...cacheOpts, ...(progress ? { onProgress: progress } : {}) });
+        const w = await weights.readWeightsFile(f.path, read);
+        return { stateDict: w.tensors, source: `pretrained:${spec.entry.id}` };
+      }
+      const loc = spec.location;
+      if (loc instanceof Uint8Array)
+        return {
+          stateDict: weights.readWeightsBytes(loc, 'the weights bytes', read).tensors,
+          source: 'the weights bytes',
+        };
+      const s = loc instanceof URL ? loc.href : loc;
+      if (/^https?:\/\//i.test(s)) {
+        const f = await cache.fetchUrl(s, { ...cacheOpts, ...(progress ? { onProgress: progress } : {}) });
+        return { stateDict: (await weights.readWeightsFile(f.path, read)).tensors, source: s };
+      }
+      const path = /^file:/i.test(s) ? fileURLToPath(s) : s;
+      return { stateDict: (await weights.readWeightsFile(path, read)).tensors, source: path };
+    },
+  };
+  return createPipeline(env, task, model, options);
+}
