@@ -17,6 +17,7 @@ import { goldenCommand } from './commands/golden.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { parityCommand } from './commands/parity.js';
+import { cacheCommand, pullCommand } from './commands/pull.js';
 import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 
@@ -26,6 +27,8 @@ export type { Command, CommandContext } from './commands/command.js';
 /** Every command, in the order `dynavit --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  pullCommand,
+  cacheCommand,
   convertCommand,
   benchCommand,
   infoCommand,

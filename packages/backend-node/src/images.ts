@@ -54,7 +54,10 @@ export async function readImageHeader(path: string, maxPixels = IMAGE_MAX_MEGAPI
   return { path, width, height };
 }
 
-/** Decode an image file to 8-bit sRGB (alpha dropped, EXIF orientation applied), within `maxPixels`. */
+/**
+ * Decode an image file to 8-bit RGB as PIL's `Image.open(f).convert('RGB')` does for the official
+ * evaluations (alpha dropped, EXIF orientation applied, embedded ICC profiles ignored), within `maxPixels`.
+ */
 export async function readImage(path: string, maxPixels = IMAGE_MAX_MEGAPIXELS * MP): Promise<RGBImage> {
   return decodeImage(await readInputFile(path), path, maxPixels);
 }
@@ -66,7 +69,9 @@ export async function decodeImage(
   maxPixels = IMAGE_MAX_MEGAPIXELS * MP,
 ): Promise<RGBImage> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
+    // ignoreIcc: the official evaluations decode with PIL, which ignores embedded colour profiles (a phone's
+    // Display P3 photo is read as its raw values); sharp would colour-manage them into sRGB
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, ignoreIcc: true })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')

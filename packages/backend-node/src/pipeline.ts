@@ -28,6 +28,8 @@ export interface NodePipelineOptions extends PipelineOptions<NodeBackend> {
   maxMegapixels?: number;
   /** what reading a weights file may allocate, in bytes (default 4 × the file + 64 MiB) */
   maxBytes?: number;
+  /** told, one line each, about what is worth knowing but not an error (non-finite values in the weights) */
+  onWarning?: (line: string) => void;
 }
 
 const MAX_IMAGE_DOWNLOAD = 256 * 1024 * 1024;
@@ -95,7 +97,11 @@ export async function pipeline<T extends PipelineTask>(
         ? (p: { loaded: number; total: number; url: string }) =>
             onProgress({ stage: 'download', loaded: p.loaded, total: p.total, source: p.url })
         : undefined;
-      const read = { ...(key !== undefined ? { key } : { preferKeys }), ...budget };
+      const read = {
+        ...(key !== undefined ? { key } : { preferKeys }),
+        ...budget,
+        ...(options.onWarning ? { warn: options.onWarning } : {}),
+      };
       if ('entry' in spec) {
         const f = await cache.fetchRelease(spec.entry, { ...cacheOpts, ...(progress ? { onProgress: progress } : {}) });
         const w = await weights.readWeightsFile(f.path, read);

@@ -102,8 +102,11 @@ describe('validation before decoding, reading or computing', () => {
       [['--backend', 'nosuch'], /^dynavit: unknown backend "nosuch"; available in Node: tensorflow-gpu, /],
       [['--scale', '2048'], /^dynavit: --scale must be LONG,SHORT in pixels/],
       [['--scale', '100000,50000'], /^dynavit: --scale 100000,50000 is too large: 5000 MP is over the 8 MP/],
-      [['--task', 'paint'], /^dynavit: --task must be one of classify, segment, detect, got "paint"$/],
-      [['--head', 'upernet_ade20k'], /^dynavit: --head is for --task segment or detect/],
+      [
+        ['--task', 'paint'],
+        /^dynavit: --task must be one of classify, segment, detect, .*image-classification.*, got "paint"$/,
+      ],
+      [['--head', 'upernet_ade20k'], /^dynavit: --head is for the dense tasks/],
       [['--max-memory', 'lots'], /^dynavit: --max-memory must be a positive number of MiB, got "lots"$/],
       [['--max-megapixels=-1'], /^dynavit: --max-megapixels must be a positive number, got "-1"$/],
       [['--weights', join(tmp, 'missing.safetensors')], /^dynavit: file not found: .*missing\.safetensors$/],
@@ -117,7 +120,11 @@ describe('validation before decoding, reading or computing', () => {
       expect(r.ms, extra.join(' ')).toBeLessThan(3000);
     }
     const seg = await runCli(['run', ...huge, '--model', 'dat_pp_tiny_dense', '--task', 'segment', '--head', 'x']);
-    expect(lines(seg.stderr)).toEqual([expect.stringMatching(/^dynavit: --head must be one of upernet_ade20k/)]);
+    expect(lines(seg.stderr)).toEqual([
+      expect.stringMatching(
+        /^dynavit: the head for semantic-segmentation must be one of upernet_ade20k, semfpn_ade20k, got "x"$/,
+      ),
+    ]);
     for (const [argv, msg] of [
       [['bench', '--model', 'dat_pp_tiny', '--runs', '1e12'], /^dynavit: --runs must be at most 10000, got "1e12"$/],
       [
@@ -328,7 +335,7 @@ describe('non-finite weights and outputs', () => {
     expect(r.code).toBe(1);
     expect(lines(r.stderr)).toEqual([
       `dynavit: warning: ${w} has 3 non-finite values (NaN or ±Inf) in 1 tensor: ${bias} (3)`,
-      `dynavit: ${coffee}: the model's output has 1000 non-finite values (NaN or ±Inf); nothing written`,
+      `dynavit: ${coffee}: the model's output has 1000 non-finite values (NaN or ±Inf); check the weights; nothing written`,
     ]);
     expect(existsSync(join(out, 'coffee.classify.json'))).toBe(false);
   });

@@ -1,12 +1,37 @@
 /**
- * Pictures of results, drawn with sharp at the original image size: top-5 labels for classification,
- * a colour overlay with a legend for segmentation, boxes/labels/masks for detection. Each picture is
- * written atomically (a temporary file, then a rename).
+ * Pictures of pipeline results, drawn with sharp at the original image size: top-k labels for
+ * classification, a colour overlay with a legend for segmentation, boxes/labels/masks for detection.
+ * A result of untrained weights carries an "UNTRAINED WEIGHTS" mark. Each picture is written atomically
+ * (a temporary file, then a rename).
  */
+import {
+  type ClassificationLabel,
+  classColor,
+  type DetectionOutput,
+  type LabelSet,
+  type SegmentationOutput,
+} from '@dynavit/pipelines';
 import sharp from 'sharp';
 import { writeFileAtomic } from './files.js';
 import type { RGBImage } from './images.js';
-import { classColor, type LabelSet, labelName } from './labels.js';
+
+export interface RenderOptions {
+  /** mark the picture: its weights were not trained, so the result means nothing */
+  untrained?: boolean;
+}
+
+/** A red "UNTRAINED WEIGHTS" band along the bottom edge. */
+function untrainedMark(width: number, height: number): Buffer {
+  const fs = Math.max(10, Math.min(18, Math.round(width / 28)));
+  const h = fs + 10;
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect x="0" y="${height - h}" width="${width}" height="${h}" fill="rgb(180,0,0)" fill-opacity="0.85"/>` +
+      `<text x="${width / 2}" y="${height - 6}" text-anchor="middle" font-family="sans-serif" font-weight="bold" font-size="${fs}" fill="white">UNTRAINED WEIGHTS — result is meaningless</text></svg>`,
+  );
+}
+
+const marks = (img: { width: number; height: number }, opts: RenderOptions) =>
+  opts.untrained ? [{ input: untrainedMark(img.width, img.height) }] : [];
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const rgb = ([r, g, b]: [number, number, number]) => `rgb(${r},${g},${b})`;
@@ -32,12 +57,13 @@ const base = (img: RGBImage) => sharp(img.data, { raw: { width: img.width, heigh
 
 export async function renderClassification(
   img: RGBImage,
-  top: { label: string; score: number }[],
+  top: readonly ClassificationLabel[],
   out: string,
+  opts: RenderOptions = {},
 ): Promise<void> {
   const lines = top.map((t) => ({ text: `${(t.score * 100).toFixed(1)}%  ${t.label}` }));
   await base(img)
-    .composite([{ input: panel(lines, img.width, img.height) }])
+    .composite([{ input: panel(lines, img.width, img.height) }, ...marks(img, opts)])
     .png()
     .toBuffer()
     .then((png) => writeFileAtomic(out, png));
@@ -45,11 +71,13 @@ export async function renderClassification(
 
 export async function renderSegmentation(
   img: RGBImage,
-  classMap: Int32Array,
-  set: LabelSet,
+  seg: SegmentationOutput,
+  set: LabelSet | null,
   out: string,
-  alpha = 0.5,
+  opts: RenderOptions = {},
 ): Promise<void> {
+  const alpha = 0.5;
+  const { classMap } = seg;
   const blended = new Uint8Array(img.data.length);
   const counts = new Map<number, number>();
   for (let p = 0; p < classMap.length; p++) {
@@ -62,42 +90,35 @@ export async function renderSegmentation(
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
     .map(([c, n]) => ({
-      text: `${labelName(set, c)} ${((100 * n) / classMap.length).toFixed(0)}%`,
+      text: `${seg.labels[c] ?? `class ${c}`} ${((100 * n) / classMap.length).toFixed(0)}%`,
       color: classColor(set, c),
     }));
   await sharp(blended, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .composite([{ input: panel(legend, img.width, img.height) }])
+    .composite([{ input: panel(legend, img.width, img.height) }, ...marks(img, opts)])
     .png()
     .toBuffer()
     .then((png) => writeFileAtomic(out, png));
 }
 
-export interface DrawnDetection {
-  box: [number, number, number, number];
-  score: number;
-  label: number;
-  mask?: Uint8Array;
-}
-
 export async function renderDetections(
   img: RGBImage,
-  dets: readonly DrawnDetection[],
-  set: LabelSet,
+  det: DetectionOutput,
+  set: LabelSet | null,
   out: string,
+  opts: RenderOptions = {},
 ): Promise<void> {
   const data = new Uint8Array(img.data);
-  for (const d of dets) {
-    if (!d.mask) continue;
-    const col = classColor(set, d.label);
-    for (let p = 0; p < d.mask.length; p++)
-      if (d.mask[p]) for (let k = 0; k < 3; k++) data[p * 3 + k] = Math.round(0.55 * data[p * 3 + k]! + 0.45 * col[k]!);
-  }
+  det.masks?.forEach((mask, i) => {
+    const col = classColor(set, det.classes[i]!);
+    for (let p = 0; p < mask.length; p++)
+      if (mask[p]) for (let k = 0; k < 3; k++) data[p * 3 + k] = Math.round(0.55 * data[p * 3 + k]! + 0.45 * col[k]!);
+  });
   const fs = Math.max(10, Math.min(14, Math.round(img.width / 40)));
-  const shapes = dets
-    .map((d) => {
-      const [x1, y1, x2, y2] = d.box;
-      const c = rgb(classColor(set, d.label));
-      const text = `${labelName(set, d.label)} ${(d.score * 100).toFixed(0)}%`;
+  const shapes = det.boxes
+    .map((box, i) => {
+      const [x1, y1, x2, y2] = box;
+      const c = rgb(classColor(set, det.classes[i]!));
+      const text = `${det.labels[i]} ${(det.scores[i]! * 100).toFixed(0)}%`;
       return (
         `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${c}" stroke-width="2"/>` +
         `<rect x="${x1}" y="${Math.max(0, y1 - fs - 4)}" width="${text.length * fs * 0.6 + 6}" height="${fs + 4}" fill="${c}"/>` +
@@ -109,7 +130,7 @@ export async function renderDetections(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${img.width}" height="${img.height}">${shapes}</svg>`,
   );
   await sharp(data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .composite([{ input: svg }])
+    .composite([{ input: svg }, ...marks(img, opts)])
     .png()
     .toBuffer()
     .then((png) => writeFileAtomic(out, png));

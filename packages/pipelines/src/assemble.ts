@@ -98,8 +98,8 @@ const SEG_HEADS = new Set<string>(['upernet_ade20k', 'semfpn_ade20k']);
 const DET_HEADS = new Set<string>(['maskrcnn_coco', 'maskrcnn_coco_dat', 'retinanet_coco_dat', 'retinanet_coco_debi']);
 const MASK_HEADS = new Set<string>(['maskrcnn_coco', 'maskrcnn_coco_dat']);
 
-/** The task a head serves, for messages. */
-function headTask(head: string): PipelineTask {
+/** The task a registered head serves (Mask R-CNN: instance-segmentation, which includes boxes). */
+export function taskForHead(head: string): PipelineTask {
   if (SEG_HEADS.has(head)) return 'semantic-segmentation';
   return MASK_HEADS.has(head) ? 'instance-segmentation' : 'object-detection';
 }
@@ -164,7 +164,7 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
   const kind = taskKind(task);
   if (variant.kind === 'head')
     throw new InvalidArgumentError(
-      `${name} is a head; give a ${kind === 'classification' ? 'classifier' : 'dense backbone'} as the model and the head with { head: '${name}' }`,
+      `${name} is a head: compose it with a backbone (a dense backbone as the model, and head: '${name}')`,
     );
   const classifierKeys = family.classifierKeys ?? [];
 
@@ -207,7 +207,7 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
     throw new CheckpointError(`${source} has backbone.* keys but no head (decode_head.*, roi_head.* or bbox_head.*)`);
   if (fromFile && !headsFor(task).includes(fromFile.head))
     throw new CheckpointError(
-      `${source} is a ${fromFile.description} checkpoint, for ${headTask(fromFile.head)}, not ${task}`,
+      `${source} is a ${fromFile.description} checkpoint, for ${taskForHead(fromFile.head)}, not ${task}`,
     );
   if (fromFile && opts.head !== undefined && opts.head !== fromFile.head)
     throw new CheckpointError(`${source} holds a ${fromFile.head} head, not the ${opts.head} asked for`);
@@ -286,7 +286,8 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
 
 function refuseDenseFile(sd: StateDict, task: PipelineTask, source: string): void {
   const h = headForCheckpoint(sd);
-  if (h) throw new CheckpointError(`${source} is a ${h.description} checkpoint, for ${headTask(h.head)}, not ${task}`);
+  if (h)
+    throw new CheckpointError(`${source} is a ${h.description} checkpoint, for ${taskForHead(h.head)}, not ${task}`);
   if (isDenseCheckpoint(sd))
     throw new CheckpointError(`${source} is a dense backbone checkpoint (backbone.*), not an ImageNet classifier`);
 }

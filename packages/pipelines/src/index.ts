@@ -12,12 +12,14 @@ export {
   type PipelineProgress,
   type TaskResults,
   type TaskCallOptions,
+  type DenseCallOptions,
   type WeightsSpec,
 } from './pipeline.js';
 export {
   assembleModel,
   checkBelongs,
   taskKind,
+  taskForHead,
   DEFAULT_DENSE_TEST,
   type AssembledModel,
   type AssembleOptions,

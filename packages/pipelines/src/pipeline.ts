@@ -87,11 +87,17 @@ export interface TaskResults {
   'instance-segmentation': DetectionOutput;
 }
 
+/** Options of one call of a dense pipeline. */
+export interface DenseCallOptions {
+  /** (long, short) test scale instead of the backbone's official one */
+  scale?: readonly [number, number];
+}
+
 export interface TaskCallOptions {
   'image-classification': ClassifyOptions;
-  'semantic-segmentation': Record<string, never>;
-  'object-detection': Record<string, never>;
-  'instance-segmentation': Record<string, never>;
+  'semantic-segmentation': DenseCallOptions;
+  'object-detection': DenseCallOptions;
+  'instance-segmentation': DenseCallOptions;
 }
 
 /** A loaded model for one task: call it with one image or a list. Results are plain data. */
@@ -231,8 +237,16 @@ export async function createPipeline<T extends PipelineTask, I, B extends string
     let results: unknown[];
     if (assembled.task === 'classification')
       results = await classifyImages(assembled, images, labelSet, (opts ?? {}) as ClassifyOptions, names);
-    else if (assembled.task === 'segmentation') results = await segmentImages(assembled, images, labelSet, names);
-    else results = await detectImages(assembled, images, labelSet, names);
+    else {
+      const scale = (opts as DenseCallOptions | undefined)?.scale;
+      if (scale !== undefined && !(scale.length === 2 && scale.every((n) => Number.isInteger(n) && n > 0)))
+        throw new InvalidArgumentError(`scale must be [long, short] positive integers, got [${scale.join(', ')}]`);
+      const test = scale ? { ...assembled.test, scale } : assembled.test;
+      results =
+        assembled.task === 'segmentation'
+          ? await segmentImages({ ...assembled, test }, images, labelSet, names)
+          : await detectImages({ ...assembled, test }, images, labelSet, names);
+    }
     return many ? results : results[0];
   };
   const props = {

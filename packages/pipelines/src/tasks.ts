@@ -61,7 +61,7 @@ function checkImage(img: RgbImage, i: number): void {
 function finite(values: ArrayLike<number>, what: string): void {
   for (let i = 0; i < values.length; i++)
     if (!Number.isFinite(values[i]!))
-      throw new NumericError(`${what}: the model's output has non-finite values (NaN or ±Inf); check the weights`);
+      throw new NumericError(`the ${what} output has non-finite values (NaN or ±Inf); check the weights`);
 }
 
 /** Classify decoded images with a classifier assembled by `assembleModel`. */
@@ -88,15 +88,17 @@ export async function classifyImages(
       checkImage(img, start + i);
       pixels.set(classificationPixels(img, m.input), i * h * w * 3);
     });
-    const [values, indices] = tf.tidy(() => {
+    const [values, indices, bad] = tf.tidy(() => {
       const x = tf.tensor4d(pixels, [chunk.length, h, w, 3]);
       const probs = tf.softmax(m.model.forward(x));
       const top = tf.topk(probs, k);
-      return [top.values, top.indices];
+      const nonFinite = tf.sum(tf.cast(tf.logicalNot(tf.isFinite(probs)), 'int32'));
+      return [top.values, top.indices, nonFinite];
     });
-    const [v, ix] = await Promise.all([values.data(), indices.data()]);
-    tf.dispose([values, indices]);
-    finite(v, 'classification');
+    const [v, ix, nb] = await Promise.all([values.data(), indices.data(), bad.data()]);
+    tf.dispose([values, indices, bad]);
+    if (nb[0])
+      throw new NumericError(`the model's output has ${nb[0]} non-finite values (NaN or ±Inf); check the weights`);
     for (let i = 0; i < chunk.length; i++)
       out.push(
         Array.from({ length: k }, (_, j) => {

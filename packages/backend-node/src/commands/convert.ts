@@ -7,6 +7,8 @@
  * checked before reading, and the output is written atomically.
  */
 import { fromFloat32, InvalidArgumentError, type StateDict, toFloat32, writeSafetensors } from '@dynavit/core';
+import { headForCheckpoint, isDenseCheckpoint } from '@dynavit/heads';
+import { assembleModel, taskForHead } from '@dynavit/pipelines';
 import { checkInputFile, checkOutputFile, writeFileAtomic } from '../files.js';
 import { maxMemory } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -71,21 +73,46 @@ async function convert({
   await checkInputFile(src);
   await checkOutputFile(dst);
   const bar = progressBar(3, 'convert');
-  const w = await readWeightsFile(src, { ...(values.key ? { key: values.key } : {}), ...budget, warn });
+  const registry = createRegistry();
+  const variant = values.model ? registry.variant(values.model).variant : undefined;
+  const w = await readWeightsFile(src, {
+    ...(values.key ? { key: values.key } : { preferKeys: variant?.checkpointKey ? [variant.checkpointKey] : [] }),
+    ...budget,
+    warn,
+  });
   bar.update(1, 'read');
   let sd: StateDict = w.tensors;
   const metadata: Record<string, string> = { format: 'pt', source: src };
-  if (values.model) {
+  if (w.key) metadata['key'] = w.key;
+  if (values.model && variant) {
     await useBackend('cpu');
-    const model = createRegistry().createModel(values.model);
+    // the pipelines' assembly: the official key, strict validation (one error listing every missing,
+    // unexpected and misshapen key), mmseg/mmdet files with their head, another model's file refused
+    const head = isDenseCheckpoint(sd) ? headForCheckpoint(sd) : null;
+    const task =
+      variant.kind === 'classifier' ? 'image-classification' : head ? taskForHead(head.head) : 'semantic-segmentation';
+    const m = assembleModel(registry, { task, model: values.model, weights: sd, source: `${src} vs ${values.model}` });
     try {
-      // strict: one error listing every missing, unexpected and misshapen key
-      model.loadStateDict(sd, { strict: true, source: `${src} vs ${values.model}` });
-      sd = model.stateDict();
+      if (variant.kind === 'backbone' && !head) {
+        // an ImageNet file for a dense backbone: its backbone tensors, without the classifier
+        const fresh = new Set(m.report.fresh);
+        sd = new Map(
+          [...m.model.stateDict()]
+            .filter(([k]) => k.startsWith('backbone.') && !fresh.has(k))
+            .map(([k, t]) => [k.slice('backbone.'.length), t]),
+        );
+        if (m.report.dropped.length) warn(`dynavit: dropped the classifier (${m.report.dropped.join(', ')})`);
+        const missing = m.report.fresh.filter((k) => k.startsWith('backbone.'));
+        if (missing.length)
+          warn(
+            `dynavit: ${missing.length} backbone tensors are not in the file and were not written (e.g. ${missing.slice(0, 3).join(', ')})`,
+          );
+      } else sd = m.model.stateDict();
     } finally {
-      model.dispose();
+      m.dispose();
     }
     metadata['model'] = values.model;
+    if (head) metadata['head'] = head.head;
     bar.update(2, 'validated');
   }
   const target: 'F32' | 'F16' = values.dtype === 'float16' ? 'F16' : 'F32';

@@ -1,16 +1,29 @@
-/** `dynavit list`: every registered model, its family, kind and parameter count. */
+/** `dynavit list [--pretrained]`: every registered model (family, kind, parameters), or every released checkpoint. */
 import { createRegistry } from '../registry.js';
 import { formatTable } from '../table.js';
 import { defineCommand } from './command.js';
 
 export const listCommand = defineCommand({
   name: 'list',
-  usage: 'list\nevery registered model',
-  options: {},
-  run({ out }) {
-    const rows = createRegistry()
-      .listModels()
-      .map((m) => [m.name, m.family, m.kind, m.params.toLocaleString('en-US')]);
+  usage:
+    'list [--pretrained]\nevery registered model; with --pretrained every released checkpoint (dynavit pull ID downloads one)',
+  options: { pretrained: { type: 'boolean', default: false } },
+  run({ values, out }) {
+    const registry = createRegistry();
+    if (values.pretrained) {
+      const rows = registry
+        .pretrained()
+        .map((e) => [
+          e.id,
+          e.task,
+          e.dataset,
+          e.metrics.map((m) => `${m.name} ${m.value}`).join(', '),
+          e.head?.startsWith('unsupported:') ? 'head not implemented' : e.urls.length ? 'direct' : 'by hand',
+        ]);
+      out(formatTable(['release', 'task', 'dataset', 'metric (paper)', 'download'], rows));
+      return 0;
+    }
+    const rows = registry.listModels().map((m) => [m.name, m.family, m.kind, m.params.toLocaleString('en-US')]);
     out(formatTable(['model', 'family', 'kind', 'params'], rows));
     return 0;
   },
