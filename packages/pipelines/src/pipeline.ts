@@ -182,7 +182,7 @@ export async function createPipeline<T extends PipelineTask, I, B extends string
   const onProgress = options.onProgress;
   let stateDict: StateDict | null = null;
   let source: string | undefined;
-  const preferKeys = [release?.key, variant.checkpointKey].filter((k): k is string => k !== undefined);
+  const preferKeys = [...new Set([release?.key, variant.checkpointKey].filter((k): k is string => k !== undefined))];
   if (weights instanceof Map) {
     stateDict = weights;
     source = 'the state dict';

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { BudgetError, CheckpointError, UnsafePickleError } from '../errors.js';
 import { Budget } from './budget.js';
 import { PickleDict, PickleObject, unpickle } from './pickle.js';
-import { loadPthStateDict, readPth } from './pth.js';
+import { loadPthCheckpoint, loadPthStateDict, readPth } from './pth.js';
 import { type StateDict, type TensorData, f16ToF32, f32ToF16 } from './tensor-data.js';
 import { readZip } from './zip.js';
 
@@ -426,6 +426,26 @@ describe('golden checkpoints', () => {
     const w = model.get('downsample_layers.0.0.weight') as TensorData;
     expect(w.dtype).toBe('F32');
     expect(w.shape).toEqual([8, 3, 3, 3]);
+  });
+});
+
+describe('which state dict: the key the official loader reads', () => {
+  // torch.save({'model': {'w': zeros(2, 3)}, 'model_ema': {'w': ones(2, 3)}, 'epoch': 300}) — a DeiT-style release
+  const bytes = () => fixture('two-state-dicts.pth');
+  const w = (sd: StateDict) => Array.from(sd.get('w')!.data as Float32Array);
+  it('takes `model` by default, `preferKeys` first when present (GLNet-16G reads model_ema), and says which', () => {
+    expect(loadPthCheckpoint(bytes())).toMatchObject({ key: 'model', topLevelKeys: ['model', 'model_ema', 'epoch'] });
+    expect(w(loadPthCheckpoint(bytes()).stateDict)).toEqual([0, 0, 0, 0, 0, 0]);
+    const ema = loadPthCheckpoint(bytes(), { preferKeys: ['model_ema'] });
+    expect([ema.key, w(ema.stateDict)]).toEqual(['model_ema', [1, 1, 1, 1, 1, 1]]);
+    // an absent preference falls back to the automatic choice; `key` is strict
+    expect(loadPthCheckpoint(bytes(), { preferKeys: ['state_dict_ema'] }).key).toBe('model');
+    expect(() => loadPthCheckpoint(bytes(), { key: 'state_dict' })).toThrow(
+      'checkpoint has no top-level key "state_dict"; available keys: model, model_ema, epoch',
+    );
+    expect(() => loadPthCheckpoint(bytes(), { preferKeys: ['epoch'] })).toThrow(
+      'checkpoint["epoch"] is int 300, not a dict of tensors',
+    );
   });
 });
 
