@@ -48,9 +48,6 @@ const assets = [
     'glmix_g_reduced_96x128.weights.safetensors',
   ],
   ['packages/backend-node/src/__fixtures__/images/coffee.jpg', 'coffee.jpg'],
-  ['packages/backend-node/labels/imagenet.json', 'labels/imagenet.json'],
-  ['packages/backend-node/labels/ade20k.json', 'labels/ade20k.json'],
-  ['packages/backend-node/labels/coco.json', 'labels/coco.json'],
 ];
 const pub = join(docs, 'public', 'demo');
 rmSync(pub, { recursive: true, force: true });

@@ -6,18 +6,16 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Classifier, IMAGENET_MEAN, IMAGENET_STD, readSafetensors, Registry, type StateDict } from '@dynavit/core';
+import { type Classifier, IMAGENET_MEAN, IMAGENET_STD, readSafetensors, Registry } from '@dynavit/core';
 import { dat } from '@dynavit/dat';
 import { dbra } from '@dynavit/dbra';
 import { glmix } from '@dynavit/glmix';
-import { createDetector, type DetHeadOptions } from '@dynavit/heads';
+import { createDetector } from '@dynavit/heads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { capture, describeTrace, type GlmixTrace, mechanismCounts, type MechanismTrace } from './demo/capture.js';
 import { centreRegion, instanceMasksRgba, paletteRgb, regionAt, slotAssignment, type View } from './demo/draw.js';
 import {
   classificationCrop,
-  detectionHeadFromCheckpoint,
-  headFromCheckpoint,
   randomDetectionHeadStateDict,
   randomStateDict,
   TEST_DETECTION_HEAD,
@@ -154,37 +152,6 @@ describe('engine helpers', () => {
     expect(Math.abs(c.x + c.width / 2 - 320)).toBeLessThan(1.5); // the crop offset is rounded in resized pixels
   });
 
-  it('builds a segmentation head matching an mmseg checkpoint', () => {
-    const t = (shape: number[]) => ({ dtype: 'F32' as const, shape, data: new Float32Array(0) });
-    expect(
-      headFromCheckpoint(
-        new Map([
-          ['decode_head.conv_seg.weight', t([150, 512, 1, 1])],
-          ['auxiliary_head.conv_seg.weight', t([150, 256, 1, 1])],
-        ]),
-      ),
-    ).toEqual({
-      kind: 'upernet',
-      numClasses: 150,
-      channels: 512,
-      auxChannels: 256,
-    });
-    expect(
-      headFromCheckpoint(
-        new Map([
-          ['decode_head.conv_seg.weight', t([150, 128, 1, 1])],
-          ['neck.lateral_convs.0.conv.weight', t([256, 64, 1, 1])],
-        ]),
-      ),
-    ).toEqual({
-      kind: 'semantic_fpn',
-      numClasses: 150,
-      channels: 128,
-      neckChannels: 256,
-    });
-    expect(headFromCheckpoint(new Map())).toBeNull();
-  });
-
   it('gives the same random head weights every time', () => {
     const model = testModel('test:dat');
     const a = randomStateDict(model, 3);
@@ -193,61 +160,6 @@ describe('engine helpers', () => {
     expect(Array.from(a.get(k)!.data as Float32Array)).toEqual(Array.from(b.get(k)!.data as Float32Array));
     expect(a.size).toBe([...model.namedEntries()].filter((e) => e.dtype === 'F32').length);
     model.dispose();
-  });
-
-  it('builds a detection head matching an mmdet checkpoint (Mask R-CNN and RetinaNet, DAT and DeBiFormer necks)', () => {
-    const backbone = testModel('test:dbra');
-    const cases: DetHeadOptions[] = [
-      {
-        kind: 'mask_rcnn',
-        fpnChannels: 16,
-        rpnFeatChannels: 24,
-        fcOutChannels: 40,
-        maskChannels: 8,
-        numClasses: 5,
-        addExtraConvs: 'on_input',
-      },
-      { kind: 'mask_rcnn', fpnChannels: 16, rpnFeatChannels: 16, fcOutChannels: 32, maskChannels: 0, numClasses: 3 },
-      {
-        kind: 'retinanet',
-        fpnChannels: 16,
-        featChannels: 24,
-        stackedConvs: 2,
-        numClasses: 7,
-        startLevel: 1,
-        addExtraConvs: 'on_input',
-      },
-      {
-        kind: 'retinanet',
-        fpnChannels: 16,
-        featChannels: 8,
-        stackedConvs: 3,
-        numClasses: 4,
-        startLevel: 0,
-        addExtraConvs: false,
-      },
-    ];
-    for (const opts of cases) {
-      const det = createDetector({ backbone, head: opts });
-      // a checkpoint with the detector's keys and shapes (the values do not matter here)
-      const sd: StateDict = new Map(
-        det.stateDictShapes().map(([k, shape]) => [k, { dtype: 'F32' as const, shape, data: new Float32Array(0) }]),
-      );
-      const found = detectionHeadFromCheckpoint(sd);
-      expect(found?.kind, JSON.stringify(opts)).toBe(opts.kind);
-      const again = createDetector({ backbone, head: found! });
-      expect(again.stateDictShapes()).toEqual(det.stateDictShapes());
-      det.head.dispose();
-      again.head.dispose();
-    }
-    expect(
-      detectionHeadFromCheckpoint(
-        new Map([
-          ['decode_head.conv_seg.weight', { dtype: 'F32', shape: [150, 512, 1, 1], data: new Float32Array(0) }],
-        ]),
-      ),
-    ).toBeNull();
-    backbone.dispose();
   });
 
   it('initialises a random detection head with small predictors (N(0, 0.01²), zero bias)', () => {

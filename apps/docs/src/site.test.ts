@@ -180,7 +180,7 @@ describe('the docs site', () => {
   });
 
   it('ships the demo assets and never the generated sources', () => {
-    for (const f of ['demo/coffee.jpg', 'demo/dat_pp_reduced.weights.safetensors', 'demo/labels/imagenet.json'])
+    for (const f of ['demo/coffee.jpg', 'demo/dat_pp_reduced.weights.safetensors'])
       expect(existsSync(join(site, f)), f).toBe(true);
     const html = readFileSync(join(site, 'demo.html'), 'utf8');
     expect(html).toContain('test weights');

@@ -1,7 +1,8 @@
 /**
- * @dynavit/backend-web — dynavit in the browser: backend selection (WebGPU → WebGL → wasm), weights
- * from URLs and files (safetensors streamed with progress, `.pth` read safely), images from any
- * canvas-drawable source with the official pre-processing, and the model factories.
+ * @dynavit/backend-web — dynavit in the browser: task pipelines (`pipeline()`, optionally in a Web
+ * Worker), backend selection (WebGPU → WebGL → wasm), weights from the zoo, URLs (Cache Storage) and
+ * files (safetensors streamed with progress, `.pth` read safely), images from any canvas-drawable
+ * source with the official pre-processing, and the model factories.
  */
 export {
   planBackends,
@@ -44,6 +45,26 @@ export {
   type ResampleFilter,
 } from '@dynavit/core';
 export { createRegistry, createModel } from './registry.js';
+export { pipeline, decodeWebImage, type WebImageInput, type WebPipelineOptions } from './pipeline.js';
+export {
+  fetchCached,
+  fetchReleaseWeb,
+  listWeightsCache,
+  clearWeightsCache,
+  WEIGHTS_CACHE,
+  type WebCacheOptions,
+  type WebCachedFile,
+} from './weights-cache.js';
+export type {
+  Pipeline,
+  PipelineOptions,
+  PipelineProgress,
+  TaskResults,
+  ClassificationLabel,
+  SegmentationOutput,
+  DetectionOutput,
+  LoadReport,
+} from '@dynavit/pipelines';
 export {
   createSegmentor,
   createDetector,

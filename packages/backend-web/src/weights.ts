@@ -32,6 +32,8 @@ export interface LoadWeightsOptions {
   format?: WeightsFormat | 'auto';
   /** `.pth`: the top-level key holding the state dict (`state_dict`, `model`, `model_ema`, …); found automatically when omitted */
   key?: string;
+  /** `.pth` without `key`: top-level keys to try first (the variant's official one, e.g. `model_ema` for GLNet-16G) */
+  preferKeys?: readonly string[];
   /** `.pth`: convert F16/BF16 tensors to F32 */
   upcast?: boolean;
   /** extra `fetch` options for URL sources (headers, credentials, `signal` to abort) */
@@ -168,7 +170,11 @@ async function openStream(
 
 function parse(bytes: Uint8Array, format: WeightsFormat, source: string, opts: LoadWeightsOptions): SafetensorsFile {
   if (format === 'safetensors') return readSafetensors(bytes, source);
-  const pthOpts = { ...(opts.key !== undefined ? { key: opts.key } : {}), ...(opts.upcast ? { upcast: true } : {}) };
+  const pthOpts = {
+    ...(opts.key !== undefined ? { key: opts.key } : {}),
+    ...(opts.preferKeys !== undefined ? { preferKeys: opts.preferKeys } : {}),
+    ...(opts.upcast ? { upcast: true } : {}),
+  };
   try {
     return { tensors: loadPthStateDict(bytes, pthOpts), metadata: {} };
   } catch (e) {

@@ -5,6 +5,7 @@
  */
 export {
   createPipeline,
+  defaultHead,
   tensorToRgb,
   type Pipeline,
   type PipelineEnvironment,

@@ -145,9 +145,9 @@ function releaseById(registry: Registry, model: string): PretrainedCheckpoint | 
 
 /**
  * The head to build for a dense task when the weights do not name one: the zoo's release of this
- * backbone for the task, else one of its family's releases for the task, else the task's first head.
+ * backbone for the task, else one of its family's releases for the task (undefined: the task's first head).
  */
-function zooHead(registry: Registry, model: string, task: PipelineTask): string | undefined {
+export function defaultHead(registry: Registry, model: string, task: PipelineTask): string | undefined {
   const usable = registry
     .pretrained()
     .filter((e) => e.task === task && e.head !== undefined && !e.head.startsWith('unsupported:'));
@@ -198,15 +198,15 @@ export async function createPipeline<T extends PipelineTask, I, B extends string
     onProgress?.({ stage: 'read', loaded: 1, total: 1, source });
   }
   // the zoo's head for this backbone and task, when the file does not hold one
-  const defaultHead =
-    taskKind(task) !== 'classification' && head === undefined ? zooHead(registry, name, task) : undefined;
+  const zooHead =
+    taskKind(task) !== 'classification' && head === undefined ? defaultHead(registry, name, task) : undefined;
   const assembled: AssembledModel = assembleModel(registry, {
     task,
     model: name,
     weights: stateDict,
     ...(source !== undefined ? { source } : {}),
     ...(head !== undefined ? { head } : {}),
-    ...(defaultHead !== undefined ? { defaultHead } : {}),
+    ...(zooHead !== undefined ? { defaultHead: zooHead } : {}),
     ...(options.partial ? { partial: true } : {}),
   });
   onProgress?.({ stage: 'build', loaded: 1, total: 1 });

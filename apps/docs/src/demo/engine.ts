@@ -16,6 +16,7 @@ import {
   imageToTensor,
   type LoadedWeights,
   loadWeights,
+  pipeline,
   prepareClassification,
   prepareDense,
   type SegHeadOptions,
@@ -29,10 +30,22 @@ import {
   IMAGENET_STD,
   type InputConfig,
   type Module,
+  type PipelineTask,
   resizeBilinear,
   type StateDict,
 } from '@dynavit/core';
-import { detectionOptionsFromConfig, keepRatioSize, variants as headVariants } from '@dynavit/heads';
+import { keepRatioSize } from '@dynavit/heads';
+import {
+  type AssembledModel,
+  assembleModel,
+  classColor,
+  type ClassificationLabel,
+  type DetectionOutput,
+  defaultHead,
+  type LabelSet,
+  labelsOf,
+  type SegmentationOutput,
+} from '@dynavit/pipelines';
 import { capture, type MechanismTrace, mechanismCounts } from './capture.js';
 
 export type Task = 'classify' | 'segment' | 'detect';
@@ -102,6 +115,11 @@ export interface RunRequest {
   assetBase: string;
   /** also time a second, warm forward pass (no recording) */
   warmRun?: boolean;
+  /**
+   * run an official architecture through `pipeline(…, { worker: true })`: the model and backend live
+   * in a Web Worker and the page stays responsive; no mechanism views (they need the model in the page)
+   */
+  worker?: boolean;
   onStatus?: (message: string) => void;
   /** weights download progress in [0, 1], or null when unknown */
   onProgress?: (fraction: number | null) => void;
@@ -150,26 +168,24 @@ export interface DetectedObject {
 }
 
 interface LabelFile {
-  labels: string[];
+  labels: readonly string[];
   colors?: [number, number, number][];
 }
 
 const weightsCache = new Map<string, Promise<LoadedWeights>>();
-const labelCache = new Map<string, Promise<LabelFile>>();
 
-/** Labels (ImageNet, ADE20K, COCO) from the site's /demo/labels/ folder. */
-export function labelSet(assetBase: string, set: 'imagenet' | 'ade20k' | 'coco'): Promise<LabelFile> {
-  const url = `${assetBase}labels/${set}.json`;
-  let p = labelCache.get(url);
-  if (!p) {
-    p = fetch(url).then(async (r) => {
-      if (!r.ok) throw new Error(`labels: ${url} answered ${r.status}`);
-      return (await r.json()) as LabelFile;
-    });
-    labelCache.set(url, p);
-  }
-  return p;
+/** Labels (ImageNet, ADE20K, COCO) and ADE20K's palette, as `@dynavit/pipelines` ships them. */
+export async function labelSet(_assetBase: string, set: LabelSet): Promise<LabelFile> {
+  const labels = labelsOf(set);
+  return set === 'ade20k' ? { labels, colors: labels.map((_, i) => classColor(set, i)) } : { labels };
 }
+
+/** The demo's task names → the pipeline tasks (detect accepts RetinaNet and Mask R-CNN files). */
+export const PIPELINE_TASK: Readonly<Record<Task, PipelineTask>> = {
+  classify: 'image-classification',
+  segment: 'semantic-segmentation',
+  detect: 'object-detection',
+};
 
 /** Deterministic N(0, 1) numbers (mulberry32 + Box–Muller). */
 export function seededNormal(seed: number): () => number {
@@ -222,7 +238,8 @@ export function classificationCrop(width: number, height: number, input: InputCo
   const rw0 = Math.floor(sw / input.cropPct);
   let rh: number;
   let rw: number;
-  if (rh0 !== rw0) [rh, rw] = [rh0, rw0];
+  // DAT squashes the image to ⌊size/crop⌋ square (aspect not kept); the others keep the aspect
+  if (rh0 !== rw0 || input.cropMode === 'squash') [rh, rw] = [rh0, rw0];
   else if (width <= height) [rh, rw] = [Math.trunc((rh0 * height) / width), rh0];
   else [rh, rw] = [rh0, Math.trunc((rh0 * width) / height)];
   const top = Math.round((rh - sh) / 2);
@@ -230,24 +247,6 @@ export function classificationCrop(width: number, height: number, input: InputCo
   const fy = height / rh;
   const fx = width / rw;
   return { x: left * fx, y: top * fy, width: sw * fx, height: sh * fy };
-}
-
-/** A segmentation head matching an mmseg checkpoint's keys (Semantic FPN or UperNet, widths from shapes). */
-export function headFromCheckpoint(sd: StateDict): SegHeadOptions | null {
-  const shape = (k: string) => sd.get(k)?.shape;
-  const seg = shape('decode_head.conv_seg.weight');
-  if (!seg) return null;
-  const numClasses = seg[0]!;
-  if ([...sd.keys()].some((k) => k.startsWith('neck.'))) {
-    return {
-      kind: 'semantic_fpn',
-      numClasses,
-      channels: seg[1]!,
-      neckChannels: shape('neck.lateral_convs.0.conv.weight')?.[0] ?? 256,
-    };
-  }
-  const aux = shape('auxiliary_head.conv_seg.weight');
-  return { kind: 'upernet', numClasses, channels: seg[1]!, auxChannels: aux ? aux[1]! : 0 };
 }
 
 /**
@@ -280,51 +279,6 @@ export function randomDetectionHeadStateDict(head: Module, seed = 11): StateDict
   });
 }
 
-/**
- * A detection head matching an mmdet checkpoint's keys: Mask R-CNN (`roi_head.*`) or RetinaNet
- * (`bbox_head.retina_cls`), the official configs of `@dynavit/heads` with widths, class counts and the
- * extra-conv choice read from the shapes. Null when the checkpoint holds neither.
- */
-export function detectionHeadFromCheckpoint(sd: StateDict): DetHeadOptions | null {
-  const shape = (k: string) => sd.get(k)?.shape;
-  const count = (prefix: string) =>
-    new Set([...sd.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('.')[0])).size;
-  const fpnChannels = shape('neck.lateral_convs.0.conv.weight')?.[0];
-  const fcCls = shape('roi_head.bbox_head.fc_cls.weight');
-  if (fcCls && fpnChannels !== undefined) {
-    // DAT's neck: P6 = a stride-2 conv on C5 (neck.fpn_convs.4); DeBiFormer/BiFormer: max-pooled P5
-    const base = detectionOptionsFromConfig(
-      headVariants[sd.has('neck.fpn_convs.4.conv.weight') ? 'maskrcnn_coco_dat' : 'maskrcnn_coco'].config,
-    );
-    if (base.kind !== 'mask_rcnn') return null;
-    return {
-      ...base,
-      fpnChannels,
-      rpnFeatChannels: shape('rpn_head.rpn_conv.weight')?.[0] ?? 256,
-      fcOutChannels: shape('roi_head.bbox_head.shared_fcs.0.weight')?.[0] ?? 1024,
-      maskChannels: shape('roi_head.mask_head.convs.0.conv.weight')?.[0] ?? 0,
-      numClasses: fcCls[0]! - 1,
-    };
-  }
-  const retinaCls = shape('bbox_head.retina_cls.weight');
-  if (retinaCls && fpnChannels !== undefined) {
-    // DAT/BiFormer: FPN from C3 (3 laterals) with extra convs; DeBiFormer: from C2 (4 laterals), none
-    const base = detectionOptionsFromConfig(
-      headVariants[count('neck.lateral_convs.') === 3 ? 'retinanet_coco_dat' : 'retinanet_coco_debi'].config,
-    );
-    if (base.kind !== 'retinanet') return null;
-    const anchors = (base.scalesPerOctave ?? 3) * (base.anchorRatios?.length ?? 3);
-    return {
-      ...base,
-      fpnChannels,
-      featChannels: retinaCls[1]!,
-      stackedConvs: count('bbox_head.cls_convs.'),
-      numClasses: retinaCls[0]! / anchors,
-    };
-  }
-  return null;
-}
-
 function now(): number {
   return performance.now();
 }
@@ -333,8 +287,109 @@ async function readAll(ts: tf.Tensor | tf.Tensor[]): Promise<void> {
   await Promise.all([ts].flat().map((t) => t.data()));
 }
 
+/** The most frequent classes of a class map, as the result lists them. */
+function topClasses(classMap: Int32Array, labels: readonly string[] | null): ClassScore[] {
+  const counts = new Map<number, number>();
+  for (const c of classMap) counts.set(c, (counts.get(c) ?? 0) + 1);
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([index, n]) => ({ index, label: labels?.[index] ?? `class ${index}`, probability: n / classMap.length }));
+}
+
+/**
+ * An official architecture through `pipeline(…, { worker: true })` (the pipeline API users call): the
+ * model, its weights and the backend live in a Web Worker, the page only sends the image and draws the
+ * plain-data result. No mechanism views: they need the model in the page.
+ */
+async function runInWorker(req: RunRequest): Promise<RunResult> {
+  const status = req.onStatus ?? (() => {});
+  const timings: Timing[] = [];
+  const time = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = now();
+    const r = await fn();
+    timings.push({ step, ms: now() - t0 });
+    return r;
+  };
+  const task = PIPELINE_TASK[req.task];
+  status('starting the worker: backend, weights and model load there…');
+  const p = await time('worker: backend + weights + model', () =>
+    pipeline(task, req.model, {
+      weights: req.checkpoint ?? null,
+      worker: true,
+      backend: req.backend,
+      wasmPaths: req.wasmPaths,
+      onProgress: (e) => {
+        if (e.stage === 'download') req.onProgress?.(e.total ? e.loaded / e.total : null);
+        else status(e.stage === 'read' ? 'weights read; building the model…' : 'model built');
+      },
+    }),
+  );
+  try {
+    const img = imageSize(req.image);
+    const notes = [
+      'Ran through pipeline(…, { worker: true }): the model and its backend live in a Web Worker, so the page stayed responsive. Mechanism views need the model in the page: untick "Web Worker" to see them.',
+    ];
+    if (!req.checkpoint)
+      notes.push(`No checkpoint: ${req.model} runs with untrained weights, so its output is meaningless.`);
+    else if (p.report.fresh.length)
+      notes.push(`${p.report.fresh.length} parameters were not in the checkpoint and are untrained.`);
+    const result: RunResult = {
+      backend: p.backend as BackendChoice,
+      model: req.model,
+      task: req.task,
+      weights: req.checkpoint ? 'checkpoint' : 'none',
+      timings,
+      inputHeight: img.height,
+      inputWidth: img.width,
+      crop: { x: 0, y: 0, width: img.width, height: img.height },
+      traces: [],
+      notes,
+    };
+    status(`running on ${p.backend.backend} in the worker…`);
+    const out = await time('run (in the worker; includes kernel compilation)', () => p(req.image));
+    if (req.task === 'classify') {
+      const input = createRegistry().variant(req.model).variant.input!;
+      [result.inputHeight, result.inputWidth] = input.size;
+      result.crop = classificationCrop(img.width, img.height, input);
+      result.classification = {
+        numClasses: p.numClasses,
+        top: (out as ClassificationLabel[]).map((r) => ({ index: r.index, label: r.label, probability: r.score })),
+      };
+    } else if (req.task === 'segment') {
+      const seg = out as SegmentationOutput;
+      result.segmentation = {
+        numClasses: p.numClasses,
+        width: seg.width,
+        height: seg.height,
+        classMap: seg.classMap,
+        classes: topClasses(seg.classMap, seg.labels),
+      };
+    } else {
+      const det = out as DetectionOutput;
+      result.detection = {
+        numClasses: p.numClasses,
+        width: det.width,
+        height: det.height,
+        objects: det.boxes.map((box, i) => ({
+          box,
+          score: det.scores[i]!,
+          label: det.classes[i]!,
+          name: det.labels[i]!,
+          ...(det.masks ? { mask: det.masks[i]! } : {}),
+        })),
+      };
+    }
+    status('done');
+    return result;
+  } finally {
+    p.dispose();
+  }
+}
+
 /** Run one request end to end. Every tensor it creates is disposed before it returns. */
 export async function runDemo(req: RunRequest): Promise<RunResult> {
+  if (req.worker && !TEST_MODELS.some((m) => m.id === req.model)) return runInWorker(req);
   const status = req.onStatus ?? (() => {});
   const timings: Timing[] = [];
   const notes: string[] = [];
@@ -385,9 +440,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   let backbone: Classifier | DenseBackbone | undefined;
   let input: InputConfig;
   let numClassesHint = 1000;
-  let segHead: SegHeadOptions | null = null;
-  let detHead: DetHeadOptions | null = null;
-  let loadWhole = false; // the checkpoint holds backbone.* and head keys (mmseg / mmdet)
+  let assembled = null as AssembledModel | null; // set inside `time` below
   const built = time('build + load weights', () => {
     const golden = loaded !== null && Boolean(loaded.metadata['reference']) && Boolean(loaded.metadata['config']);
     if (test && !golden)
@@ -413,49 +466,33 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       if (weightsKind === 'checkpoint') weightsKind = 'test';
       return;
     }
-    const { variant } = registry.variant(req.model);
-    if (req.task === 'classify' && variant.kind !== 'classifier')
-      throw new Error(`${req.model} is a ${variant.kind}; classification needs a classifier (e.g. dat_pp_tiny)`);
-    const model = registry.createModel(req.model);
-    if (model.kind === 'head') {
-      model.dispose();
-      throw new Error(`${req.model} is a head; pick a classifier or a backbone`);
-    }
-    backbone = model;
-    input = variant.input ?? cls([224, 224]);
-    numClassesHint = model.kind === 'classifier' ? model.numClasses : 0;
-    if (!loaded) {
+    // an official architecture: the pipelines' assembly — strict loading, the checkpoint key its official
+    // loader reads, the head and classes of an mmseg/mmdet file read from its keys, another model's file refused
+    const task = PIPELINE_TASK[req.task];
+    const zooHead = req.task === 'classify' ? undefined : defaultHead(registry, req.model, task);
+    assembled = assembleModel(registry, {
+      task,
+      model: req.model,
+      weights: loaded?.tensors ?? null,
+      source: loaded?.source ?? req.model,
+      ...(zooHead ? { defaultHead: zooHead } : {}),
+    });
+    backbone = assembled.task === 'classification' ? assembled.model : (assembled.model.backbone as DenseBackbone);
+    input = assembled.task === 'classification' ? assembled.input : cls([224, 224]);
+    numClassesHint = assembled.numClasses;
+    if (!loaded)
       notes.push(
-        `No checkpoint: ${req.model} runs with untrained (zero) weights, so its output and its mechanisms are meaningless. Drop an official checkpoint to see them work.`,
+        `No checkpoint: ${req.model} runs with untrained weights, so its output and its mechanisms are meaningless. Drop an official checkpoint to see them work.`,
       );
-      return;
-    }
-    if (req.task !== 'classify' && [...loaded.tensors.keys()].some((k) => k.startsWith('backbone.'))) {
-      if (req.task === 'segment') segHead = headFromCheckpoint(loaded.tensors);
-      else detHead = detectionHeadFromCheckpoint(loaded.tensors);
-      loadWhole = segHead !== null || detHead !== null;
-      if (!loadWhole) {
-        const sub: StateDict = new Map(
-          [...loaded.tensors].filter(([k]) => k.startsWith('backbone.')).map(([k, v]) => [k.slice(9), v]),
-        );
-        backbone.loadStateDict(sub, { strict: false, source: loaded.source });
-        notes.push(
-          `The checkpoint has a backbone but no ${req.task === 'segment' ? 'segmentation' : 'detection'} head this demo knows; the head has random weights.`,
-        );
-      }
-    } else {
-      const r = backbone.loadStateDict(loaded.tensors, {
-        strict: variant.kind === 'classifier',
-        source: loaded.source,
-      });
-      if (r.missing.length)
-        notes.push(`${r.missing.length} parameters were not in the checkpoint (e.g. ${r.missing[0]}).`);
-    }
+    else if (assembled.report.fresh.length)
+      notes.push(
+        `${assembled.report.fresh.length} parameters were not in the checkpoint and are untrained (e.g. ${assembled.report.fresh[0]}).`,
+      );
   });
   try {
     await built;
   } catch (e) {
-    backbone?.dispose(); // built but its weights did not load
+    backbone?.dispose(); // built but its weights did not load (assembleModel disposes its own)
     throw e;
   }
 
@@ -478,7 +515,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     notes,
   };
   // the backbone, then each task's head and tensors (a Detector/Segmentor's head is disposed on its own)
-  const disposables: Array<Module | tf.Tensor> = [backbone!];
+  const disposables: Array<Module | tf.Tensor> = [assembled ? assembled.model : backbone!];
   try {
     if (req.task === 'classify') {
       const model = backbone!;
@@ -508,7 +545,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
           await readAll(y);
           y.dispose();
         });
-      const labels = probs.length === 1000 ? (await labelSet(req.assetBase, 'imagenet')).labels : null;
+      const labels = probs.length === 1000 ? labelsOf('imagenet') : null;
       const top = [...probs.keys()]
         .sort((a, b) => probs[b]! - probs[a]!)
         .slice(0, 5)
@@ -516,17 +553,17 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       result.classification = { numClasses: probs.length, top };
     } else if (req.task === 'detect') {
       // detection: the backbone's pyramid + Mask R-CNN / RetinaNet (from the checkpoint, or a small random one)
-      const head = detHead ?? TEST_DETECTION_HEAD;
-      const det = createDetector({ backbone: backbone!, head });
-      disposables.push(det.head);
-      if (loadWhole && loaded) det.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
-      else if (weightsKind !== 'none') {
+      const official = assembled?.task === 'detection' ? assembled : null;
+      const det = official ? official.model : createDetector({ backbone: backbone!, head: TEST_DETECTION_HEAD });
+      if (!official) disposables.push(det.head);
+      if (!official && weightsKind !== 'none') {
         det.head.loadStateDict(randomDetectionHeadStateDict(det.head));
         notes.push(
           'The Mask R-CNN head has random weights (seeded) and keeps its 8 best boxes whatever their score: the boxes show the pipeline working, not a detection.',
         );
       }
-      const scale: [number, number] = weightsKind === 'checkpoint' && loadWhole ? [1333, 800] : [448, 224];
+      // the backbone's official test pipeline (mmdet: keep-ratio (1333, 800), pad 32); the test models a small one
+      const scale = official ? official.test.scale : ([448, 224] as const);
       // Mask R-CNN pastes every mask at the image's size: a photo beyond 1333×800 is first scaled into it
       // (a 12-MP photo would need 12 MB per mask), and boxes are then in that copy's pixels
       const pixels = await time('decode pixels', () =>
@@ -554,8 +591,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       });
       result.traces = traces;
       if (req.warmRun ?? true) await time('forward #2 (warm)', () => det.detect(pixels, { scale }));
-      const coco =
-        head.numClasses === 80 || head.numClasses === undefined ? (await labelSet(req.assetBase, 'coco')).labels : null;
+      const coco = out.numClasses === 80 ? labelsOf('coco') : null;
       result.detection = {
         numClasses: out.numClasses,
         width: out.width,
@@ -564,20 +600,20 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       };
     } else {
       // segmentation: the backbone's pyramid + a head (from the checkpoint, or random for test weights)
-      let head: SegHeadOptions = segHead ?? { kind: 'upernet', numClasses: 150 };
-      if (!segHead && weightsKind !== 'checkpoint')
-        head = { kind: 'semantic_fpn', numClasses: 150, channels: 32, neckChannels: 32 };
-      const seg = createSegmentor({ backbone: backbone!, head });
-      disposables.push(seg.head);
-      if (loadWhole && loaded) seg.loadStateDict(loaded.tensors, { strict: false, source: loaded.source });
-      else if (weightsKind !== 'none') {
+      const official = assembled?.task === 'segmentation' ? assembled : null;
+      const head: SegHeadOptions = { kind: 'semantic_fpn', numClasses: 150, channels: 32, neckChannels: 32 };
+      const seg = official ? official.model : createSegmentor({ backbone: backbone!, head });
+      if (!official) disposables.push(seg.head);
+      if (!official && weightsKind !== 'none') {
         seg.head.loadStateDict(randomStateDict(seg.head));
         notes.push(
           `The ${head.kind === 'semantic_fpn' ? 'Semantic FPN' : 'UperNet'} head has random weights (seeded): the class map shows the pipeline working, not a segmentation.`,
         );
       }
-      const scale: [number, number] = weightsKind === 'checkpoint' ? [2048, 512] : [448, 224];
-      const prep = await time('pre-processing', () => prepareDense(req.image, { scale }));
+      // the backbone's official test pipeline (DeBiFormer: align to 32); the test models a small scale
+      const prep = await time('pre-processing', () =>
+        prepareDense(req.image, official ? { ...official.test } : { scale: [448, 224] }),
+      );
       disposables.push(prep.input);
       const [, H, W] = prep.input.shape;
       [result.inputHeight, result.inputWidth] = [H, W];
@@ -597,18 +633,10 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
           await readAll(y);
           y.dispose();
         });
-      const ade = head.numClasses === 150 ? await labelSet(req.assetBase, 'ade20k') : null;
-      const counts = new Map<number, number>();
-      for (const c of classMap) counts.set(c, (counts.get(c) ?? 0) + 1);
-      const classes = [...counts.entries()]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 8)
-        .map(([index, n]) => ({
-          index,
-          label: ade?.labels[index] ?? `class ${index}`,
-          probability: n / classMap.length,
-        }));
-      result.segmentation = { numClasses: head.numClasses ?? 150, width: W, height: H, classMap, classes };
+      const numClasses = official ? official.numClasses : 150;
+      const ade = numClasses === 150 ? labelsOf('ade20k') : null;
+      const classes = topClasses(classMap, ade);
+      result.segmentation = { numClasses, width: W, height: H, classMap, classes };
     }
   } finally {
     for (const d of disposables) d.dispose();
