@@ -13,6 +13,7 @@ const guide: DefaultTheme.SidebarItem[] = [
   {
     text: 'Guide',
     items: [
+      { text: 'Quick start', link: '/guide/quick-start' },
       { text: 'Getting started', link: '/guide/getting-started' },
       { text: 'Backends', link: '/guide/backends' },
       { text: 'Checkpoints', link: '/guide/checkpoints' },
@@ -49,7 +50,7 @@ export default defineConfig({
   lastUpdated: false,
   themeConfig: {
     nav: [
-      { text: 'Guide', link: '/guide/getting-started' },
+      { text: 'Guide', link: '/guide/quick-start' },
       { text: 'Mechanisms', link: '/mechanisms/dat' },
       { text: 'Model zoo', link: '/zoo' },
       { text: 'Demo', link: '/demo' },

@@ -26,6 +26,7 @@ import {
   renderModelZoo,
   renderModelZooByFamily,
   renderParity,
+  renderReleases,
 } from '../dist/index.js';
 
 const docs = fileURLToPath(new URL('..', import.meta.url));
@@ -83,6 +84,21 @@ write(
     { family: 'glmix', title: 'GLNet (`@dynavit/glmix`)' },
     { family: 'heads', title: 'Dense-prediction heads (`@dynavit/heads`)' },
   ])}\n`,
+);
+
+// the released checkpoints, one table per family (the families' `pretrained` tables)
+write(
+  join(docs, 'generated', 'releases.md'),
+  `${[
+    ['dat', 'DAT++'],
+    ['dbra', 'DeBiFormer'],
+    ['glmix', 'GLNet'],
+  ]
+    .map(([family, title]) => {
+      const f = registry.families().find((x) => x.name === family);
+      return `### ${title}\n\n${renderReleases(f?.pretrained ?? [])}`;
+    })
+    .join('\n\n')}\n`,
 );
 
 // one table per family for the mechanism pages

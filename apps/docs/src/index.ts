@@ -3,6 +3,7 @@ export {
   renderModelZoo,
   renderModelZooByFamily,
   renderParity,
+  renderReleases,
   type PaperNumbers,
   type ParityData,
   type ZooExtras,

@@ -175,6 +175,33 @@ describe('the docs site', () => {
     await page.close();
   });
 
+  it('the demo runs an official architecture through pipeline(…, { worker: true }) and lists its result', async () => {
+    const page = await openPage('/demo.html?model=debi_tiny&backend=wasm&worker=1&autorun=1');
+    // the page stays responsive while the worker computes: frames keep coming
+    const frames = await page.evaluate(
+      () =>
+        new Promise<number>((resolve) => {
+          let n = 0;
+          const tick = () => {
+            n++;
+            if (n < 30) requestAnimationFrame(tick);
+            else resolve(n);
+          };
+          requestAnimationFrame(tick);
+        }),
+    );
+    expect(frames).toBe(30);
+    const s = await runDemo(page);
+    expect(s.error).toBeUndefined();
+    expect(s.state).toBe('done');
+    expect(s.backend).toBe('wasm');
+    expect(s.timings!.some((t) => t.step.startsWith('run (in the worker'))).toBe(true);
+    expect(s.traces).toBe(0); // no mechanism views from a worker
+    await expect(page.locator('[data-testid=top5] li').count()).resolves.toBe(5);
+    await expect(page.locator('.dv-note').first().textContent()).resolves.toContain('Web Worker');
+    await page.close();
+  });
+
   it('had no uncaught page errors', () => {
     expect(pageErrors).toEqual([]);
   });

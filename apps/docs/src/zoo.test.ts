@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { macsCell, renderModelZoo, renderParity } from './zoo.js';
+import { macsCell, renderModelZoo, renderParity, renderReleases } from './zoo.js';
 
 const docs = fileURLToPath(new URL('..', import.meta.url));
 const readJson = <T>(p: string): T => JSON.parse(readFileSync(`${docs}${p}`, 'utf8')) as T;
@@ -105,5 +105,44 @@ describe('the zoo data', () => {
     expect(row('debi_tiny')).toContain('2.6 G | 81.9');
     expect(md).toContain('✓ all 6 golden cases pass on wasm and cpu');
     expect(md).toContain('✓ all 5 golden cases pass on wasm and cpu');
+  });
+});
+
+describe('renderReleases', () => {
+  it('one row per release: model and head, the paper metric, a download link or how to get it by hand, the key', () => {
+    const md = renderReleases([
+      {
+        id: 'dat_pp_tiny',
+        model: 'dat_pp_tiny',
+        task: 'image-classification',
+        dataset: 'ImageNet-1k',
+        resolution: '224²',
+        metrics: [{ name: 'top-1', value: 83.9 }],
+        urls: ['https://cloud.example/f/1/?dl=1'],
+        key: 'model',
+        file: 'a.pth',
+        source: 'x',
+      },
+      {
+        id: 'x.cascade',
+        model: 'dat_pp_base_dense',
+        head: 'unsupported:cascade_maskrcnn',
+        task: 'instance-segmentation',
+        dataset: 'COCO',
+        resolution: '1333×800',
+        metrics: [],
+        urls: [],
+        manual: 'open a | b',
+        file: 'b.pth',
+        source: 'x',
+      },
+    ]).split('\n');
+    expect(md).toHaveLength(4);
+    expect(md[2]).toBe(
+      '| `dat_pp_tiny` | `dat_pp_tiny` | image-classification | ImageNet-1k | 224² | top-1 83.9 | [download](https://cloud.example/f/1/?dl=1) | `model` |',
+    );
+    expect(md[3]).toBe(
+      '| `x.cascade` | `dat_pp_base_dense` + cascade_maskrcnn (not implemented) | instance-segmentation | COCO | 1333×800 | — | by hand: open a \\| b | — |',
+    );
   });
 });

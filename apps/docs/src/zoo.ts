@@ -2,7 +2,7 @@
  * Model-zoo page generation for the docs site: one Markdown table row per registered model, built from
  * the registry's listing so the docs never drift from the code.
  */
-import type { ModelListing } from '@dynavit/core';
+import type { ModelListing, PretrainedCheckpoint } from '@dynavit/core';
 
 /** What the papers / official READMEs report for a model (data/papers.json). */
 export interface PaperNumbers {
@@ -122,4 +122,24 @@ export function renderModelZooByFamily(
     })
     .filter(Boolean)
     .join('\n');
+}
+
+/** The released checkpoints of one family as a Markdown table (from the family's `pretrained` table). */
+export function renderReleases(releases: readonly PretrainedCheckpoint[]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = releases.map((e) => {
+    const model = e.head
+      ? `\`${e.model}\` + ${e.head.startsWith('unsupported:') ? `${e.head.slice(12)} (not implemented)` : `\`${e.head}\``}`
+      : `\`${e.model}\``;
+    const metric = e.metrics.map((m) => `${m.name} ${m.value}`).join(', ') || '—';
+    const link = e.urls.length
+      ? e.urls.map((u, i) => `[${i === 0 ? 'download' : `mirror ${i}`}](${u})`).join(' · ')
+      : `by hand: ${esc(e.manual ?? '')}`;
+    return `| \`${e.id}\` | ${model} | ${e.task} | ${e.dataset} | ${esc(e.resolution)} | ${metric} | ${link} | ${e.key ? `\`${e.key}\`` : '—'} |`;
+  });
+  return [
+    '| release | model | task | dataset | resolution | metric (paper) | weights | key |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
