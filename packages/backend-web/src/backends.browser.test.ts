@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DynavitError } from '@dynavit/core';
-import { planBackends, probeEnvironment, selectBackend } from './backends.js';
+import { planBackends, probeEnvironment } from './backends.js';
+import { selectBackend } from './select-backend.js';
 import { WASM_PATHS } from './cases.browser.js';
 
 describe('backend selection in Chromium', () => {

@@ -28,7 +28,7 @@ describe('planBackends', () => {
 
 describe('selectBackend (decision only: no backend starts)', () => {
   it('rejects bad options before touching tfjs', async () => {
-    const { selectBackend } = await import('./backends.js');
+    const { selectBackend } = await import('./select-backend.js');
     await expect(selectBackend({ prefer: 'cuda', env: { webgpu: true, webgl: true, wasm: true } })).rejects.toThrow(
       /unknown backend "cuda"/,
     );

@@ -160,15 +160,19 @@ function probes(skipped: Partial<Record<WebBackend, string>>): BackendProbe<WebB
   });
 }
 
-/** Import a backend package (importing registers it with tfjs-core) and apply its options. */
-async function register(name: WebBackend, opts: SelectBackendOptions): Promise<void> {
-  if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-  else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
-  else {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    // setWasmPaths must come before the backend starts; once it runs, its paths are fixed
-    if (opts.wasmPaths !== undefined && !tf.findBackend('wasm')) wasm.setWasmPaths(opts.wasmPaths);
-  }
+/**
+ * How each backend package is brought in: importing it registers it with tfjs-core; the wasm loader
+ * also applies `wasmPaths`. `selectBackend` (select-backend.ts) imports them lazily; the pipeline's Web
+ * Worker passes the packages it bundles (a classic worker cannot load chunks lazily).
+ */
+export type BackendLoaders = Readonly<Record<WebBackend, (opts: SelectBackendOptions) => Promise<void>>>;
+
+/** The wasm loader's work once the package is loaded: setWasmPaths must come before the backend starts. */
+export function applyWasmPaths(
+  wasm: { setWasmPaths(p: string | WasmFileMap): void },
+  opts: SelectBackendOptions,
+): void {
+  if (opts.wasmPaths !== undefined && !tf.findBackend('wasm')) wasm.setWasmPaths(opts.wasmPaths);
 }
 
 function checkWasmPaths(paths: SelectBackendOptions['wasmPaths']): void {
@@ -186,13 +190,11 @@ const INIT_HINT: Readonly<Record<WebBackend, string>> = {
   wasm: 'failed to initialise: its .wasm binary could not be fetched or compiled (served where `wasmPaths` says? see the README)',
 };
 
-/**
- * Register and activate a tfjs backend, then await readiness. Without `prefer`, the first of
- * WebGPU → WebGL → wasm that the page offers and that initialises is used; with `prefer`, that one
- * (an error if it is missing here or fails to start, unless `fallback`). Returns the choice, why, and
- * what was skipped and why. Calling it again switches backends (tensors stay on their old backend).
- */
-export async function selectBackend(opts: SelectBackendOptions = {}): Promise<BackendChoice> {
+/** `selectBackend` (select-backend.ts) with the given loaders for the backend packages. */
+export async function selectBackendWith(
+  loaders: BackendLoaders,
+  opts: SelectBackendOptions = {},
+): Promise<BackendChoice> {
   checkWasmPaths(opts.wasmPaths);
   const prefer = opts.prefer === 'auto' ? undefined : opts.prefer;
   const probe: WebEnvironment & Partial<WebProbe> = opts.env ?? (await probeEnvironment());
@@ -203,7 +205,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
   const adapter = probe.adapter ? { adapter: probe.adapter } : {};
   for (const b of candidates) {
     try {
-      await register(b, opts);
+      await loaders[b](opts);
       if (await tf.setBackend(b)) {
         await tf.ready();
         const ahead = WEB_BACKENDS.slice(0, WEB_BACKENDS.indexOf(b)).filter((x) => skipped[x]);

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynavitError, IMAGENET_MEAN, IMAGENET_STD, type InputConfig } from '@dynavit/core';
 import { prepareImage } from '@dynavit/heads';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './select-backend.js';
 import { FILES, WASM_PATHS } from './cases.browser.js';
 import { type ImageSource, imageToTensor, prepareClassification, prepareDense, readPixels } from './image.js';
 import { loadWeights } from './weights.js';

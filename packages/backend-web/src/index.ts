@@ -4,10 +4,10 @@
  * files (safetensors streamed with progress, `.pth` read safely), images from any canvas-drawable
  * source with the official pre-processing, and the model factories.
  */
+export { selectBackend } from './select-backend.js';
 export {
   planBackends,
   probeEnvironment,
-  selectBackend,
   WEB_BACKENDS,
   WASM_FILES,
   type WebBackend,

@@ -3,9 +3,22 @@
  * that want the worker as its own entry): it builds the pipeline — model, weights and backend live here —
  * and answers each `run` with plain data, transferring the typed arrays (class maps, masks).
  */
+// the backends imported statically: the worker is one chunk, as classic worker formats (Vite's default,
+// iife) require — nothing in its graph is imported lazily
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import type { PipelineTask } from '@dynavit/core';
+import { applyWasmPaths, type BackendLoaders, type SelectBackendOptions, selectBackendWith } from './backends.js';
 import type { Pipeline } from '@dynavit/pipelines';
-import { type FromWorker, pipeline, type ToWorker, toWire, transferables, type WebImageInput } from './pipeline.js';
+import {
+  type FromWorker,
+  localPipeline,
+  type ToWorker,
+  toWire,
+  transferables,
+  type WebImageInput,
+} from './pipeline-local.js';
 
 interface WorkerScope {
   onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
@@ -14,6 +27,12 @@ interface WorkerScope {
 }
 
 const scope = globalThis as unknown as WorkerScope;
+const BUNDLED: BackendLoaders = {
+  webgpu: async () => {},
+  webgl: async () => {},
+  wasm: async (opts) => applyWasmPaths(wasm, opts),
+};
+const selectBundled = (opts: SelectBackendOptions) => selectBackendWith(BUNDLED, opts);
 let current: Pipeline<PipelineTask, WebImageInput> | undefined;
 let queue: Promise<void> = Promise.resolve();
 
@@ -23,11 +42,15 @@ scope.onmessage = (ev) => {
   queue = queue.then(async () => {
     if (m.type === 'create') {
       try {
-        current = await pipeline(m.task, m.model, {
-          ...m.options,
-          worker: false,
-          onProgress: (progress) => scope.postMessage({ type: 'progress', progress }),
-        });
+        current = await localPipeline(
+          m.task,
+          m.model,
+          {
+            ...m.options,
+            onProgress: (progress) => scope.postMessage({ type: 'progress', progress }),
+          },
+          selectBundled,
+        );
         const { task, model, head, numClasses, labels, backend, report, release } = current;
         scope.postMessage({
           type: 'ready',

@@ -12,7 +12,7 @@ import astronaut from '../../backend-node/src/__fixtures__/images/astronaut-squa
 import chelsea from '../../backend-node/src/__fixtures__/images/chelsea.png?url';
 import reference from '../../backend-node/src/__fixtures__/images/eval-transforms.json' with { type: 'json' };
 import rocket from '../../backend-node/src/__fixtures__/images/rocket-portrait.png?url';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './select-backend.js';
 import { WASM_PATHS } from './cases.browser.js';
 import { decodeWebImage, pipeline } from './pipeline.js';
 import { createRegistry } from './registry.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { commands } from '@vitest/browser/context';
 import { expect, it } from 'vitest';
 import type { Module, StateDict } from '@dynavit/core';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './select-backend.js';
 import { WASM_PATHS } from './cases.browser.js';
 import { createModel } from './registry.js';
 

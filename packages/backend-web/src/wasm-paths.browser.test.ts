@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it, vi } from 'vitest';
 import { DynavitError } from '@dynavit/core';
-import { selectBackend } from './backends.js';
+import { selectBackend } from './select-backend.js';
 
 it('reports a wasm backend whose binary is not served, and falls back', async () => {
   // emscripten and tfjs log the failed fetch at length; the assertions below say what matters
