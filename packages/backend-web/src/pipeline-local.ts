@@ -37,10 +37,10 @@ export interface WebPipelineOptions extends Omit<PipelineOptions<WebBackend>, 'w
   /** use only what the browser's weights cache holds */
   offline?: boolean;
   /**
-   * Run the model in a Web Worker: `true` starts this package's worker; or give your own `Worker`
-   * running `@dynavit/backend-web/worker` (bundlers that need the worker as its own entry).
+   * Run the model in a Web Worker (this package's `pipeline-worker.js`, which bundlers build from the
+   * `new Worker(new URL(…, import.meta.url))` in pipeline.ts): the page stays responsive.
    */
-  worker?: boolean | Worker;
+  worker?: boolean;
 }
 
 const isRgb = (x: unknown): x is RgbImage =>

@@ -1,6 +1,5 @@
 /**
- * The Web Worker behind `pipeline(…, { worker: true })` (also `@dynavit/backend-web/worker`, for bundlers
- * that want the worker as its own entry): it builds the pipeline — model, weights and backend live here —
+ * The Web Worker behind `pipeline(…, { worker: true })`: it builds the pipeline — model, weights and backend live here —
  * and answers each `run` with plain data, transferring the typed arrays (class maps, masks).
  */
 // the backends imported statically: the worker is one chunk, as classic worker formats (Vite's default,

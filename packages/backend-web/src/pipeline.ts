@@ -4,9 +4,9 @@
  * from the zoo, URLs (both through Cache Storage, sha256-verified), `File`s and bytes, and the browser's
  * backend chooser (`pipeline-local.ts`). With `{ worker: true }` the model and its backend live in a Web
  * Worker (`pipeline-worker.ts`): the page stays responsive, and results come back as transferable plain
- * data. Bundlers build the worker from `new Worker(new URL('./pipeline-worker.js', import.meta.url))`
- * below; Vite needs `worker: { format: 'es' }` (its default, iife, cannot hold the worker's lazily loaded
- * backends).
+ * data. Bundlers (Vite, webpack 5, Rollup with a worker plugin) build the worker from the
+ * `new Worker(new URL('./pipeline-worker.js', import.meta.url))` below; the worker is a single chunk, so
+ * classic (iife) worker formats work too.
  *
  * ```ts
  * const classify = await pipeline('image-classification', 'dat_pp_tiny', { weights: file, worker: true });
@@ -73,10 +73,10 @@ async function workerPipeline<T extends PipelineTask>(
   model: string,
   options: WebPipelineOptions,
 ): Promise<Pipeline<T, WebImageInput>> {
-  const worker =
-    options.worker instanceof Worker
-      ? options.worker
-      : new Worker(new URL('./pipeline-worker.js', import.meta.url), { type: 'module', name: 'dynavit pipeline' });
+  const worker = new Worker(new URL('./pipeline-worker.js', import.meta.url), {
+    type: 'module',
+    name: 'dynavit pipeline',
+  });
   const { onProgress, worker: _w, ...rest } = options;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let ready: ((info: Extract<FromWorker, { type: 'ready' }>['info']) => void) | undefined;
