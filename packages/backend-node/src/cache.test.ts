@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { DownloadError, type PretrainedCheckpoint, type StateDict, writeSafetensors } from '@dynavit/core';
+import { DownloadError, type PretrainedCheckpoint, writeSafetensors } from '@dynavit/core';
+import { seededWeights } from '@dynavit/core/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
 import { clearCache, fetchRelease, fetchUrl, listCache, releasePath } from './cache.js';
@@ -79,29 +80,11 @@ const stopServer = () =>
 
 /** Seeded debi_tiny weights as a safetensors file (bytes). */
 let debiTiny: Uint8Array;
-function seeded(sd: StateDict): StateDict {
-  let s = 3;
-  const out: StateDict = new Map();
-  for (const [k, t] of sd) {
-    if (t.dtype !== 'F32') {
-      out.set(k, t);
-      continue;
-    }
-    const data = new Float32Array(t.data.length);
-    const scale = t.shape.length === 2 && t.shape[0] === 1000 ? 4 : 0.1;
-    for (let i = 0; i < data.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      data[i] = k.endsWith('running_var') ? 1 + s / 2 ** 32 : (s / 2 ** 32 - 0.5) * scale;
-    }
-    out.set(k, { ...t, data });
-  }
-  return out;
-}
 
 beforeAll(async () => {
   await selectBackend({ prefer: 'wasm' });
   const m = createRegistry().createModel('debi_tiny');
-  debiTiny = writeSafetensors(seeded(m.stateDict()));
+  debiTiny = writeSafetensors(seededWeights(m.stateDict(), 3));
   m.dispose();
   await startServer();
 });

@@ -15,8 +15,8 @@ import {
   type InputConfig,
   type RgbImage,
   resamplePixels,
-  type StateDict,
 } from '@dynavit/core';
+import { seededWeights } from '@dynavit/core/testing';
 import { heads, Segmentor, SegmentationHead } from '@dynavit/heads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
@@ -106,29 +106,6 @@ function normalize(crop: RgbImage, input: InputConfig): Float32Array {
   for (let i = 0; i < out.length; i++) {
     const c = i % 3;
     out[i] = f(f(f(crop.data[i]! / 255) - f(input.mean[c]!)) / f(input.std[c]!));
-  }
-  return out;
-}
-
-/** Seeded weights for every tensor of a model (BatchNorm variances kept positive). */
-function seededWeights(sd: StateDict, seed: number): StateDict {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-  const out: StateDict = new Map();
-  for (const [k, t] of sd) {
-    if (t.dtype !== 'F32') {
-      out.set(k, t);
-      continue;
-    }
-    const data = new Float32Array(t.data.length);
-    const positive = k.endsWith('running_var');
-    // the 1000-way classifier larger, so that random features give well separated scores
-    const scale = t.shape.length === 2 && t.shape[0] === 1000 ? 4 : 0.1;
-    for (let i = 0; i < data.length; i++) data[i] = positive ? 1 + Math.abs(rand()) : rand() * scale;
-    out.set(k, { ...t, data });
   }
   return out;
 }

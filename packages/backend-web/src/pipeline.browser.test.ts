@@ -6,7 +6,8 @@
  * typed error. Runs on wasm; no tensor leaks in the page.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { classificationPixels, DynavitError, type StateDict } from '@dynavit/core';
+import { classificationPixels, DynavitError } from '@dynavit/core';
+import { seededWeights } from '@dynavit/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import astronaut from '../../backend-node/src/__fixtures__/images/astronaut-square.png?url';
 import chelsea from '../../backend-node/src/__fixtures__/images/chelsea.png?url';
@@ -27,25 +28,6 @@ const PHOTOS: Record<string, string> = {
 async function sha256(bytes: Uint8Array): Promise<string> {
   const d = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function seeded(sd: StateDict): StateDict {
-  let s = 5;
-  const out: StateDict = new Map();
-  for (const [k, t] of sd) {
-    if (t.dtype !== 'F32') {
-      out.set(k, t);
-      continue;
-    }
-    const data = new Float32Array(t.data.length);
-    const scale = t.shape.length === 2 && t.shape[0] === 1000 ? 4 : 0.1;
-    for (let i = 0; i < data.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      data[i] = k.endsWith('running_var') ? 1 + s / 2 ** 32 : (s / 2 ** 32 - 0.5) * scale;
-    }
-    out.set(k, { ...t, data });
-  }
-  return out;
 }
 
 beforeAll(async () => {
@@ -72,7 +54,7 @@ describe('pipeline() in the browser', () => {
     const start = tf.memory().numTensors;
     const model = registry.createModel('debi_tiny');
     if (model.kind !== 'classifier') throw new Error(model.kind);
-    const weights = seeded(model.stateDict());
+    const weights = seededWeights(model.stateDict(), 5);
     model.loadStateDict(weights);
     const input = registry.variant('debi_tiny').variant.input!;
     const urls = Object.values(PHOTOS);

@@ -4,3 +4,4 @@
  * the main entry so that applications never load it.
  */
 export * from './parity.js';
+export * from './weights.js';
