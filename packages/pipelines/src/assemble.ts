@@ -104,10 +104,17 @@ export function taskForHead(head: string): PipelineTask {
   return MASK_HEADS.has(head) ? 'instance-segmentation' : 'object-detection';
 }
 
-function headsFor(task: PipelineTask): string[] {
+/** The registered heads a task can use. */
+export function headsFor(task: PipelineTask): string[] {
   const kind = taskKind(task);
   if (kind === 'segmentation') return [...SEG_HEADS];
   return task === 'instance-segmentation' ? [...MASK_HEADS] : [...DET_HEADS];
+}
+
+/** A typed error unless `head` is one of the registered heads for `task`. */
+export function checkHead(task: PipelineTask, head: string): void {
+  if (!Object.hasOwn(headVariants, head) || !headsFor(task).includes(head))
+    throw new InvalidArgumentError(`the head for ${task} must be one of ${headsFor(task).join(', ')}, got "${head}"`);
 }
 
 const few = (keys: Iterable<string>, n = 3): string => {

@@ -21,6 +21,8 @@ export {
   checkBelongs,
   taskKind,
   taskForHead,
+  headsFor,
+  checkHead,
   DEFAULT_DENSE_TEST,
   type AssembledModel,
   type AssembleOptions,

@@ -9,6 +9,7 @@
 import { basename, extname, join } from 'node:path';
 import { InputSizeError, InvalidArgumentError, NumericError, PIPELINE_TASKS, type PipelineTask } from '@dynavit/core';
 import {
+  checkHead,
   type ClassificationLabel,
   type DetectionOutput,
   labelSetFor,
@@ -101,6 +102,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   );
   if (taskKind(task) === 'classification' && values.head !== undefined)
     throw new InvalidArgumentError("--head is for the dense tasks; classification uses the model's own head");
+  if (values.head !== undefined) checkHead(task, values.head);
   const topk = Number(values.topk);
   if (!Number.isInteger(topk) || topk < 1 || topk > 1000)
     throw new InvalidArgumentError(`--topk must be an integer from 1 to 1000, got "${values.topk}"`);
