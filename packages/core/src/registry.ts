@@ -7,6 +7,7 @@
  */
 import type { BuiltModel, DenseEvalConfig, InputConfig, ModelKind } from './contracts.js';
 import { InvalidArgumentError, UnknownModelError } from './errors.js';
+import { type AttentionMechanism, type AttentionOverrides, CORE_ATTENTION, resolveAttention } from './attention.js';
 import { findPretrained, type PipelineTask, type PretrainedCheckpoint } from './zoo.js';
 
 export interface Variant<C> {
@@ -30,6 +31,11 @@ export interface Variant<C> {
 export interface CreateModelOptions {
   /** override the number of classes (classifiers, heads) */
   numClasses?: number;
+  /**
+   * per-stage attention (0-based stage → a registered mechanism's name, or a factory): every block of
+   * the stage gets it instead of the family's own; classifiers and dense backbones
+   */
+  attention?: AttentionOverrides;
   /** heads: the channels of the backbone levels they take (default: the variant's `in_channels`) */
   inChannels?: readonly number[];
 }
@@ -48,6 +54,8 @@ export interface ModelFamily<C = unknown, N extends string = string> {
   create(name: N, options?: CreateModelOptions): BuiltModel;
   /** Build from official metadata: `reference` ("owner/repo@commit") and `config` (JSON kwargs). */
   fromReference(metadata: ReferenceMetadata): BuiltModel;
+  /** the attention mechanisms the family registers (`dat.deformable`, …) */
+  readonly attention?: readonly AttentionMechanism[];
   /** the family's released checkpoints (its model zoo), default release of each model first */
   readonly pretrained?: readonly PretrainedCheckpoint[];
   /**
@@ -136,7 +144,21 @@ export class Registry {
   }
 
   createModel(name: string, options?: CreateModelOptions): BuiltModel {
-    return this.variant(name).family.create(name, options);
+    const { family, variant } = this.variant(name);
+    if (options?.attention === undefined) return family.create(name, options);
+    if (variant.kind === 'head')
+      throw new InvalidArgumentError(
+        `attention: ${name} is a head; swap attention in a classifier or a dense backbone`,
+      );
+    // names resolve against every registered family's mechanisms; the family sees factories only
+    const attention = resolveAttention(options.attention, this.attentionMechanisms(), 4, name);
+    return family.create(name, { ...options, ...(attention ? { attention } : {}) });
+  }
+
+  /** Every mechanism a model can swap in: core's baselines and each registered family's, by name. */
+  attentionMechanisms(): Map<string, AttentionMechanism> {
+    const all = [...CORE_ATTENTION, ...this.families().flatMap((f) => [...(f.attention ?? [])])];
+    return new Map(all.map((m) => [m.name, m] as const));
   }
 
   /** Every registered family's released checkpoints. */

@@ -88,6 +88,8 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
             expectClose(tf.transpose(out, [0, 3, 1, 2]), key('attn_out'), 'N attn_out');
             expectClose(logits!, key('nat_logits'), 'nat_logits');
           } else {
+            if (!(attn instanceof DAttentionBaseline))
+              throw new Error(`stage ${s} block ${d}: not DAT's own attention`);
             const { out, intermediates: im } = attn.run(attnIn, true);
             const [BG, Hk, Wk] = im!.pos.shape;
             const G = BG / B;

@@ -16,6 +16,9 @@ import {
   asBuiltModel,
   assertMap,
   type Attention2d,
+  type AttentionFactories,
+  type AttentionMechanism,
+  familyAttention,
   Conv2d,
   configReader,
   type FeatureInfo,
@@ -83,6 +86,8 @@ export interface DATConfig {
   useConvPatches: boolean;
   /** dense backbone (DAT-Segmentation/-Detection): LayerNorm on these stage outputs, no classifier */
   outIndices?: readonly number[];
+  /** per-stage attention overrides (0-based stage → factory): every block's `attns.d` slot is built by it */
+  attention?: AttentionFactories;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -385,7 +390,8 @@ class MLPChunk extends Module implements Layer {
   }
 }
 
-type DATAttention = NeighborhoodAttention2D | DAttentionBaseline;
+/** A block's attention: DAT's own (deformable or neighbourhood), or any mechanism swapped in. */
+type DATAttention = Module & Attention2d;
 
 /** One stage: per block `x += LPU(x)` (optional), `x += Attn(LN(x))`, `x += FFN(LN(x))`. */
 export class TransformerStage extends Module {
@@ -396,7 +402,15 @@ export class TransformerStage extends Module {
   constructor(
     readonly dim: number,
     readonly spec: readonly BlockKind[],
-    opts: { expansion: number; useDwcMlp: boolean; useLpu: boolean; natKsize: number; attention: DAttentionOptions },
+    opts: {
+      expansion: number;
+      useDwcMlp: boolean;
+      useLpu: boolean;
+      natKsize: number;
+      attention: DAttentionOptions;
+      /** builds block d's attention instead of DAT's own (a swapped mechanism) */
+      swap?: (block: number) => Attention2d;
+    },
   ) {
     super();
     const depth = spec.length;
@@ -417,10 +431,12 @@ export class TransformerStage extends Module {
     this.attns = this.child(
       'attns',
       new ModuleList<DATAttention>(
-        spec.map((k) =>
-          k === 'N'
-            ? new NeighborhoodAttention2D(dim, opts.attention.numHeads, opts.natKsize)
-            : new DAttentionBaseline(dim, opts.attention),
+        spec.map((k, d) =>
+          opts.swap
+            ? (opts.swap(d) as DATAttention)
+            : k === 'N'
+              ? new NeighborhoodAttention2D(dim, opts.attention.numHeads, opts.natKsize)
+              : new DAttentionBaseline(dim, opts.attention),
         ),
       ),
     );
@@ -496,6 +512,22 @@ export class DAT extends StagedModel {
               useDwcMlp: c.useDwcMlps[i]!,
               useLpu: c.useLpus[i]!,
               natKsize: c.natKsizes[i]!,
+              ...(c.attention?.[i]
+                ? {
+                    swap: (d: number) =>
+                      c.attention![i]!({
+                        dim,
+                        numHeads: c.heads[i]!,
+                        stage: i,
+                        numStages: c.dims.length,
+                        block: d,
+                        mapSize: [q0 >> i, q0 >> i],
+                        reduction: 4 << i,
+                        window: c.natKsizes[i]!,
+                        kernel: c.ksizes[i]!,
+                      }),
+                  }
+                : {}),
               attention: {
                 numHeads: c.heads[i]!,
                 groups: c.groups[i]!,
@@ -543,13 +575,18 @@ export class DAT extends StagedModel {
     return stageSizes(side, this.config.useConvPatches);
   }
 
+  /** Stage i runs DAT's own deformable attention (not swapped out). */
+  #deformable(i: number): boolean {
+    return this.config.stageSpec[i]!.includes('D') && this.config.attention?.[i] === undefined;
+  }
+
   /** Every deformable stage needs a map of at least 2×2 (the reference points divide by H−1, W−1). */
   protected override sizesOk(sizes: readonly number[]): boolean {
-    return sizes.every((h, i) => h >= 1 && (!this.config.stageSpec[i]!.includes('D') || h >= 2));
+    return sizes.every((h, i) => h >= 1 && (!this.#deformable(i) || h >= 2));
   }
 
   protected override tooSmallReason(side: number): string {
-    const i = this.featureSizes(side).findIndex((h, j) => h < 1 || (this.config.stageSpec[j]!.includes('D') && h < 2));
+    const i = this.featureSizes(side).findIndex((h, j) => h < 1 || (this.#deformable(j) && h < 2));
     return `the deformable attention of stage ${i} would see a 1-pixel map, where the reference divides by zero`;
   }
 
@@ -774,6 +811,52 @@ export const variants = {
 
 export type DATVariantName = keyof typeof variants;
 
+/** Largest g ≤ want dividing every value: the offset groups a stage of another family can take. */
+const fitGroups = (want: number, ...divide: number[]): number => {
+  for (let g = Math.max(1, want); g > 1; g--) if (divide.every((v) => v % g === 0)) return g;
+  return 1;
+};
+
+/**
+ * DAT's mechanisms for other families' stages, with DAT-T++'s per-stage settings: deformable attention
+ * with offset groups heads/2, key stride 8 >> stage, offset kernel 9 − 2·stage, the deformable RPE table
+ * built for the stage's map; neighbourhood attention with a 7×7 window (natten pads smaller maps).
+ */
+export const datAttention: readonly AttentionMechanism[] = [
+  {
+    name: 'dat.deformable',
+    packageName: '@dynavit/dat',
+    description:
+      'DAT++ deformable attention (query-agnostic sampling points, deformable RPE), DAT-T++ settings per stage',
+    constraints: 'channels divisible by the heads; a map of at least 2×2 at run time (reference points divide by H−1)',
+    check: (ctx) =>
+      ctx.dim % ctx.numHeads !== 0
+        ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads`
+        : ctx.mapSize[0] < 2 || ctx.mapSize[1] < 2
+          ? 'the deformable reference points need a map of at least 2×2'
+          : null,
+    create: (ctx) =>
+      new DAttentionBaseline(ctx.dim, {
+        numHeads: ctx.numHeads,
+        groups: fitGroups(Math.floor(ctx.numHeads / 2), ctx.numHeads, ctx.dim),
+        stride: Math.max(1, 8 >> ctx.stage),
+        ksize: Math.max(3, 9 - 2 * ctx.stage),
+        qSize: ctx.mapSize,
+        offsetRangeFactor: -1,
+        usePe: true,
+      }),
+  },
+  {
+    name: 'dat.neighborhood',
+    packageName: '@dynavit/dat',
+    description: 'neighbourhood attention (natten 0.14) with a relative position bias, 7×7 window',
+    constraints: 'channels divisible by the heads; maps smaller than 7×7 are zero-padded as natten does',
+    check: (ctx) =>
+      ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null,
+    create: (ctx) => new NeighborhoodAttention2D(ctx.dim, ctx.numHeads, 7),
+  },
+];
+
 export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
   name: 'dat',
   packageName: '@dynavit/dat',
@@ -782,9 +865,17 @@ export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
   create(name, options) {
     const v = variants[name];
     const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
-    return asBuiltModel(new DAT(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg));
+    const attention = familyAttention(options?.attention, datAttention, cfg.dims.length, name);
+    return asBuiltModel(
+      new DAT({
+        ...cfg,
+        ...(options?.numClasses !== undefined ? { numClasses: options.numClasses } : {}),
+        ...(attention ? { attention } : {}),
+      }),
+    );
   },
   fromReference: (metadata) => asBuiltModel(datFromReference(metadata)),
+  attention: datAttention,
   classifierKeys: ['cls_norm.', 'cls_head.'],
   pretrained,
 };

@@ -1,5 +1,6 @@
 export {
   dat,
+  datAttention,
   variants,
   DAT,
   DAttentionBaseline,

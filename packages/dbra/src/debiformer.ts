@@ -13,7 +13,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  type Attention2d,
+  type AttentionContext,
+  type AttentionFactory,
+  type AttentionMechanism,
   asBuiltModel,
+  familyAttention,
   BatchNorm2d,
   configReader,
   Conv2d,
@@ -55,6 +60,8 @@ export interface DeBiStageConfig {
   dim: number;
   depth: number;
   numHeads: number;
+  /** an attention swapped in for `attn1` and `attn2` of every block (0-based block j: 2j, 2j + 1) */
+  swap?: AttentionFactory;
   /** block MLP hidden width = dim · mlpRatio */
   mlpRatio: number;
   /** `attn1`, `attn2` of every block of the stage (dbra.md §2.3) */
@@ -79,7 +86,8 @@ export interface DeBiFormerConfig {
 // ---------------------------------------------------------------------------------------------------
 // Block
 
-type DeBiAttention = BiLevelRoutingAttention | DeBiLevelRoutingAttention;
+/** A block's attention: BRA, DBRA, or any mechanism swapped in. */
+type DeBiAttention = Module & Attention2d;
 
 export interface BlockOptions {
   numHeads: number;
@@ -89,6 +97,8 @@ export interface BlockOptions {
   deform: DeformSettings;
   sideDwconv?: number;
   beforeAttnDwconv?: number;
+  /** builds attention `a` (0: attn1, 1: attn2) instead of BRA/DBRA (a swapped mechanism) */
+  swap?: (a: 0 | 1) => Attention2d;
 }
 
 function makeAttention(dim: number, spec: AttentionSpec, o: BlockOptions): DeBiAttention {
@@ -124,8 +134,8 @@ export class Block extends Module implements Layer {
     this.pos_embed1 = this.child('pos_embed1', new Conv2d(dim, dim, pe, { padding: Math.floor(pe / 2), groups: dim }));
     this.pos_embed2 = this.child('pos_embed2', new Conv2d(dim, dim, pe, { padding: Math.floor(pe / 2), groups: dim }));
     this.norm1 = this.child('norm1', new LayerNorm(dim, 1e-6));
-    this.attn1 = this.child('attn1', makeAttention(dim, o.attn[0], o));
-    this.attn2 = this.child('attn2', makeAttention(dim, o.attn[1], o));
+    this.attn1 = this.child('attn1', o.swap ? (o.swap(0) as DeBiAttention) : makeAttention(dim, o.attn[0], o));
+    this.attn2 = this.child('attn2', o.swap ? (o.swap(1) as DeBiAttention) : makeAttention(dim, o.attn[1], o));
     this.norm2 = this.child('norm2', new LayerNorm(dim, 1e-6));
     this.mlp1 = this.child('mlp1', new TransformerMLPWithConv(dim, hidden));
     this.norm3 = this.child('norm3', new LayerNorm(dim, 1e-6));
@@ -201,11 +211,11 @@ export class DeBiFormer extends StagedModel {
       'stages',
       new ModuleList(
         c.stages.map(
-          (s) =>
+          (s, i) =>
             new ModuleList(
               Array.from(
                 { length: s.depth },
-                () =>
+                (_, j) =>
                   new Block(s.dim, {
                     numHeads: s.numHeads,
                     mlpRatio: s.mlpRatio,
@@ -214,6 +224,22 @@ export class DeBiFormer extends StagedModel {
                     deform: s.deform,
                     sideDwconv: c.sideDwconv,
                     beforeAttnDwconv: c.beforeAttnDwconv,
+                    ...(s.swap
+                      ? {
+                          swap: (a: 0 | 1) =>
+                            s.swap!({
+                              dim: s.dim,
+                              numHeads: s.numHeads,
+                              stage: i,
+                              numStages: c.stages.length,
+                              block: 2 * j + a,
+                              mapSize: [56 >> i, 56 >> i],
+                              reduction: 4 << i,
+                              window: c.nWin,
+                              kernel: c.sideDwconv,
+                            }),
+                        }
+                      : {}),
                   }),
               ),
             ),
@@ -611,6 +637,66 @@ export const variants = {
 
 export type DBRAVariantName = keyof typeof variants;
 
+/** Largest g ≤ want dividing every value. */
+const fitGroups = (want: number, ...divide: number[]): number => {
+  for (let g = Math.max(1, want); g > 1; g--) if (divide.every((v) => v % g === 0)) return g;
+  return 1;
+};
+
+/** DeBiFormer-T's per-stage settings (`param_size` tiny; topks 4, 8, 16, −2 → BRA/DBRA top-k). */
+const TINY = {
+  braTopk: [1, 4, 16, 49],
+  dbraTopk: [4, 8, 16, 49],
+  rows: [ROWS_TS[64]!, ROWS_TS[128]!, ROWS_TS[256]!, ROWS_TS[512]!],
+} as const;
+const at = <T>(xs: readonly T[], i: number): T => xs[Math.min(i, xs.length - 1)]!;
+const headsDivide = (ctx: AttentionContext) =>
+  ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null;
+
+/**
+ * DeBiFormer's mechanisms for other families' stages, with DeBiFormer-T's settings per stage: 7×7 regions
+ * (maps padded to multiples of 7, as DeBiFormer pads), top-k regions 1/4/16/49 (BRA) and 4/8/16/49
+ * (DBRA), DBRA's offset groups, kernel, stride and agent MLP from the tiny rows, its RPE table built for
+ * the stage's map.
+ */
+export const dbraAttention: readonly AttentionMechanism[] = [
+  {
+    name: 'dbra.bra',
+    packageName: '@dynavit/dbra',
+    description: 'BiFormer bi-level routing attention: 7×7 regions, each routed to its top-k regions, LePE',
+    constraints: 'channels divisible by the heads; maps are padded to multiples of the 7×7 region grid',
+    check: headsDivide,
+    create: (ctx) =>
+      new BiLevelRoutingAttention(ctx.dim, {
+        numHeads: ctx.numHeads,
+        nWin: 7,
+        topk: at(TINY.braTopk, ctx.stage),
+        sideDwconv: 5,
+      }),
+  },
+  {
+    name: 'dbra.dbra',
+    packageName: '@dynavit/dbra',
+    description: 'DeBiFormer deformable bi-level routing attention: deformable agents routed to top-k regions',
+    constraints: 'channels divisible by the heads; maps are padded to multiples of the 7×7 region grid',
+    check: headsDivide,
+    create: (ctx) => {
+      const [groups, offsetKernel, offsetStride, agentMlpRatio] = at(TINY.rows, ctx.stage);
+      return new DeBiLevelRoutingAttention(ctx.dim, {
+        numHeads: ctx.numHeads,
+        nWin: 7,
+        topk: at(TINY.dbraTopk, ctx.stage),
+        sideDwconv: 5,
+        groups: fitGroups(groups, ctx.numHeads, ctx.dim),
+        offsetKernel,
+        offsetStride,
+        agentMlpRatio,
+        rpeSize: Math.max(ctx.mapSize[0], ctx.mapSize[1]),
+      });
+    },
+  },
+];
+
 export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
   name: 'dbra',
   packageName: '@dynavit/dbra',
@@ -621,9 +707,14 @@ export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
     const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
     const numClasses =
       options?.numClasses !== undefined && v.kind === 'classifier' ? options.numClasses : cfg.numClasses;
-    return asBuiltModel(new DeBiFormer({ ...cfg, numClasses }));
+    const attention = familyAttention(options?.attention, dbraAttention, cfg.stages.length, name);
+    const stages = attention
+      ? cfg.stages.map((st, i) => (attention[i] ? { ...st, swap: attention[i] } : st))
+      : cfg.stages;
+    return asBuiltModel(new DeBiFormer({ ...cfg, numClasses, stages }));
   },
   fromReference: (metadata) => asBuiltModel(dbraFromReference(metadata)),
+  attention: dbraAttention,
   classifierKeys: ['norm.', 'head.'],
   pretrained,
 };

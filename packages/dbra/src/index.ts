@@ -15,6 +15,7 @@ export {
 } from './attention.js';
 export {
   dbra,
+  dbraAttention,
   variants,
   DeBiFormer,
   Block,

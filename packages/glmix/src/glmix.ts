@@ -614,7 +614,45 @@ export class MHSA_Block extends Module implements Layer {
 export type MixingMode = 'glmix' | 'mha' | 'mha_nchw' | 'glmix.mha_nchw';
 export const MIXING_MODES: readonly MixingMode[] = ['glmix', 'mha', 'mha_nchw', 'glmix.mha_nchw'];
 
-export type GLNetBlock = GLMixBlock | MHSA_NCHW_Block | MHSA_Block;
+/**
+ * A GLNet block whose token mixer was swapped for another mechanism (`attention` overrides):
+ * x1 = x0 + CPE(x0); x2 = x1 + ls1(attn(norm1(x1))); y = x2 + ls2(MLP(norm2(x2))) — GLMixBlock's
+ * layout and key names, with the whole mixer under `attn` (the mechanism's own key names below it).
+ */
+export class SwappedMixerBlock extends Module implements Layer {
+  readonly pos_conv: Conv2d | null;
+  readonly norm1: LayerNorm2d;
+  readonly attn: Module & Attention2d;
+  readonly norm2: LayerNorm2d;
+  readonly mlp: Sequential;
+  readonly ls1: Module & Layer;
+  readonly ls2: Module & Layer;
+  constructor(
+    readonly dim: number,
+    attn: Attention2d,
+    opts: BlockOptions,
+  ) {
+    super();
+    checkBlockOptions('SwappedMixerBlock', opts);
+    this.pos_conv = opts.cpeKs > 0 ? this.child('pos_conv', posConv(dim, opts.cpeKs)) : null;
+    this.norm1 = this.child('norm1', new LayerNorm2d(dim, BLOCK_NORM_EPS));
+    this.attn = this.child('attn', attn as Module & Attention2d);
+    this.norm2 = this.child('norm2', new LayerNorm2d(dim, BLOCK_NORM_EPS));
+    this.mlp = this.child('mlp', convMlp(dim, opts.mlpRatio, opts.mlpDw));
+    this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nchw'));
+    this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nchw'));
+  }
+  forward(x0: tf.Tensor4D): tf.Tensor4D {
+    assertMap('SwappedMixerBlock', x0, this.dim);
+    return tf.tidy(() => {
+      const x1 = this.pos_conv ? (tf.add(x0, this.pos_conv.forward(x0)) as tf.Tensor4D) : x0;
+      const x2 = tf.add(x1, this.ls1.forward(this.attn.forward(this.norm1.forward(x1) as tf.Tensor4D)));
+      return tf.add(x2, this.ls2.forward(this.mlp.forward(this.norm2.forward(x2)))) as tf.Tensor4D;
+    });
+  }
+}
+
+export type GLNetBlock = GLMixBlock | MHSA_NCHW_Block | MHSA_Block | SwappedMixerBlock;
 
 /**
  * `BasicLayer`: `blocks.j` of one kind per mode — glmix: all GLMixBlock; mha_nchw: all
@@ -628,9 +666,12 @@ export class BasicLayer extends Module implements Layer {
     readonly depth: number,
     readonly mixingMode: MixingMode,
     opts: GLMixBlockOptions,
+    /** builds block j's token mixer instead of the mode's (a swapped mechanism): every block a SwappedMixerBlock */
+    readonly swap?: (block: number) => Attention2d,
   ) {
     super();
     const make = (j: number): GLNetBlock => {
+      if (swap) return new SwappedMixerBlock(dim, swap(j), opts);
       switch (mixingMode) {
         case 'glmix':
           return new GLMixBlock(dim, opts);
@@ -652,7 +693,7 @@ export class BasicLayer extends Module implements Layer {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     assertMap('BasicLayer', x, this.dim);
     return tf.tidy(() => {
-      if (this.mixingMode === 'mha') {
+      if (this.mixingMode === 'mha' && !this.swap) {
         const [B, H, W, C] = x.shape;
         // NCHW → [B, L, C] in the reference is a free reshape of NHWC; and back
         const z = this.blocks.items.reduce(
@@ -661,7 +702,7 @@ export class BasicLayer extends Module implements Layer {
         );
         return tf.reshape(z, [B, H, W, C]) as tf.Tensor4D;
       }
-      return this.blocks.items.reduce((h, b) => (b as GLMixBlock | MHSA_NCHW_Block).forward(h), x);
+      return this.blocks.items.reduce((h, b) => (b as GLMixBlock | MHSA_NCHW_Block | SwappedMixerBlock).forward(h), x);
     });
   }
 }

@@ -14,7 +14,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  type AttentionFactories,
+  type AttentionMechanism,
   asBuiltModel,
+  familyAttention,
   BatchNorm2d,
   configReader,
   Conv2d,
@@ -41,7 +44,15 @@ import {
   tidyObj,
   type Variant,
 } from '@dynavit/core';
-import { BasicLayer, FastLinear, fillParameter, MIXING_MODES, type MixingMode, type SlotInit } from './glmix.js';
+import {
+  BasicLayer,
+  FastLinear,
+  fillParameter,
+  GLMixAttention,
+  MIXING_MODES,
+  type MixingMode,
+  type SlotInit,
+} from './glmix.js';
 import { pretrained } from './zoo.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -85,6 +96,8 @@ export interface GLNetConfig {
    * author's BiFormer_mm does.
    */
   dense: boolean;
+  /** per-stage attention overrides (0-based stage → factory): every block becomes a `SwappedMixerBlock` */
+  attention?: AttentionFactories;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -179,16 +192,34 @@ export class GLNet extends StagedModel {
       new ModuleList(
         c.embedDim.map(
           (dim, i) =>
-            new BasicLayer(dim, c.depth[i]!, c.mixingModes[i]!, {
-              numHeads: Math.floor(dim / c.headDim),
-              mlpRatio: c.mlpRatios[i]!,
-              localDwKs: c.localDwKs[i]!,
-              slotInit: c.slotInit,
-              numSlots: c.numSlots,
-              cpeKs: c.cpeKs,
-              mlpDw: c.mlpDw,
-              layerscale: c.layerscale,
-            }),
+            new BasicLayer(
+              dim,
+              c.depth[i]!,
+              c.mixingModes[i]!,
+              {
+                numHeads: Math.floor(dim / c.headDim),
+                mlpRatio: c.mlpRatios[i]!,
+                localDwKs: c.localDwKs[i]!,
+                slotInit: c.slotInit,
+                numSlots: c.numSlots,
+                cpeKs: c.cpeKs,
+                mlpDw: c.mlpDw,
+                layerscale: c.layerscale,
+              },
+              c.attention?.[i]
+                ? (j: number) =>
+                    c.attention![i]!({
+                      dim,
+                      numHeads: Math.floor(dim / c.headDim),
+                      stage: i,
+                      numStages: c.embedDim.length,
+                      block: j,
+                      mapSize: [56 >> i, 56 >> i],
+                      reduction: 4 << i,
+                      ...(c.localDwKs[i]! > 0 ? { kernel: c.localDwKs[i]! } : {}),
+                    })
+                : undefined,
+            ),
         ),
       ),
     );
@@ -543,6 +574,23 @@ export function readGLNetCheckpoint(
   return sd;
 }
 
+/**
+ * GLMix for other families' stages, with GLNet's settings: 64 slots pooled from the map (8×8 adaptive
+ * average pooling), a 5×5 depthwise local branch, the stage's heads for the slot relation MHSA.
+ */
+export const glmixAttention: readonly AttentionMechanism[] = [
+  {
+    name: 'glmix.glmix',
+    packageName: '@dynavit/glmix',
+    description: 'GLMix: a global branch over 64 soft-clustered slots (pooled 8×8) and a local 5×5 depthwise branch',
+    constraints: 'channels divisible by the heads',
+    check: (ctx) =>
+      ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null,
+    create: (ctx) =>
+      new GLMixAttention(ctx.dim, { numHeads: ctx.numHeads, numSlots: 64, slotInit: 'ada_avgpool', localDwKs: 5 }),
+  },
+];
+
 export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = {
   name: 'glmix',
   packageName: '@dynavit/glmix',
@@ -551,11 +599,17 @@ export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = {
   create(name, options) {
     const v: GLNetVariant = variants[name];
     const cfg = fromOfficialConfig(v.config, { modelClass: v.modelClass, dense: v.kind === 'backbone' });
+    const attention = familyAttention(options?.attention, glmixAttention, cfg.embedDim.length, name);
     return asBuiltModel(
-      new GLNet(options?.numClasses !== undefined ? { ...cfg, numClasses: options.numClasses } : cfg),
+      new GLNet({
+        ...cfg,
+        ...(options?.numClasses !== undefined ? { numClasses: options.numClasses } : {}),
+        ...(attention ? { attention } : {}),
+      }),
     );
   },
   fromReference: (metadata) => asBuiltModel(glnetFromReference(metadata)),
+  attention: glmixAttention,
   classifierKeys: ['norm.', 'head.'],
   pretrained,
 };

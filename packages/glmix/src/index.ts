@@ -1,5 +1,6 @@
 export {
   glmix,
+  glmixAttention,
   variants,
   GLNet,
   fromOfficialConfig,
@@ -17,6 +18,7 @@ export {
 export {
   GLMixAttention,
   GLMixBlock,
+  SwappedMixerBlock,
   MHSA_NCHW_Block,
   MHSA_Block,
   BasicLayer,
