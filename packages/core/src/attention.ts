@@ -190,3 +190,38 @@ export function familyAttention(
       );
   return resolveAttention(overrides, known, numStages, model);
 }
+
+/**
+ * The largest modules whose every tensor is in `fresh` (what a partial load left as initialised), by
+ * state-dict path: for a hybrid loaded from its family's checkpoint these are the swapped attention slots
+ * (`stages.2.attns.0`, …). A key whose module also holds loaded tensors is listed itself.
+ */
+export function freshModules(allKeys: Iterable<string>, fresh: Iterable<string>): string[] {
+  const freshSet = new Set(fresh);
+  const total = new Map<string, number>();
+  const unfilled = new Map<string, number>();
+  for (const k of allKeys) {
+    const parts = k.split('.');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('.');
+      total.set(p, (total.get(p) ?? 0) + 1);
+      if (freshSet.has(k)) unfilled.set(p, (unfilled.get(p) ?? 0) + 1);
+    }
+  }
+  const whole = (p: string) => total.has(p) && total.get(p) === unfilled.get(p);
+  const out: string[] = [];
+  for (const k of freshSet) {
+    const parts = k.split('.');
+    let top: string | null = null;
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('.');
+      if (whole(p)) {
+        top = p;
+        break;
+      }
+    }
+    const name = top ?? k;
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}

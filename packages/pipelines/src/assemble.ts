@@ -12,7 +12,9 @@
  *   belong to the model is refused as "another model's checkpoint" in one line.
  */
 import {
+  type AttentionOverrides,
   CheckpointError,
+  freshModules,
   type Classifier,
   type DenseBackbone,
   type DenseTestConfig,
@@ -55,6 +57,8 @@ export interface LoadReport {
   loaded: number;
   /** parameters left as initialised (no weights, a partial load, or a head without weights), by key */
   fresh: string[];
+  /** the same, as the largest modules left wholly initialised (a hybrid's swapped attention slots) */
+  freshModules: string[];
   /** checkpoint tensors not used (the classifier of an ImageNet file loaded into a dense backbone) */
   dropped: string[];
 }
@@ -86,6 +90,8 @@ export interface AssembleOptions {
   source?: string;
   /** load what fits and report the rest instead of failing on missing/unexpected keys */
   partial?: boolean;
+  /** per-stage attention overrides (a hybrid): names of registered mechanisms or factories */
+  attention?: AttentionOverrides;
 }
 
 /** The mmseg/mmdet test scales when a backbone does not name its own. */
@@ -151,14 +157,19 @@ function load(model: Module, sd: StateDict, source: string, partial: boolean, dr
     source,
     loaded: sd.size - r.unexpected.length,
     fresh: [...r.missing],
+    freshModules: freshModules(floatKeys(model), r.missing),
     dropped: [...dropped, ...r.unexpected],
   };
 }
 
+/** The float tensors' keys (int64 `num_batches_tracked` is never required, so never missing). */
+const floatKeys = (m: Module): string[] => [...m.namedEntries()].filter((e) => e.dtype === 'F32').map((e) => e.key);
+
 const freshReport = (m: Module): LoadReport => ({
   source: null,
   loaded: 0,
-  fresh: [...m.stateDict().keys()],
+  fresh: floatKeys(m),
+  freshModules: ['(all)'],
   dropped: [],
 });
 
@@ -182,7 +193,10 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
       );
     if (weights) refuseDenseFile(weights, task, source);
     const rows = weights ? classifierRows(weights, classifierKeys) : undefined;
-    const built = registry.createModel(name, rows !== undefined ? { numClasses: rows } : {});
+    const built = registry.createModel(name, {
+      ...(rows !== undefined ? { numClasses: rows } : {}),
+      ...(opts.attention ? { attention: opts.attention } : {}),
+    });
     if (built.kind !== 'classifier') throw new InvalidArgumentError(`${name} did not build a classifier`);
     try {
       let report = freshReport(built);
@@ -227,7 +241,7 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
     );
   const headKey = headName as HeadVariantName;
 
-  const backbone = registry.createModel(name);
+  const backbone = registry.createModel(name, opts.attention ? { attention: opts.attention } : {});
   if (backbone.kind !== 'backbone') {
     backbone.dispose();
     throw new InvalidArgumentError(`${name} did not build a dense backbone`);
@@ -253,7 +267,9 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
       checkBelongs(new Set(backbone.stateDict().keys()), kept, name, source);
       const r = load(backbone, kept, source, true, dropped);
       const loadedKeys = new Set([...kept.keys()].map((k) => `backbone.${k}`));
-      report = { ...r, fresh: [...composed.stateDict().keys()].filter((k) => !loadedKeys.has(k)) };
+      const all = floatKeys(composed);
+      const fresh = all.filter((k) => !loadedKeys.has(k));
+      report = { ...r, fresh, freshModules: freshModules(all, fresh) };
       if (!partial && r.dropped.length > dropped.length)
         throw new CheckpointError(
           `${source} has tensors ${name} does not know: ${few(r.dropped.slice(dropped.length), 6)} (pass partial to load the rest)`,

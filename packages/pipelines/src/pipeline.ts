@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  type AttentionOverrides,
   type BackendChoice,
   InvalidArgumentError,
   PIPELINE_TASKS,
@@ -61,6 +62,8 @@ export interface PipelineOptions<B extends string = string> {
   labels?: readonly string[];
   /** load what fits and report the rest as freshly initialised instead of failing */
   partial?: boolean;
+  /** per-stage attention overrides: a hybrid (`{ 2: 'dbra.dbra' }`); its swapped slots need `partial` with a checkpoint of the original */
+  attention?: AttentionOverrides;
 }
 
 /** What a runtime provides. */
@@ -208,6 +211,7 @@ export async function createPipeline<T extends PipelineTask, I, B extends string
     ...(head !== undefined ? { head } : {}),
     ...(zooHead !== undefined ? { defaultHead: zooHead } : {}),
     ...(options.partial ? { partial: true } : {}),
+    ...(options.attention ? { attention: options.attention } : {}),
   });
   onProgress?.({ stage: 'build', loaded: 1, total: 1 });
   const kind = taskKind(task);

@@ -11,6 +11,7 @@ import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { formatTable } from '../table.js';
+import { attentionOption } from '../attention-option.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
 export interface BenchResult {
@@ -32,13 +33,14 @@ const options = {
   size: { type: 'string' },
   batch: { type: 'string' },
   runs: { type: 'string' },
+  attention: { type: 'string' },
   'max-megapixels': { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const benchCommand = defineCommand({
   name: 'bench',
   usage:
-    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--max-megapixels 4]\n' +
+    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--max-megapixels 4]\n' +
     'latency (median, spread), images/s, GFLOP/s, peak memory; JSON on the last line',
   options,
   backend: { default: 'auto' },
@@ -53,8 +55,9 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
   checkSize(size, batch, maxPixels(values['max-megapixels'], FORWARD_MAX_MEGAPIXELS));
   const registry = createRegistry();
   if (registry.variant(values.model).variant.kind === 'head') throw headError(values.model);
+  const attention = attentionOption(values.attention, registry, values.model);
   const choice = await useBackend();
-  const model = registry.createModel(values.model);
+  const model = registry.createModel(values.model, attention ? { attention } : {});
   if (model.kind !== 'head') {
     try {
       checkMinSize(values.model, size, model.minInputSize);

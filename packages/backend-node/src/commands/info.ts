@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { countMacs } from '@dynavit/core';
+import { attentionOption, describeOverrides } from '../attention-option.js';
 import { headError, imageForward } from '../models.js';
 import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { createRegistry } from '../registry.js';
@@ -13,10 +14,10 @@ import { defineCommand, UsageError } from './command.js';
 export const infoCommand = defineCommand({
   name: 'info',
   usage:
-    'info <model> [--size N]\n' +
+    'info <model> [--size N] [--attention STAGE=NAME,…]\n' +
     'parameters, feature info, and MACs ("FLOPs" as the papers count them) at N×N' +
     ' (N×N within --max-megapixels, default 4)',
-  options: { size: { type: 'string' }, 'max-megapixels': { type: 'string' } },
+  options: { size: { type: 'string' }, attention: { type: 'string' }, 'max-megapixels': { type: 'string' } },
   positionals: true,
   backend: { default: 'auto' },
   async run({ values, positionals, out, useBackend }) {
@@ -28,10 +29,13 @@ export const infoCommand = defineCommand({
     // --size is checked before any backend or model: a positive integer within the pixel budget
     const size = values.size === undefined ? (variant.input?.size[0] ?? null) : positiveInt('size', values.size, 0);
     if (size !== null) checkSize(size, 1, maxPixels(values['max-megapixels'], FORWARD_MAX_MEGAPIXELS));
+    const attention = attentionOption(values.attention, registry, name);
     out(`${name} (${family.packageName}, ${variant.kind})`);
     out(`source: ${variant.source}`);
+    if (attention)
+      out(`attention: ${describeOverrides(attention)} (a hybrid: the swapped mechanisms are freshly initialised)`);
     await useBackend();
-    const model = registry.createModel(name);
+    const model = registry.createModel(name, attention ? { attention } : {});
     try {
       out(`parameters: ${model.parameterCount().toLocaleString('en-US')}`);
       if (model.kind === 'head') {

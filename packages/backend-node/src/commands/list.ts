@@ -6,10 +6,24 @@ import { defineCommand } from './command.js';
 export const listCommand = defineCommand({
   name: 'list',
   usage:
-    'list [--pretrained]\nevery registered model; with --pretrained every released checkpoint (dynavit pull ID downloads one)',
-  options: { pretrained: { type: 'boolean', default: false } },
+    'list [--pretrained | --attention]\nevery registered model; with --pretrained every released checkpoint ' +
+    '(dynavit pull ID downloads one); with --attention every attention mechanism a stage can swap in',
+  options: { pretrained: { type: 'boolean', default: false }, attention: { type: 'boolean', default: false } },
   run({ values, out }) {
     const registry = createRegistry();
+    if (values.attention) {
+      const rows = [...registry.attentionMechanisms().values()].map((m) => [
+        m.name,
+        m.packageName,
+        m.constraints,
+        m.description,
+      ]);
+      out(formatTable(['mechanism', 'package', 'constraints', 'what'], rows));
+      out(
+        "swap with --attention STAGE=NAME (info, bench, run) or createModel(name, { attention: { 2: 'dbra.dbra' } })",
+      );
+      return 0;
+    }
     if (values.pretrained) {
       const rows = registry
         .pretrained()

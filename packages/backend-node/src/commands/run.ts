@@ -24,6 +24,7 @@ import { pipeline } from '../pipeline.js';
 import { progressBar } from '../progress.js';
 import { createRegistry } from '../registry.js';
 import { renderClassification, renderDetections, renderSegmentation } from '../render.js';
+import { attentionOption } from '../attention-option.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
 /** `--task`: the pipeline task names, and the short names of earlier releases. */
@@ -67,6 +68,7 @@ const options = {
   scale: { type: 'string' },
   offline: { type: 'boolean', default: false },
   partial: { type: 'boolean', default: false },
+  attention: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-megapixels': { type: 'string' },
 } as const satisfies CommandOptions;
@@ -76,6 +78,7 @@ export const runCommand = defineCommand({
   usage:
     'run <image…> --model NAME [--weights FILE|URL|pretrained] [--key K] [--task classify|segment|detect|' +
     `${PIPELINE_TASKS.join('|')}] [--head H] [--topk 5] [--scale L,S] [--out DIR] [--offline] [--partial] ` +
+    '[--attention STAGE=NAME,…] ' +
     '[--max-memory MiB] [--max-megapixels 64]\n' +
     'run a task pipeline on images; writes a picture of the result and a JSON file per image.\n' +
     'NAME is a model (dynavit list) or a release (dynavit list --pretrained); --weights pretrained downloads\n' +
@@ -103,6 +106,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   if (taskKind(task) === 'classification' && values.head !== undefined)
     throw new InvalidArgumentError("--head is for the dense tasks; classification uses the model's own head");
   if (values.head !== undefined) checkHead(task, values.head);
+  const attention = attentionOption(values.attention, registry, released?.model ?? values.model);
   const topk = Number(values.topk);
   if (!Number.isInteger(topk) || topk < 1 || topk > 1000)
     throw new InvalidArgumentError(`--topk must be an integer from 1 to 1000, got "${values.topk}"`);
@@ -124,6 +128,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
     ...(values.head !== undefined ? { head: values.head } : {}),
     ...(values.offline ? { offline: true } : {}),
     ...(values.partial ? { partial: true } : {}),
+    ...(attention ? { attention } : {}),
     ...(budget.maxBytes !== undefined ? { maxBytes: budget.maxBytes } : {}),
     maxMegapixels: pixels / 1e6,
     onWarning: warn,
@@ -140,10 +145,13 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
       `dynavit: no --weights given: ${values.model} runs with untrained weights, so its predictions are meaningless ` +
         '(--weights pretrained downloads the released checkpoint)',
     );
-  if (!untrained && p.report.fresh.length)
+  if (!untrained && p.report.fresh.length) {
+    const mods = p.report.freshModules;
     warn(
-      `dynavit: ${p.report.fresh.length} parameters were not in the weights and stay untrained (e.g. ${p.report.fresh.slice(0, 3).join(', ')})`,
+      `dynavit: ${p.report.fresh.length} tensors were not in the weights and are freshly initialised, in ` +
+        `${mods.length} module(s): ${mods.slice(0, 8).join(', ')}${mods.length > 8 ? `, … (+${mods.length - 8})` : ''}`,
     );
+  }
   const labelSet = labelSetFor(taskKind(task), p.numClasses);
   const short = SHORT[task];
   const dense = scale ? { scale } : {};

@@ -119,6 +119,39 @@ describe.each(TEST_BACKENDS)('adaptiveAvgPool2d on %s', (backend) => {
     tf.dispose([x, g, m, same]);
   });
 
+  it('leaves its input usable as a matMul right operand of another shape (tfjs-wasm caches packings by data id)', async () => {
+    // GLMix pools its input to the slot centres, then multiplies the pixels by the softmaxed logits: with the
+    // map as pooling's right operand, tfjs-backend-wasm reused the [H, W·C] packing for [H·W, C] and crashed
+    const x = tf.tensor4d(values(24 * 32 * 32, 5), [1, 24, 32, 32]);
+    const c = tf.reshape(adaptiveAvgPool2d(x, 8), [1, 64, 32]);
+    const t = tf.reshape(x, [1, 768, 32]);
+    const g = tf.matMul(tf.softmax(tf.matMul(c, t, false, true)), t);
+    const got = await g.data();
+    // against the same product on host values
+    const [cv, tv] = [await c.data(), await t.data()];
+    const logits = new Float64Array(64 * 768);
+    for (let s = 0; s < 64; s++)
+      for (let l = 0; l < 768; l++) {
+        let a = 0;
+        for (let k = 0; k < 32; k++) a += cv[s * 32 + k]! * tv[l * 32 + k]!;
+        logits[s * 768 + l] = a;
+      }
+    let worst = 0;
+    for (let s = 0; s < 64; s++) {
+      const row = logits.subarray(s * 768, (s + 1) * 768);
+      const m = Math.max(...row);
+      const e = Array.from(row, (v) => Math.exp(v - m));
+      const z = e.reduce((a, v) => a + v, 0);
+      for (let k = 0; k < 32; k++) {
+        let a = 0;
+        for (let l = 0; l < 768; l++) a += (e[l]! / z) * tv[l * 32 + k]!;
+        worst = Math.max(worst, Math.abs(a - got[s * 32 + k]!));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    tf.dispose([x, c, t, g]);
+  });
+
   it('rejects bad inputs with typed errors', () => {
     const x = tf.zeros([1, 4, 4, 2]) as tf.Tensor4D;
     const r3 = tf.zeros([4, 4, 2]) as unknown as tf.Tensor4D;

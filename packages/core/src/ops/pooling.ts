@@ -54,10 +54,13 @@ export function adaptiveAvgPool2d(x: tf.Tensor4D, outSize: number | readonly [nu
   return tf.tidy(() => {
     const ph = tf.tensor3d(averagingMatrix(h, oh), [1, oh, h]);
     const pw = tf.tensor3d(averagingMatrix(w, ow), [1, ow, w]);
-    // Rows: [1, oh, H] × [B, H, W·C] → [B, oh, W·C] (matMul broadcasts the batch of ph).
-    const rows = tf.matMul(ph, tf.reshape(x, [b, h, w * c]));
-    // Columns: [1, ow, W] × [B·oh, W, C] → [B·oh, ow, C].
-    const cols = tf.matMul(pw, tf.reshape(rows, [b * oh, w, c]));
+    // The map is always the LEFT operand: tfjs-backend-wasm caches its packed right-hand operand by data
+    // id, so a caller's tensor used here as [H, W·C] and later (reshaped, same data) as another matMul's
+    // right operand would meet a stale [H, W·C] packing — an out-of-bounds crash (GLMix pools its input,
+    // then multiplies by it). Rows: ([B, H, W·C]ᵀ × [1, oh, H]ᵀ)ᵀ = [B, oh, W·C].
+    const rows = tf.transpose(tf.matMul(tf.reshape(x, [b, h, w * c]), ph, true, true), [0, 2, 1]);
+    // Columns: ([B·oh, W, C]ᵀ × [1, ow, W]ᵀ)ᵀ = [B·oh, ow, C].
+    const cols = tf.transpose(tf.matMul(tf.reshape(rows, [b * oh, w, c]), pw, true, true), [0, 2, 1]);
     return tf.reshape(cols, [b, oh, ow, c]);
   });
 }
