@@ -57,4 +57,22 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
       expect(last.ok).toBe(true);
     }, 240_000);
   }
+
+  // one hybrid per family: its skeleton with a stage swapped, WebGPU against cpu (1e-3 relative)
+  for (const [family, stage, mechanism] of [
+    ['dat', '2', 'glmix.glmix'],
+    ['dbra', '3', 'core.window'],
+    ['glmix', '1', 'dat.deformable'],
+  ] as const) {
+    it(`${family} hybrid (stage ${stage} → ${mechanism}) matches cpu on webgpu`, async () => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [fileURLToPath(new URL('./test-utils/hybrid-webgpu.mjs', import.meta.url)), family, stage, mechanism],
+        { env, maxBuffer: 1 << 24 },
+      );
+      const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { backend: string; maxAbs: number; maxRef: number };
+      expect(r.backend).toBe('webgpu');
+      expect(r.maxAbs).toBeLessThanOrEqual(1e-3 * Math.max(1, r.maxRef));
+    }, 240_000);
+  }
 });

@@ -10,8 +10,9 @@
  * | norm weight / bias, running mean / var | 1 / 0, 0 / 1 |
  * | position tables (`*table*`), learned slots and other tensors | truncated normal, std 0.02 |
  *
- * A parameter the constructor already set (any non-zero value, e.g. GLMix's `slot_scale` = dim^−½) is
- * kept. Seeded: the same seed gives the same weights everywhere.
+ * Scalars (0-d parameters, which constructors set themselves: GLMix's `slot_scale` = dim^−½) are kept.
+ * Nothing is read back from the device, so it runs on every backend. Seeded: the same seed gives the
+ * same weights everywhere.
  */
 import { fromTorchLayout, type Module, Parameter } from './module.js';
 
@@ -30,7 +31,7 @@ function rng(seed: number): { uniform(): number; normal(): number } {
   };
 }
 
-/** Initialise every all-zero parameter of `m` for training (see the table above); returns how many. */
+/** Initialise the parameters of a freshly built `m` for training (see the table above); returns how many. */
 export function initializeWeights(m: Module, seed = 0): number {
   const r = rng(seed);
   const entries = [...m.namedEntries()];
@@ -39,7 +40,7 @@ export function initializeWeights(m: Module, seed = 0): number {
   for (const e of entries) {
     if (!(e.ref instanceof Parameter)) continue;
     const p = e.ref;
-    if (p.size === 0 || (p.variable.dataSync() as Float32Array).some((v) => v !== 0)) continue;
+    if (p.size === 0 || e.torchShape.length === 0) continue;
     const name = e.key.split('.').pop()!;
     const shape = e.torchShape;
     const size = shape.reduce((a, b) => a * b, 1);
