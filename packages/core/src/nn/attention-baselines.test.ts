@@ -212,7 +212,7 @@ describe('the attention registry', () => {
     expect(initializeWeights(m, 1)).toBe(3); // dwconv weight and bias (uniform), proj weight; proj bias stays 0
     expect(initializeWeights(l, 1)).toBe(1); // the bias stays 0
     const lw = await l.weight.value.data();
-    const std = Math.sqrt(lw.reduce((a, v) => a + v * v, 0) / lw.length);
+    const std = Math.sqrt(Array.from(lw).reduce((a, v) => a + v * v, 0) / lw.length);
     expect(std).toBeGreaterThan(0.016);
     expect(std).toBeLessThan(0.02);
     expect(Math.max(...Array.from(lw, Math.abs))).toBeLessThanOrEqual(0.04);
