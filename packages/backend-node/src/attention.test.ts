@@ -6,7 +6,9 @@
  * on wasm too. Then: strict loading of an official checkpoint into a hybrid lists exactly the swapped
  * keys, un-swapped models are what they were, constraints and bad input are one typed line, and the CLI.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -18,7 +20,9 @@ import {
   resolveAttention,
   type StateDict,
   StateDictError,
+  writeSafetensors,
 } from '@dynavit/core';
+import { seededWeights } from '@dynavit/core/testing';
 import { DAT, fromOfficialConfig as datConfig } from '@dynavit/dat';
 import { DeBiFormer, fromOfficialConfig as dbraConfig } from '@dynavit/dbra';
 import { GLNet, fromOfficialConfig as glnetConfig } from '@dynavit/glmix';
@@ -239,6 +243,82 @@ describe('hybrids and their checkpoints', () => {
 });
 
 describe('the CLI', () => {
+  it('run: hybrids under UperNet and Mask R-CNN; official weights into a hybrid: strict fails, --partial reports the slots', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'dynavit-attn-'));
+    const photo = fileURLToPath(new URL('./__fixtures__/images/chelsea.png', import.meta.url));
+    const seg = await runCli([
+      'run',
+      photo,
+      '--model',
+      'debi_tiny_seg',
+      '--task',
+      'segment',
+      '--attention',
+      '3=glmix.glmix',
+      '--scale',
+      '256,128',
+      '--out',
+      tmp,
+      '--backend',
+      'wasm',
+    ]);
+    expect(seg.code, seg.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(tmp, 'chelsea.segment.json'), 'utf8')).result.head).toBe('upernet_ade20k');
+    const det = await runCli([
+      'run',
+      photo,
+      '--model',
+      'dat_pp_tiny_dense',
+      '--task',
+      'detect',
+      '--head',
+      'maskrcnn_coco_dat',
+      '--attention',
+      '2=core.window',
+      '--scale',
+      '256,160',
+      '--out',
+      tmp,
+      '--backend',
+      'wasm',
+    ]);
+    expect(det.code, det.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(tmp, 'chelsea.detect.json'), 'utf8')).result.head).toBe('maskrcnn_coco_dat');
+    // a debi_tiny checkpoint (seeded) into debi_tiny with stage 3 swapped
+    await selectBackend({ prefer: 'cpu' });
+    const m = registry.createModel('debi_tiny');
+    const file = join(tmp, 'debi_tiny.safetensors');
+    writeFileSync(file, writeSafetensors(seededWeights(m.stateDict(), 2)));
+    m.dispose();
+    const args = [
+      'run',
+      photo,
+      '--model',
+      'debi_tiny',
+      '--weights',
+      file,
+      '--attention',
+      '3=core.window',
+      '--out',
+      tmp,
+      '--backend',
+      'wasm',
+    ];
+    const strict = await runCli(args);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr.trim().split('\n')).toHaveLength(1);
+    // exactly the swapped slots: the window attention's keys missing, DBRA's keys of the same slots unexpected
+    expect(strict.stderr).toMatch(
+      /^dynavit: state dict does not match \(.*\): 10 missing key\(s\): stages\.3\.0\.attn1\.relative_position_bias_table, stages\.3\.0\.attn1\.qkv\.weight, .*; 58 unexpected key\(s\): stages\.3\.0\.attn1\.rpe_table, /,
+    );
+    expect(strict.stderr).not.toMatch(/stages\.[012]\.|stages\.3\.0\.(norm|mlp|pos_embed)/);
+    const partial = await runCli([...args, '--partial']);
+    expect(partial.code, partial.stderr).toBe(0);
+    expect(partial.stderr).toMatch(
+      /^dynavit: \d+ tensors were not in the weights and are freshly initialised, in 2 module\(s\): stages\.3\.0\.attn1, stages\.3\.0\.attn2$/m,
+    );
+  });
+
   it('list --attention, info and bench with --attention, bad input in one line', async () => {
     const list = await runCli(['list', '--attention']);
     expect(list.code).toBe(0);
