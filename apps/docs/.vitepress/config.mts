@@ -18,6 +18,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Backends', link: '/guide/backends' },
       { text: 'Checkpoints', link: '/guide/checkpoints' },
       { text: 'Heads and composition', link: '/guide/heads' },
+      { text: 'Swap attention', link: '/guide/swap-attention' },
       { text: 'Security', link: '/guide/security' },
     ],
   },

@@ -202,6 +202,18 @@ describe('the docs site', () => {
     await page.close();
   });
 
+  it('the demo swaps a stage of an official architecture and draws the new mechanism', async () => {
+    // DeBiFormer-T with stage 2 swapped for DAT's deformable attention: the trace shows DAT sampling points
+    const page = await openPage('/demo.html?model=debi_tiny&backend=wasm&swap=2:dat.deformable&warm=0&autorun=1');
+    const s = await runDemo(page);
+    expect(s.error).toBeUndefined();
+    expect(s.state).toBe('done');
+    // DeBiFormer-T has 4 blocks × 2 attentions in stage 2: they are now DAT deformable attentions, recorded
+    expect(s.traceKinds!['dat']).toBe(8);
+    await expect(page.locator('.dv-note').first().textContent()).resolves.toContain('stage 2 → dat.deformable');
+    await page.close();
+  });
+
   it('had no uncaught page errors', () => {
     expect(pageErrors).toEqual([]);
   });

@@ -94,6 +94,11 @@ export const TEST_MODELS: readonly TestModel[] = [
   },
 ];
 
+/** The attention mechanisms a stage can swap in (`dynavit list --attention`). */
+export function attentionMechanisms(): string[] {
+  return [...createRegistry().attentionMechanisms().keys()];
+}
+
 /** Every registered architecture the demo can run with an official checkpoint. */
 export function officialModels(): { name: string; kind: 'classifier' | 'backbone'; family: string }[] {
   return createRegistry()
@@ -120,6 +125,8 @@ export interface RunRequest {
    * in a Web Worker and the page stays responsive; no mechanism views (they need the model in the page)
    */
   worker?: boolean;
+  /** official architectures: swap a stage's attention (`{ 2: 'dbra.dbra' }`); a checkpoint then loads partially */
+  attention?: Readonly<Record<number, string>>;
   onStatus?: (message: string) => void;
   /** weights download progress in [0, 1], or null when unknown */
   onProgress?: (fraction: number | null) => void;
@@ -317,6 +324,7 @@ async function runInWorker(req: RunRequest): Promise<RunResult> {
     pipeline(task, req.model, {
       weights: req.checkpoint ?? null,
       worker: true,
+      ...(req.attention && Object.keys(req.attention).length ? { attention: { ...req.attention }, partial: true } : {}),
       backend: req.backend,
       wasmPaths: req.wasmPaths,
       onProgress: (e) => {
@@ -476,7 +484,16 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       weights: loaded?.tensors ?? null,
       source: loaded?.source ?? req.model,
       ...(zooHead ? { defaultHead: zooHead } : {}),
+      ...(req.attention && Object.keys(req.attention).length ? { attention: req.attention, partial: true } : {}),
     });
+    if (req.attention && Object.keys(req.attention).length)
+      notes.push(
+        `A hybrid: ${Object.entries(req.attention)
+          .map(([st, n]) => `stage ${st} → ${n}`)
+          .join(
+            ', ',
+          )}. The swapped attention is freshly initialised (untrained), so its mechanism view shows where it looks before training.`,
+      );
     backbone = assembled.task === 'classification' ? assembled.model : (assembled.model.backbone as DenseBackbone);
     input = assembled.task === 'classification' ? assembled.input : cls([224, 224]);
     numClassesHint = assembled.numClasses;

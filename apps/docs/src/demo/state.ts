@@ -7,6 +7,8 @@ export interface DemoState {
   backend?: string;
   /** mechanism modules recorded */
   traces?: number;
+  /** how many of each kind (dat, bra, dbra, glmix) */
+  traceKinds?: Record<string, number>;
   /** the top class (classify, segment) or the best detection's name (detect) */
   top?: string;
   /** detect: boxes drawn on the result canvas, and the detections (for cross-backend checks) */
