@@ -32,6 +32,7 @@ import {
   type Module,
   type PipelineTask,
   resizeBilinear,
+  seededRng,
   type StateDict,
 } from '@dynavit/core';
 import { keepRatioSize } from '@dynavit/heads';
@@ -194,17 +195,9 @@ export const PIPELINE_TASK: Readonly<Record<Task, PipelineTask>> = {
   detect: 'object-detection',
 };
 
-/** Deterministic N(0, 1) numbers (mulberry32 + Box–Muller). */
+/** Deterministic N(0, 1) numbers (core's mulberry32 + Box–Muller generator). */
 export function seededNormal(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
+  return seededRng(seed).normal;
 }
 
 /**

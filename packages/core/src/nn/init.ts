@@ -16,7 +16,8 @@
  */
 import { fromTorchLayout, type Module, Parameter } from './module.js';
 
-function rng(seed: number): { uniform(): number; normal(): number } {
+/** A seeded generator (mulberry32; Box–Muller normals): the same numbers on every platform. */
+export function seededRng(seed: number): { uniform(): number; normal(): number } {
   let a = seed >>> 0;
   const uniform = () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -33,7 +34,7 @@ function rng(seed: number): { uniform(): number; normal(): number } {
 
 /** Initialise the parameters of a freshly built `m` for training (see the table above); returns how many. */
 export function initializeWeights(m: Module, seed = 0): number {
-  const r = rng(seed);
+  const r = seededRng(seed);
   const entries = [...m.namedEntries()];
   const weightShape = new Map(entries.map((e) => [e.key, e.torchShape] as const));
   let n = 0;
