@@ -17,7 +17,7 @@ import { selectBackend } from './select-backend.js';
 import { WASM_PATHS } from './cases.browser.js';
 import { decodeWebImage, pipeline } from './pipeline.js';
 import { createRegistry } from './registry.js';
-import { clearWeightsCache, fetchCached, WEIGHTS_CACHE } from './weights-cache.js';
+import { clearWeightsCache, fetchCached, listWeightsCache, WEIGHTS_CACHE } from './weights-cache.js';
 
 const PHOTOS: Record<string, string> = {
   'chelsea.png': chelsea,
@@ -126,6 +126,55 @@ describe('pipeline() in the browser', () => {
     seg.dispose();
     expect([r.width, r.height, r.classMap.length, r.labels.length]).toEqual([300, 200, 300 * 200, 150]);
     expect(r.classMap).toBeInstanceOf(Int32Array);
+  });
+
+  it('Cache Storage: a cut download keeps its bytes and the next load resumes with a range request', async () => {
+    await clearWeightsCache();
+    const url = new URL(`${chelsea}?resume-test`, location.href).href;
+    const body = new Uint8Array(await (await fetch(chelsea)).arrayBuffer());
+    const cut = 40_000;
+    const seen: (string | null)[] = [];
+    const realFetch = globalThis.fetch;
+    // a server that sends the first 40 000 bytes then drops the connection, and honours ranges afterwards
+    globalThis.fetch = async (input, init) => {
+      if (String(input) !== url) return realFetch(input, init);
+      const range = new Headers(init?.headers).get('Range');
+      seen.push(range);
+      if (range === null) {
+        let sent = false;
+        const stream = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (!sent) {
+              sent = true;
+              c.enqueue(body.slice(0, cut));
+            } else c.error(new TypeError('network error'));
+          },
+        });
+        return new Response(stream, { headers: { 'content-length': String(body.length) } });
+      }
+      const from = Number(/^bytes=(\d+)-$/.exec(range)![1]);
+      return new Response(body.slice(from), {
+        status: 206,
+        headers: {
+          'content-length': String(body.length - from),
+          'content-range': `bytes ${from}-${body.length - 1}/${body.length}`,
+        },
+      });
+    };
+    try {
+      await expect(fetchCached(url)).rejects.toThrow(
+        /^the download of .* stopped at 40000 of \d+ bytes \(network error\); load it again to resume$/,
+      );
+      expect(await listWeightsCache()).toEqual([{ url, size: cut, sha256: null, partial: true }]);
+      const f = await fetchCached(url);
+      expect(seen).toEqual([null, `bytes=${cut}-`]);
+      expect(f.cached).toBe(false);
+      expect(f.sha256).toBe(await sha256(body));
+      expect((await listWeightsCache()).map((e) => e.partial)).toEqual([false]);
+    } finally {
+      globalThis.fetch = realFetch;
+      await clearWeightsCache();
+    }
   });
 
   it('Cache Storage: downloads once, records the sha256, serves the copy, refuses an altered one', async () => {

@@ -2,7 +2,8 @@
  * Weights in the browser's Cache Storage (cache `dynavit-weights`): a release or URL is downloaded once
  * with progress, its sha256 (Web Crypto) recorded in the cached response's `x-dynavit-sha256` header
  * and checked on every later use; a published sha256 is checked before anything is cached, and only a
- * complete download is ever stored (a cut connection leaves nothing behind). Without Cache Storage
+ * complete download is stored as the file: a cut connection keeps its bytes under a separate key and the
+ * next load resumes from them with an HTTP range request. Without Cache Storage
  * (an insecure context, some private modes) files are downloaded each time.
  */
 import { DownloadError, type PretrainedCheckpoint, printable } from '@dynavit/core';
@@ -40,25 +41,54 @@ async function openCache(): Promise<Cache | null> {
   }
 }
 
-async function download(url: string, opts: WebCacheOptions): Promise<Uint8Array> {
+/** Where a stopped download's bytes wait in Cache Storage, to be resumed with a range request. */
+const partialKey = (url: string) => `${url}${url.includes('?') ? '&' : '?'}dynavit-partial=1`;
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of parts) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * Download `url`, resuming a stopped download kept in Cache Storage with `Range: bytes=N-`. A download that
+ * stops keeps its bytes there (under a separate key, never as the file) and says so; a server that ignores
+ * the range (200) starts over.
+ */
+async function download(url: string, opts: WebCacheOptions, cache: Cache | null): Promise<Uint8Array> {
+  const kept = await cache?.match(partialKey(url));
+  const have = kept ? new Uint8Array(await kept.arrayBuffer()) : new Uint8Array(0);
   let res: Response;
   try {
-    res = await fetch(url, opts.fetchInit);
+    const headers = new Headers(opts.fetchInit?.headers);
+    if (have.length) headers.set('Range', `bytes=${have.length}-`);
+    res = await fetch(url, { ...opts.fetchInit, headers });
   } catch (e) {
     throw new DownloadError(
       `could not fetch ${printable(url)}: ${printable((e as Error).message)} (offline, or the server does not allow this origin: CORS)`,
     );
+  }
+  if (res.status === 416 && have.length) {
+    await cache?.delete(partialKey(url));
+    return download(url, opts, cache);
   }
   if (!res.ok) throw new DownloadError(`${printable(url)} answered HTTP ${res.status} ${printable(res.statusText)}`);
   if ((res.headers.get('content-type') ?? '').startsWith('text/html'))
     throw new DownloadError(
       `${printable(url)} answered with a web page, not a checkpoint (the link needs a browser or has moved)`,
     );
-  const total = Number(res.headers.get('content-length') ?? 0);
+  const resumed = res.status === 206 && have.length > 0;
+  const length = Number(res.headers.get('content-length') ?? 0);
+  const total = length ? (resumed ? have.length + length : length) : 0;
   const reader = res.body?.getReader();
   if (!reader) throw new DownloadError(`${printable(url)} sent no body`);
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
+  const chunks: Uint8Array[] = resumed ? [have] : [];
+  let loaded = resumed ? have.length : 0;
+  let failure: string | null = null;
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -68,21 +98,20 @@ async function download(url: string, opts: WebCacheOptions): Promise<Uint8Array>
       opts.onProgress?.({ loaded, total, url });
     }
   } catch (e) {
+    failure = printable((e as Error).message);
+  }
+  if (failure !== null || (total && loaded !== total)) {
+    // keep what arrived, to resume from it next time
+    await cache
+      ?.put(partialKey(url), new Response(concat(chunks, loaded) as Uint8Array<ArrayBuffer>))
+      .catch(() => undefined);
     throw new DownloadError(
-      `the download of ${printable(url)} stopped at ${loaded}${total ? ` of ${total}` : ''} bytes (${printable((e as Error).message)}); nothing was cached, try again`,
+      `the download of ${printable(url)} stopped at ${loaded}${total ? ` of ${total}` : ''} bytes` +
+        `${failure ? ` (${failure})` : ''}; ${cache ? 'load it again to resume' : 'try again'}`,
     );
   }
-  if (total && loaded !== total)
-    throw new DownloadError(
-      `the download of ${printable(url)} stopped at ${loaded} of ${total} bytes; nothing was cached, try again`,
-    );
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
+  await cache?.delete(partialKey(url));
+  return concat(chunks, loaded);
 }
 
 /** A URL through Cache Storage: the cached bytes (verified), else downloaded, verified against `expected`, stored. */
@@ -101,7 +130,7 @@ export async function fetchCached(url: string, expected?: string, opts: WebCache
   }
   if (opts.offline)
     throw new DownloadError(`${printable(url)} is not in the browser's weights cache and offline is set`);
-  const bytes = await download(url, opts);
+  const bytes = await download(url, opts, cache);
   const sha = await sha256(bytes);
   if (expected && sha !== expected)
     throw new DownloadError(
@@ -134,17 +163,21 @@ export async function fetchReleaseWeb(entry: PretrainedCheckpoint, opts: WebCach
   throw new DownloadError(`could not download ${entry.id}: ${errors.join('; ')}. By hand: ${byHand}`);
 }
 
-/** What the weights cache holds (URLs and sizes). */
-export async function listWeightsCache(): Promise<{ url: string; size: number; sha256: string | null }[]> {
+/** What the weights cache holds: URLs, sizes, and stopped downloads waiting to be resumed (`partial`). */
+export async function listWeightsCache(): Promise<
+  { url: string; size: number; sha256: string | null; partial: boolean }[]
+> {
   const cache = await openCache();
   if (!cache) return [];
-  const out: { url: string; size: number; sha256: string | null }[] = [];
+  const out: { url: string; size: number; sha256: string | null; partial: boolean }[] = [];
   for (const req of await cache.keys()) {
     const res = await cache.match(req);
+    const partial = /[?&]dynavit-partial=1$/.test(req.url);
     out.push({
-      url: req.url,
-      size: Number(res?.headers.get('content-length') ?? 0),
+      url: partial ? req.url.replace(/[?&]dynavit-partial=1$/, '') : req.url,
+      size: partial ? ((await res?.arrayBuffer())?.byteLength ?? 0) : Number(res?.headers.get('content-length') ?? 0),
       sha256: res?.headers.get(SHA_HEADER) ?? null,
+      partial,
     });
   }
   return out;
