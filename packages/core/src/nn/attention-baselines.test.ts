@@ -225,4 +225,24 @@ describe('the attention registry', () => {
     l.dispose();
     again.dispose();
   });
+
+  it('initializeWeights: MultiheadAttention’s in_proj as PyTorch (Xavier uniform, bias 0), DAT’s rpe_table std 0.01', async () => {
+    class Toy extends Linear {
+      readonly in_proj_weight = this.param('in_proj_weight', [48, 16]);
+      readonly in_proj_bias = this.param('in_proj_bias', [48]);
+      readonly rpe_table = this.param('rpe_table', [2, 15, 15]);
+    }
+    const t = new Toy(4, 4);
+    initializeWeights(t, 3);
+    const ip = await t.in_proj_weight.value.data();
+    const bound = Math.sqrt(6 / (48 + 16));
+    expect(Math.max(...Array.from(ip, Math.abs))).toBeLessThanOrEqual(bound);
+    expect(Math.max(...Array.from(ip, Math.abs))).toBeGreaterThan(0.9 * bound);
+    expect(Array.from(await t.in_proj_bias.value.data()).every((v) => v === 0)).toBe(true);
+    const rpe = Array.from(await t.rpe_table.value.data());
+    const std = Math.sqrt(rpe.reduce((a, v) => a + v * v, 0) / rpe.length);
+    expect(std).toBeGreaterThan(0.007);
+    expect(std).toBeLessThan(0.011);
+    t.dispose();
+  });
 });

@@ -8,7 +8,9 @@
  * | linear bias | 0 |
  * | conv weight `[out, in/g, kh, kw]` and its bias | PyTorch's default: U(±1/√fan_in), fan_in = in/g·kh·kw |
  * | norm weight / bias, running mean / var | 1 / 0, 0 / 1 |
- * | position tables (`*table*`), learned slots and other tensors | truncated normal, std 0.02 |
+ * | `nn.MultiheadAttention`'s `in_proj_weight` / `in_proj_bias` | Xavier uniform / 0 (PyTorch's own init) |
+ * | DAT's deformable `rpe_table` | truncated normal, std 0.01 (DAT's `trunc_normal_(…, std=0.01)`) |
+ * | other position tables (`*table*`), learned slots and other tensors | truncated normal, std 0.02 |
  *
  * Scalars (0-d parameters, which constructors set themselves: GLMix's `slot_scale` = dim^−½) are kept.
  * Nothing is read back from the device, so it runs on every backend. Seeded: the same seed gives the
@@ -59,6 +61,9 @@ export function initializeWeights(m: Module, seed = 0): number {
     };
     const sibling = weightShape.get(e.key.replace(/bias$/, 'weight'));
     if (name === 'running_var') data.fill(1);
+    else if (name === 'in_proj_weight' && shape.length === 2) uniform(Math.sqrt(6 / (shape[0]! + shape[1]!)));
+    else if (name === 'in_proj_bias') continue;
+    else if (name === 'rpe_table') truncNormal(0.01);
     else if (name === 'running_mean') continue;
     else if (name === 'weight' && shape.length === 4) uniform(1 / Math.sqrt(shape[1]! * shape[2]! * shape[3]!));
     else if (name === 'bias' && sibling?.length === 4) uniform(1 / Math.sqrt(sibling[1]! * sibling[2]! * sibling[3]!));
