@@ -303,6 +303,35 @@ describe('bench and info', () => {
       expect(j[k], k).toBeGreaterThan(0);
   });
 
+  it('bench --profile: time by kernel and by module (top 15), in tables and in the JSON line', async () => {
+    const r = await run([
+      'bench',
+      '--model',
+      'dat_pp_tiny',
+      '--size',
+      '64',
+      '--runs',
+      '1',
+      '--profile',
+      '--backend',
+      'wasm',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/by kernel \(tf\.profile, [\d.]+ ms in kernels of a [\d.]+ ms pass\), top 15:/);
+    expect(r.stdout).toContain('by module (self time, wall clock), top 15:');
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      profile: { totalMs: number; kernels: { name: string; ms: number }[]; modules: { name: string; ms: number }[] };
+    };
+    expect(j.profile.kernels.length).toBeGreaterThan(5);
+    expect(j.profile.kernels.length).toBeLessThanOrEqual(15);
+    expect(j.profile.kernels.map((k) => k.name)).toContain('BatchMatMul');
+    // DAT-T++'s own mechanisms appear by class, and self times never exceed the pass
+    expect(j.profile.modules.map((m) => m.name)).toEqual(
+      expect.arrayContaining(['DAttentionBaseline', 'NeighborhoodAttention2D']),
+    );
+    expect(j.profile.modules.reduce((a, m) => a + m.ms, 0)).toBeLessThanOrEqual(j.profile.totalMs + 1e-6);
+  });
+
   it('info gives the MAC count the papers report (DAT-T++: 4.26 G at 224)', async () => {
     const r = await run(['info', 'dat_pp_tiny', '--size', '224']);
     expect(r.code, r.stderr).toBe(0);

@@ -14,6 +14,7 @@ export * from './nn/layers.js';
 export * from './nn/blocks.js';
 export * from './nn/flops.js';
 export * from './nn/init.js';
+export * from './nn/profile.js';
 export * from './nn/attention-baselines.js';
 export * from './attention.js';
 export * from './registry.js';

@@ -5,7 +5,7 @@
  * products), peak tensor memory of one forward. JSON on the last line.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { countMacs, InvalidArgumentError } from '@dynavit/core';
+import { countMacs, InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
 import { headError, imageForward } from '../models.js';
 import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -34,14 +34,16 @@ const options = {
   batch: { type: 'string' },
   runs: { type: 'string' },
   attention: { type: 'string' },
+  profile: { type: 'boolean', default: false },
   'max-megapixels': { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const benchCommand = defineCommand({
   name: 'bench',
   usage:
-    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--max-megapixels 4]\n' +
-    'latency (median, spread), images/s, GFLOP/s, peak memory; JSON on the last line',
+    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--max-megapixels 4]\n' +
+    'latency (median, spread), images/s, GFLOP/s, peak memory; --profile: time by kernel and by module (top 15);\n' +
+    'JSON on the last line',
   options,
   backend: { default: 'auto' },
   run: bench,
@@ -131,6 +133,24 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
         ],
       ),
     );
+    if (values.profile) {
+      // one more pass per view: by kernel (tf.profile) and by module (each module's forward, self time)
+      const p = await profileForward(model, () => forward(x));
+      const top = (entries: ProfileEntry[], total: number) =>
+        entries.slice(0, 15).map((e) => [e.name, f(e.ms), `${f((100 * e.ms) / total)}%`, String(e.calls)]);
+      const kernelTotal = p.kernels.reduce((a, e) => a + e.ms, 0);
+      out(`\nby kernel (tf.profile, ${f(kernelTotal)} ms in kernels of a ${f(p.totalMs)} ms pass), top 15:`);
+      out(formatTable(['kernel', 'ms', 'share', 'calls'], top(p.kernels, kernelTotal)));
+      out(`\nby module (self time, wall clock), top 15:`);
+      out(formatTable(['module', 'ms', 'share', 'calls'], top(p.modules, p.totalMs)));
+      out(
+        JSON.stringify({
+          ...r,
+          profile: { totalMs: p.totalMs, kernels: p.kernels.slice(0, 15), modules: p.modules.slice(0, 15) },
+        }),
+      );
+      return 0;
+    }
     out(JSON.stringify(r));
     return 0;
   } finally {

@@ -17,6 +17,7 @@ import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js
 import { DWConvMixer, GlobalAttention, WindowAttention } from './attention-baselines.js';
 import { countMacs } from './flops.js';
 import { initializeWeights } from './init.js';
+import { profileForward } from './profile.js';
 import { Linear } from './layers.js';
 import type { Module } from './module.js';
 
@@ -244,5 +245,25 @@ describe('the attention registry', () => {
     expect(std).toBeGreaterThan(0.007);
     expect(std).toBeLessThan(0.011);
     t.dispose();
+  });
+});
+
+describe('profileForward', () => {
+  it('times kernels and modules of one pass, self times adding up to the pass, and restores the model', async () => {
+    await useBackend('cpu');
+    const m = new DWConvMixer(8, 3);
+    const x = tf.tensor4d(values(2 * 16 * 16 * 8, 1), [2, 16, 16, 8]);
+    const p = await profileForward(m, () => m.forward(x));
+    expect(p.kernels.map((k) => k.name)).toEqual(expect.arrayContaining(['DepthwiseConv2dNative', 'BatchMatMul']));
+    expect(p.modules.map((e) => e.name).sort()).toEqual(['Conv2d', 'DWConvMixer', 'Linear']);
+    expect(p.modules.find((e) => e.name === 'Conv2d')!.calls).toBe(1);
+    const self = p.modules.reduce((a, e) => a + e.ms, 0);
+    expect(self).toBeLessThanOrEqual(p.totalMs + 1e-6);
+    expect(self).toBeGreaterThan(0);
+    // the instance methods are the prototype's again
+    expect(Object.hasOwn(m, 'forward')).toBe(false);
+    expect(Object.hasOwn(m.dwconv, 'forward')).toBe(false);
+    x.dispose();
+    m.dispose();
   });
 });
