@@ -43,7 +43,7 @@ describe('dynavit CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^usage: dynavit <command> \[options\]/);
     for (const c of COMMANDS) expect(r.stdout).toContain(`  ${c.usage.split('\n')[0]}`);
-    expect(r.stdout).toMatch(/info <model> \[--size N\] +parameters, feature info/);
+    expect(r.stdout).toMatch(/info <model> \[--size N\] \[--attention STAGE=NAME,…\]\s+parameters, feature info/);
     expect(r.stdout).toContain('--backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu');
   });
 
