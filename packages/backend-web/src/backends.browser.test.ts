@@ -11,15 +11,21 @@ describe('backend selection in Chromium', () => {
     expect(env.webgpu).toBe(true);
     expect(env.wasm).toBe(true);
     expect(env.details.webgpu).toBeUndefined();
+    // headless Chromium renders with SwiftShader: both GPU paths are software
+    expect(env.software?.webgpu).toMatch(/swiftshader/i);
+    expect(env.software?.webgl).toMatch(/swiftshader/i);
     console.log(`probe: ${JSON.stringify(env)}`);
   });
 
-  it('picks WebGPU first, and says why', async () => {
+  it('auto passes over the software adapters (SwiftShader) to wasm, and says why; WebGPU by name still works', async () => {
     const choice = await selectBackend({ wasmPaths: WASM_PATHS });
-    expect(choice.backend).toBe('webgpu');
-    expect(tf.getBackend()).toBe('webgpu');
-    expect(choice.reason).toBe('first available');
-    expect(choice.skipped).toEqual([]);
+    expect(choice.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(choice.reason).toBe('first available (before it: webgpu, webgl skipped)');
+    expect(choice.skipped.map((p) => p.backend)).toEqual(['webgpu', 'webgl']);
+    for (const p of choice.skipped) expect(p.reason).toMatch(/^a software adapter \(.*\): slower than wasm/);
+    const gpu = await selectBackend({ prefer: 'webgpu' });
+    expect(gpu).toMatchObject({ backend: 'webgpu', reason: 'requested' });
     console.log(`auto choice: ${JSON.stringify(choice)}`);
   });
 
@@ -31,7 +37,7 @@ describe('backend selection in Chromium', () => {
     expect(webgl).toMatchObject({ backend: 'webgl', reason: 'requested' });
     expect(tf.getBackend()).toBe('webgl');
     const auto = await selectBackend({ prefer: 'auto' });
-    expect(auto.backend).toBe('webgpu');
+    expect(auto.backend).toBe('wasm');
   });
 
   it('reports what a page without WebGPU would get', async () => {

@@ -11,6 +11,22 @@ describe('planBackends', () => {
     expect(plan.order).toEqual(['webgl', 'wasm']);
     expect(plan.skipped.webgpu).toMatch(/navigator\.gpu/);
   });
+  it('passes over software adapters (SwiftShader) unless one is asked for by name', () => {
+    const env = {
+      webgpu: true,
+      webgl: true,
+      wasm: true,
+      software: { webgpu: 'google / swiftshader', webgl: 'ANGLE (SwiftShader)' },
+    };
+    const plan = planBackends(env);
+    expect(plan.order).toEqual(['wasm']);
+    expect(plan.skipped.webgpu).toBe(
+      'a software adapter (google / swiftshader): slower than wasm on this CPU; ask for it by name to use it',
+    );
+    expect(plan.skipped.webgl).toMatch(/^a software adapter \(ANGLE \(SwiftShader\)\)/);
+    expect(planBackends(env, 'webgpu').order).toEqual(['webgpu', 'webgl', 'wasm']);
+    expect(planBackends({ ...env, software: { webgl: 'llvmpipe' } }).order).toEqual(['webgpu', 'wasm']);
+  });
   it('puts a requested backend first', () => {
     expect(planBackends({ webgpu: true, webgl: true, wasm: true }, 'wasm').order).toEqual(['wasm', 'webgpu', 'webgl']);
   });

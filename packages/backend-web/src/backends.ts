@@ -26,7 +26,15 @@ export interface WebEnvironment {
   webgl: boolean;
   /** WebAssembly is available */
   wasm: boolean;
+  /**
+   * Backends that run on a software rasteriser (SwiftShader, llvmpipe, WARP, a fallback adapter), with the
+   * renderer's name: slower than wasm on the same CPU, so `auto` passes over them (asking for one still works)
+   */
+  software?: Partial<Record<'webgpu' | 'webgl', string>>;
 }
+
+/** Renderer names of software GPU implementations (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe, Windows' WARP). */
+export const SOFTWARE_RENDERER = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render|\bwarp\b/i;
 
 export interface WebBackendPlan {
   /** candidates in the order they will be tried */
@@ -41,6 +49,11 @@ export function planBackends(env: WebEnvironment, prefer?: string): WebBackendPl
     throw new InvalidArgumentError(`unknown backend "${prefer}"; available in the browser: ${WEB_BACKENDS.join(', ')}`);
   const skipped: Partial<Record<WebBackend, string>> = {};
   const usable = WEB_BACKENDS.filter((b) => {
+    const soft = b === 'wasm' ? undefined : env.software?.[b];
+    if (env[b] && soft !== undefined && prefer === undefined) {
+      skipped[b] = `a software adapter (${soft}): slower than wasm on this CPU; ask for it by name to use it`;
+      return false;
+    }
     if (env[b]) return true;
     skipped[b] =
       b === 'webgpu'
@@ -68,22 +81,25 @@ export interface WebProbe extends WebEnvironment {
 
 /** The part of `navigator.gpu` used here (the DOM typings in TypeScript's lib do not have WebGPU). */
 interface GpuAdapterLike {
-  info?: { vendor?: string; architecture?: string; description?: string };
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+  isFallbackAdapter?: boolean;
 }
 interface GpuLike {
   requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<GpuAdapterLike | null>;
 }
 
-function webglContext(): { ok: boolean; why?: string } {
+function webglContext(): { ok: boolean; why?: string; renderer?: string } {
   try {
     let gl: WebGL2RenderingContext | null = null;
     if (typeof OffscreenCanvas !== 'undefined') gl = new OffscreenCanvas(1, 1).getContext('webgl2');
     else if (typeof document !== 'undefined') gl = document.createElement('canvas').getContext('webgl2');
     else return { ok: false, why: 'no canvas (neither OffscreenCanvas nor document)' };
     if (!gl) return { ok: false, why: 'no WebGL2 context (disabled or unsupported GPU)' };
+    const dbg = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(dbg ? dbg.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? '');
     // give the probe context back now: browsers cap the number of live WebGL contexts
     gl.getExtension('WEBGL_lose_context')?.loseContext();
-    return { ok: true };
+    return { ok: true, ...(renderer ? { renderer } : {}) };
   } catch (e) {
     return { ok: false, why: `creating a WebGL2 context threw: ${(e as Error).message}` };
   }
@@ -94,6 +110,7 @@ export async function probeEnvironment(): Promise<WebProbe> {
   const details: Partial<Record<WebBackend, string>> = {};
   let webgpu = false;
   let adapter: string | undefined;
+  const software: Partial<Record<'webgpu' | 'webgl', string>> = {};
   const gpu = typeof navigator !== 'undefined' ? (navigator as unknown as { gpu?: GpuLike }).gpu : undefined;
   if (!gpu) {
     const secure = typeof isSecureContext === 'undefined' || isSecureContext;
@@ -107,6 +124,9 @@ export async function probeEnvironment(): Promise<WebProbe> {
         webgpu = true;
         const info = a.info;
         adapter = info ? [info.vendor, info.architecture].filter(Boolean).join(' / ') || undefined : undefined;
+        const described = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ');
+        if (a.isFallbackAdapter || info?.isFallbackAdapter || SOFTWARE_RENDERER.test(described))
+          software.webgpu = adapter ?? 'a fallback adapter';
       } else details.webgpu = 'navigator.gpu.requestAdapter() granted no adapter (GPU blocklisted or WebGPU disabled)';
     } catch (e) {
       details.webgpu = `navigator.gpu.requestAdapter() threw: ${(e as Error).message}`;
@@ -114,9 +134,17 @@ export async function probeEnvironment(): Promise<WebProbe> {
   }
   const gl = webglContext();
   if (!gl.ok) details.webgl = gl.why!;
+  else if (gl.renderer && SOFTWARE_RENDERER.test(gl.renderer)) software.webgl = gl.renderer.slice(0, 80);
   const wasm = typeof WebAssembly === 'object' && typeof WebAssembly.instantiate === 'function';
   if (!wasm) details.wasm = 'WebAssembly is unavailable';
-  return { webgpu, webgl: gl.ok, wasm, details, ...(adapter ? { adapter } : {}) };
+  return {
+    webgpu,
+    webgl: gl.ok,
+    wasm,
+    details,
+    ...(adapter ? { adapter } : {}),
+    ...(Object.keys(software).length ? { software } : {}),
+  };
 }
 
 /** The three binaries tfjs-backend-wasm picks from (plain, SIMD, SIMD + threads). */

@@ -146,7 +146,8 @@ describe('a plain Vite build', () => {
       const result = await page.evaluate(() => (window as unknown as { __result: Record<string, unknown> }).__result);
       expect(result['error']).toBeUndefined();
       expect(result).toMatchObject({
-        auto: { backend: 'webgpu', reason: 'first available' },
+        // headless Chromium's WebGPU and WebGL are SwiftShader: auto passes over them
+        auto: { backend: 'wasm', reason: 'first available (before it: webgpu, webgl skipped)' },
         wasm: { backend: 'wasm', reason: 'requested' },
         progress: ['initiate', 'progress', 'done', 'ready'],
         ok: true,

@@ -651,6 +651,11 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
   } finally {
     for (const d of disposables) d.dispose();
   }
+  for (const p of backend.skipped)
+    if (p.reason.startsWith('a software adapter'))
+      notes.push(
+        `${p.backend === 'webgpu' ? 'WebGPU' : 'WebGL'} was passed over: ${p.reason} (pick it under Backend).`,
+      );
   status('done');
   return result;
 }
