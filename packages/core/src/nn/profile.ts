@@ -36,7 +36,20 @@ function sorted(map: Map<string, { ms: number; calls: number }>): ProfileEntry[]
   return [...map].map(([name, v]) => ({ name, ...v })).sort((a, b) => b.ms - a.ms);
 }
 
-const dispose = (r: unknown) => tf.dispose(r as tf.TensorContainer);
+/** Run once, wait for every output tensor's data (the backend has finished), dispose; returns the wall time. */
+async function settle(run: () => unknown): Promise<number> {
+  const t0 = performance.now();
+  const r = run();
+  await Promise.all(
+    [r]
+      .flat()
+      .filter((t): t is tf.Tensor => t instanceof tf.Tensor)
+      .map((t) => t.data()),
+  );
+  const ms = performance.now() - t0;
+  tf.dispose(r as tf.TensorContainer);
+  return ms;
+}
 
 /**
  * Profile `run()` (one forward of `model`; its result is disposed): first a pass under `tf.profile` for
@@ -44,14 +57,7 @@ const dispose = (r: unknown) => tf.dispose(r as tf.TensorContainer);
  */
 export async function profileForward(model: Module, run: () => unknown): Promise<ForwardProfile> {
   const info = await tf.profile(async () => {
-    const r = run();
-    await Promise.all(
-      [r]
-        .flat()
-        .filter((t): t is tf.Tensor => t instanceof tf.Tensor)
-        .map((t) => t.data()),
-    );
-    dispose(r);
+    await settle(run);
     return [] as tf.Tensor[];
   });
   const kernels = new Map<string, { ms: number; calls: number }>();
@@ -91,16 +97,7 @@ export async function profileForward(model: Module, run: () => unknown): Promise
   }
   let totalMs: number;
   try {
-    const t0 = performance.now();
-    const r = run();
-    await Promise.all(
-      [r]
-        .flat()
-        .filter((t): t is tf.Tensor => t instanceof tf.Tensor)
-        .map((t) => t.data()),
-    );
-    totalMs = performance.now() - t0;
-    dispose(r);
+    totalMs = await settle(run);
   } finally {
     for (const [m, original, own] of patched)
       if (own) m.forward = original;
