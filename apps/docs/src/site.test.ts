@@ -109,6 +109,15 @@ describe('the docs site', () => {
     expect(s.state).toBe('done');
     // auto on Chromium with SwiftShader passes over the software GPU to wasm, and the demo says why
     expect(s.backend).toBe(backend === 'auto' ? 'wasm' : backend);
+    // random weights are marked as such over the result
+    await expect(page.locator('[data-testid=untrained]').textContent()).resolves.toMatch(
+      /^\s*TEST WEIGHTS \(random, never trained\): the result is meaningless/,
+    );
+    if (backend === 'auto') {
+      const skipped = await page.locator('[data-testid=skipped]').allTextContents();
+      expect(skipped.map((t) => t.split(' ')[0])).toEqual(['webgpu', 'webgl']);
+      expect(skipped[0]).toMatch(/^webgpu skipped: a software adapter \(google \/ swiftshader\)/);
+    }
     if (backend === 'auto')
       await expect(page.locator('.dv-note').last().textContent()).resolves.toMatch(
         /^WebGL was passed over: a software adapter \(.*SwiftShader.*\): slower than wasm/,
@@ -202,6 +211,19 @@ describe('the docs site', () => {
     expect(s.traces).toBe(0); // no mechanism views from a worker
     await expect(page.locator('[data-testid=top5] li').count()).resolves.toBe(5);
     await expect(page.locator('.dv-note').first().textContent()).resolves.toContain('Web Worker');
+    await page.close();
+  });
+
+  it('the demo segments and gives each listed class its colour on the map (a legend)', async () => {
+    const page = await openPage('/demo.html?model=test%3Adat&task=segment&backend=wasm&warm=0&autorun=1');
+    const s = await runDemo(page);
+    expect(s.error).toBeUndefined();
+    const swatches = await page
+      .locator('[data-testid=seg-legend] .dv-swatch')
+      .evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+    expect(swatches.length).toBeGreaterThan(0);
+    for (const c of swatches) expect(c).toMatch(/^rgb\(\d+, \d+, \d+\)$/);
+    expect(new Set(swatches).size).toBe(swatches.length);
     await page.close();
   });
 
