@@ -136,8 +136,15 @@ export function parseAttentionOverrides(text: string): Record<number, string> {
   return out;
 }
 
-const divisibleHeads = (ctx: AttentionContext) =>
+/** The constraint every multi-head mechanism has: null when the stage's channels divide into its heads. */
+export const divisibleHeads = (ctx: AttentionContext): string | null =>
   ctx.dim % ctx.numHeads === 0 ? null : `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads`;
+
+/** The largest g ≤ `want` that divides every value (1 at least): e.g. a mechanism's offset groups for another family's heads. */
+export function largestDivisor(want: number, ...values: number[]): number {
+  for (let g = Math.max(1, Math.floor(want)); g > 1; g--) if (values.every((v) => v % g === 0)) return g;
+  return 1;
+}
 
 /** The model-free baselines (core's own mechanisms). */
 export const CORE_ATTENTION: readonly AttentionMechanism[] = [

@@ -18,7 +18,9 @@ import {
   type Attention2d,
   type AttentionFactories,
   type AttentionMechanism,
+  divisibleHeads,
   familyAttention,
+  largestDivisor,
   Conv2d,
   configReader,
   type FeatureInfo,
@@ -811,12 +813,6 @@ export const variants = {
 
 export type DATVariantName = keyof typeof variants;
 
-/** Largest g ≤ want dividing every value: the offset groups a stage of another family can take. */
-const fitGroups = (want: number, ...divide: number[]): number => {
-  for (let g = Math.max(1, want); g > 1; g--) if (divide.every((v) => v % g === 0)) return g;
-  return 1;
-};
-
 /**
  * DAT's mechanisms for other families' stages, with DAT-T++'s per-stage settings: deformable attention
  * with offset groups heads/2, key stride 8 >> stage, offset kernel 9 − 2·stage, the deformable RPE table
@@ -830,15 +826,12 @@ export const datAttention: readonly AttentionMechanism[] = [
       'DAT++ deformable attention (query-agnostic sampling points, deformable RPE), DAT-T++ settings per stage',
     constraints: 'channels divisible by the heads; a map of at least 2×2 at run time (reference points divide by H−1)',
     check: (ctx) =>
-      ctx.dim % ctx.numHeads !== 0
-        ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads`
-        : ctx.mapSize[0] < 2 || ctx.mapSize[1] < 2
-          ? 'the deformable reference points need a map of at least 2×2'
-          : null,
+      divisibleHeads(ctx) ??
+      (ctx.mapSize[0] < 2 || ctx.mapSize[1] < 2 ? 'the deformable reference points need a map of at least 2×2' : null),
     create: (ctx) =>
       new DAttentionBaseline(ctx.dim, {
         numHeads: ctx.numHeads,
-        groups: fitGroups(Math.floor(ctx.numHeads / 2), ctx.numHeads, ctx.dim),
+        groups: largestDivisor(ctx.numHeads / 2, ctx.numHeads, ctx.dim),
         stride: Math.max(1, 8 >> ctx.stage),
         ksize: Math.max(3, 9 - 2 * ctx.stage),
         qSize: ctx.mapSize,
@@ -851,8 +844,7 @@ export const datAttention: readonly AttentionMechanism[] = [
     packageName: '@dynavit/dat',
     description: 'neighbourhood attention (natten 0.14) with a relative position bias, 7×7 window',
     constraints: 'channels divisible by the heads; maps smaller than 7×7 are zero-padded as natten does',
-    check: (ctx) =>
-      ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null,
+    check: divisibleHeads,
     create: (ctx) => new NeighborhoodAttention2D(ctx.dim, ctx.numHeads, 7),
   },
 ];

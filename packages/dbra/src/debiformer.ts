@@ -14,11 +14,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type Attention2d,
-  type AttentionContext,
   type AttentionFactory,
   type AttentionMechanism,
   asBuiltModel,
+  divisibleHeads,
   familyAttention,
+  largestDivisor,
   BatchNorm2d,
   configReader,
   Conv2d,
@@ -637,12 +638,6 @@ export const variants = {
 
 export type DBRAVariantName = keyof typeof variants;
 
-/** Largest g ≤ want dividing every value. */
-const fitGroups = (want: number, ...divide: number[]): number => {
-  for (let g = Math.max(1, want); g > 1; g--) if (divide.every((v) => v % g === 0)) return g;
-  return 1;
-};
-
 /** DeBiFormer-T's per-stage settings (`param_size` tiny; topks 4, 8, 16, −2 → BRA/DBRA top-k). */
 const TINY = {
   braTopk: [1, 4, 16, 49],
@@ -650,8 +645,6 @@ const TINY = {
   rows: [ROWS_TS[64]!, ROWS_TS[128]!, ROWS_TS[256]!, ROWS_TS[512]!],
 } as const;
 const at = <T>(xs: readonly T[], i: number): T => xs[Math.min(i, xs.length - 1)]!;
-const headsDivide = (ctx: AttentionContext) =>
-  ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null;
 
 /**
  * DeBiFormer's mechanisms for other families' stages, with DeBiFormer-T's settings per stage: 7×7 regions
@@ -665,7 +658,7 @@ export const dbraAttention: readonly AttentionMechanism[] = [
     packageName: '@dynavit/dbra',
     description: 'BiFormer bi-level routing attention: 7×7 regions, each routed to its top-k regions, LePE',
     constraints: 'channels divisible by the heads; maps are padded to multiples of the 7×7 region grid',
-    check: headsDivide,
+    check: divisibleHeads,
     create: (ctx) =>
       new BiLevelRoutingAttention(ctx.dim, {
         numHeads: ctx.numHeads,
@@ -679,7 +672,7 @@ export const dbraAttention: readonly AttentionMechanism[] = [
     packageName: '@dynavit/dbra',
     description: 'DeBiFormer deformable bi-level routing attention: deformable agents routed to top-k regions',
     constraints: 'channels divisible by the heads; maps are padded to multiples of the 7×7 region grid',
-    check: headsDivide,
+    check: divisibleHeads,
     create: (ctx) => {
       const [groups, offsetKernel, offsetStride, agentMlpRatio] = at(TINY.rows, ctx.stage);
       return new DeBiLevelRoutingAttention(ctx.dim, {
@@ -687,7 +680,7 @@ export const dbraAttention: readonly AttentionMechanism[] = [
         nWin: 7,
         topk: at(TINY.dbraTopk, ctx.stage),
         sideDwconv: 5,
-        groups: fitGroups(groups, ctx.numHeads, ctx.dim),
+        groups: largestDivisor(groups, ctx.numHeads, ctx.dim),
         offsetKernel,
         offsetStride,
         agentMlpRatio,

@@ -17,6 +17,7 @@ import {
   type AttentionFactories,
   type AttentionMechanism,
   asBuiltModel,
+  divisibleHeads,
   familyAttention,
   BatchNorm2d,
   configReader,
@@ -584,8 +585,7 @@ export const glmixAttention: readonly AttentionMechanism[] = [
     packageName: '@dynavit/glmix',
     description: 'GLMix: a global branch over 64 soft-clustered slots (pooled 8×8) and a local 5×5 depthwise branch',
     constraints: 'channels divisible by the heads',
-    check: (ctx) =>
-      ctx.dim % ctx.numHeads !== 0 ? `its ${ctx.dim} channels are not divisible by ${ctx.numHeads} heads` : null,
+    check: divisibleHeads,
     create: (ctx) =>
       new GLMixAttention(ctx.dim, { numHeads: ctx.numHeads, numSlots: 64, slotInit: 'ada_avgpool', localDwKs: 5 }),
   },

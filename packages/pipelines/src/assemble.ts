@@ -143,11 +143,16 @@ export function checkBelongs(modelKeys: ReadonlySet<string>, sd: StateDict, what
     );
 }
 
+/** The model's state-dict names, without reading any weight back from the device. */
+const keysOf = (m: Module): Set<string> => new Set(m.stateDictShapes().map(([k]) => k));
+
+/** Whether `key` is one of the family's classifier keys (exact, or under a prefix ending in "."). */
+const isClassifierKey = (key: string, classifierKeys: readonly string[]): boolean =>
+  classifierKeys.some((p) => (p.endsWith('.') ? key.startsWith(p) : key === p));
+
 /** Rows of the first rank-2 tensor under the family's classifier keys: the classes of a classification file. */
 function classifierRows(sd: StateDict, classifierKeys: readonly string[]): number | undefined {
-  for (const [k, t] of sd)
-    if (t.shape.length === 2 && classifierKeys.some((p) => (p.endsWith('.') ? k.startsWith(p) : k === p)))
-      return t.shape[0];
+  for (const [k, t] of sd) if (t.shape.length === 2 && isClassifierKey(k, classifierKeys)) return t.shape[0];
   return undefined;
 }
 
@@ -201,7 +206,7 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
     try {
       let report = freshReport(built);
       if (weights) {
-        checkBelongs(new Set(built.stateDict().keys()), weights, name, source);
+        checkBelongs(keysOf(built), weights, name, source);
         report = load(built, weights, source, partial);
       }
       return {
@@ -255,16 +260,16 @@ export function assembleModel(registry: Registry, opts: AssembleOptions): Assemb
     let report = freshReport(composed);
     if (weights && fromFile) {
       const split = splitDenseCheckpoint(weights);
-      checkBelongs(new Set(backbone.stateDict().keys()), split.backbone, name, source);
+      checkBelongs(keysOf(backbone), split.backbone, name, source);
       report = load(composed, weights, source, partial);
     } else if (weights) {
       // an ImageNet (or bare backbone) file: the backbone's part only, without the classifier
       const kept: StateDict = new Map();
       const dropped: string[] = [];
       for (const [k, t] of weights)
-        if (classifierKeys.some((p) => (p.endsWith('.') ? k.startsWith(p) : k === p))) dropped.push(k);
+        if (isClassifierKey(k, classifierKeys)) dropped.push(k);
         else kept.set(k, t);
-      checkBelongs(new Set(backbone.stateDict().keys()), kept, name, source);
+      checkBelongs(keysOf(backbone), kept, name, source);
       const r = load(backbone, kept, source, true, dropped);
       const loadedKeys = new Set([...kept.keys()].map((k) => `backbone.${k}`));
       const all = floatKeys(composed);

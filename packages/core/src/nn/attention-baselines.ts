@@ -133,6 +133,8 @@ export class WindowAttention extends Module implements Attention2d {
   readonly relative_position_bias_table: Parameter;
   readonly scale: number;
   readonly #index: Int32Array;
+  /** Swin's shift mask per padded map size, computed once on the host */
+  readonly #masks = new Map<string, Float32Array>();
   constructor(
     readonly dim: number,
     readonly numHeads: number,
@@ -193,7 +195,13 @@ export class WindowAttention extends Module implements Attention2d {
       );
       let full: tf.Tensor = tf.expandDims(bias, 0); // [1, M, n, n]
       if (s > 0) {
-        const mask = tf.tensor4d(shiftMask(hp, wp, w, s), [nh * nw, 1, n, n]);
+        const key = `${hp}x${wp}`;
+        let host = this.#masks.get(key);
+        if (!host) {
+          host = shiftMask(hp, wp, w, s);
+          this.#masks.set(key, host);
+        }
+        const mask = tf.tensor4d(host, [nh * nw, 1, n, n]);
         full = tf.reshape(
           tf.add(tf.reshape(full, [1, 1, this.numHeads, n, n]), tf.reshape(mask, [1, nh * nw, 1, n, n])),
           [nh * nw, this.numHeads, n, n],
