@@ -1,17 +1,8 @@
 /**
- * Image I/O in Node with sharp: decode JPEG/PNG/WebP (and anything else libvips reads) to RGB, and
- * the classification pre-processing of the official evaluations (core's Pillow-exact resampler).
+ * Image I/O in Node with sharp: decode JPEG/PNG/WebP (and anything else libvips reads) to RGB as PIL
+ * decodes it, within a pixel budget. Pre-processing is the pipelines' (`@dynavit/pipelines`).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import {
-  BudgetError,
-  classificationPixels,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  type InputConfig,
-  InvalidArgumentError,
-  printable,
-} from '@dynavit/core';
+import { BudgetError, InvalidArgumentError, printable } from '@dynavit/core';
 import sharp from 'sharp';
 import { checkInputFile, readInputFile } from './files.js';
 import { IMAGE_MAX_MEGAPIXELS, MP, mp } from './options.js';
@@ -86,27 +77,4 @@ export async function decodeImage(
   } catch (e) {
     throw new InvalidArgumentError(`not a readable image: ${source} (${oneLine((e as Error).message)})`);
   }
-}
-
-/** [H,W,3] int32 tensor of an image (0–255), for the dense-prediction pipelines. */
-export function imageTensor(img: RGBImage): tf.Tensor3D {
-  return tf.tensor3d(Int32Array.from(img.data), [img.height, img.width, 3], 'int32');
-}
-
-export const DEFAULT_CLS_INPUT: InputConfig = {
-  size: [224, 224],
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  cropPct: 0.875,
-  interpolation: 'bicubic',
-};
-
-/**
- * Classification input exactly as the official evaluations computed it (torchvision `Resize` with
- * Pillow's antialiasing bicubic, `CenterCrop`, `ToTensor`, `Normalize`): core's `classificationPixels`,
- * the same host code the browser backend uses, bit-exact with Pillow → [1, H, W, 3] float32 NHWC.
- */
-export function classificationInput(img: RGBImage, cfg: InputConfig = DEFAULT_CLS_INPUT): tf.Tensor4D {
-  const values = classificationPixels({ width: img.width, height: img.height, data: img.data }, cfg);
-  return tf.tensor4d(values, [1, cfg.size[0], cfg.size[1], 3]);
 }
