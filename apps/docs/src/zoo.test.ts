@@ -26,7 +26,7 @@ describe('renderModelZoo', () => {
         papers: { dat_pp_tiny: { name: 'DAT-T++', flops: 4.3, top1: 83.9 } },
       },
     );
-    expect(md.split('\n')[2]).toBe('| DAT-T++<br>`dat_pp_tiny` | classifier | 23.96 M | 4.26 G | 4.3 G | 83.9 |  |');
+    expect(md.split('\n')[2]).toBe('| DAT-T++<br>`dat_pp_tiny` | classifier | 23.96 M | 4.26 G | 4.3 G | 83.9 |');
     const parity = {
       date: '2026-12-02',
       machine: '2 × CPU',
@@ -56,6 +56,32 @@ describe('renderModelZoo', () => {
       '**Parity with the official code**: ✗ 1 of 2 runs fail on wasm and cpu (measured 2026-12-02 by `dynavit golden --report`) — `c`.',
     );
     expect(renderParity('heads', { parity })).toBe('');
+  });
+
+  it('leaves out the data columns no row has a value for (heads: no MACs, FLOPs or top-1), never prints a column of dashes', () => {
+    const head = { family: 'heads', packageName: '@dynavit/heads', kind: 'head' as const };
+    const md = renderModelZoo(
+      [
+        { name: 'semfpn_ade20k', params: 4_250_000, ...head },
+        { name: 'upernet_ade20k', params: 30_310_000, ...head },
+      ],
+      { gmacs: {}, papers: {} },
+    ).split('\n');
+    expect(md[0]).toBe('| model | kind | parameters |');
+    expect(md[1]).toBe('|---|---|---:|');
+    expect(md[2]).toBe('| `semfpn_ade20k` | head | 4.25 M |');
+    expect(md.join('\n')).not.toContain('—');
+    // a column with one value stays, with dashes where a row has none
+    const mixed = renderModelZoo(
+      [
+        { name: 'a', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 1e6 },
+        { name: 'b', family: 'dat', packageName: '@dynavit/dat', kind: 'classifier', params: 2e6 },
+      ],
+      { gmacs: { a: 1 }, papers: { b: { top1: 80, note: 'n' } } },
+    ).split('\n');
+    expect(mixed[0]).toBe('| model | kind | parameters | MACs @224 | top-1 % (paper) | notes |');
+    expect(mixed[2]).toBe('| `a` | classifier | 1.00 M | 1.00 G | — |  |');
+    expect(mixed[3]).toBe('| `b` | classifier | 2.00 M | — | 80.0 | n |');
   });
 
   it('shows the counted MACs, with the input side when it is not 224', () => {

@@ -76,7 +76,8 @@ export function renderParity(family: string, extras: ZooExtras): string {
 /**
  * The zoo table. Without \`extras\`: model, family, kind, parameters (sorted by family,
  * size, name). With \`extras\`: the paper's name, the counted MACs, the paper's FLOPs, top-1 and notes,
- * and the parity status (classifiers first, then backbones, then heads, each by size).
+ * and the parity status (classifiers first, then backbones, then heads, each by size); a column of
+ * these without a value in any row (e.g. MACs, FLOPs and top-1 for heads alone) is left out.
  */
 export function renderModelZoo(models: readonly ModelListing[], extras?: ZooExtras): string {
   if (!extras) {
@@ -97,14 +98,23 @@ export function renderModelZoo(models: readonly ModelListing[], extras?: ZooExtr
     const paper = extras.papers?.[m.name];
     const name = paper?.name ? `${paper.name}<br>` : '';
     const flops = paper?.flops !== undefined ? `${paper.flops.toFixed(1)} G` : '—';
-    const notes = paper?.note ?? '';
-    return `| ${name}\`${m.name}\` | ${m.kind} | ${(m.params / 1e6).toFixed(2)} M | ${m.kind === 'head' ? '—' : macsCell(m.name, extras)} | ${flops} | ${fmt(paper?.top1, 1)} | ${notes} |`;
+    return [
+      `${name}\`${m.name}\``,
+      m.kind,
+      `${(m.params / 1e6).toFixed(2)} M`,
+      m.kind === 'head' ? '—' : macsCell(m.name, extras),
+      flops,
+      fmt(paper?.top1, 1),
+      paper?.note ?? '',
+    ];
   });
-  return [
-    '| model | kind | parameters | MACs @224 | FLOPs (paper) | top-1 % (paper) | notes |',
-    '|---|---|---:|---:|---:|---:|---|',
-    ...rows,
-  ].join('\n');
+  const header = ['model', 'kind', 'parameters', 'MACs @224', 'FLOPs (paper)', 'top-1 % (paper)', 'notes'];
+  const align = ['---', '---', '---:', '---:', '---:', '---:', '---'];
+  // a data column no row has a number for (the heads: no MACs alone, no ImageNet top-1) is left out
+  const keep = header.map((_, j) => j < 3 || rows.some((r) => r[j] !== '—' && r[j] !== ''));
+  const pick = (cells: readonly string[]) => cells.filter((_, j) => keep[j]);
+  const line = (cells: readonly string[]) => `| ${pick(cells).join(' | ')} |`;
+  return [line(header), `|${pick(align).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 /** One section per family: heading, parity status, table. */
