@@ -9,3 +9,4 @@ export * from './windows.js';
 export * from './broadcast-check.js';
 export * from './separable-grid-sample.js';
 export * from './layout.js';
+export * from './gradient-kernels.js';

@@ -1,0 +1,210 @@
+/**
+ * The backward-pass kernels a backend may lack, in plain JavaScript over the backend's own data
+ * (`readSync` the inputs, `write` the result): `tfjs-backend-wasm` 4.22 has no `Conv2DBackpropFilter`,
+ * `DepthwiseConv2dNativeBackpropFilter`, `DepthwiseConv2dNativeBackpropInput` (the weight and input
+ * gradients of convolutions) nor `UnsortedSegmentSum` (the gradient of `tf.gather`), so `tf.grad` through
+ * any model fails there. `registerGradientKernels()` registers them for a backend that does not have
+ * them (wasm by default); a kernel the backend has is never replaced. Backend selection (Node and
+ * browser) calls it; it is idempotent and cheap, and registering needs no backend to be loaded.
+ *
+ * The semantics are those of the cpu backend's kernels (tfjs-backend-cpu 4.22), with sums accumulated
+ * in float64. Gradients *functions* are a separate matter: tfjs-core's Node bundle registers none (import
+ * `@tensorflow/tfjs` for them).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../errors.js';
+
+type Backend = tf.KernelBackend;
+type Info = tf.TensorInfo;
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+const read = (backend: Backend, t: Info) => backend.readSync(t.dataId) as Float32Array | Int32Array;
+
+function output(backend: Backend, values: Float64Array, shape: number[], dtype: tf.DataType): Info {
+  const data = dtype === 'int32' ? Int32Array.from(values, Math.round) : Float32Array.from(values);
+  return { dataId: backend.write(data, shape, dtype), shape, dtype };
+}
+
+/** Element strides of an NHWC or NCHW 4-D tensor as [batch, row, column, channel]. */
+function strides4(shape: readonly number[], channelsLast: boolean): [number, number, number, number] {
+  const [, d1, d2, d3] = shape as [number, number, number, number];
+  return channelsLast ? [d1 * d2 * d3, d2 * d3, d3, 1] : [d1 * d2 * d3, d3, 1, d2 * d3];
+}
+
+/**
+ * Visit every (output position, filter tap) pair whose input position lies inside the image:
+ * `f(yOffsetNoChannel, xOffsetNoChannel, tapRow, tapCol)` with offsets for batch b.
+ */
+function forEachTap(
+  ci: Conv2DInfo,
+  xs: readonly number[],
+  ys: readonly number[],
+  f: (yBase: number, xBase: number, wR: number, wC: number) => void,
+): void {
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const top = ci.padInfo.top;
+  const left = ci.padInfo.left;
+  for (let b = 0; b < ci.batchSize; b++)
+    for (let yR = 0; yR < ci.outHeight; yR++)
+      for (let yC = 0; yC < ci.outWidth; yC++) {
+        const yBase = b * ys[0]! + yR * ys[1]! + yC * ys[2]!;
+        for (let wR = 0; wR < ci.filterHeight; wR++) {
+          const xR = yR * sh + wR * dh - top;
+          if (xR < 0 || xR >= ci.inHeight) continue;
+          for (let wC = 0; wC < ci.filterWidth; wC++) {
+            const xC = yC * sw + wC * dw - left;
+            if (xC < 0 || xC >= ci.inWidth) continue;
+            f(yBase, b * xs[0]! + xR * xs[1]! + xC * xs[2]!, wR, wC);
+          }
+        }
+      }
+}
+
+/** dL/dW of `conv2d` (filter HWIO): inputs `x`, `dy`; attrs as tfjs' Conv2DBackpropFilter. */
+function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const be = backend as Backend;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
+  const ci = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format,
+  );
+  const last = ci.dataFormat === 'channelsLast';
+  const xs = strides4(x.shape, last);
+  const ys = strides4(dy.shape, last);
+  const xv = read(be, x);
+  const dyv = read(be, dy);
+  const { inChannels: nI, outChannels: nO } = ci;
+  const dW = new Float64Array(ci.filterHeight * ci.filterWidth * nI * nO);
+  forEachTap(ci, xs, ys, (yBase, xBase, wR, wC) => {
+    const wBase = (wR * ci.filterWidth + wC) * nI * nO;
+    for (let d1 = 0; d1 < nI; d1++) {
+      const v = xv[xBase + d1 * xs[3]]!;
+      if (v === 0) continue;
+      const o = wBase + d1 * nO;
+      for (let d2 = 0; d2 < nO; d2++) dW[o + d2]! += v * dyv[yBase + d2 * ys[3]]!;
+    }
+  });
+  return output(be, dW, [...ci.filterShape], x.dtype);
+}
+
+function depthwiseInfo(
+  inShape: readonly number[],
+  filterShape: readonly number[],
+  a: tf.DepthwiseConv2dNativeBackpropFilterAttrs | tf.DepthwiseConv2dNativeBackpropInputAttrs,
+): Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations,
+    a.pad,
+    a.dimRoundingMode,
+    true,
+  );
+}
+
+/** dL/dW of `depthwiseConv2d` (filter [kh, kw, C, m]): inputs `x`, `dy`. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const be = backend as Backend;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const a = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  const ci = depthwiseInfo(x.shape, a.filterShape, a);
+  const xs = strides4(x.shape, true);
+  const ys = strides4(dy.shape, true);
+  const xv = read(be, x);
+  const dyv = read(be, dy);
+  const nI = ci.inChannels;
+  const m = ci.outChannels / nI;
+  const dW = new Float64Array(ci.filterHeight * ci.filterWidth * nI * m);
+  forEachTap(ci, xs, ys, (yBase, xBase, wR, wC) => {
+    const wBase = (wR * ci.filterWidth + wC) * nI * m;
+    for (let d1 = 0; d1 < nI; d1++) {
+      const v = xv[xBase + d1]!;
+      for (let q = 0; q < m; q++) dW[wBase + d1 * m + q]! += v * dyv[yBase + d1 * m + q]!;
+    }
+  });
+  return output(be, dW, [...ci.filterShape], x.dtype);
+}
+
+/** dL/dx of `depthwiseConv2d`: inputs `dy`, `filter`; attrs carry `inputShape`. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
+  const be = backend as Backend;
+  const { dy, filter } = inputs as { dy: Info; filter: Info };
+  const a = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  const ci = depthwiseInfo(a.inputShape, filter.shape, a);
+  const xs = strides4(a.inputShape, true);
+  const ys = strides4(dy.shape, true);
+  const dyv = read(be, dy);
+  const wv = read(be, filter);
+  const nI = ci.inChannels;
+  const m = ci.outChannels / nI;
+  const dx = new Float64Array(a.inputShape.reduce((p, d) => p * d, 1));
+  forEachTap(ci, xs, ys, (yBase, xBase, wR, wC) => {
+    const wBase = (wR * ci.filterWidth + wC) * nI * m;
+    for (let d1 = 0; d1 < nI; d1++) {
+      let s = 0;
+      for (let q = 0; q < m; q++) s += dyv[yBase + d1 * m + q]! * wv[wBase + d1 * m + q]!;
+      dx[xBase + d1]! += s;
+    }
+  });
+  return output(be, dx, [...a.inputShape], dy.dtype);
+}
+
+/**
+ * `out[ids[i], …] = Σ x[i, …]` over the leading dimensions `segmentIds` spans (ids outside
+ * [0, numSegments) are dropped, as on cpu): inputs `x`, `segmentIds`.
+ */
+function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): Info {
+  const be = backend as Backend;
+  const { x, segmentIds } = inputs as { x: Info; segmentIds: Info };
+  const { numSegments } = attrs as unknown as tf.UnsortedSegmentSumAttrs;
+  const lead = segmentIds.shape.length;
+  if (!segmentIds.shape.every((d, i) => d === x.shape[i]))
+    throw new InvalidArgumentError(
+      `UnsortedSegmentSum: segmentIds shape [${segmentIds.shape}] is not a prefix of x's [${x.shape}]`,
+    );
+  const rest = x.shape.slice(lead);
+  const inner = rest.reduce((p, d) => p * d, 1);
+  const ids = read(be, segmentIds);
+  const xv = read(be, x);
+  const out = new Float64Array(numSegments * inner);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= numSegments) continue;
+    const o = id * inner;
+    const s = i * inner;
+    for (let j = 0; j < inner; j++) out[o + j] = out[o + j]! + xv[s + j]!;
+  }
+  return output(be, out, [numSegments, ...rest], x.dtype);
+}
+
+/** The kernels `registerGradientKernels` provides, by tfjs kernel name. */
+export const GRADIENT_KERNELS: Readonly<Record<string, tf.KernelFunc>> = {
+  [tf.Conv2DBackpropFilter]: conv2DBackpropFilter as tf.KernelFunc,
+  [tf.DepthwiseConv2dNativeBackpropFilter]: depthwiseBackpropFilter as tf.KernelFunc,
+  [tf.DepthwiseConv2dNativeBackpropInput]: depthwiseBackpropInput as tf.KernelFunc,
+  [tf.UnsortedSegmentSum]: unsortedSegmentSum as tf.KernelFunc,
+};
+
+/**
+ * Register, for `backendName` (default `wasm`), each of `GRADIENT_KERNELS` it does not already have;
+ * returns the names registered by this call (none on a second call).
+ */
+export function registerGradientKernels(backendName = 'wasm'): string[] {
+  const added: string[] = [];
+  for (const [kernelName, kernelFunc] of Object.entries(GRADIENT_KERNELS)) {
+    if (tf.getKernel(kernelName, backendName)) continue;
+    tf.registerKernel({ kernelName, backendName, kernelFunc });
+    added.push(kernelName);
+  }
+  return added;
+}
