@@ -13,7 +13,12 @@
  *      on wasm on a 64×64 input (seeded weights, [1,1000] logits) and round-trips its weights through
  *      `@dynavit/core/node`; runs the installed bin (`npx dynavit doctor`, `npx dynavit info dat_pp_tiny`);
  *      type-checks a file using every entry point (strict, NodeNext, skipLibCheck false),
- *   5. builds a small Vite app (app/web: `@dynavit/backend-web` + `@dynavit/dat`, Vite defaults) and checks
+ *   5. the guide's code: apps/docs/snippets (the files the docs pages include with `<<<`) type-checked
+ *      against the installed packages (Node snippets as NodeNext, browser ones as a Vite app compiles
+ *      them), then every Node snippet compiled and run in a directory prepared by app/snippets-prepare.mjs
+ *      (real photos, seeded weights as .pth and .safetensors, a weights cache holding the 'pretrained'
+ *      releases they ask for, a hostile pickle), each required to exit 0 and print what it promises,
+ *   6. builds a small Vite app (app/web: `@dynavit/backend-web` + `@dynavit/dat`, Vite defaults) and checks
  *      that no Node-only module (`node:*`, `fs`, …, `sharp`, `@dynavit/core/node`) is bundled or imported
  *      by dynavit code, and that tfjs-backend-wasm's binaries are emitted.
  *
@@ -339,7 +344,66 @@ async function main() {
     return `tsc ${version}, types.ts`;
   });
 
-  // 5. Vite
+  // 5. the guide's code (apps/docs/snippets: the files the pages include) against the installed packages
+  const snippets = join(app, 'snippets');
+  cpSync(join(ROOT, 'apps', 'docs', 'snippets'), snippets, { recursive: true });
+  const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc');
+  const typed = await check(
+    'docs snippets: every guide snippet type-checks (Node: NodeNext; browser: Vite)',
+    async () => {
+      for (const p of ['tsconfig.json', 'tsconfig.browser.json'])
+        await shOk(process.execPath, [tsc, '-p', join('snippets', p)], { cwd: app, timeoutS: 180 });
+      const count = (d) => readdirSync(join(snippets, d)).filter((f) => f.endsWith('.ts')).length;
+      return `${count('node') + count('mechanisms')} Node, ${count('browser')} browser files`;
+    },
+  );
+  if (typed)
+    await check('docs snippets: every Node snippet runs (seeded weights, real photos, a filled cache)', async () => {
+      const out = join(app, 'snippets-out');
+      await shOk(
+        process.execPath,
+        [tsc, '-p', join('snippets', 'tsconfig.json'), '--noEmit', 'false', '--outDir', out],
+        {
+          cwd: app,
+          timeoutS: 180,
+        },
+      );
+      const work = join(app, 'snippets-work');
+      const cache = join(app, 'snippets-cache');
+      const fixtures = join(app, 'snippets-fixtures');
+      mkdirSync(fixtures);
+      for (const f of ['chelsea.png', 'coffee.jpg', 'rocket-portrait.png'])
+        cpSync(join(ROOT, 'packages', 'backend-node', 'src', '__fixtures__', 'images', f), join(fixtures, f));
+      cpSync(join(ROOT, 'packages', 'core', 'src', 'io', '__fixtures__', 'hostile.pth'), join(fixtures, 'hostile.pth'));
+      await node('snippets-prepare.mjs', [work, cache, fixtures], 300);
+      // what each snippet must print besides exiting 0 (a snippet not listed only has to exit 0)
+      const EXPECT = {
+        'node/quick-start.js': /label: '[^']+', index: \d+[\s\S]*\d+×\d+: \d+ classes/,
+        'node/getting-started.js': /backend: wasm/,
+        'node/errors.js': /refused: refusing to unpickle/,
+        'mechanisms/dat.js': /out \[1,56,56,64\]/,
+        'mechanisms/dbra.js': /out \[1,28,28,64\]/,
+        'mechanisms/glmix.js': /out \[1,14,14,64\]/,
+      };
+      const ran = [];
+      for (const dir of ['node', 'mechanisms'])
+        for (const f of readdirSync(join(out, dir)).filter((x) => x.endsWith('.js'))) {
+          const name = `${dir}/${f}`;
+          const t0 = performance.now();
+          const r = await sh(process.execPath, [join(out, dir, f)], {
+            cwd: work,
+            env: { DYNAVIT_CACHE: cache },
+            timeoutS: 600,
+          });
+          assert(r.code === 0, `${name} exited ${r.code}\n${r.out.slice(-3000)}`);
+          if (EXPECT[name])
+            assert(EXPECT[name].test(r.out), `${name} did not print ${EXPECT[name]}:\n${r.out.slice(-3000)}`);
+          ran.push(`${name.replace(/\.js$/, '')} ${seconds(performance.now() - t0)}`);
+        }
+      return ran.join(', ');
+    });
+
+  // 6. Vite
   await check('Vite 7 build of an app using @dynavit/backend-web + @dynavit/dat: no Node-only modules', async () => {
     const r = await node('vite-build.mjs', [], 300);
     const problems = [];
@@ -380,7 +444,7 @@ async function main() {
   return null;
 }
 
-const PLANNED = 9 + packages.length + (BUILD ? 1 : 0); // [build], pack, a check per tarball, install, 3 Node, 2 CLI, tsc, Vite
+const PLANNED = 11 + packages.length + (BUILD ? 1 : 0); // [build], pack, a check per tarball, install, 3 Node, 2 CLI, tsc, 2 snippets, Vite
 let aborted = null;
 try {
   aborted = await main();
