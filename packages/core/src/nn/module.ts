@@ -67,14 +67,22 @@ export function fromTorchLayout(values: Float32Array, torchShape: readonly numbe
   });
 }
 
-/** tfjs-layout device tensor → torch-layout host values. */
-export function toTorchLayout(t: tf.Tensor, torchShape: readonly number[], layout: ParamLayout): Float32Array {
-  const host = tf.tidy(() => {
+/**
+ * tfjs-layout device tensor → a new torch-layout device tensor (a parameter's value, or a gradient with
+ * respect to it: the layouts are permutations, so gradients map the same way).
+ */
+export function torchLayoutTensor(t: tf.Tensor, torchShape: readonly number[], layout: ParamLayout): tf.Tensor {
+  return tf.tidy(() => {
     if (layout === 'conv2d') return tf.transpose(t, [3, 2, 0, 1]);
     if (layout === 'depthwise')
       return tf.transpose(tf.reshape(t, [torchShape[2]!, torchShape[3]!, torchShape[0]!, 1]), [2, 3, 0, 1]);
     return tf.clone(t);
   });
+}
+
+/** tfjs-layout device tensor → torch-layout host values. */
+export function toTorchLayout(t: tf.Tensor, torchShape: readonly number[], layout: ParamLayout): Float32Array {
+  const host = torchLayoutTensor(t, torchShape, layout);
   const data = host.dataSync() as Float32Array;
   host.dispose();
   return new Float32Array(data);

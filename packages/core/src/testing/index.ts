@@ -5,3 +5,4 @@
  */
 export * from './parity.js';
 export * from './weights.js';
+export * from './gradients.js';
