@@ -1,36 +1,157 @@
 #!/usr/bin/env node
 /**
- * Measure the benchmarks page's numbers and write data/bench.json: `dynavit bench` (the built CLI) for
- * each model below on wasm at 224×224, median of 5 warm forwards; the machine, the date and the
- * command go into the file. Run by hand (`pnpm --filter @dynavit/docs bench`, after `pnpm build`; about a
- * minute) on an otherwise idle machine: timings are not reproducible under load, so no test runs this.
+ * Measure the benchmarks page's numbers and write data/bench.json (the chart, the table and the profiles
+ * are drawn from it at build time). Run by hand (`pnpm --filter @dynavit/docs bench`, after `pnpm build`;
+ * about 15 minutes) on an otherwise idle machine: timings are not reproducible under load, so no test
+ * runs this. At 224×224, batch 1, untrained weights (latency does not depend on the values):
+ *
+ *   1. Node, wasm: `dynavit bench` (the built CLI) for every ImageNet classifier of each family, median of
+ *      5 forwards after a warm-up;
+ *   2. Node, profiles: `dynavit bench --profile` of each family's smallest model on wasm (by kernel and
+ *      by module);
+ *   3. Node, WebGPU through Dawn (`webgpu` package): on the GPU when the machine has one, else on
+ *      Chromium's SwiftShader (software Vulkan: a correctness path, measured so the page says how slow);
+ *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`.
+ *
+ * `--only node-wasm,profiles,node-webgpu,browser` measures a part and keeps the other parts' results
+ * from the existing file. The machine, the date and the commands go into the file.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-const MODELS = [
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const cli = `${root}packages/backend-node/dist/cli.js`;
+const dataFile = new URL('../data/bench.json', import.meta.url);
+const only = new Set(
+  (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'node-wasm,profiles,node-webgpu,browser').split(','),
+);
+
+const CLASSIFIERS = [
   ['dat_pp_tiny', 'DAT-T++'],
+  ['dat_pp_small', 'DAT-S++'],
+  ['dat_pp_base', 'DAT-B++'],
+  ['dat_plus_tiny', 'DAT+-T'],
   ['debi_tiny', 'DeBiFormer-T'],
+  ['debi_small', 'DeBiFormer-S'],
+  ['debi_base', 'DeBiFormer-B'],
   ['glnet_4g', 'GLNet-4G'],
+  ['glnet_9g', 'GLNet-9G'],
+  ['glnet_16g', 'GLNet-16G'],
+  ['glnet_stl', 'GLNet-STL'],
 ];
+const SMALLEST = ['dat_pp_tiny', 'debi_tiny', 'glnet_4g'];
+const label = (m) => CLASSIFIERS.find(([n]) => n === m)?.[1] ?? m;
 const RUNS = 5;
-const cli = fileURLToPath(new URL('../../../packages/backend-node/dist/cli.js', import.meta.url));
-const results = MODELS.map(([model, label]) => {
-  const args = ['bench', '--model', model, '--backend', 'wasm', '--size', '224', '--runs', String(RUNS)];
-  const out = execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-  const r = JSON.parse(out.trim().split('\n').at(-1));
-  console.log(`${model}: ${(r.latencyMs.median / 1000).toFixed(3)} s (${r.gflopsPerSecond.toFixed(1)} GFLOP/s)`);
-  return { model, label, backend: r.backend, seconds: Number((r.latencyMs.median / 1000).toFixed(3)) };
-});
+const WEBGPU_RUNS = 2;
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
 const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+const cpuDevice = `${cpus().length} × ${cpu}`;
+const nodeRuntime = `Node ${process.version.slice(1)}`;
+const old = existsSync(dataFile) ? JSON.parse(readFileSync(dataFile, 'utf8')) : { results: [], profiles: [] };
+const kept = (part) => (old.results ?? []).filter((r) => r.part === part);
+
+function bench(model, backend, runs, extra = [], env = {}) {
+  const args = ['bench', '--model', model, '--backend', backend, '--size', '224', '--runs', String(runs), ...extra];
+  const out = execFileSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 64 << 20,
+  });
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+const seconds = (ms) => Number((ms / 1000).toFixed(3));
+const results = [];
+const profiles = [];
+
+// 1. Node, wasm, every classifier
+if (only.has('node-wasm'))
+  for (const [model, name] of CLASSIFIERS) {
+    const r = bench(model, 'wasm', RUNS);
+    console.log(`node wasm ${model}: ${seconds(r.latencyMs.median)} s (${r.gflopsPerSecond.toFixed(1)} GFLOP/s)`);
+    results.push({
+      part: 'node-wasm',
+      model,
+      label: name,
+      runtime: nodeRuntime,
+      backend: 'wasm',
+      device: `${cpuDevice} (SIMD, one thread)`,
+      seconds: seconds(r.latencyMs.median),
+      spread: [seconds(r.latencyMs.min), seconds(r.latencyMs.max)],
+      runs: RUNS,
+    });
+  }
+else results.push(...kept('node-wasm'));
+
+// 2. profiles of each family's smallest model
+if (only.has('profiles'))
+  for (const model of SMALLEST) {
+    const r = bench(model, 'wasm', 1, ['--profile']);
+    console.log(`profile ${model}: ${r.profile.totalMs.toFixed(0)} ms, top kernel ${r.profile.kernels[0]?.name}`);
+    profiles.push({ model, label: label(model), backend: 'wasm', ...r.profile });
+  }
+else profiles.push(...(old.profiles ?? []));
+
+// 3. Node, WebGPU through Dawn: a real adapter when there is one, else SwiftShader
+if (only.has('node-webgpu')) {
+  const hasGpu = existsSync('/dev/nvidia0') || existsSync('/dev/dri/renderD128');
+  const env = hasGpu
+    ? {}
+    : { VK_ICD_FILENAMES: SWIFTSHADER, LD_LIBRARY_PATH: '/usr/lib/chromium', XDG_RUNTIME_DIR: '/tmp' };
+  for (const model of SMALLEST) {
+    const r = bench(model, 'webgpu', WEBGPU_RUNS, [], env);
+    const adapter = r.adapter ?? (hasGpu ? 'GPU' : 'SwiftShader');
+    console.log(`node webgpu ${model}: ${seconds(r.latencyMs.median)} s on ${adapter}`);
+    results.push({
+      part: 'node-webgpu',
+      model,
+      label: label(model),
+      runtime: nodeRuntime,
+      backend: 'webgpu',
+      device: /swiftshader/i.test(adapter) ? 'SwiftShader (software Vulkan on the CPU)' : adapter,
+      seconds: seconds(r.latencyMs.median),
+      spread: [seconds(r.latencyMs.min), seconds(r.latencyMs.max)],
+      runs: WEBGPU_RUNS,
+    });
+  }
+} else results.push(...kept('node-webgpu'));
+
+// 4. Chromium: wasm and WebGPU
+if (only.has('browser')) {
+  execFileSync('pnpm', ['--filter', '@dynavit/backend-web', 'bench:browser'], { cwd: root, stdio: 'inherit' });
+  const b = JSON.parse(readFileSync(`${root}packages/backend-web/test-output/browser-bench.json`, 'utf8'));
+  const chromium = /Chrom(?:e|ium)\/(\d+)/.exec(b.userAgent)?.[1];
+  for (const r of b.results)
+    results.push({
+      part: 'browser',
+      model: r.model,
+      label: label(r.model),
+      runtime: `Chromium ${chromium ?? ''}`.trim(),
+      backend: r.backend,
+      device:
+        r.backend === 'wasm'
+          ? `${cpuDevice} (SIMD, one thread: the page is not cross-origin isolated)`
+          : /swiftshader/i.test(r.adapter)
+            ? 'SwiftShader (software Vulkan on the CPU)'
+            : r.adapter,
+      seconds: seconds(r.medianMs),
+      spread: [seconds(Math.min(...r.runsMs)), seconds(Math.max(...r.runsMs))],
+      runs: r.runsMs.length,
+    });
+} else results.push(...kept('browser'));
+
 const data = {
   title: 'Classification latency, 224×224, batch 1',
   unit: 's',
-  machine: `${cpus().length} × ${cpu}, Node ${process.version}, @tensorflow/tfjs-backend-wasm (SIMD, one thread)`,
-  command: `pnpm dynavit bench --model MODEL --backend wasm --size 224 --runs ${RUNS}`,
-  note: `Median of ${RUNS} forwards after a warm-up, untrained weights (latency does not depend on the values); measured ${new Date().toISOString().slice(0, 10)} by scripts/bench.mjs.`,
+  date: new Date().toISOString().slice(0, 10),
+  machine: `${cpuDevice}, ${Math.round(totalmem() / 2 ** 30)} GiB, no GPU unless a device column names one; ${nodeRuntime}, tfjs 4.22`,
+  command: `pnpm --filter @dynavit/docs bench (dynavit bench --model MODEL --backend BACKEND --size 224 --runs ${RUNS}; backend-web bench:browser)`,
+  note: `Median of ${RUNS} forwards (WebGPU: ${WEBGPU_RUNS}) after a warm-up, untrained weights; measured by scripts/bench.mjs.`,
   results,
+  profiles,
 };
-writeFileSync(new URL('../data/bench.json', import.meta.url), `${JSON.stringify(data, null, 2)}\n`);
+writeFileSync(dataFile, `${JSON.stringify(data, null, 2)}\n`);
+console.log(`wrote ${fileURLToPath(dataFile)}: ${results.length} results, ${profiles.length} profiles`);

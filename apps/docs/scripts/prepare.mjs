@@ -21,7 +21,8 @@ import { heads } from '@dynavit/heads';
 import {
   discoverApiEntries,
   parseBenchData,
-  renderBenchChart,
+  renderBenchCharts,
+  renderBenchProfiles,
   renderBenchTable,
   renderModelZoo,
   renderModelZooByFamily,
@@ -113,11 +114,9 @@ for (const family of ['dat', 'dbra', 'glmix', 'heads'])
 
 // ---- benchmarks ----------------------------------------------------------------------------------------
 const bench = parseBenchData(readJson(join(docs, 'data', 'bench.json')));
-write(
-  join(docs, 'generated', 'bench-chart.md'),
-  `<div class="bench-chart-wrap">\n${renderBenchChart(bench, macs.gmacs)}\n</div>\n`,
-);
+write(join(docs, 'generated', 'bench-chart.md'), `${renderBenchCharts(bench, macs.gmacs)}\n`);
 write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, macs.gmacs)}\n`);
+write(join(docs, 'generated', 'bench-profiles.md'), `${renderBenchProfiles(bench)}\n`);
 
 // ---- TypeDoc entry points --------------------------------------------------------------------------------
 const ABOUT = {

@@ -1,40 +1,102 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { niceMax, parseBenchData, renderBenchChart, renderBenchTable } from './bench.js';
+import {
+  type BenchData,
+  benchGroups,
+  niceMax,
+  parseBenchData,
+  renderBenchChart,
+  renderBenchCharts,
+  renderBenchProfiles,
+  renderBenchTable,
+} from './bench.js';
 
 const data = parseBenchData(JSON.parse(readFileSync(new URL('../data/bench.json', import.meta.url), 'utf8')));
 
-describe('the benchmarks chart', () => {
-  it('reads data/bench.json', () => {
-    expect(data.results.map((r) => r.model)).toEqual(expect.arrayContaining(['dat_pp_tiny', 'debi_tiny', 'glnet_4g']));
-    expect(() =>
-      parseBenchData({ ...data, results: [{ model: 'x', label: 'x', backend: 'wasm', seconds: -1 }] }),
-    ).toThrow(/seconds must be a positive number/);
+const sample: BenchData = {
+  title: 't',
+  unit: 's',
+  date: '2026-12-02',
+  machine: '2 × CPU',
+  command: 'c',
+  results: [
+    { model: 'm', label: 'M', runtime: 'Node 20', backend: 'wasm', device: 'cpu', seconds: 0.5, spread: [0.4, 0.7] },
+    { model: 'm', label: 'M', runtime: 'Chromium 142', backend: 'webgpu', device: 'SwiftShader', seconds: 30 },
+    { model: 'n', label: 'N', runtime: 'Node 20', backend: 'wasm', device: 'cpu', seconds: 0.25 },
+  ],
+  profiles: [
+    {
+      model: 'm',
+      label: 'M',
+      backend: 'wasm',
+      totalMs: 500,
+      kernels: [
+        { name: 'BatchMatMul', ms: 300, calls: 40 },
+        { name: 'Add', ms: 100, calls: 90 },
+      ],
+      modules: [{ name: 'Attention', ms: 250, calls: 12 }],
+    },
+  ],
+};
+
+describe('data/bench.json', () => {
+  it('is well-formed, dated, and covers every family on wasm in Node', () => {
+    expect(data.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const nodeWasm = data.results.filter((r) => r.runtime.startsWith('Node') && r.backend === 'wasm');
+    for (const family of [/^dat_/, /^debi_/, /^glnet_/]) expect(nodeWasm.some((r) => family.test(r.model))).toBe(true);
   });
 
+  it('refuses what would draw a wrong chart', () => {
+    const bad =
+      (results: unknown, extra: object = {}) =>
+      () =>
+        parseBenchData({ ...sample, results, ...extra });
+    expect(bad([{ ...sample.results[0], seconds: -1 }])).toThrow(/seconds must be a positive number/);
+    expect(bad([{ ...sample.results[0], device: '' }])).toThrow(/device must be a non-empty string/);
+    expect(bad([{ ...sample.results[0], spread: [0.6, 0.7] }])).toThrow(/spread must be \[min, max\]/);
+    expect(bad(sample.results, { date: 'today' })).toThrow(/"date" must be YYYY-MM-DD/);
+  });
+});
+
+describe('the benchmarks page', () => {
   it('draws one bar per result, scaled to a nice axis, as a self-contained SVG', () => {
-    const svg = renderBenchChart(data, { dat_pp_tiny: 4.26 });
+    const svg = renderBenchChart({ title: 'x', results: sample.results }, { m: 4.26 });
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
-    expect(svg.match(/<rect /g)).toHaveLength(data.results.length);
+    expect(svg.match(/<rect /g)).toHaveLength(3);
     expect(svg).not.toMatch(/https?:\/\/(?!www\.w3\.org)/); // nothing fetched from elsewhere
-    expect(svg).toContain(`${data.results[0]!.seconds} s`);
-    expect(svg).toContain('GFLOP/s');
+    expect(svg).toContain('0.5 s');
+    expect(svg).toContain(`${((2 * 4.26) / 0.5).toFixed(1)} GFLOP/s`);
     expect(niceMax(6.3)).toBe(10);
     expect(niceMax(1.3)).toBe(2);
-    // the longest bar is the slowest model
+    // the longest bar is the slowest result
     const widths = [...svg.matchAll(/<rect [^>]*width="([\d.]+)"/g)].map((m) => Number(m[1]));
-    const slowest = data.results.reduce((a, r, i) => (r.seconds > data.results[a]!.seconds ? i : a), 0);
-    expect(Math.max(...widths)).toBe(widths[slowest]);
+    expect(Math.max(...widths)).toBe(widths[1]);
   });
 
-  it('tabulates the same numbers', () => {
-    const md = renderBenchTable(data, { glnet_4g: 4.48 });
-    expect(md.split('\n')).toHaveLength(2 + data.results.length);
+  it('gives each runtime · backend · device its own chart, in file order', () => {
+    expect(benchGroups(sample).map((g) => [g.title, g.results.length])).toEqual([
+      ['Node 20 · wasm · cpu', 2],
+      ['Chromium 142 · webgpu · SwiftShader', 1],
+    ]);
+    expect(renderBenchCharts(sample).match(/<svg /g)).toHaveLength(2);
+    expect(renderBenchCharts(data).match(/<svg /g)).toHaveLength(benchGroups(data).length);
+  });
+
+  it('tabulates the same numbers with the date, the machine and the spread', () => {
+    const md = renderBenchTable(sample, { m: 4 }).split('\n');
+    expect(md[0]).toBe('Measured 2026-12-02 on 2 × CPU.');
+    expect(md).toHaveLength(4 + sample.results.length);
     // GFLOP/s = 2 × MACs / seconds, one decimal
-    const s = data.results.find((r) => r.model === 'glnet_4g')!.seconds;
-    expect(md).toContain(`| GLNet-4G (\`glnet_4g\`) | wasm | ${s} | 4.48 | ${((2 * 4.48) / s).toFixed(1)} |`);
-    expect(
-      renderBenchTable({ ...data, results: [{ model: 'm', label: 'M', backend: 'wasm', seconds: 0.5 }] }, { m: 4 }),
-    ).toContain('| M (`m`) | wasm | 0.5 | 4.00 | 16.0 |');
+    expect(md[4]).toBe('| M (`m`) | Node 20 | wasm | cpu | 0.5 | 0.4–0.7 | 4.00 | 16.0 |  |');
+    expect(md[5]).toBe('| M (`m`) | Chromium 142 | webgpu | SwiftShader | 30 |  | 4.00 | 0.3 |  |');
+    expect(md[6]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |  | — | — |  |');
+  });
+
+  it('lists each profiled model’s top kernels (share of kernel time) and modules (share of the pass)', () => {
+    const md = renderBenchProfiles(sample).split('\n');
+    expect(md[0]).toBe('### M (`m`), wasm: 500 ms profiled pass');
+    expect(md).toContain('| `BatchMatMul` | 300.0 | 75.0% | 40 |');
+    expect(md).toContain('| `Attention` | 250.0 | 50.0% | 12 |');
+    expect(renderBenchProfiles({ ...sample, profiles: [] })).toBe('');
   });
 });

@@ -8,19 +8,49 @@ export interface BenchResult {
   model: string;
   /** label on the chart */
   label: string;
+  /** where it ran: `Node 20.20.2`, `Chromium 142` */
+  runtime: string;
+  /** the tfjs backend: wasm, webgpu, cpu, tensorflow */
   backend: string;
+  /** what the backend ran on: the CPU, or the GPU adapter (`SwiftShader (software Vulkan)`, a real GPU) */
+  device: string;
   /** median latency in seconds */
   seconds: number;
+  /** fastest and slowest of the timed runs, seconds */
+  spread?: [number, number];
+  /** timed runs after the warm-up */
+  runs?: number;
   note?: string;
+}
+
+export interface BenchProfileEntry {
+  name: string;
+  ms: number;
+  calls: number;
+}
+
+/** `dynavit bench --profile` of one model: time by kernel and by module (self time), top entries. */
+export interface BenchProfile {
+  model: string;
+  label: string;
+  backend: string;
+  /** wall time of the profiled pass, ms */
+  totalMs: number;
+  kernels: readonly BenchProfileEntry[];
+  modules: readonly BenchProfileEntry[];
 }
 
 export interface BenchData {
   title: string;
   unit: 's';
+  /** when it was measured, YYYY-MM-DD */
+  date: string;
+  /** the machine, in words (CPU, cores, memory; the GPU when one was used) */
   machine: string;
   command: string;
   note?: string;
   results: readonly BenchResult[];
+  profiles?: readonly BenchProfile[];
 }
 
 /** Check the shape of a parsed bench.json; throws naming the first problem. */
@@ -30,16 +60,33 @@ export function parseBenchData(json: unknown): BenchData {
     throw new Error(`data/bench.json: ${why}`);
   };
   if (typeof d !== 'object' || d === null) fail('not an object');
-  for (const k of ['title', 'machine', 'command'] as const)
+  for (const k of ['title', 'machine', 'command', 'date'] as const)
     if (typeof d[k] !== 'string') fail(`"${k}" must be a string`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(d.date!)) fail('"date" must be YYYY-MM-DD');
   if (d.unit !== 's') fail('"unit" must be "s"');
   if (!Array.isArray(d.results) || d.results.length === 0) fail('"results" must be a non-empty list');
   d.results!.forEach((r, i) => {
-    if (typeof r.model !== 'string' || typeof r.label !== 'string' || typeof r.backend !== 'string')
-      fail(`results[${i}] needs model, label and backend strings`);
+    for (const k of ['model', 'label', 'runtime', 'backend', 'device'] as const)
+      if (typeof r[k] !== 'string' || r[k] === '') fail(`results[${i}].${k} must be a non-empty string`);
     if (typeof r.seconds !== 'number' || !(r.seconds > 0)) fail(`results[${i}].seconds must be a positive number`);
+    if (r.spread !== undefined && !(r.spread.length === 2 && r.spread[0] <= r.seconds && r.seconds <= r.spread[1]))
+      fail(`results[${i}].spread must be [min, max] around the median`);
+  });
+  (d.profiles ?? []).forEach((p, i) => {
+    if (typeof p.model !== 'string' || !(p.totalMs > 0) || !Array.isArray(p.kernels) || !Array.isArray(p.modules))
+      fail(`profiles[${i}] needs model, totalMs > 0, kernels and modules`);
   });
   return d as BenchData;
+}
+
+/** The results grouped by where they ran (`Node 20 · wasm · 2 × AMD EPYC`), in file order. */
+export function benchGroups(data: BenchData): { title: string; results: BenchResult[] }[] {
+  const groups = new Map<string, BenchResult[]>();
+  for (const r of data.results) {
+    const key = `${r.runtime} · ${r.backend} · ${r.device}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups].map(([title, results]) => ({ title, results }));
 }
 
 const esc = (s: string): string =>
@@ -64,7 +111,10 @@ const FAMILY_COLOURS: ReadonlyArray<[RegExp, string]> = [
  * bar is also labelled with the achieved GFLOP/s (2 FLOPs per MAC). Self-contained SVG (no fonts or
  * scripts from elsewhere), sized by its viewBox.
  */
-export function renderBenchChart(data: BenchData, gmacs: Readonly<Record<string, number>> = {}): string {
+export function renderBenchChart(
+  data: { title: string; results: readonly BenchResult[] },
+  gmacs: Readonly<Record<string, number>> = {},
+): string {
   const bar = 26;
   const gap = 14;
   const left = 150;
@@ -113,15 +163,51 @@ export function renderBenchChart(data: BenchData, gmacs: Readonly<Record<string,
   return parts.join('\n');
 }
 
+/** One chart per group (each on its own scale: software WebGPU and wasm differ a hundredfold). */
+export function renderBenchCharts(data: BenchData, gmacs: Readonly<Record<string, number>> = {}): string {
+  return benchGroups(data)
+    .map((g) => `<div class="bench-chart-wrap">\n${renderBenchChart(g, gmacs)}\n</div>`)
+    .join('\n\n');
+}
+
+const secs = (v: number): string => String(+v.toFixed(3));
+
 /** The same numbers as a Markdown table (with the notes the chart only marks with `*`). */
 export function renderBenchTable(data: BenchData, gmacs: Readonly<Record<string, number>> = {}): string {
   const rows = data.results.map((r) => {
     const macs = gmacs[r.model];
-    return `| ${r.label} (\`${r.model}\`) | ${r.backend} | ${r.seconds} | ${macs !== undefined ? macs.toFixed(2) : '—'} | ${macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—'} | ${r.note ?? ''} |`;
+    const spread = r.spread ? `${secs(r.spread[0])}–${secs(r.spread[1])}` : '';
+    return `| ${r.label} (\`${r.model}\`) | ${r.runtime} | ${r.backend} | ${r.device} | ${r.seconds} | ${spread} | ${macs !== undefined ? macs.toFixed(2) : '—'} | ${macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—'} | ${r.note ?? ''} |`;
   });
   return [
-    '| model | backend | seconds / image | GMACs | GFLOP/s | note |',
-    '|---|---|---:|---:|---:|---|',
+    `Measured ${data.date} on ${data.machine}.`,
+    '',
+    '| model | runtime | backend | device | seconds / image (median) | fastest–slowest | GMACs | GFLOP/s | note |',
+    '|---|---|---|---|---:|---:|---:|---:|---|',
     ...rows,
   ].join('\n');
+}
+
+/** Each profiled model's top kernels and modules, as two tables under a heading per model. */
+export function renderBenchProfiles(data: BenchData, top = 8): string {
+  const share = (ms: number, total: number) => `${((100 * ms) / total).toFixed(1)}%`;
+  return (data.profiles ?? [])
+    .map((p) => {
+      const kernelTotal = p.kernels.reduce((a, e) => a + e.ms, 0);
+      const table = (head: string, entries: readonly BenchProfileEntry[], total: number) => [
+        `| ${head} | ms | share | calls |`,
+        '|---|---:|---:|---:|',
+        ...entries
+          .slice(0, top)
+          .map((e) => `| \`${e.name}\` | ${e.ms.toFixed(1)} | ${share(e.ms, total)} | ${e.calls} |`),
+      ];
+      return [
+        `### ${p.label} (\`${p.model}\`), ${p.backend}: ${p.totalMs.toFixed(0)} ms profiled pass`,
+        '',
+        ...table('kernel', p.kernels, kernelTotal),
+        '',
+        ...table('module (self time)', p.modules, p.totalMs),
+      ].join('\n');
+    })
+    .join('\n\n');
 }

@@ -10,11 +10,16 @@ export {
 } from './zoo.js';
 export {
   parseBenchData,
+  benchGroups,
   renderBenchChart,
+  renderBenchCharts,
+  renderBenchProfiles,
   renderBenchTable,
   niceMax,
   type BenchData,
   type BenchResult,
+  type BenchProfile,
+  type BenchProfileEntry,
 } from './bench.js';
 export {
   apiProblems,

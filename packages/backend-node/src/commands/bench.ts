@@ -17,6 +17,8 @@ import { type CommandContext, type CommandOptions, defineCommand } from './comma
 export interface BenchResult {
   model: string;
   backend: string;
+  /** the GPU adapter the backend runs on (WebGPU: e.g. "google / swiftshader"), when there is one */
+  adapter?: string;
   size: number;
   batch: number;
   runs: number;
@@ -104,6 +106,7 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
     const r: BenchResult = {
       model: values.model,
       backend: choice.backend,
+      ...(choice.adapter ? { adapter: choice.adapter } : {}),
       size,
       batch,
       runs,
