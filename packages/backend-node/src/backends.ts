@@ -28,6 +28,7 @@ import {
   type BackendChoice as CoreBackendChoice,
   type BackendProbe as CoreBackendProbe,
   InvalidArgumentError,
+  registerGradientKernels,
 } from '@dynavit/core';
 
 export const NODE_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -272,6 +273,7 @@ async function activate(backend: NodeBackend): Promise<boolean> {
     if (backend === 'webgpu' && !(await prepareWebGPU()).ok) return false;
     if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
     await tf.ready();
+    registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
     return true;
   } catch {
     return false;

@@ -1,7 +1,7 @@
 /** How `parity`, `verify` and `golden` print parity results: tables, a summary line, JSON. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ReadBudget, Registry } from '@dynavit/core';
-import type { ParityReport } from '@dynavit/core/testing';
+import type { GradientParityReport, ParityReport } from '@dynavit/core/testing';
 import { progressBar } from './progress.js';
 import { fmtNum, formatTable } from './table.js';
 import { type CaseResult, type GoldenCase, runCase } from './testing/golden.js';
@@ -22,12 +22,40 @@ export function parityTable(r: ParityReport): string {
   );
 }
 
-/** The JSON last line of `parity`. */
-export const parityJson = (r: ParityReport): string =>
+/** Every compared tensor of a gradient parity run (`loss`, `grad.input`, `grad.NAME`) and its limit. */
+export function gradientTable(r: GradientParityReport): string {
+  return formatTable(
+    ['gradient', 'shape', 'max|g-ref|', 'max|ref|', 'rel L2', 'limit', 'ok'],
+    r.outputs.map((o) => [
+      o.name,
+      `[${o.shape.join(',')}]`,
+      fmtNum(o.maxAbs),
+      fmtNum(o.maxRef),
+      fmtNum(o.relL2),
+      fmtNum(o.limit),
+      o.ok ? 'yes' : 'NO',
+    ]),
+  );
+}
+
+/**
+ * The JSON last line of `parity`: every output, then (with `--grad`) the loss and every gradient, each
+ * with its `limit` (rel · max|ref| + abs); `ok` only when both runs pass.
+ */
+export const parityJson = (r: ParityReport, grad?: GradientParityReport): string =>
   JSON.stringify({
-    ok: r.ok,
+    ok: r.ok && (grad?.ok ?? true),
     backend: r.backend,
-    outputs: r.outputs.map(({ name, maxAbs, maxRef, relL2 }) => ({ name, maxAbs, maxRef, relL2 })),
+    outputs: [
+      ...r.outputs.map(({ name, maxAbs, maxRef, relL2 }) => ({ name, maxAbs, maxRef, relL2 })),
+      ...(grad?.outputs ?? []).map(({ name, maxAbs, maxRef, relL2, limit }) => ({
+        name,
+        maxAbs,
+        maxRef,
+        relL2,
+        limit,
+      })),
+    ],
   });
 
 function summary(results: readonly CaseResult[]): string {

@@ -11,6 +11,7 @@ import {
   type BackendChoice as CoreBackendChoice,
   DynavitError,
   InvalidArgumentError,
+  registerGradientKernels,
 } from '@dynavit/core';
 
 export const WEB_BACKENDS = ['webgpu', 'webgl', 'wasm'] as const;
@@ -236,6 +237,7 @@ export async function selectBackendWith(
       await loaders[b](opts);
       if (await tf.setBackend(b)) {
         await tf.ready();
+        registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
         const ahead = WEB_BACKENDS.slice(0, WEB_BACKENDS.indexOf(b)).filter((x) => skipped[x]);
         const reason =
           prefer === b

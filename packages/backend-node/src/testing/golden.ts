@@ -2,7 +2,8 @@
  * The golden-case harness (`@dynavit/backend-node/testing`): golden cases on disk are
  * `NAME.weights.safetensors` + `NAME.io.safetensors` pairs, grouped in family folders. Running one =
  * core's `runParityAsync` on the active backend with the heads' parity adapter; a case that cannot be
- * run (no family reads its reference, a corrupt file, …) is an `error`, never skipped.
+ * run (no family reads its reference, a corrupt file, …) is an `error`, never skipped. A pair with a
+ * `NAME.grad.safetensors` beside it is also a gradient case (`NAME.grad`: core's `runGradientParity`).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -16,9 +17,10 @@ import {
   toFloat32,
 } from '@dynavit/core';
 import { readPthFile } from '@dynavit/core/node';
-import { type ParityAdapter, type ParityReport, runParityAsync } from '@dynavit/core/testing';
+import { type ParityAdapter, type ParityReport, runGradientParity, runParityAsync } from '@dynavit/core/testing';
 import { headsParity } from '@dynavit/heads/testing';
 import { readInputFile } from '../files.js';
+import { ensureGradients } from '../gradients.js';
 import { readSafetensorsBudgeted } from '../weights.js';
 
 /** A safetensors file within a memory budget (`maxBytes`; core's default budget when absent). */
@@ -30,6 +32,8 @@ export interface GoldenCase {
   name: string;
   weights: string;
   io: string;
+  /** `NAME.grad.safetensors`: this case checks gradients (loss and every `grad.*`) instead of outputs */
+  grad?: string;
 }
 
 export type CaseResult =
@@ -39,7 +43,7 @@ export type CaseResult =
 /** The parity adapters a golden case may need beyond core's `imageModelParity`: the dense heads'. */
 export const PARITY_ADAPTERS: readonly ParityAdapter[] = [headsParity];
 
-/** Every weights/io pair under `dir` (recursive), sorted by path. */
+/** Every weights/io pair under `dir` (recursive), sorted by path; each followed by its gradient case, if any. */
 export function findCases(dir: string): GoldenCase[] {
   const out: GoldenCase[] = [];
   const walk = (d: string) => {
@@ -49,8 +53,11 @@ export function findCases(dir: string): GoldenCase[] {
         if (e !== 'node_modules' && e !== 'dist' && !e.startsWith('.')) walk(p);
       } else if (e.endsWith('.weights.safetensors')) {
         const io = p.replace(/\.weights\.safetensors$/, '.io.safetensors');
-        if (existsSync(io))
-          out.push({ name: `${basename(d)}/${e.replace(/\.weights\.safetensors$/, '')}`, weights: p, io });
+        if (!existsSync(io)) continue;
+        const name = `${basename(d)}/${e.replace(/\.weights\.safetensors$/, '')}`;
+        out.push({ name, weights: p, io });
+        const grad = p.replace(/\.weights\.safetensors$/, '.grad.safetensors');
+        if (existsSync(grad)) out.push({ name: `${name}.grad`, weights: p, io, grad });
       }
     }
   };
@@ -63,6 +70,12 @@ export async function runCase(registry: Registry, c: GoldenCase, budget: ReadBud
   try {
     const weights = await readSafetensorsFile(c.weights, budget);
     const io = await readSafetensorsFile(c.io, budget);
+    if (c.grad) {
+      await ensureGradients();
+      const grad = await readSafetensorsFile(c.grad, budget);
+      const report = await runGradientParity(registry, weights, io, grad);
+      return { case: c, status: report.ok ? 'pass' : 'fail', report };
+    }
     const report = await runParityAsync(registry, weights, io, { adapters: PARITY_ADAPTERS });
     return { case: c, status: report.ok ? 'pass' : 'fail', report };
   } catch (e) {
