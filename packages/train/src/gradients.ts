@@ -1,0 +1,47 @@
+/**
+ * Gradient functions. tfjs registers the gradient of each kernel as a side effect of one module,
+ * `@tensorflow/tfjs-core/dist/register_all_gradients`, which the full `@tensorflow/tfjs` (and
+ * `@tensorflow/tfjs-node`) import. A bundler resolves that module from tfjs-core's ES build; Node cannot
+ * load it (tfjs-core's ES files use extensionless imports), and tfjs-core's Node bundle registers none,
+ * so in Node the gradients come from `@tensorflow/tfjs` or `@tensorflow/tfjs-node` if installed (both
+ * register them on the same global engine as tfjs-core).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { NotImplementedError } from '@dynavit/core';
+
+/** Kernels whose gradients every dynavit model needs (if these are registered, all are). */
+const PROBES = ['BatchMatMul', 'Conv2D', 'DepthwiseConv2dNative', 'Softmax', 'GatherV2'] as const;
+
+/** Whether the gradients of tfjs's kernels are registered on the engine. */
+export function gradientsRegistered(): boolean {
+  return PROBES.every((k) => tf.getGradient(k) !== undefined);
+}
+
+/** Import a module by a name bundlers do not try to resolve at build time. */
+const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+
+/**
+ * Make sure gradients are registered: nothing to do when they are; else tfjs-core's registration module
+ * (bundlers), else `@tensorflow/tfjs-node` or `@tensorflow/tfjs` (Node). Throws a `NotImplementedError`
+ * saying what to install when none can be loaded.
+ */
+export async function ensureGradients(): Promise<void> {
+  if (gradientsRegistered()) return;
+  try {
+    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  } catch {
+    // Node: tfjs-core's ES build cannot be loaded; try the full packages below
+  }
+  for (const name of ['@tensorflow/tfjs-node', '@tensorflow/tfjs']) {
+    if (gradientsRegistered()) return;
+    try {
+      await importOptional(name);
+    } catch {
+      // not installed
+    }
+  }
+  if (!gradientsRegistered())
+    throw new NotImplementedError(
+      "training needs tfjs's gradient functions and none are registered: import '@tensorflow/tfjs-core/dist/register_all_gradients' (bundlers) or install @tensorflow/tfjs (Node)",
+    );
+}
