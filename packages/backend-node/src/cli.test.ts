@@ -85,6 +85,41 @@ describe('dynavit CLI', () => {
     for (const o of last.outputs) expect(o.maxAbs).toBeLessThanOrEqual(1e-4 * Math.max(1, o.maxRef));
   });
 
+  it('parity --grad checks the loss and every gradient against the official autograd (wasm)', async () => {
+    await selectBackend({ prefer: 'wasm' });
+    const before = tf.memory().numTensors;
+    const args = ['parity', '--weights', `${datCase}.weights.safetensors`, '--io', `${datCase}.io.safetensors`];
+    const r = await run([...args, '--grad', `${datCase}.grad.safetensors`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/gradients \(.*\): (\d+) of \1 within 1e-3·max\|ref\| \+ 1e-6/);
+    expect(r.stdout).toMatch(/grad\.input +\[1,3,64,64\] /);
+    type Out = { name: string; maxAbs: number; maxRef: number; limit?: number };
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; backend: string; outputs: Out[] };
+    expect(last).toMatchObject({ ok: true, backend: 'wasm' });
+    const grads = last.outputs.filter((o) => o.name === 'loss' || o.name.startsWith('grad.'));
+    const params = [...readSafetensors(new Uint8Array(readFileSync(`${datCase}.weights.safetensors`))).tensors.keys()];
+    expect(grads.map((o) => o.name).sort()).toEqual(['grad.input', 'loss', ...params.map((k) => `grad.${k}`)].sort());
+    for (const o of grads) expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-3 * o.maxRef + 1e-6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('parity --grad fails on a wrong reference gradient, naming it in the JSON line', async () => {
+    const g = readSafetensors(new Uint8Array(readFileSync(`${datCase}.grad.safetensors`)));
+    const key = 'grad.stages.2.attns.1.proj_q.weight';
+    const t = g.tensors.get(key)!;
+    const data = Float32Array.from(t.data as Float32Array);
+    data[7] = data[7]! + 0.01 * Math.max(...Array.from(data, Math.abs)); // 10× the limit
+    g.tensors.set(key, { ...t, data });
+    const path = join(mkdtempSync(join(tmpdir(), 'dynavit-')), 'bad.grad.safetensors');
+    writeFileSync(path, writeSafetensors(g.tensors, g.metadata));
+    const args = ['parity', '--weights', `${datCase}.weights.safetensors`, '--io', `${datCase}.io.safetensors`];
+    const r = await run([...args, '--grad', path]);
+    expect(r.code).toBe(1);
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; outputs: { name: string }[] };
+    expect(last.ok).toBe(false);
+    expect(r.stdout).toMatch(new RegExp(`${key.replace(/\./g, '\\.')} +\\[[0-9,]+\\] .* NO`));
+  });
+
   it('parity on a model no registered family builds says so clearly, with a JSON last line', async () => {
     const w = readSafetensors(new Uint8Array(readFileSync(`${datCase}.weights.safetensors`)));
     const path = join(mkdtempSync(join(tmpdir(), 'dynavit-')), 'other.weights.safetensors');
@@ -112,6 +147,7 @@ describe('dynavit CLI', () => {
     expect(cases.map((c) => c.name)).toEqual(
       expect.arrayContaining([
         'golden/dat_pp_reduced',
+        'golden/dat_pp_reduced.grad',
         'golden/cls_tiny_reduced',
         'golden/g_reduced_96x128',
         'golden/upernet_small',
@@ -120,6 +156,7 @@ describe('dynavit CLI', () => {
     const r = await run(['verify', '--backend', 'cpu']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/golden\/dat_pp_reduced +pass/);
+    expect(r.stdout).toMatch(/golden\/dat_pp_reduced\.grad +pass/);
     expect(r.stdout).toMatch(/golden\/g_reduced_96x128 +pass/);
     expect(r.stdout).toMatch(/golden\/upernet_small +pass/);
     const n = cases.length;
