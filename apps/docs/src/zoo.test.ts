@@ -135,7 +135,7 @@ describe('the zoo data', () => {
 });
 
 describe('renderReleases', () => {
-  it('one row per release: model and head, the paper metric, a download link or how to get it by hand, the key', () => {
+  it('one row per release: model and head, the paper metric, a download link or how to get it by hand (links clickable), the key; long names get break points', () => {
     const md = renderReleases([
       {
         id: 'dat_pp_tiny',
@@ -158,17 +158,17 @@ describe('renderReleases', () => {
         resolution: '1333×800',
         metrics: [],
         urls: [],
-        manual: 'open a | b',
+        manual: 'open a | b, see https://drive.example/f/1K_Zk for debiformer_tiny_in1k.pth',
         file: 'b.pth',
         source: 'x',
       },
     ]).split('\n');
     expect(md).toHaveLength(4);
     expect(md[2]).toBe(
-      '| `dat_pp_tiny` | `dat_pp_tiny` | image-classification | ImageNet-1k | 224² | top-1 83.9 | [download](https://cloud.example/f/1/?dl=1) | `model` |',
+      '| <code>dat_<wbr>pp_<wbr>tiny</code> | <code>dat_<wbr>pp_<wbr>tiny</code> | image-classification | ImageNet-1k | 224² | top-1 83.9 | [download](https://cloud.example/f/1/?dl=1) | <code>model</code> |',
     );
     expect(md[3]).toBe(
-      '| `x.cascade` | `dat_pp_base_dense` + cascade_maskrcnn (not implemented) | instance-segmentation | COCO | 1333×800 | — | by hand: open a \\| b | — |',
+      '| <code>x.<wbr>cascade</code> | <code>dat_<wbr>pp_<wbr>base_<wbr>dense</code> + cascade_maskrcnn (not implemented) | instance-segmentation | COCO | 1333×800 | — | by hand: open a &#124; b, see <a href="https://drive.example/f/1K_Zk">https:/<wbr>/<wbr>drive.<wbr>example/<wbr>f/<wbr>1K_<wbr>Zk</a> for debiformer_<wbr>tiny_<wbr>in1k.<wbr>pth | — |',
     );
   });
 });

@@ -134,18 +134,37 @@ export function renderModelZooByFamily(
     .join('\n');
 }
 
-/** The released checkpoints of one family as a Markdown table (from the family's `pretrained` table). */
+const escHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '&#124;');
+/** Break opportunities after `.`, `_` and `/` (`<wbr>`), so long names and links wrap inside a narrow column. */
+const breakable = (s: string): string => s.replace(/([._/])(?=.)/g, '$1<wbr>');
+/** A name in code type that may wrap at its dots and underscores (a release id is a long single word). */
+const codeName = (s: string): string => `<code>${breakable(escHtml(s))}</code>`;
+/** Free text for a table cell: links made clickable, and long words (file names, URLs) given break points. */
+const cellText = (s: string): string =>
+  s
+    .split(/(https?:\/\/[^\s)]+)/)
+    .map((part, i) =>
+      i % 2 === 1
+        ? `<a href="${escHtml(part)}">${breakable(escHtml(part))}</a>`
+        : escHtml(part).replace(/\S{16,}/g, (w) => breakable(w)),
+    )
+    .join('');
+
+/**
+ * The released checkpoints of one family as a Markdown table (from the family's `pretrained` table).
+ * Names, file names and links carry break points so that the table wraps inside the page's column.
+ */
 export function renderReleases(releases: readonly PretrainedCheckpoint[]): string {
-  const esc = (s: string) => s.replace(/\|/g, '\\|');
   const rows = releases.map((e) => {
     const model = e.head
-      ? `\`${e.model}\` + ${e.head.startsWith('unsupported:') ? `${e.head.slice(12)} (not implemented)` : `\`${e.head}\``}`
-      : `\`${e.model}\``;
+      ? `${codeName(e.model)} + ${e.head.startsWith('unsupported:') ? `${escHtml(e.head.slice(12))} (not implemented)` : codeName(e.head)}`
+      : codeName(e.model);
     const metric = e.metrics.map((m) => `${m.name} ${m.value}`).join(', ') || '—';
     const link = e.urls.length
       ? e.urls.map((u, i) => `[${i === 0 ? 'download' : `mirror ${i}`}](${u})`).join(' · ')
-      : `by hand: ${esc(e.manual ?? '')}`;
-    return `| \`${e.id}\` | ${model} | ${e.task} | ${e.dataset} | ${esc(e.resolution)} | ${metric} | ${link} | ${e.key ? `\`${e.key}\`` : '—'} |`;
+      : `by hand: ${cellText(e.manual ?? '')}`;
+    return `| ${codeName(e.id)} | ${model} | ${e.task} | ${e.dataset} | ${escHtml(e.resolution)} | ${metric} | ${link} | ${e.key ? codeName(e.key) : '—'} |`;
   });
   return [
     '| release | model | task | dataset | resolution | metric (paper) | weights | key |',
