@@ -7,7 +7,7 @@
  * site first when it is missing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -42,11 +42,77 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function openPage(path: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+async function openPage(
+  path: string,
+  opts: { width?: number; height?: number; recordProgress?: boolean } = {},
+): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 1000 } });
   page.on('pageerror', (e) => pageErrors.push(`${path}: ${e.message}`));
+  if (opts.recordProgress) await page.addInitScript(recordProgress);
   await page.goto(`${server.url}${path}`);
   return page;
+}
+
+/** One sample of the demo's progress line while a run is on. */
+interface ProgressSample {
+  at: number;
+  step: string;
+  time: string;
+  bar: boolean;
+}
+
+/**
+ * Runs in the page before its scripts: samples the demo's progress line (step, elapsed time, bar) on
+ * every DOM change and every 50 ms into `window.__progress`, to check what a user saw during a run.
+ */
+function recordProgress(): void {
+  const log: ProgressSample[] = [];
+  (window as unknown as { __progress: ProgressSample[] }).__progress = log;
+  const sample = () => {
+    const el = document.querySelector('[data-testid=progress]');
+    if (!el) return;
+    const step = el.querySelector('[data-testid=progress-step]')?.textContent ?? '';
+    const time = el.querySelector('[data-testid=progress-time]')?.textContent ?? '';
+    const last = log.at(-1);
+    if (last?.step !== step || last.time !== time)
+      log.push({ at: performance.now(), step, time, bar: el.querySelector('progress') !== null });
+  };
+  setInterval(sample, 50);
+  document.addEventListener('DOMContentLoaded', () =>
+    new MutationObserver(sample).observe(document.body, { subtree: true, childList: true, characterData: true }),
+  );
+}
+
+/**
+ * Horizontal overflow on the page as laid out now: the document wider than the viewport, tables wider
+ * than their column (or scrolling inside), and elements of the live demo past the viewport's edge.
+ */
+async function overflow(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const problems: string[] = [];
+    const d = document.documentElement;
+    if (d.scrollWidth > d.clientWidth) problems.push(`document ${d.scrollWidth} px wide in ${d.clientWidth} px`);
+    for (const t of document.querySelectorAll<HTMLTableElement>('.vp-doc table')) {
+      const col = t.parentElement!;
+      const cs = getComputedStyle(col);
+      const inner = col.clientWidth - Number.parseFloat(cs.paddingLeft) - Number.parseFloat(cs.paddingRight);
+      const w = t.getBoundingClientRect().width;
+      const head = (t.querySelector('tr')?.textContent ?? '').trim().slice(0, 40);
+      if (w > inner + 1) problems.push(`table "${head}" ${w.toFixed(0)} px wide in a ${inner.toFixed(0)} px column`);
+      if (t.scrollWidth > t.clientWidth + 1)
+        problems.push(`table "${head}" scrolls (${t.scrollWidth} > ${t.clientWidth})`);
+    }
+    for (const e of document.querySelectorAll<HTMLElement>(
+      '.dv-demo select, .dv-demo input, .dv-drop, .dv-demo canvas, .dv-demo table, .dv-demo p',
+    )) {
+      const r = e.getBoundingClientRect();
+      if (r.width > 0 && (r.right > d.clientWidth + 0.5 || r.left < -0.5))
+        problems.push(
+          `demo ${e.tagName.toLowerCase()}.${e.className} spans ${r.left.toFixed(0)}–${r.right.toFixed(0)} px`,
+        );
+    }
+    return problems;
+  });
 }
 
 /** Pixels of a canvas: how many distinct colours (quantised) it holds, and its size. */
@@ -90,6 +156,65 @@ describe('the docs site', () => {
     await Promise.all([home.close(), dat.close(), api.close()]);
   });
 
+  it('every page of the navigation fits a 390 px phone and a 1280 px screen: no sideways scroll, tables wrap in their column', async () => {
+    // the pages: the top navigation, the guide sidebar (guide, mechanisms, zoo, benchmarks, demo) and the API sidebar
+    const links = new Set<string>(['/']);
+    for (const from of ['/guide/quick-start.html', '/api/']) {
+      const page = await openPage(from);
+      for (const href of await page
+        .locator('.VPNavBar a[href], .VPSidebar a[href]')
+        .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href)))
+        if (href.startsWith(server.url)) links.add(new URL(href).pathname);
+      await page.close();
+    }
+    const paths = [...links].sort();
+    expect(paths).toEqual(expect.arrayContaining(['/mechanisms/dat.html', '/zoo.html', '/demo.html', '/api/']));
+    expect(paths.length).toBeGreaterThan(20);
+    const problems: string[] = [];
+    for (const width of [390, 1280]) {
+      const page = await browser.newPage({ viewport: { width, height: 900 } });
+      page.on('pageerror', (e) => pageErrors.push(`${width} px: ${e.message}`));
+      for (const path of paths) {
+        await page.goto(`${server.url}${path}`);
+        await page.waitForLoadState('networkidle');
+        if (path === '/demo.html') await page.locator('[data-testid=model]').waitFor();
+        problems.push(...(await overflow(page)).map((p) => `${width} px ${path}: ${p}`));
+      }
+      if (width === 390) {
+        await page.goto(`${server.url}/mechanisms/glmix.html`);
+        await page
+          .locator('table:has-text("MACs")')
+          .first()
+          .screenshot({ path: join(out, 'zoo-table-390.png') });
+      }
+      await page.close();
+    }
+    expect(problems).toEqual([]);
+  }, 300_000);
+
+  it('the demo at 390 px: the model list, the drop zone and the result stay inside the screen', async () => {
+    const page = await openPage('/demo.html?model=test%3Adat&backend=wasm&warm=0&autorun=1', {
+      width: 390,
+      height: 844,
+    });
+    const s = await runDemo(page);
+    expect(s.state).toBe('done');
+    for (const sel of [
+      '[data-testid=model]',
+      '[data-testid=backend]',
+      '.dv-drop',
+      '[data-testid=files]',
+      '#dynavit-mechanism',
+    ]) {
+      const box = (await page.locator(sel).boundingBox())!;
+      expect(box.x, sel).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, sel).toBeLessThanOrEqual(390);
+    }
+    expect(await overflow(page)).toEqual([]);
+    await page.screenshot({ path: join(out, 'demo-390.png'), fullPage: true });
+    await page.close();
+  });
+
   const cases = [
     { model: 'test:dat', backend: 'wasm', shot: 'demo-dat-wasm.png', kind: 'points' as const },
     { model: 'test:dbra', backend: 'wasm', shot: 'demo-dbra-wasm.png', kind: 'regions' as const },
@@ -103,10 +228,23 @@ describe('the docs site', () => {
     shot,
     kind,
   }) => {
-    const page = await openPage(`/demo.html?model=${encodeURIComponent(model)}&backend=${backend}&autorun=1`);
+    const page = await openPage(`/demo.html?model=${encodeURIComponent(model)}&backend=${backend}&autorun=1`, {
+      recordProgress: true,
+    });
     const s = await runDemo(page);
     expect(s.error).toBeUndefined();
     expect(s.state).toBe('done');
+    // while it ran: a progress bar with the step and its elapsed time; the caption names the image
+    const seen = await page.evaluate(() => (window as unknown as { __progress: ProgressSample[] }).__progress);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const p of seen) {
+      expect(p.bar).toBe(true);
+      expect(p.time).toMatch(/^\d+\.\d s$/);
+    }
+    expect(seen.map((p) => p.step)).toEqual(expect.arrayContaining([expect.stringMatching(/…$/)]));
+    await expect(page.locator('[data-testid=caption]').textContent()).resolves.toMatch(
+      /^\s*Input: coffee\.jpg \(bundled, CC0\) \(320×213 px\)/,
+    );
     // auto on Chromium with SwiftShader passes over the software GPU to wasm, and the demo says why
     expect(s.backend).toBe(backend === 'auto' ? 'wasm' : backend);
     // random weights are marked as such over the result
@@ -173,6 +311,22 @@ describe('the docs site', () => {
       }
     }
     await expect(page.locator('[data-testid=objects] li').count()).resolves.toBe(8);
+    // the network input is padded to multiples of 32 (337×224 → 352×224): the caption says so and the
+    // mechanism canvas shows the image alone, with the photo's aspect ratio (no grey padding strip)
+    await expect(page.locator('[data-testid=padding-note]').textContent()).resolves.toMatch(
+      /the network input is this image at 337×224, padded to\s+352×224/,
+    );
+    const mech = await canvasColours(page, '#dynavit-mechanism');
+    expect(mech.width / mech.height).toBeCloseTo(320 / 213, 2);
+    const strip = await page.evaluate(() => {
+      // the right-most column of the mechanism canvas: photo pixels, not one flat grey
+      const c = document.querySelector('#dynavit-mechanism') as HTMLCanvasElement;
+      const { data } = c.getContext('2d')!.getImageData(c.width - 2, 0, 1, c.height);
+      const seen = new Set<number>();
+      for (let i = 0; i < data.length; i += 4) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+      return seen.size;
+    });
+    expect(strip).toBeGreaterThan(10);
     expect(s.top).toMatch(/^[a-z ]+$/);
     const det = await canvasColours(page, '[data-testid=detection]');
     expect(det.width).toBeGreaterThan(100);
@@ -188,7 +342,7 @@ describe('the docs site', () => {
   });
 
   it('the demo runs an official architecture through pipeline(…, { worker: true }) and lists its result', async () => {
-    const page = await openPage('/demo.html?model=debi_tiny&backend=wasm&worker=1&autorun=1');
+    const page = await openPage('/demo.html?model=debi_tiny&backend=wasm&worker=1&autorun=1', { recordProgress: true });
     // the page stays responsive while the worker computes: frames keep coming
     const frames = await page.evaluate(
       () =>
@@ -209,6 +363,13 @@ describe('the docs site', () => {
     expect(s.backend).toBe('wasm');
     expect(s.timings!.some((t) => t.step.startsWith('run (in the worker'))).toBe(true);
     expect(s.traces).toBe(0); // no mechanism views from a worker
+    // the progress line moved while the worker ran the model: its step, and its clock ticking
+    const seen = await page.evaluate(() => (window as unknown as { __progress: ProgressSample[] }).__progress);
+    const running = seen.filter((p) => p.step === 'running on wasm in the worker…');
+    expect(seen.some((p) => p.step.startsWith('starting the worker'))).toBe(true);
+    const times = running.map((p) => Number.parseFloat(p.time));
+    expect(new Set(times).size, JSON.stringify(running)).toBeGreaterThanOrEqual(3);
+    for (let k = 1; k < times.length; k++) expect(times[k]).toBeGreaterThanOrEqual(times[k - 1]!);
     await expect(page.locator('[data-testid=top5] li').count()).resolves.toBe(5);
     await expect(page.locator('.dv-note').first().textContent()).resolves.toContain('Web Worker');
     await page.close();
@@ -239,6 +400,34 @@ describe('the docs site', () => {
     await page.close();
   });
 
+  it('the demo runs on an uploaded image and names it; the previous result is cleared', async () => {
+    const page = await openPage('/demo.html?model=test%3Adat&backend=wasm&warm=0&autorun=1');
+    expect((await runDemo(page)).state).toBe('done');
+    await expect(page.locator('[data-testid=caption]').textContent()).resolves.toContain('coffee.jpg');
+    const photo = join(docs, '..', '..', 'packages', 'backend-node', 'src', '__fixtures__', 'images', 'chelsea.png');
+    await page.locator('[data-testid=files]').setInputFiles({
+      name: 'my-cat.png',
+      mimeType: 'image/png',
+      buffer: readFileSync(photo),
+    });
+    // the result of coffee.jpg is gone (it would be drawn over the new image), the drop zone names the upload
+    await expect.poll(() => page.locator('[data-testid=result]').count()).toBe(0);
+    await expect(page.locator('.dv-drop b').first().textContent()).resolves.toBe('my-cat.png');
+    await page.waitForFunction(() => (document.querySelector('.dv-thumb') as HTMLImageElement).complete);
+    await page.locator('[data-testid=run]').click();
+    const s = await runDemo(page);
+    expect(s.state).toBe('done');
+    const [w, h] = await page.evaluate(() => {
+      const img = document.querySelector('.dv-thumb') as HTMLImageElement;
+      return [img.naturalWidth, img.naturalHeight];
+    });
+    expect(w).toBeGreaterThan(0);
+    const caption = (await page.locator('[data-testid=caption]').textContent())!;
+    expect(caption).toMatch(new RegExp(`^\\s*Input: my-cat\\.png \\(${w}×${h} px\\)`));
+    expect(caption).not.toContain('coffee');
+    await page.close();
+  });
+
   it('had no uncaught page errors', () => {
     expect(pageErrors).toEqual([]);
   });
@@ -248,5 +437,27 @@ describe('the docs site', () => {
       expect(existsSync(join(site, f)), f).toBe(true);
     const html = readFileSync(join(site, 'demo.html'), 'utf8');
     expect(html).toContain('test weights');
+  });
+
+  it('keeps the API reference to the public entry points and small (no symbol-level sidebar in every page)', () => {
+    const size = (dir: string): number =>
+      readdirSync(dir, { withFileTypes: true }).reduce(
+        (a, e) => a + (e.isDirectory() ? size(join(dir, e.name)) : statSync(join(dir, e.name)).size),
+        0,
+      );
+    const api = join(site, 'api');
+    const mb = size(api) / 2 ** 20;
+    // measured (du -sh): 138 MB of a 163 MB site before (the ~500-link sidebar and a 40 kB hash map
+    // inlined into each of ~500 pages), 12 MB of 35 MB after
+    expect(mb).toBeLessThan(25);
+    expect(size(site) / 2 ** 20).toBeLessThan(50);
+    // the ./testing harness subpaths (parity adapters, golden runners) are tooling, not API
+    for (const pkg of readdirSync(join(api, '@dynavit')))
+      expect(existsSync(join(api, '@dynavit', pkg, 'testing')), pkg).toBe(false);
+    // a page carries the short sidebar: the entry points, not every symbol
+    // (a one-line type alias: 281 kB before, 14 kB after)
+    const page = readFileSync(join(api, '@dynavit', 'backend-web', 'type-aliases', 'SegHeadKind.html'), 'utf8');
+    expect(page.length).toBeLessThan(30_000);
+    expect(page).not.toContain('__VP_HASH_MAP__');
   });
 });

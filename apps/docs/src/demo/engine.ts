@@ -156,6 +156,11 @@ export interface RunResult {
   inputWidth: number;
   /** the part of the original image the network input shows (classification crops), original pixels */
   crop: { x: number; y: number; width: number; height: number };
+  /**
+   * when the network input is padded (mmdet and mmseg pad to multiples of 32): the top-left part of the
+   * input that shows the image, in input pixels; the page draws only that part
+   */
+  shown?: { height: number; width: number };
   classification?: { numClasses: number; top: ClassScore[] };
   segmentation?: { numClasses: number; width: number; height: number; classMap: Int32Array; classes: ClassScore[] };
   /** boxes in original-image pixels, best first; masks (Mask R-CNN) at the original size */
@@ -594,6 +599,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       [result.inputHeight, result.inputWidth] = [H, W];
       // the network input shows the image in its top-left h×w, padding beyond: extend the crop likewise
       result.crop = { x: 0, y: 0, width: (img.width * W) / w, height: (img.height * H) / h };
+      if (h !== H || w !== W) result.shown = { height: h, width: w };
       status(`running on ${backend.backend}…`);
       const { out, traces } = await time('forward #1 (recording; includes kernel compilation)', async () => {
         const { result: out, traces } = await capture(det, () => det.detect(pixels, { scale }));
@@ -627,6 +633,12 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
       disposables.push(prep.input);
       const [, H, W] = prep.input.shape;
       [result.inputHeight, result.inputWidth] = [H, W];
+      // padded (padTo): the image fills the top-left imgHw of the input
+      const [ih, iw] = prep.imgHw;
+      if (ih !== H || iw !== W) {
+        result.shown = { height: ih, width: iw };
+        result.crop = { x: 0, y: 0, width: (img.width * W) / iw, height: (img.height * H) / ih };
+      }
       status(`running on ${backend.backend}…`);
       const { classMap, traces } = await time('forward #1 (recording; includes kernel compilation)', async () => {
         const { result: logits, traces } = await capture(seg, () => seg.forward(prep.input));
