@@ -573,6 +573,7 @@ export function loadForFineTuning(
   const reinitialised: string[] = [];
   for (const [prefix, m] of namedModules(model))
     if (heads.has(prefix)) {
+      for (const [, p] of m.namedParameters()) tf.tidy(() => p.variable.assign(tf.zerosLike(p.variable))); // biases stay 0
       initializeWeights(m, options.seed ?? 0);
       for (const [k] of m.namedParameters(prefix)) reinitialised.push(k);
     }
