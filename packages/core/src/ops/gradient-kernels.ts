@@ -208,3 +208,11 @@ export function registerGradientKernels(backendName = 'wasm'): string[] {
   }
   return added;
 }
+
+/**
+ * Whether gradient functions are registered on the engine: tfjs-core's ESM build (browsers, bundlers)
+ * registers them, its Node (CJS) bundle does not (import `@tensorflow/tfjs` there).
+ */
+export function hasGradientFunctions(): boolean {
+  return tf.getGradient(tf.Conv2D) !== undefined && tf.getGradient(tf.Softmax) !== undefined;
+}
