@@ -13,7 +13,17 @@ import { glmix } from '@dynavit/glmix';
 import { createDetector } from '@dynavit/heads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { capture, describeTrace, type GlmixTrace, mechanismCounts, type MechanismTrace } from './demo/capture.js';
-import { centreRegion, instanceMasksRgba, paletteRgb, regionAt, slotAssignment, type View } from './demo/draw.js';
+import {
+  centreRegion,
+  croppedCanvas,
+  instanceMasksRgba,
+  paletteRgb,
+  pixelAt,
+  regionAt,
+  slotAssignment,
+  type View,
+  viewOnCanvas,
+} from './demo/draw.js';
 import {
   classificationCrop,
   randomDetectionHeadStateDict,
@@ -119,6 +129,27 @@ describe('drawing helpers', () => {
     expect(regionAt(bra, view, 64 * 3 + 1, 64 * 1 + 1)).toBe(1 * 7 + 3);
     expect(centreRegion(bra, view)).toBe(24);
     expect(regionAt(bra, view, -5, 10)).toBeUndefined();
+  });
+
+  it('leaves the padding of a padded input off the canvas (detection: 337×224 padded to 352×224)', () => {
+    const area = { inputHeight: 224, inputWidth: 352, shown: { height: 224, width: 337 } };
+    const c = croppedCanvas(area, 520);
+    // the canvas has the image's aspect ratio (coffee.jpg, 320×213), not the padded input's
+    expect(c).toEqual({ width: 520, height: 346 });
+    expect(c.width / c.height).toBeCloseTo(320 / 213, 2);
+    const v = viewOnCanvas(area, c.width, c.height);
+    // the whole input at the canvas' scale: its padding (15 input pixels) lies beyond the right edge
+    expect(v.width).toBeCloseTo((520 * 352) / 337, 6);
+    expect(v.height).toBeCloseTo(346, 6);
+    expect(v.width - c.width).toBeCloseTo((15 * 520) / 337, 6);
+    // a map pixel in the image part maps inside the canvas; the last column (in the padding) outside
+    const t: GlmixTrace = { kind: 'glmix', path: 'x', height: 56, width: 88, slots: 2, dispatch: new Float32Array(0) };
+    expect(pixelAt(t, v, c.width - 1, c.height - 1)).toBe(55 * 88 + Math.floor(((c.width - 1) / v.width) * 88));
+    expect(Math.floor(((c.width - 1) / v.width) * 88)).toBe(84); // columns 85–87 (padding) are not on the canvas
+    // an unpadded input fills its canvas
+    const plain = { inputHeight: 64, inputWidth: 64 };
+    expect(croppedCanvas(plain, 520)).toEqual({ width: 520, height: 520 });
+    expect(viewOnCanvas(plain, 520, 520)).toEqual({ inputHeight: 64, inputWidth: 64, width: 520, height: 520 });
   });
 
   it('assigns each pixel to its strongest slot', () => {

@@ -15,6 +15,37 @@ export interface View {
   height: number;
 }
 
+/** The network input, and the top-left part of it that shows the image when the rest is padding. */
+export interface InputArea {
+  inputHeight: number;
+  inputWidth: number;
+  shown?: { height: number; width: number };
+}
+
+/**
+ * The canvas for an input: the image part only (a padded input's padding is left out), the longer side
+ * `max` pixels. Draw on it with `viewOnCanvas`.
+ */
+export function croppedCanvas(a: InputArea, max: number): { width: number; height: number } {
+  const v = a.shown ?? { height: a.inputHeight, width: a.inputWidth };
+  const s = max / Math.max(v.width, v.height);
+  return { width: Math.round(v.width * s), height: Math.round(v.height * s) };
+}
+
+/**
+ * The View of an input on a cw×ch canvas that shows its image part (`croppedCanvas`): its width and height
+ * are those of the whole input at the canvas' scale, so the padding falls off the right and bottom edges.
+ */
+export function viewOnCanvas(a: InputArea, cw: number, ch: number): View {
+  const v = a.shown ?? { height: a.inputHeight, width: a.inputWidth };
+  return {
+    inputHeight: a.inputHeight,
+    inputWidth: a.inputWidth,
+    width: (cw * a.inputWidth) / v.width,
+    height: (ch * a.inputHeight) / v.height,
+  };
+}
+
 /** What the user picked on the canvas: a region (BRA/DBRA) or a slot (GLMix), or nothing. */
 export interface Selection {
   region?: number;
