@@ -87,9 +87,16 @@ describe('the benchmarks page', () => {
     expect(md[0]).toBe('Measured 2026-12-02 on 2 × CPU.');
     expect(md).toHaveLength(4 + sample.results.length);
     // GFLOP/s = 2 × MACs / seconds, one decimal
-    expect(md[4]).toBe('| M (`m`) | Node 20 | wasm | cpu | 0.5 | 0.4–0.7 | 4.00 | 16.0 |  |');
-    expect(md[5]).toBe('| M (`m`) | Chromium 142 | webgpu | SwiftShader | 30 |  | 4.00 | 0.3 |  |');
-    expect(md[6]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |  | — | — |  |');
+    // no result has a note: that column is left out
+    expect(md[2]).toBe(
+      '| model | runtime | backend | device | seconds / image (median) | fastest–slowest | GMACs | GFLOP/s |',
+    );
+    expect(md[4]).toBe('| M (`m`) | Node 20 | wasm | cpu | 0.5 | 0.4–0.7 | 4.00 | 16.0 |');
+    expect(md[5]).toBe('| M (`m`) | Chromium 142 | webgpu | SwiftShader | 30 |  | 4.00 | 0.3 |');
+    expect(md[6]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |  | — | — |');
+    const noSpread = renderBenchTable({ ...sample, results: [sample.results[2]!] }).split('\n');
+    expect(noSpread[2]).toBe('| model | runtime | backend | device | seconds / image (median) |');
+    expect(noSpread[4]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |');
   });
 
   it('lists each profiled model’s top kernels (share of kernel time) and modules (share of the pass)', () => {

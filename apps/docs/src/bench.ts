@@ -177,14 +177,39 @@ export function renderBenchTable(data: BenchData, gmacs: Readonly<Record<string,
   const rows = data.results.map((r) => {
     const macs = gmacs[r.model];
     const spread = r.spread ? `${secs(r.spread[0])}–${secs(r.spread[1])}` : '';
-    return `| ${r.label} (\`${r.model}\`) | ${r.runtime} | ${r.backend} | ${r.device} | ${r.seconds} | ${spread} | ${macs !== undefined ? macs.toFixed(2) : '—'} | ${macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—'} | ${r.note ?? ''} |`;
+    return [
+      `${r.label} (\`${r.model}\`)`,
+      r.runtime,
+      r.backend,
+      r.device,
+      String(r.seconds),
+      spread,
+      macs !== undefined ? macs.toFixed(2) : '—',
+      macs !== undefined ? ((2 * macs) / r.seconds).toFixed(1) : '—',
+      r.note ?? '',
+    ];
   });
+  const header = [
+    'model',
+    'runtime',
+    'backend',
+    'device',
+    'seconds / image (median)',
+    'fastest–slowest',
+    'GMACs',
+    'GFLOP/s',
+    'note',
+  ];
+  const align = ['---', '---', '---', '---', '---:', '---:', '---:', '---:', '---'];
+  // a column no result has a value for (no spreads, no notes) is left out, so the table fits the page
+  const keep = header.map((_, j) => j < 5 || rows.some((r) => r[j] !== '' && r[j] !== '—'));
+  const pick = (cells: readonly string[]) => cells.filter((_, j) => keep[j]);
   return [
     `Measured ${data.date} on ${data.machine}.`,
     '',
-    '| model | runtime | backend | device | seconds / image (median) | fastest–slowest | GMACs | GFLOP/s | note |',
-    '|---|---|---|---|---:|---:|---:|---:|---|',
-    ...rows,
+    `| ${pick(header).join(' | ')} |`,
+    `|${pick(align).join('|')}|`,
+    ...rows.map((r) => `| ${pick(r).join(' | ')} |`),
   ].join('\n');
 }
 
