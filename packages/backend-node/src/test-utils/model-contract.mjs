@@ -4,15 +4,11 @@
 // pyramid of a forward at a small non-square input. One JSON object per line, the listing's order.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { Registry } from '@dynavit/core';
-import { dat } from '@dynavit/dat';
-import { dbra } from '@dynavit/dbra';
-import { glmix } from '@dynavit/glmix';
-import { heads } from '@dynavit/heads';
+import { createRegistry } from '../../dist/registry.js';
 
 await tf.setBackend('wasm');
 await tf.ready();
-const registry = new Registry([dat, dbra, glmix, heads]);
+const registry = createRegistry(); // the CLI's: the families with their *_fmnist variants
 const only = process.argv[2] ? new Set(process.argv[2].split(',')) : null;
 for (const listing of registry.listModels()) {
   if (only && !only.has(listing.name)) continue;
