@@ -13,12 +13,14 @@ import { benchCommand } from './commands/bench.js';
 import { type Command, type CommandContext, UsageError } from './commands/command.js';
 import { convertCommand } from './commands/convert.js';
 import { doctorCommand } from './commands/doctor.js';
+import { evalCommand } from './commands/eval.js';
 import { goldenCommand } from './commands/golden.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
 import { parityCommand } from './commands/parity.js';
 import { cacheCommand, pullCommand } from './commands/pull.js';
 import { runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
 import { verifyCommand } from './commands/verify.js';
 
 export { createRegistry } from './registry.js';
@@ -27,6 +29,8 @@ export type { Command, CommandContext } from './commands/command.js';
 /** Every command, in the order `dynavit --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  trainCommand,
+  evalCommand,
   pullCommand,
   cacheCommand,
   convertCommand,
