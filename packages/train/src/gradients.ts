@@ -6,16 +6,10 @@
  * so in Node the gradients come from `@tensorflow/tfjs` or `@tensorflow/tfjs-node` if installed (both
  * register them on the same global engine as tfjs-core).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { NotImplementedError } from '@dynavit/core';
+import { hasGradientFunctions, NotImplementedError, registerGradientKernels } from '@dynavit/core';
 
-/** Kernels whose gradients every dynavit model needs (if these are registered, all are). */
-const PROBES = ['BatchMatMul', 'Conv2D', 'DepthwiseConv2dNative', 'Softmax', 'GatherV2'] as const;
-
-/** Whether the gradients of tfjs's kernels are registered on the engine. */
-export function gradientsRegistered(): boolean {
-  return PROBES.every((k) => tf.getGradient(k) !== undefined);
-}
+/** Whether the gradients of tfjs's kernels are registered on the engine (core's `hasGradientFunctions`). */
+export const gradientsRegistered = hasGradientFunctions;
 
 /** Import a module by a name bundlers do not try to resolve at build time. */
 const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
@@ -23,9 +17,11 @@ const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignor
 /**
  * Make sure gradients are registered: nothing to do when they are; else tfjs-core's registration module
  * (bundlers), else `@tensorflow/tfjs-node` or `@tensorflow/tfjs` (Node). Throws a `NotImplementedError`
- * saying what to install when none can be loaded.
+ * saying what to install when none can be loaded. Also registers core's backward kernels for the
+ * backends that lack them (tfjs-backend-wasm: `registerGradientKernels`), so training runs on wasm.
  */
 export async function ensureGradients(): Promise<void> {
+  registerGradientKernels();
   if (gradientsRegistered()) return;
   try {
     await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');

@@ -268,8 +268,11 @@ function epochOrder(ds: Dataset, seed: number, epoch: number): number[] {
   return permutation(ds.length, new Rng((seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0));
 }
 
-/** Float buffers (BatchNorm running statistics) and host counters, to undo a failed forward. */
-function snapshotBuffers(model: Module): () => void {
+/**
+ * Float buffers (BatchNorm running statistics) and host counters, to undo a failed forward: `undo(true)`
+ * puts them back, `undo(false)` keeps the model as it is; both free the copies.
+ */
+function snapshotBuffers(model: Module): (restore: boolean) => void {
   const saved: Array<[Parameter, tf.Tensor]> = [];
   const host: Array<[{ value: bigint }, bigint]> = [];
   for (const e of model.namedEntries()) {
@@ -277,9 +280,12 @@ function snapshotBuffers(model: Module): () => void {
     if (e.ref instanceof Parameter) saved.push([e.ref, tf.clone(e.ref.variable)]);
     else host.push([e.ref, e.ref.value]);
   }
-  return () => {
-    for (const [p, t] of saved) p.variable.assign(t);
-    for (const [b, v] of host) b.value = v;
+  return (restore) => {
+    if (restore) {
+      for (const [p, t] of saved) p.variable.assign(t);
+      for (const [b, v] of host) b.value = v;
+    }
+    tf.dispose(saved.map(([, t]) => t));
   };
 }
 
@@ -407,6 +413,7 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
     parameters: total,
     trainable: params.reduce((a, p) => a + p.variable.size, 0),
   });
+  let emaWeights: StateDict | undefined;
   try {
     for (; state.epoch < epochs; state.epoch++) {
       const epoch = state.epoch;
@@ -462,10 +469,11 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
             await tick();
           }
         } catch (e) {
-          undo();
+          undo(true);
           tf.dispose([...grads.values()]);
           throw e;
         }
+        undo(false);
         let final = grads;
         let gradNorm: number | undefined;
         if (options.clipGrad !== undefined) {
@@ -522,10 +530,10 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
   } finally {
     model.eval();
     optimizer.dispose();
+    emaWeights = ema?.stateDict(); // also on an abort or an error: the EMA copies are freed either way
+    ema?.dispose();
   }
   await emit({ type: 'end', step: state.step, history: state.history });
-  const emaWeights = ema?.stateDict();
-  ema?.dispose();
   return { history: state.history, step: state.step, ...(emaWeights ? { ema: emaWeights } : {}) };
 }
 
