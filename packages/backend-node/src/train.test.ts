@@ -220,7 +220,7 @@ describe('dynavit train / eval', () => {
   });
 
   it(
-    'resume: a run killed after its first epoch, resumed with --resume DIR, ends with the weights of an uninterrupted run',
+    'resume: a run killed after its first epoch, resumed with --resume DIR, ends with the weights of an uninterrupted run; fine-tuning them on 2 classes',
     { timeout: 900_000 },
     async () => {
       const args = [
@@ -253,6 +253,32 @@ describe('dynavit train / eval', () => {
         expect([...wb.keys()]).toEqual([...wa.keys()]);
         for (const [k, t] of wa) expect(bytes(wb.get(k)!.data).equals(bytes(t.data)), `${f} ${k}`).toBe(true);
       }
+
+      // fine-tuning those 10-class weights on 2 classes: a fresh head, stage 0 frozen, the backbone at a tenth of the rate
+      const folder = await classFolders(4);
+      const ft = tmp();
+      const f = await runCli([
+        'train',
+        ...['--model', 'glnet_fmnist', '--weights', join(a, 'model.safetensors'), '--data', folder],
+        ...['--freeze-stages', '0', '--backbone-lr-scale', '0.1', '--epochs', '1', '--batch-size', '4', '--size', '32'],
+        ...['--out', ft],
+      ]);
+      expect(f.code, f.stderr).toBe(0);
+      expect(f.stderr).toMatch(
+        /fine-tuning from .*: \d+ tensors loaded, head re-initialised for 2 classes \(head\.weight, head\.bias\)/,
+      );
+      const begin = JSON.parse(f.stdout.trim().split('\n')[0]!) as { parameters: number; trainable: number };
+      expect(begin.trainable).toBeLessThan(begin.parameters);
+      const before = tensorsOf(join(a, 'model.safetensors'));
+      const after = tensorsOf(join(ft, 'model.safetensors'));
+      expect(after.get('head.weight')!.shape).toEqual([2, 128]);
+      const frozen = [...after.keys()].filter((k) => k.startsWith('stages.0.') || k.startsWith('downsample_layers.0.'));
+      expect(frozen.length).toBeGreaterThan(0);
+      for (const k of frozen) expect(bytes(after.get(k)!.data).equals(bytes(before.get(k)!.data)), k).toBe(true);
+      const moved = [...after.keys()].filter(
+        (k) => k.startsWith('stages.2.') && !bytes(after.get(k)!.data).equals(bytes(before.get(k)!.data)),
+      );
+      expect(moved.length).toBeGreaterThan(0);
     },
   );
 

@@ -332,10 +332,11 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
   // cheap checks first: the weights file, the output folder
   const weightsArg = partial.weights;
-  if (weightsArg !== undefined && weightsArg !== 'pretrained') await checkInputFile(weightsArg);
   await checkOutputDir(dir);
   const store = new FileCheckpointStore(dir);
   const hasCheckpoint = (await store.pointer()) !== undefined;
+  // the fine-tuning weights are read only when there is no checkpoint to continue from
+  if (weightsArg !== undefined && weightsArg !== 'pretrained' && !hasCheckpoint) await checkInputFile(weightsArg);
   if (resumeDir === undefined && hasCheckpoint)
     throw new InvalidArgumentError(
       `${dir} already holds a training checkpoint: continue it with --resume ${dir}, or pick another --out`,
