@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { selectBackend } from './backends.js';
+import { outOfMemory } from './commands/train.js';
 import { runCli } from './test-utils/run-cli.js';
 
 /** Make the n-th checkpoint write of `failName` fail with ENOSPC (a full disk); off when `failOn` is 0. */
@@ -307,6 +308,24 @@ describe('dynavit train / eval', () => {
         /file not found: .*none\.safetensors/,
       );
     }, 120_000);
+
+    it('a backend out of memory (a trap of the wasm heap, a refused allocation) is a BUDGET error saying what to lower', () => {
+      const wasm = outOfMemory(
+        new WebAssembly.RuntimeError('table index is out of bounds'),
+        'wasm',
+        'training at --batch-size 128',
+        true,
+      );
+      expect(wasm?.code).toBe('BUDGET');
+      expect(wasm?.message).toBe(
+        "training at --batch-size 128 ran out of the wasm backend's memory (at most 4 GiB) (table index is out of bounds): lower --batch-size (--accum-steps N keeps the effective batch) or --size",
+      );
+      expect(
+        outOfMemory(new RangeError('Array buffer allocation failed'), 'cpu', 'evaluation at --batch-size 64', false)
+          ?.message,
+      ).toMatch(/^evaluation at --batch-size 64 ran out of the cpu backend's memory .*: lower --batch-size$/);
+      expect(outOfMemory(new Error('other'), 'wasm', 'x', true)).toBeUndefined();
+    });
 
     it('labels out of range (a CSV), labels that are not class indices', async () => {
       const data = await classFolders(2);

@@ -17,7 +17,7 @@ import { createRegistry } from '../registry.js';
 import { countingDataset, limitDataset, openData } from '../train/datasets.js';
 import { readWeightsFile } from '../weights.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
-import { type RunRecord, scanProgress } from './train.js';
+import { outOfMemory, type RunRecord, scanProgress } from './train.js';
 
 const options = {
   weights: { type: 'string' },
@@ -170,7 +170,9 @@ async function evalRun(ctx: CommandContext<typeof options>): Promise<number> {
       model,
       countingDataset(ds, (n) => bar.update(n)),
       { batchSize, inputSize: size }, // ImageNet normalisation, as dynavit train
-    );
+    ).catch((e: unknown) => {
+      throw outOfMemory(e, backend.backend, `evaluation at --batch-size ${batchSize}`, false) ?? e;
+    });
     bar.done();
     const seconds = (performance.now() - t0) / 1000;
     out(

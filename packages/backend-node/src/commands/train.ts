@@ -1,7 +1,8 @@
 /**
  * `dynavit train --model NAME --data DATA --epochs N --out DIR [options]`: `@dynavit/train`'s `train()`
- * from the command line, with timm `train.py`'s defaults (batch 128, AdamW lr 5e-4 × batch/512, weight
- * decay 0.05, 5 warm-up epochs, label smoothing 0.1, seed 42, random-resized crop and flip).
+ * from the command line, with timm `train.py`'s defaults (AdamW lr 5e-4 × batch/512, weight decay 0.05,
+ * 5 warm-up epochs, label smoothing 0.1, seed 42, random-resized crop and flip) but batch 64 instead of 128
+ * ({@link DEFAULT_BATCH}: the wasm backend's 4 GiB heap).
  *
  * DIR receives `run.json` (the run's options, what `--resume DIR` and `dynavit eval` read), the
  * checkpoint (`checkpoint.json` → `checkpoint-<step>/`: weights as safetensors, optimizer, EMA, JSON
@@ -16,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AttentionOverrides,
+  BudgetError,
   type Classifier,
   CheckpointError,
   FileError,
@@ -38,6 +40,28 @@ import { limitDataset, openData, splitDataset } from '../train/datasets.js';
 import { writeCurvesPng } from '../train/plot.js';
 import { readWeightsFile } from '../weights.js';
 import { type CommandContext, type CommandOptions, defineCommand, UsageError } from './command.js';
+
+/**
+ * The CLI's default batch: 64, not timm's 128. Training keeps every activation for the backward pass, and the
+ * wasm backend's heap ends at 4 GiB: dat_fmnist at 64×64 needs ~4.4 GB at 128 (it fails), ~2.2 GB at 64.
+ */
+export const DEFAULT_BATCH = 64;
+
+/**
+ * A WebAssembly heap exhausted (wasm32 ends at 4 GiB; tfjs-wasm's allocation then fails inside a kernel as a
+ * RuntimeError) or a JS allocation refused: a typed error saying what to lower; undefined for anything else.
+ */
+export function outOfMemory(e: unknown, backend: string, what: string, training: boolean): BudgetError | undefined {
+  const wasmTrap = e instanceof WebAssembly.RuntimeError;
+  const jsAlloc =
+    e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message);
+  if (!wasmTrap && !jsAlloc) return undefined;
+  const heap = backend === 'wasm' ? "the wasm backend's memory (at most 4 GiB)" : `the ${backend} backend's memory`;
+  return new BudgetError(
+    `${what} ran out of ${heap} (${printable((e as Error).message, 80)}): lower --batch-size` +
+      (training ? ' (--accum-steps N keeps the effective batch) or --size' : ''),
+  );
+}
 
 const options = {
   model: { type: 'string' },
@@ -74,12 +98,12 @@ const options = {
 export const trainCommand = defineCommand({
   name: 'train',
   usage:
-    'train --model NAME --data DATA --epochs N --out DIR [--batch-size 128] [--lr 5e-4×batch/512] ' +
+    'train --model NAME --data DATA --epochs N --out DIR [--batch-size 64] [--lr 5e-4×batch/512] ' +
     '[--min-lr 1e-5] [--weight-decay 0.05] [--warmup-epochs 5] [--smoothing 0.1] [--clip-grad NORM] ' +
     '[--ema [--ema-decay 0.9998]] [--accum-steps 1] [--no-aug] [--limit N] [--val-split F] [--size S] ' +
     '[--num-classes N] [--attention STAGE=NAME,…] [--weights CKPT [--freeze-stages 0,1] ' +
     '[--backbone-lr-scale F]] [--checkpoint-steps N] [--resume DIR] [--seed 42] [--plot] [--max-megapixels 64]\n' +
-    'train a classifier (timm train.py defaults; *_fmnist are small models to train from scratch).\n' +
+    "train a classifier (timm train.py's defaults but batch 64, for wasm's 4 GiB; *_fmnist are small models to train from scratch).\n" +
     'DATA: fashion-mnist (Debian dataset-fashion-mnist), a folder of class folders (or train/ and val/), ' +
     'a CSV of path,label, or a folder of IDX files. --weights fine-tunes (a new number of classes gets a fresh ' +
     'head); --resume DIR continues a run exactly. DIR gets run.json, checkpoints, model.safetensors',
@@ -209,7 +233,7 @@ async function recordFromOptions(
     model: values.model,
     data: values.data,
     epochs: positiveInt('epochs', values.epochs, 1, 100_000),
-    batchSize: positiveInt('batch-size', values['batch-size'], 128, 65_536),
+    batchSize: positiveInt('batch-size', values['batch-size'], DEFAULT_BATCH, 65_536),
     lr: num('lr', values.lr, 0, 1e38, true),
     minLr: num('min-lr', values['min-lr'], 0, 1e38),
     weightDecay: num('weight-decay', values['weight-decay'], 0, 1e38),
@@ -497,7 +521,7 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
           `${msg} Training stopped; ${p ? `the last good checkpoint (epoch ${p.epoch}, update ${p.step}) is in ${join(dir, p.current)}` : 'no checkpoint was written yet'}.`,
         );
       }
-      throw e;
+      throw outOfMemory(e, backend.backend, `training at --batch-size ${rec.batchSize}`, true) ?? e;
     }
     history = result.history;
     await writeFileAtomic(join(dir, 'model.safetensors'), finalWeights(model.stateDict(), rec, result.step));
