@@ -7,7 +7,7 @@
  *      test helpers or browser-suite files; no `workspace:` range left; every `exports`/`main`/`types`/
  *      `bin` target and every source a source map names is in it (which also catches stale dist files),
  *   3. creates a fresh project in a temp dir outside the workspace and `npm install`s the tarballs with
- *      @tensorflow/tfjs-core, -backend-wasm, -backend-cpu, vite 7, typescript and @types/node from the
+ *      @tensorflow/tfjs-core, -backend-wasm, -backend-cpu, @tensorflow/tfjs (gradients), vite 7, typescript and @types/node from the
  *      registry (one copy of @dynavit/core and of tfjs-core must result),
  *   4. Node ESM: imports every entry point; builds the families into core's Registry; runs `dat_pp_tiny`
  *      on wasm on a 64×64 input (seeded weights, [1,1000] logits) and round-trips its weights through
@@ -268,6 +268,7 @@ async function main() {
       `@tensorflow/tfjs-core@${TFJS_RANGE}`,
       `@tensorflow/tfjs-backend-wasm@${TFJS_RANGE}`,
       `@tensorflow/tfjs-backend-cpu@${TFJS_RANGE}`,
+      `@tensorflow/tfjs@${TFJS_RANGE}`, // gradients in Node, for the training snippet
       `vite@${VITE_RANGE}`,
       `typescript@${TS_RANGE}`,
       `@types/node@${TYPES_NODE_RANGE}`,
@@ -381,6 +382,7 @@ async function main() {
         'node/quick-start.js': /label: '[^']+', index: \d+[\s\S]*\d+×\d+: \d+ classes/,
         'node/getting-started.js': /backend: wasm/,
         'node/errors.js': /refused: refusing to unpickle/,
+        'node/training.js': /update 1: loss \d[\s\S]*test top-1 \d/,
         'mechanisms/dat.js': /out \[1,56,56,64\]/,
         'mechanisms/dbra.js': /out \[1,28,28,64\]/,
         'mechanisms/glmix.js': /out \[1,14,14,64\]/,

@@ -24,6 +24,7 @@ const guide: DefaultTheme.SidebarItem[] = [
       { text: 'Checkpoints', link: '/guide/checkpoints' },
       { text: 'Heads and composition', link: '/guide/heads' },
       { text: 'Swap attention', link: '/guide/swap-attention' },
+      { text: 'Training', link: '/guide/training' },
       { text: 'Security', link: '/guide/security' },
     ],
   },
