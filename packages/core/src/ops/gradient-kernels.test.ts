@@ -55,7 +55,13 @@ describe('gradient kernels missing from tfjs-backend-wasm', () => {
 
   it('are registered for wasm, once, and never replace a kernel the backend has', () => {
     for (const name of Object.keys(GRADIENT_KERNELS))
-      expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBe(GRADIENT_KERNELS[name]);
+      if (name !== tf.Conv2DBackpropFilter) expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBe(GRADIENT_KERNELS[name]);
+    // the filter gradient of conv2d is registered as matrix products over wasm's kernels (its reference
+    // loop, GRADIENT_KERNELS' entry, is what they are tested against below)
+    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')?.kernelFunc).toBeDefined();
+    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')?.kernelFunc).not.toBe(
+      GRADIENT_KERNELS[tf.Conv2DBackpropFilter],
+    );
     expect(registerGradientKernels()).toEqual([]);
     // cpu has all four: nothing of ours goes there
     expect(registerGradientKernels('cpu')).toEqual([]);
@@ -99,6 +105,36 @@ describe('gradient kernels missing from tfjs-backend-wasm', () => {
       );
       expect(err).toBeLessThan(1e-5);
     });
+
+  it('Conv2DBackpropFilter as matrix products = its reference loop, on wasm (a training-sized case, no leaks)', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const buffers = tf.backend().numDataIds();
+    const x = tf.randomNormal([4, 17, 16, 8], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const dy = tf.randomNormal([4, 9, 8, 12], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const attrs = {
+      strides: [2, 2],
+      pad: 'same',
+      dataFormat: 'NHWC',
+      dimRoundingMode: undefined,
+      filterShape: [3, 3, 8, 12],
+    };
+    const fast = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as never) as tf.Tensor;
+    const backend = tf.backend();
+    const info = GRADIENT_KERNELS[tf.Conv2DBackpropFilter]!({
+      inputs: { x, dy },
+      backend,
+      attrs: attrs as never,
+    }) as tf.TensorInfo;
+    const ref = tf.engine().makeTensorFromTensorInfo(info);
+    expect(fast.shape).toEqual([3, 3, 8, 12]);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(fast, ref))).dataSync()[0]!);
+    const scale = tf.tidy(() => tf.max(tf.abs(ref)).dataSync()[0]!);
+    expect(diff).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+    tf.dispose([x, dy, fast, ref]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.backend().numDataIds()).toBe(buffers); // the products' temporaries are freed in the backend too
+  });
 
   it('Conv2DBackpropFilter with NCHW data = cpu', async () => {
     const xs = [1, 3, 7, 6];
