@@ -97,7 +97,10 @@ function conv2DBackpropFilterProducts(args: KernelArgs, backendName: string): In
   const run = (f: tf.KernelFunc, inp: Record<string, Info>, at: Record<string, unknown>) =>
     f({ inputs: inp, backend, attrs: at as unknown as tf.NamedAttrMap }) as Info;
   const temps: Info[] = [];
-  const keep = (t: Info) => (temps.push(t), t);
+  const keep = (t: Info): Info => {
+    temps.push(t);
+    return t;
+  };
   try {
     const { top, left } = ci.padInfo;
     const { batchSize: B, outHeight: OH, outWidth: OW, inChannels: nI, outChannels: nO } = ci;
