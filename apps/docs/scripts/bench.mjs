@@ -44,7 +44,7 @@ const CLASSIFIERS = [
 const SMALLEST = ['dat_pp_tiny', 'debi_tiny', 'glnet_4g'];
 const label = (m) => CLASSIFIERS.find(([n]) => n === m)?.[1] ?? m;
 const RUNS = 5;
-const WEBGPU_RUNS = 2;
+const WEBGPU_RUNS = 1;
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';

@@ -17,7 +17,7 @@ import { createModel } from './registry.js';
 
 const MODELS = ['dat_pp_tiny', 'debi_tiny', 'glnet_4g'];
 /** runs after the warm-up: software WebGPU takes tens of seconds a forward, so fewer */
-const RUNS: Record<string, number> = { wasm: 5, webgpu: 2 };
+const RUNS: Record<string, number> = { wasm: 5, webgpu: 1 };
 
 interface BrowserBench {
   model: string;
