@@ -13,8 +13,9 @@
  *      Chromium's SwiftShader (software Vulkan: a correctness path, measured so the page says how slow);
  *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`.
  *
- * `--only node-wasm,profiles,node-webgpu,browser` measures a part and keeps the other parts' results
- * from the existing file. The machine, the date and the commands go into the file.
+ * `--only=node-wasm,profiles,node-webgpu,browser` measures those parts and keeps the others' results from
+ * the existing file; `--reuse-browser` takes the browser part from backend-web's last `bench:browser`
+ * output instead of running it. The machine, the date and the commands go into the file.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -121,8 +122,16 @@ if (only.has('node-webgpu')) {
 
 // 4. Chromium: wasm and WebGPU
 if (only.has('browser')) {
-  execFileSync('pnpm', ['--filter', '@dynavit/backend-web', 'bench:browser'], { cwd: root, stdio: 'inherit' });
-  const b = JSON.parse(readFileSync(`${root}packages/backend-web/test-output/browser-bench.json`, 'utf8'));
+  // each measurement is written as it completes, so a run that fails part-way (software WebGPU can lose
+  // its device in a minutes-long forward) still gives the ones before; `--reuse-browser` only merges them
+  const browserFile = `${root}packages/backend-web/test-output/browser-bench.json`;
+  if (!process.argv.includes('--reuse-browser'))
+    try {
+      execFileSync('pnpm', ['--filter', '@dynavit/backend-web', 'bench:browser'], { cwd: root, stdio: 'inherit' });
+    } catch (e) {
+      console.error(`bench:browser failed (${String(e.message).split('\n')[0]}); keeping what it measured`);
+    }
+  const b = JSON.parse(readFileSync(browserFile, 'utf8'));
   const chromium = /Chrom(?:e|ium)\/(\d+)/.exec(b.userAgent)?.[1];
   for (const r of b.results)
     results.push({
