@@ -92,7 +92,7 @@ async function overflow(page: Page): Promise<string[]> {
     const problems: string[] = [];
     const d = document.documentElement;
     if (d.scrollWidth > d.clientWidth) problems.push(`document ${d.scrollWidth} px wide in ${d.clientWidth} px`);
-    for (const t of document.querySelectorAll<HTMLTableElement>('.vp-doc table')) {
+    for (const t of Array.from(document.querySelectorAll<HTMLTableElement>('.vp-doc table'))) {
       const col = t.parentElement!;
       const cs = getComputedStyle(col);
       const inner = col.clientWidth - Number.parseFloat(cs.paddingLeft) - Number.parseFloat(cs.paddingRight);
@@ -102,8 +102,10 @@ async function overflow(page: Page): Promise<string[]> {
       if (t.scrollWidth > t.clientWidth + 1)
         problems.push(`table "${head}" scrolls (${t.scrollWidth} > ${t.clientWidth})`);
     }
-    for (const e of document.querySelectorAll<HTMLElement>(
-      '.dv-demo select, .dv-demo input, .dv-drop, .dv-demo canvas, .dv-demo table, .dv-demo p',
+    for (const e of Array.from(
+      document.querySelectorAll<HTMLElement>(
+        '.dv-demo select, .dv-demo input, .dv-drop, .dv-demo canvas, .dv-demo table, .dv-demo p',
+      ),
     )) {
       const r = e.getBoundingClientRect();
       if (r.width > 0 && (r.right > d.clientWidth + 0.5 || r.left < -0.5))
