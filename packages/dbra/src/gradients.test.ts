@@ -7,7 +7,7 @@ import { DeBiLevelRoutingAttention } from './index.js';
 describe('gradients through the deformable bi-level routing attention', () => {
   it('reach the offset network weights, finite and non-zero (cpu)', async () => {
     // tfjs-core's Node bundle registers no gradients; @tensorflow/tfjs registers them on the same engine.
-    // cpu only: tfjs-backend-wasm lacks UnsortedSegmentSum, the gather gradient.
+    // cpu here; wasm takes the same gradients through core's registerGradientKernels (UnsortedSegmentSum).
     await import('@tensorflow/tfjs');
     await tf.setBackend('cpu');
     // 10×9 map, n_win 3 → padded 12×9; stride 2 → 6×5 agents, padded to 6×6: padding on both grids

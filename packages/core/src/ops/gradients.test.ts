@@ -53,9 +53,9 @@ function finiteNonZero(g: ArrayLike<number>): void {
   expect(Array.from(g).some((v) => v !== 0)).toBe(true);
 }
 
-// cpu only: the gather gradient needs UnsortedSegmentSum, which tfjs-backend-wasm 4.22 does not
-// implement, so every op built on tf.gather (gridSample, the gathers, NA, resize) is differentiable
-// on cpu/webgl/webgpu but not on wasm.
+// Finite differences on cpu (float64-like accuracy for the checks). On wasm the gather gradient needs
+// UnsortedSegmentSum, which tfjs-backend-wasm 4.22 lacks; core's registerGradientKernels adds it, tested
+// against the cpu kernel in gradient-kernels.test.ts.
 describe('gradients (cpu)', () => {
   beforeAll(() => useBackend('cpu'));
 
