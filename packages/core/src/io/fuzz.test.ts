@@ -31,7 +31,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DynavitError } from '../errors.js';
 import { defaultBudget } from './budget.js';
 import { unpickle } from './pickle.js';
@@ -1434,6 +1434,11 @@ type ReaderName = keyof typeof readers;
 const pthReaders: ReaderName[] = ['readPth', 'loadPthStateDict', 'readPthUpcast', 'readPthAllowUnknown'];
 
 describe('fuzz (seeded; DYNAVIT_FUZZ_RUNS=n for more)', () => {
+  // The fuzzers are synchronous and vitest runs tests back to back with only microtask turns between
+  // them, so without this the worker's event loop would not turn for the whole file (over 60 s on a slow
+  // 2-core machine) and vitest's RPC to the main process times out. Let it turn after every test.
+  afterEach(() => new Promise<void>((resolve) => setImmediate(resolve)));
+
   it('safetensors: mutated fixtures and generated headers parse or throw a DynavitError, in time and memory', () => {
     fuzz('safetensors/mutated', 1, 3000, seedCase, (c, x) => {
       const seed = SAFETENSORS_SEEDS[x.seed % SAFETENSORS_SEEDS.length]!;
