@@ -6,36 +6,44 @@ import { progressBar } from './progress.js';
 import { fmtNum, formatTable } from './table.js';
 import { type CaseResult, type GoldenCase, runCase } from './testing/golden.js';
 
-/** Every output of one parity run: shape, errors, the limit, ok. */
-export function parityTable(r: ParityReport): string {
+interface ComparedOutput {
+  name: string;
+  shape: readonly number[];
+  maxAbs: number;
+  maxRef: number;
+  relL2: number;
+  ok: boolean;
+}
+
+/** One row per compared tensor: shape, errors, its limit, ok. */
+function comparisonTable<O extends ComparedOutput>(
+  head: string,
+  diff: string,
+  outputs: readonly O[],
+  limit: (o: O) => number,
+): string {
   return formatTable(
-    ['output', 'shape', 'max|out-ref|', 'max|ref|', 'rel L2', 'limit', 'ok'],
-    r.outputs.map((o) => [
+    [head, 'shape', diff, 'max|ref|', 'rel L2', 'limit', 'ok'],
+    outputs.map((o) => [
       o.name,
       `[${o.shape.join(',')}]`,
       fmtNum(o.maxAbs),
       fmtNum(o.maxRef),
       fmtNum(o.relL2),
-      fmtNum(r.tolerance * Math.max(1, o.maxRef)),
+      fmtNum(limit(o)),
       o.ok ? 'yes' : 'NO',
     ]),
   );
 }
 
+/** Every output of one parity run: shape, errors, the limit, ok. */
+export function parityTable(r: ParityReport): string {
+  return comparisonTable('output', 'max|out-ref|', r.outputs, (o) => r.tolerance * Math.max(1, o.maxRef));
+}
+
 /** Every compared tensor of a gradient parity run (`loss`, `grad.input`, `grad.NAME`) and its limit. */
 export function gradientTable(r: GradientParityReport): string {
-  return formatTable(
-    ['gradient', 'shape', 'max|g-ref|', 'max|ref|', 'rel L2', 'limit', 'ok'],
-    r.outputs.map((o) => [
-      o.name,
-      `[${o.shape.join(',')}]`,
-      fmtNum(o.maxAbs),
-      fmtNum(o.maxRef),
-      fmtNum(o.relL2),
-      fmtNum(o.limit),
-      o.ok ? 'yes' : 'NO',
-    ]),
-  );
+  return comparisonTable('gradient', 'max|g-ref|', r.outputs, (o) => o.limit);
 }
 
 /**
