@@ -91,19 +91,22 @@ describe('the benchmarks page', () => {
     expect(md[2]).toBe(
       '| model | runtime | backend | device | seconds / image (median) | fastest–slowest | GMACs | GFLOP/s |',
     );
-    expect(md[4]).toBe('| M (`m`) | Node 20 | wasm | cpu | 0.5 | 0.4–0.7 | 4.00 | 16.0 |');
-    expect(md[5]).toBe('| M (`m`) | Chromium 142 | webgpu | SwiftShader | 30 |  | 4.00 | 0.3 |');
-    expect(md[6]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |  | — | — |');
+    expect(md[4]).toBe('| M (<code>m</code>) | Node 20 | wasm | cpu | 0.5 | 0.4–0.7 | 4.00 | 16.0 |');
+    expect(md[5]).toBe('| M (<code>m</code>) | Chromium 142 | webgpu | SwiftShader | 30 |  | 4.00 | 0.3 |');
+    expect(md[6]).toBe('| N (<code>n</code>) | Node 20 | wasm | cpu | 0.25 |  | — | — |');
     const noSpread = renderBenchTable({ ...sample, results: [sample.results[2]!] }).split('\n');
     expect(noSpread[2]).toBe('| model | runtime | backend | device | seconds / image (median) |');
-    expect(noSpread[4]).toBe('| N (`n`) | Node 20 | wasm | cpu | 0.25 |');
+    expect(noSpread[4]).toBe('| N (<code>n</code>) | Node 20 | wasm | cpu | 0.25 |');
+    // a registry name is one long word: it gets break points so the table wraps inside the page's column
+    const long = renderBenchTable({ ...sample, results: [{ ...sample.results[2]!, model: 'dat_plus_tiny' }] });
+    expect(long.split('\n')[4]).toBe('| N (<code>dat_<wbr>plus_<wbr>tiny</code>) | Node 20 | wasm | cpu | 0.25 |');
   });
 
   it('lists each profiled model’s top kernels (share of kernel time) and modules (share of the pass)', () => {
     const md = renderBenchProfiles(sample).split('\n');
     expect(md[0]).toBe('### M (`m`), wasm: 500 ms profiled pass');
-    expect(md).toContain('| `BatchMatMul` | 300.0 | 75.0% | 40 |');
-    expect(md).toContain('| `Attention` | 250.0 | 50.0% | 12 |');
+    expect(md).toContain('| <code>BatchMatMul</code> | 300.0 | 75.0% | 40 |');
+    expect(md).toContain('| <code>Attention</code> | 250.0 | 50.0% | 12 |');
     expect(renderBenchProfiles({ ...sample, profiles: [] })).toBe('');
   });
 });

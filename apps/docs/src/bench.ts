@@ -3,6 +3,8 @@
  * numbers (data/bench.json, written by `scripts/bench.mjs` from `dynavit bench` runs).
  */
 
+import { codeName, escHtml } from './table-cells.js';
+
 export interface BenchResult {
   /** registry name */
   model: string;
@@ -178,7 +180,7 @@ export function renderBenchTable(data: BenchData, gmacs: Readonly<Record<string,
     const macs = gmacs[r.model];
     const spread = r.spread ? `${secs(r.spread[0])}–${secs(r.spread[1])}` : '';
     return [
-      `${r.label} (\`${r.model}\`)`,
+      `${escHtml(r.label)} (${codeName(r.model)})`,
       r.runtime,
       r.backend,
       r.device,
@@ -224,7 +226,7 @@ export function renderBenchProfiles(data: BenchData, top = 8): string {
         '|---|---:|---:|---:|',
         ...entries
           .slice(0, top)
-          .map((e) => `| \`${e.name}\` | ${e.ms.toFixed(1)} | ${share(e.ms, total)} | ${e.calls} |`),
+          .map((e) => `| ${codeName(e.name)} | ${e.ms.toFixed(1)} | ${share(e.ms, total)} | ${e.calls} |`),
       ];
       return [
         `### ${p.label} (\`${p.model}\`), ${p.backend}: ${p.totalMs.toFixed(0)} ms profiled pass`,

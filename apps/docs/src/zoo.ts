@@ -3,6 +3,7 @@
  * the registry's listing so the docs never drift from the code.
  */
 import type { ModelListing, PretrainedCheckpoint } from '@dynavit/core';
+import { breakable, codeName, escHtml } from './table-cells.js';
 
 /** What the papers / official READMEs report for a model (data/papers.json). */
 export interface PaperNumbers {
@@ -134,12 +135,6 @@ export function renderModelZooByFamily(
     .join('\n');
 }
 
-const escHtml = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '&#124;');
-/** Break opportunities after `.`, `_` and `/` (`<wbr>`), so long names and links wrap inside a narrow column. */
-const breakable = (s: string): string => s.replace(/([._/])(?=.)/g, '$1<wbr>');
-/** A name in code type that may wrap at its dots and underscores (a release id is a long single word). */
-const codeName = (s: string): string => `<code>${breakable(escHtml(s))}</code>`;
 /** Free text for a table cell: links made clickable, and long words (file names, URLs) given break points. */
 const cellText = (s: string): string =>
   s
