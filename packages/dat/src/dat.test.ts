@@ -48,6 +48,19 @@ describe('DAT variants match the official state_dict manifests', () => {
   }
 });
 
+describe('dat_fmnist, the small model to train', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('is the golden case dat_pp_reduced: built by name, it loads those weights strictly and reproduces its outputs', () => {
+    const start = tf.memory().numTensors;
+    const report = runParity(new Registry([dat]), weights, io, { variant: { name: 'dat_fmnist' } });
+    expect(report.outputs.map((o) => o.name)).toContain('logits');
+    for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
 describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
   let model: DAT;
   beforeAll(async () => {

@@ -739,6 +739,30 @@ const DENSE_EVAL: DenseEvalConfig = {
   detection: { scale: [1333, 800], padTo: 32 },
 };
 const SRC = 'LeapLabTHU/DAT@32173fc';
+/**
+ * Small models to train from scratch (`dynavit train --model dat_fmnist --data fashion-mnist`): the
+ * reduced configuration of the public golden case `dat_pp_reduced` (0.66 M parameters) with 10
+ * classes. Fashion-MNIST's 28×28 is resized straight to 64×64 (the reduced RPE tables are built for
+ * 64), bilinear, no crop, ImageNet normalisation, as training resizes.
+ */
+const FMNIST_INPUT: InputConfig = { ...imagenetInput(1, 64), interpolation: 'bilinear', cropMode: 'squash' };
+const FMNIST = {
+  ...common,
+  img_size: 64,
+  num_classes: 10,
+  dim_stem: 16,
+  dims: [16, 32, 64, 128],
+  depths: [2, 2, 2, 2],
+  stage_spec: [
+    ['N', 'D'],
+    ['N', 'D'],
+    ['N', 'D'],
+    ['D', 'D'],
+  ],
+  heads: [2, 4, 4, 8],
+  groups: [1, 2, 4, 2],
+  drop_path_rate: 0.0,
+};
 const DENSE_SRC = 'LeapLabTHU/DAT-Segmentation@fdd2039 (same backbone in DAT-Detection; keys prefixed backbone.)';
 
 export const variants = {
@@ -787,6 +811,13 @@ export const variants = {
       use_lpus: [false, false, false, false],
       use_conv_patches: false,
     },
+  },
+  dat_fmnist: {
+    kind: 'classifier',
+    params: 662_046,
+    source: `${SRC}: golden case dat_pp_reduced, 10 classes, 64×64 (to train with dynavit train)`,
+    input: FMNIST_INPUT,
+    config: FMNIST,
   },
   dat_pp_tiny_dense: {
     kind: 'backbone',

@@ -34,9 +34,9 @@ describe('dbra variants', () => {
     await tf.setBackend('cpu');
   });
 
-  it('declares exactly the official variants with their parameter counts and constructor kwargs', () => {
+  it('declares exactly the official variants with their parameter counts and constructor kwargs, and debi_fmnist', () => {
     expect(manifests.length).toBe(9);
-    expect(Object.keys(variants).sort()).toEqual(manifests.map((x) => x.name).sort());
+    expect(Object.keys(variants).sort()).toEqual([...manifests.map((x) => x.name), 'debi_fmnist'].sort());
     for (const { name, m } of manifests) {
       expect(variants[name].params, name).toBe(m.params);
       expect(variants[name].config, name).toEqual(m.config);
@@ -45,7 +45,7 @@ describe('dbra variants', () => {
 
   it('registers explicitly', () => {
     const r = new Registry().use(dbra);
-    expect(r.listModels()).toHaveLength(manifests.length);
+    expect(r.listModels()).toHaveLength(manifests.length + 1);
     expect(r.listModels().every((m) => m.family === 'dbra')).toBe(true);
     expect(r.familyForReference('maclong01/DeBiFormer@1ceb090')).toBe(dbra);
   });

@@ -27,6 +27,7 @@ import {
   GELU,
   type DenseEvalConfig,
   imagenetInput,
+  type InputConfig,
   InvalidArgumentError,
   type Layer,
   LayerNorm,
@@ -556,6 +557,71 @@ const B = {
   qk_dims: [96, 192, 384, 768],
 };
 const SRC = 'maclong01/DeBiFormer@1ceb090';
+
+/** A variant whose per-stage attention settings are given as the golden `derived` metadata (reduced widths). */
+export interface DBRAVariant extends Variant<DBRAOfficialConfig> {
+  derived?: DBRADerived;
+}
+
+/**
+ * Small models to train from scratch (`dynavit train --model debi_fmnist --data fashion-mnist`): the
+ * reduced configuration of the public golden case `cls_tiny_reduced` (0.62 M parameters) with 10
+ * classes, resized straight to 64×64 (bilinear, no crop, ImageNet normalisation, as training resizes).
+ * Its widths are not in the official per-width table, so the settings each attention module was built
+ * with come from the golden case's `derived` metadata.
+ */
+const FMNIST_INPUT: InputConfig = { ...imagenetInput(1, 64), interpolation: 'bilinear', cropMode: 'squash' };
+const FMNIST = {
+  ...common,
+  depth: [1, 1, 2, 1],
+  embed_dim: [16, 32, 64, 64],
+  qk_dims: [16, 32, 64, 64],
+  head_dim: 8,
+  mlp_ratios: [3, 3, 3, 3],
+  param_size: 'tiny',
+  n_win: 7,
+  auto_pad: true,
+  drop_path_rate: 0.0,
+  num_classes: 10,
+};
+/** One `derived` attention entry: BRA, or DBRA with its deformable settings (`[groups, kernel, stride, rpe]`). */
+function derivedAttn(
+  name: string,
+  heads: number,
+  topk: number,
+  dim: number,
+  dbra?: [number, number, number, number],
+): DerivedAttention {
+  if (!dbra) return { name, type: 'BRA', num_heads: heads, topk, n_win: 7 };
+  const [n_groups, offset_kernel, offset_stride, rpe] = dbra;
+  return {
+    name,
+    type: 'DBRA',
+    num_heads: heads,
+    topk,
+    n_win: 7,
+    n_groups,
+    offset_kernel,
+    offset_stride,
+    agent_mlp_hidden: 3 * dim,
+    rpe_table_shape: [heads, rpe, rpe],
+  };
+}
+const stage = (depth: number, dim: number, attn: DerivedAttention[]) => ({
+  depth,
+  dim,
+  block_mlp_hidden: 3 * dim,
+  attn,
+});
+/** cls_tiny_reduced's `derived` metadata: the tiny rows of the official widths 64…512 reused at 16…64. */
+const FMNIST_DERIVED: DBRADerived = {
+  stages: [
+    stage(1, 16, [derivedAttn('attn1', 2, 1, 16), derivedAttn('attn2', 2, 4, 16, [1, 9, 8, 111])]),
+    stage(1, 32, [derivedAttn('attn1', 4, 4, 32), derivedAttn('attn2', 4, 8, 32, [2, 7, 4, 55])]),
+    stage(2, 64, [derivedAttn('attn1', 8, 16, 64), derivedAttn('attn2', 8, 16, 64, [4, 5, 2, 27])]),
+    stage(1, 64, [derivedAttn('attn1', 8, 49, 64, [8, 3, 1, 13]), derivedAttn('attn2', 8, 49, 64, [8, 3, 1, 13])]),
+  ],
+};
 /** classification builders: auto_pad forced to true (their default False cannot run, dbra.md §1.2) */
 const cls = (size: object, drop: number) => ({ ...size, drop_path_rate: drop, n_win: 7, ...common, auto_pad: true });
 const backbone = (size: object, nWin: number, extra: object = {}) => ({
@@ -591,6 +657,14 @@ export const variants = {
     source: `${SRC} classification/debiformer.py:DeBiFormer via @register_model debi_base() (README: 77M; the code has 95.5M)`,
     input: CLS_INPUT,
     config: cls(B, 0.4),
+  },
+  debi_fmnist: {
+    kind: 'classifier',
+    params: 615_184,
+    source: `${SRC}: golden case cls_tiny_reduced, 10 classes, 64×64 (to train with dynavit train)`,
+    input: FMNIST_INPUT,
+    config: FMNIST,
+    derived: FMNIST_DERIVED,
   },
   debi_tiny_seg: {
     kind: 'backbone',
@@ -634,7 +708,7 @@ export const variants = {
     source: `${SRC} detection/debiformer.py:debi_base (mmdet BACKBONES)`,
     config: backbone(B, 32),
   },
-} satisfies Record<string, Variant<DBRAOfficialConfig>>;
+} satisfies Record<string, DBRAVariant>;
 
 export type DBRAVariantName = keyof typeof variants;
 
@@ -696,8 +770,8 @@ export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
   references: ['maclong01/DeBiFormer', 'rayleizhu/BiFormer'],
   variants,
   create(name, options) {
-    const v = variants[name];
-    const cfg = fromOfficialConfig(v.config, v.kind === 'backbone');
+    const v: DBRAVariant = variants[name];
+    const cfg = fromOfficialConfig(v.config, v.kind === 'backbone', v.derived);
     const numClasses =
       options?.numClasses !== undefined && v.kind === 'classifier' ? options.numClasses : cfg.numClasses;
     const attention = familyAttention(options?.attention, dbraAttention, cfg.stages.length, name);

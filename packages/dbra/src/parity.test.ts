@@ -71,6 +71,19 @@ function subDict(sd: ReadonlyMap<string, TensorData>, prefix: string): StateDict
   return new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
+describe('debi_fmnist, the small model to train', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('is the golden case cls_tiny_reduced: built by name, it loads those weights strictly and reproduces its outputs', () => {
+    const start = tf.memory().numTensors;
+    const report = runParity(new Registry([dbra]), weights, io, { variant: { name: 'debi_fmnist' } });
+    expect(report.outputs.map((o) => o.name)).toContain('logits');
+    for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
 describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
   let model: DeBiFormer;
   beforeAll(async () => {

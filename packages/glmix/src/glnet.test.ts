@@ -37,10 +37,10 @@ describe('GLNet variants match the official state_dict manifests', () => {
     await tf.setBackend('cpu');
   });
 
-  it('registers every official variant by its official name (plus our dense backbones)', () => {
+  it('registers every official variant by its official name (plus our dense backbones and glnet_fmnist)', () => {
     const r = new Registry().use(glmix);
-    const official = Object.keys(variants).filter((n) => variants[n as keyof typeof variants].kind === 'classifier');
-    expect(official.sort()).toEqual(manifests.map((x) => x.name).sort());
+    const classifiers = Object.keys(variants).filter((n) => variants[n as keyof typeof variants].kind === 'classifier');
+    expect(classifiers.sort()).toEqual([...manifests.map((x) => x.name), 'glnet_fmnist'].sort());
     expect(
       r
         .listModels()
@@ -91,6 +91,27 @@ describe('GLNet variants match the official state_dict manifests', () => {
       }
     });
   }
+});
+
+describe('glnet_fmnist, the small model to train', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('is the golden case g_reduced_96x128 (with its 1000 classes): built by name, it loads those weights strictly and reproduces its outputs', () => {
+    const start = tf.memory().numTensors;
+    const variant = { name: 'glnet_fmnist', options: { numClasses: 1000 } };
+    const report = runParity(new Registry([glmix]), weights, io, { variant });
+    expect(report.outputs.map((o) => o.name)).toContain('logits');
+    for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+  it('has 10 classes and a 64×64 input by default', () => {
+    const m = new Registry([glmix]).createModel('glnet_fmnist');
+    expect(m.parameterCount()).toBe(variants.glnet_fmnist.params);
+    expect(m.stateDictShapes().at(-2)).toEqual(['head.weight', [10, 128]]);
+    expect(variants.glnet_fmnist.input.size).toEqual([64, 64]);
+    m.dispose();
+  });
 });
 
 describe.each(['cpu', 'wasm'])('GLNet on %s', (backend) => {

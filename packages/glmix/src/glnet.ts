@@ -448,6 +448,20 @@ const G4 = { ...G, embed_dim: [64, 128, 256, 512] };
 const G9 = { ...G, embed_dim: [96, 192, 384, 768] };
 const G16 = { ...G, embed_dim: [128, 256, 512, 1024], layerscale: 0.0001 };
 
+/**
+ * Small models to train from scratch (`dynavit train --model glnet_fmnist --data fashion-mnist`): the
+ * reduced configuration of the public golden case `g_reduced_96x128` (0.65 M parameters) with 10
+ * classes, resized straight to 64×64 (bilinear, no crop, ImageNet normalisation, as training resizes).
+ */
+const FMNIST_INPUT: InputConfig = { ...imagenetInput(1, 64), interpolation: 'bilinear', cropMode: 'squash' };
+const FMNIST = {
+  ...G,
+  num_classes: 10,
+  depth: [1, 1, 2, 1],
+  embed_dim: [32, 64, 96, 128],
+  head_dim: 16,
+};
+
 export const variants = {
   glnet_16g: {
     kind: 'classifier',
@@ -511,6 +525,15 @@ export const variants = {
     modelClass: 'GLNet',
     checkpointKey: 'model',
     config: { ...STL, slot_init: 'param' },
+  },
+  glnet_fmnist: {
+    kind: 'classifier',
+    params: 646_957,
+    source: `${SRC}: golden case g_reduced_96x128, 10 classes, 64×64 (to train with dynavit train)`,
+    input: FMNIST_INPUT,
+    modelClass: 'GLNet',
+    checkpointKey: 'model',
+    config: FMNIST,
   },
   // Dense-prediction backbones: OUR ASSUMPTION (glmix.md §8), not GLMix code; params computed by this port.
   glnet_stl_dense: {

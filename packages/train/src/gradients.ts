@@ -14,11 +14,17 @@ export const gradientsRegistered = hasGradientFunctions;
 /** Import a module by a name bundlers do not try to resolve at build time. */
 const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ /* webpackIgnore: true */ name);
 
+const notFound = (e: unknown): boolean => {
+  const code = (e as { code?: string }).code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+};
+
 /**
  * Make sure gradients are registered: nothing to do when they are; else tfjs-core's registration module
  * (bundlers), else `@tensorflow/tfjs-node` or `@tensorflow/tfjs` (Node). Throws a `NotImplementedError`
- * saying what to install when none can be loaded. Also registers core's backward kernels for the
- * backends that lack them (tfjs-backend-wasm: `registerGradientKernels`), so training runs on wasm.
+ * saying what to install, and why each candidate failed, when none can be loaded. Also registers core's
+ * backward kernels for the backends that lack them (tfjs-backend-wasm: `registerGradientKernels`), so
+ * training runs on wasm.
  */
 export async function ensureGradients(): Promise<void> {
   registerGradientKernels();
@@ -28,16 +34,18 @@ export async function ensureGradients(): Promise<void> {
   } catch {
     // Node: tfjs-core's ES build cannot be loaded; try the full packages below
   }
+  const failed: string[] = [];
   for (const name of ['@tensorflow/tfjs-node', '@tensorflow/tfjs']) {
     if (gradientsRegistered()) return;
     try {
       await importOptional(name);
-    } catch {
-      // not installed
+      if (!gradientsRegistered()) failed.push(`${name} loaded but registered no gradient functions on this tfjs-core`);
+    } catch (e) {
+      failed.push(`${name}: ${notFound(e) ? 'not installed' : (e as Error).message}`);
     }
   }
   if (!gradientsRegistered())
     throw new NotImplementedError(
-      "training needs tfjs's gradient functions and none are registered: import '@tensorflow/tfjs-core/dist/register_all_gradients' (bundlers) or install @tensorflow/tfjs (Node)",
+      `training needs tfjs's gradient functions and none are registered: install the optional peer @tensorflow/tfjs (npm i @tensorflow/tfjs@^4.22.0) in Node, or import '@tensorflow/tfjs-core/dist/register_all_gradients' in a bundle (${failed.join('; ')})`,
     );
 }

@@ -58,10 +58,10 @@ async function overfit(model: Classifier, side: number, batch: number, epochs: n
 describe('train: a small fixed batch is overfitted (loss decreases)', () => {
   // [name, model, side, batch, epochs]: one update per epoch with batch 4, two with batch 2
   const cases: Array<[string, () => Classifier, number, number, number]> = [
-    ['glmix g_reduced, 32×32', () => tinyClassifier('glmix' as TinyFamily, 4), 32, 4, 4],
-    ['dbra cls_tiny_reduced, 32×32', () => tinyClassifier('dbra', 4), 32, 4, 8],
-    ['dat dat_pp_reduced, 64×64', () => tinyClassifier('dat', 4), 64, 2, 4],
-    ['hybrid: dat_pp_reduced with glmix.glmix in stage 2, 64×64', () => tinyHybrid({ 2: 'glmix.glmix' }, 4), 64, 2, 4],
+    ['glnet_fmnist, 32×32', () => tinyClassifier('glmix' as TinyFamily, 4), 32, 4, 4],
+    ['debi_fmnist, 32×32', () => tinyClassifier('dbra', 4), 32, 4, 8],
+    ['dat_fmnist, 64×64', () => tinyClassifier('dat', 4), 64, 2, 4],
+    ['hybrid: dat_fmnist with glmix.glmix in stage 2, 64×64', () => tinyHybrid({ 2: 'glmix.glmix' }, 4), 64, 2, 4],
   ];
   for (const [name, make, side, batch, epochs] of cases)
     it(`${name} (wasm)`, { timeout: 900_000 }, async () => {

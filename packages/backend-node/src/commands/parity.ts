@@ -8,7 +8,7 @@
 import { DynavitError, InvalidArgumentError } from '@dynavit/core';
 import { type GradientParityReport, runGradientParity, runParityAsync } from '@dynavit/core/testing';
 import { checkInputFile, readInputFile } from '../files.js';
-import { ensureGradients } from '../gradients.js';
+import { ensureGradients } from '@dynavit/train';
 import { describeNonFinite, maxMemory, nonFinite } from '../options.js';
 import { gradientTable, parityJson, parityTable } from '../parity-report.js';
 import { createRegistry } from '../registry.js';

@@ -20,7 +20,7 @@ import { readPthFile } from '@dynavit/core/node';
 import { type ParityAdapter, type ParityReport, runGradientParity, runParityAsync } from '@dynavit/core/testing';
 import { headsParity } from '@dynavit/heads/testing';
 import { readInputFile } from '../files.js';
-import { ensureGradients } from '../gradients.js';
+import { ensureGradients } from '@dynavit/train';
 import { readSafetensorsBudgeted } from '../weights.js';
 
 /** A safetensors file within a memory budget (`maxBytes`; core's default budget when absent). */

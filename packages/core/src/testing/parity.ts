@@ -11,7 +11,7 @@ import type { SafetensorsFile } from '../io/safetensors.js';
 import { toFloat32 } from '../io/tensor-data.js';
 import type { Module } from '../nn/module.js';
 import { toNCHW, toNHWC } from '../ops/layout.js';
-import type { ReferenceMetadata, Registry } from '../registry.js';
+import type { CreateModelOptions, ReferenceMetadata, Registry } from '../registry.js';
 
 /** A tensor read back to the host. */
 export interface HostTensor {
@@ -134,6 +134,11 @@ export interface ParityOptions {
    * `headsParity` from `@dynavit/heads/testing`).
    */
   adapters?: readonly ParityAdapter[];
+  /**
+   * Build this registered variant (by name, with its create options) instead of the model the golden
+   * metadata describes: checks that a variant is exactly a golden case (same tensors, same outputs).
+   */
+  variant?: { name: string; options?: CreateModelOptions };
 }
 
 type HostOutputs = Record<string, HostTensor>;
@@ -147,7 +152,9 @@ function parityModel(
   const reference = weights.metadata['reference'];
   if (!reference) throw new CheckpointError('weights file has no "reference" metadata: not a dynavit golden case');
   const family = registry.familyForReference(reference)?.name ?? '?';
-  const model = registry.fromReference(weights.metadata);
+  const model = opts.variant
+    ? registry.createModel(opts.variant.name, opts.variant.options)
+    : registry.fromReference(weights.metadata);
   for (const adapt of [...(opts.adapters ?? []), imageModelParity]) {
     const pm = adapt(model, weights.metadata);
     if (pm) return { pm, family };
