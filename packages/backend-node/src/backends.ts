@@ -28,6 +28,7 @@ import {
   type BackendChoice as CoreBackendChoice,
   type BackendProbe as CoreBackendProbe,
   InvalidArgumentError,
+  registerFastKernels,
   registerGradientKernels,
 } from '@dynavit/core';
 
@@ -274,6 +275,7 @@ async function activate(backend: NodeBackend): Promise<boolean> {
     if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
     await tf.ready();
     registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
+    registerFastKernels(); // faster wasm kernels, each wrapping wasm's own (core)
     return true;
   } catch {
     return false;

@@ -11,6 +11,7 @@ import {
   type BackendChoice as CoreBackendChoice,
   DynavitError,
   InvalidArgumentError,
+  registerFastKernels,
   registerGradientKernels,
 } from '@dynavit/core';
 
@@ -238,6 +239,7 @@ export async function selectBackendWith(
       if (await tf.setBackend(b)) {
         await tf.ready();
         registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
+        registerFastKernels(); // faster wasm kernels, each wrapping wasm's own (core)
         const ahead = WEB_BACKENDS.slice(0, WEB_BACKENDS.indexOf(b)).filter((x) => skipped[x]);
         const reason =
           prefer === b

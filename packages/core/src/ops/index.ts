@@ -9,4 +9,5 @@ export * from './windows.js';
 export * from './broadcast-check.js';
 export * from './separable-grid-sample.js';
 export * from './layout.js';
+export * from './fast-kernels.js';
 export * from './gradient-kernels.js';

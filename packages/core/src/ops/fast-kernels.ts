@@ -1,0 +1,145 @@
+/**
+ * Faster versions of tfjs kernels for one backend, each wrapping the backend's own kernel, which stays
+ * the reference it is tested against (`fast-kernels.test.ts`) and the path it takes outside its domain.
+ *
+ * `BatchMatMul` on tfjs-backend-wasm 4.22: a product of a batch of matrices runs a plain blocked loop
+ * (~0.45 GMAC/s on our 2-core machines), while a single product (batch 1, no transpose) goes to
+ * XNNPACK (2–5 GMAC/s on these sizes, ~10 on large ones). Attention products are batches of such
+ * matrices (DAT-T++ stage 1: 2 heads of 3136×32 · 32×49; GLMix: heads of 64 slots × 3136 tokens), so the
+ * wrapper runs each matrix of the batch as its own XNNPACK product when one product has at least
+ * `SPLIT_MIN_MACS` multiply-adds, transposing the operands first when asked to. The operands are read
+ * back once and cut on the host: wasm's Slice kernel takes time in proportion to its whole input
+ * (2.6 ms for a 12 k-value slice of a 609 k-value tensor), more than the product itself. Below the threshold the batched loop's lower
+ * per-call cost wins. Measured on wasm (batch × M×K · K×N, batched → split): 4 × 3136×64 · 64×196
+ * 319 → 41 ms; 49 × 112×111 · 111×56 68 → 21 ms; 8 × 196×196 · 196×32 19 → 3 ms; 98 × 56×55 · 55×28
+ * 17.5 → 6.1 ms; 64 × 49×32 · 32×49 (77 k MACs each, kept batched) 7 → 9.7 ms split.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type Info = tf.TensorInfo;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** Multiply-adds of one matrix product from which the batch is split into single XNNPACK products. */
+export const SPLIT_MIN_MACS = 100_000;
+
+const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** The original kernel of each wrapped (kernel, backend), to restore it. */
+const originals = new Map<string, tf.KernelConfig>();
+const key = (kernelName: string, backendName: string) => `${kernelName}/${backendName}`;
+
+function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.KernelFunc {
+  const kernel = (name: string) => tf.getKernel(name, backendName)?.kernelFunc;
+  return (args: KernelArgs) => {
+    const { inputs, backend } = args;
+    const { a, b } = inputs as { a: Info; b: Info };
+    const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const [M, K] = transposeA ? [a.shape[ra - 1]!, a.shape[ra - 2]!] : [a.shape[ra - 2]!, a.shape[ra - 1]!];
+    const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+    const batchA = a.shape.slice(0, -2);
+    const batchB = b.shape.slice(0, -2);
+    const nA = prod(batchA);
+    const nB = prod(batchB);
+    const batch = Math.max(nA, nB);
+    const sameBatch = nA === nB && batchA.join() === batchB.join();
+    const [reshape, transpose] = [tf.Reshape, tf.Transpose].map(kernel);
+    if (
+      batch < 2 ||
+      M * K * N < SPLIT_MIN_MACS ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      !(sameBatch || nA === 1 || nB === 1) ||
+      !reshape ||
+      !transpose
+    )
+      return original(args);
+    const be = backend as tf.KernelBackend;
+    const outBatch = sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+    const run = (f: tf.KernelFunc, inp: Record<string, Info>, at: Record<string, unknown>) =>
+      f({ inputs: inp, backend, attrs: at as unknown as tf.NamedAttrMap }) as Info;
+    const temps: Info[] = [];
+    const keep = (t: Info): Info => {
+      temps.push(t);
+      return t;
+    };
+    const write = (values: Float32Array, shape: number[]): Info => ({
+      dataId: be.write(values, shape, 'float32'),
+      shape,
+      dtype: 'float32',
+    });
+    try {
+      // each operand as a batch of row-major matrices, [n, M, K] and [n, K, N], read back once: wasm's
+      // Slice kernel copies its whole input per call, so one matrix at a time is cut from the host copy
+      const host = (x: Info, n: number, rows: number, cols: number, swap: boolean): Float32Array => {
+        const x3 = keep(run(reshape, { x }, { shape: swap ? [n, cols, rows] : [n, rows, cols] }));
+        const t = swap ? keep(run(transpose, { x: x3 }, { perm: [0, 2, 1] })) : x3;
+        return be.readSync(t.dataId) as Float32Array;
+      };
+      const av = host(a, nA, M, K, transposeA);
+      const bv = host(b, nB, K, N, transposeB);
+      const matrix = (values: Float32Array, n: number, i: number, rows: number, cols: number) =>
+        write(values.subarray((n === 1 ? 0 : i) * rows * cols, ((n === 1 ? 0 : i) + 1) * rows * cols), [1, rows, cols]);
+      const a0 = nA === 1 ? keep(matrix(av, 1, 0, M, K)) : undefined;
+      const b0 = nB === 1 ? keep(matrix(bv, 1, 0, K, N)) : undefined;
+      const out = new Float32Array(batch * M * N);
+      for (let i = 0; i < batch; i++) {
+        const ai = a0 ?? matrix(av, nA, i, M, K);
+        const bi = b0 ?? matrix(bv, nB, i, K, N);
+        try {
+          const ci = run(original, { a: ai, b: bi }, { transposeA: false, transposeB: false });
+          out.set(be.readSync(ci.dataId) as Float32Array, i * M * N);
+          be.disposeData(ci.dataId);
+        } finally {
+          if (ai !== a0) be.disposeData(ai.dataId);
+          if (bi !== b0) be.disposeData(bi.dataId);
+        }
+      }
+      const shape = [...outBatch, M, N];
+      return { dataId: be.write(out, shape, 'float32'), shape, dtype: 'float32' };
+    } finally {
+      for (const t of temps) be.disposeData(t.dataId);
+    }
+  };
+}
+
+const FAST_KERNELS: Record<string, (original: tf.KernelFunc, backendName: string) => tf.KernelFunc> = {
+  [tf.BatchMatMul]: splitBatchMatMul,
+};
+
+/**
+ * Wrap, for `backendName` (default `wasm`), each kernel of `FAST_KERNELS` the backend has; returns the
+ * names wrapped by this call (none on a second call, nor for a backend without them). The backend's own
+ * kernel stays in use outside each wrapper's domain; `unregisterFastKernels` restores it. Backend
+ * selection (Node and browser) calls this after the backend is ready.
+ */
+export function registerFastKernels(backendName = 'wasm'): string[] {
+  if (backendName !== 'wasm') return []; // measured on wasm only; other backends keep their kernels
+  const added: string[] = [];
+  for (const [kernelName, wrap] of Object.entries(FAST_KERNELS)) {
+    const k = key(kernelName, backendName);
+    const config = tf.getKernel(kernelName, backendName);
+    if (!config || originals.has(k)) continue;
+    originals.set(k, config);
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({ ...config, kernelFunc: wrap(config.kernelFunc, backendName) });
+    added.push(kernelName);
+  }
+  return added;
+}
+
+/** Put back the backend's own kernels that `registerFastKernels` wrapped; returns their names. */
+export function unregisterFastKernels(backendName = 'wasm'): string[] {
+  const restored: string[] = [];
+  for (const kernelName of Object.keys(FAST_KERNELS)) {
+    const k = key(kernelName, backendName);
+    const config = originals.get(k);
+    if (!config) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel(config);
+    originals.delete(k);
+    restored.push(kernelName);
+  }
+  return restored;
+}
