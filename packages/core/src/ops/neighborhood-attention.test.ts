@@ -10,7 +10,9 @@ import { need, readFixture } from './__fixtures__/read-fixture.js';
 import {
   neighborhoodAggregate,
   neighborhoodAggregateReference,
+  NEIGHBORHOOD_ATTENTION_KERNEL,
   neighborhoodAttention2d,
+  neighborhoodAttention2dFused,
   neighborhoodAttention2dReference,
   neighborhoodAxisTables,
   neighborhoodLogits,
@@ -163,6 +165,72 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
       `[NA ${backend}] shift vs gather, ${RANDOM.length} shapes × rpb/null: max |diff| ${worst.toExponential(2)}`,
     );
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('the fused kernel matches natten_unit (every group) and both composite paths on random inputs, any dilation', () => {
+    for (const [g, k] of GROUPS) {
+      const t = (name: string) => {
+        const fx = need(golden, `${g}.${name}`);
+        return tf.tensor(fx.data, fx.shape);
+      };
+      const [q, key, v, refOut] = [t('query'), t('key'), t('value'), t('out')] as tf.Tensor5D[];
+      const rpb = t('rpb') as tf.Tensor3D;
+      const before = tf.memory().numTensors;
+      const out = neighborhoodAttention2dFused(q!, key!, v!, rpb, k);
+      expect(maxAbsDiff(out.dataSync(), refOut!.dataSync()), `group ${g}`).toBeLessThan(1e-5);
+      out.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([q!, key!, v!, refOut!, rpb]);
+    }
+    let worst = 0;
+    const cases: Array<[number, number, number, number, number, number, number]> = [
+      ...RANDOM.map(
+        ([B, M, H, W, D, k]) => [B, M, H, W, D, k, 1] as [number, number, number, number, number, number, number],
+      ),
+      [1, 2, 11, 9, 3, 3, 2],
+      [2, 1, 15, 16, 2, 5, 3],
+    ];
+    cases.forEach(([B, M, H, W, D, k, dilation], idx) => {
+      const shape: [number, number, number, number, number] = [B, M, H, W, D];
+      const n = B * M * H * W * D;
+      const q = tf.tensor5d(values(n, 600 + idx), shape);
+      const key = tf.tensor5d(values(n, 700 + idx), shape);
+      const v = tf.tensor5d(values(n, 800 + idx), shape);
+      const rpb = tf.tensor3d(values(M * (2 * k - 1) ** 2, 900 + idx), [M, 2 * k - 1, 2 * k - 1]);
+      for (const bias of [rpb, null]) {
+        const fused = neighborhoodAttention2dFused(q, key, v, bias, k, { dilation });
+        const ref = neighborhoodAttention2dReference(q, key, v, bias, k, { dilation });
+        worst = Math.max(worst, maxAbsDiff(fused.dataSync(), ref.out.dataSync()));
+        if (dilation === 1) {
+          const shift = neighborhoodAttention2d(q, key, v, bias, k, { returnLogits: true }); // the shift path
+          worst = Math.max(worst, maxAbsDiff(fused.dataSync(), shift.out.dataSync()));
+          tf.dispose([shift.out, shift.logits!]);
+        }
+        tf.dispose([fused, ref.out]);
+      }
+      tf.dispose([q, key, v, rpb]);
+    });
+    console.log(
+      `[NA ${backend}] fused vs composite, ${cases.length} shapes × rpb/null: max |diff| ${worst.toExponential(2)}`,
+    );
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('neighborhoodAttention2d runs the fused kernel for inference, the differentiable shift path under tf.grad', async () => {
+    const shape: [number, number, number, number, number] = [1, 2, 9, 10, 4];
+    const x = tf.tensor5d(values(2 * 9 * 10 * 4, 17), shape);
+    const rpb = tf.tensor3d(values(2 * 13 * 13, 18), [2, 13, 13]);
+    const kernels = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernels.map((kk) => kk.name));
+    const inference = await kernels(() => neighborhoodAttention2d(x, x, x, rpb, 7).out);
+    expect([...inference]).toEqual([NEIGHBORHOOD_ATTENTION_KERNEL]);
+    const withLogits = await kernels(() => neighborhoodAttention2d(x, x, x, rpb, 7, { returnLogits: true }).out);
+    expect(withLogits.has(NEIGHBORHOOD_ATTENTION_KERNEL)).toBe(false);
+    const training = await kernels(() => {
+      const g = tf.grad((q: tf.Tensor) => tf.sum(neighborhoodAttention2d(q as tf.Tensor5D, x, x, rpb, 7).out))(x);
+      return g;
+    });
+    expect(training.has(NEIGHBORHOOD_ATTENTION_KERNEL)).toBe(false);
+    tf.dispose([x, rpb]);
   });
 
   it('the shift path runs no gather kernel (dilation 1); the gather path does', async () => {
