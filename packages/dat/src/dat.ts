@@ -41,6 +41,7 @@ import {
   ModuleList,
   NotImplementedError,
   neighborhoodAttention2d,
+  neighborhoodAttentionFromQKV,
   type OfficialConfig,
   type Parameter,
   type ReferenceMetadata,
@@ -143,18 +144,25 @@ export class NeighborhoodAttention2D extends Module implements Attention2d {
               [0, 0],
             ])
           : x;
-      // [B,Hp,Wp,3C] → [B,Hp,Wp,3,M,hd] → [3,B,M,Hp,Wp,hd]
-      const qkv = tf.transpose(tf.reshape(this.qkv.forward(xp), [B, Hp, Wp, 3, M, hd]), [3, 0, 4, 1, 2, 5]);
-      const [q, kk, v] = tf.unstack(qkv, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
-      const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, this.rpb.value as tf.Tensor3D, k, {
-        returnLogits: withLogits,
-      });
+      const rpb = this.rpb.value as tf.Tensor3D;
       addMacs(2 * B * M * Hp * Wp * k * k * hd); // q·k and attn·v over each k×k window
-      // [B,M,Hp,Wp,hd] → [B,Hp,Wp,M,hd] → [B,Hp,Wp,C] → crop
-      let o: tf.Tensor4D = tf.reshape(tf.transpose(na.out, [0, 2, 3, 1, 4]), [B, Hp, Wp, this.dim]);
+      let o: tf.Tensor4D;
+      let logits: tf.Tensor5D | undefined;
+      if (withLogits) {
+        // [B,Hp,Wp,3C] → [B,Hp,Wp,3,M,hd] → [3,B,M,Hp,Wp,hd]
+        const qkv = tf.transpose(tf.reshape(this.qkv.forward(xp), [B, Hp, Wp, 3, M, hd]), [3, 0, 4, 1, 2, 5]);
+        const [q, kk, v] = tf.unstack(qkv, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
+        const na = neighborhoodAttention2d(tf.mul(q, this.scale), kk, v, rpb, k, { returnLogits: true });
+        logits = na.logits;
+        // [B,M,Hp,Wp,hd] → [B,Hp,Wp,M,hd] → [B,Hp,Wp,C]
+        o = tf.reshape(tf.transpose(na.out, [0, 2, 3, 1, 4]), [B, Hp, Wp, this.dim]);
+      } else {
+        // the same from the channels-last qkv: a fused kernel for inference on cpu/wasm, else the above
+        o = neighborhoodAttentionFromQKV(this.qkv.forward(xp) as tf.Tensor4D, M, rpb, k, this.scale);
+      }
       if (Hp > H || Wp > W) o = tf.slice(o, [0, 0, 0, 0], [B, H, W, this.dim]);
       const out = this.proj.forward(o) as tf.Tensor4D;
-      return withLogits ? { out, logits: na.logits as tf.Tensor5D } : { out };
+      return logits ? { out, logits } : { out };
     });
   }
 }

@@ -11,9 +11,11 @@ import {
   neighborhoodAggregate,
   neighborhoodAggregateReference,
   NEIGHBORHOOD_ATTENTION_KERNEL,
+  NEIGHBORHOOD_ATTENTION_QKV_KERNEL,
   neighborhoodAttention2d,
   neighborhoodAttention2dFused,
   neighborhoodAttention2dReference,
+  neighborhoodAttentionFromQKV,
   neighborhoodAxisTables,
   neighborhoodLogits,
   neighborhoodLogitsReference,
@@ -231,6 +233,47 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
     });
     expect(training.has(NEIGHBORHOOD_ATTENTION_KERNEL)).toBe(false);
     tf.dispose([x, rpb]);
+  });
+
+  it('from a fused qkv projection: the channels-last fused kernel equals the composite path (transpose, scale, NA, transpose)', async () => {
+    // (B, H, W, M, D, k, dilation): DAT's N blocks (7×7 windows), a map equal to k, batch 2, dilation 2
+    const cases: Array<[number, number, number, number, number, number, number]> = [
+      [1, 14, 14, 2, 8, 7, 1],
+      [2, 7, 9, 3, 4, 7, 1],
+      [1, 10, 12, 2, 5, 3, 1],
+      [1, 11, 9, 1, 6, 3, 2],
+    ];
+    let worst = 0;
+    cases.forEach(([B, H, W, M, D, k, dilation], idx) => {
+      const qkv = tf.tensor4d(values(B * H * W * 3 * M * D, 1000 + idx), [B, H, W, 3 * M * D]);
+      const rpb = tf.tensor3d(values(M * (2 * k - 1) ** 2, 1100 + idx), [M, 2 * k - 1, 2 * k - 1]);
+      for (const bias of [rpb, null]) {
+        const before = tf.memory().numTensors;
+        const fused = neighborhoodAttentionFromQKV(qkv, M, bias, k, D ** -0.5, { dilation, path: 'fused' });
+        const composite = neighborhoodAttentionFromQKV(qkv, M, bias, k, D ** -0.5, { dilation, path: 'composite' });
+        expect(fused.shape).toEqual([B, H, W, M * D]);
+        expect(composite.shape).toEqual([B, H, W, M * D]);
+        worst = Math.max(worst, maxAbsDiff(fused.dataSync(), composite.dataSync()));
+        tf.dispose([fused, composite]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      tf.dispose([qkv, rpb]);
+    });
+    console.log(`[NA ${backend}] from qkv, fused vs composite: max |diff| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-5);
+    // the default: the fused kernel for inference, the composite ops under tf.grad
+    const qkv = tf.tensor4d(values(9 * 9 * 12, 5), [1, 9, 9, 12]);
+    const kernels = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernels.map((kk) => kk.name));
+    expect([...(await kernels(() => neighborhoodAttentionFromQKV(qkv, 2, null, 7, 0.5)))]).toEqual([
+      NEIGHBORHOOD_ATTENTION_QKV_KERNEL,
+    ]);
+    const training = await kernels(() =>
+      tf.grad((x: tf.Tensor) => tf.sum(neighborhoodAttentionFromQKV(x as tf.Tensor4D, 2, null, 7, 0.5)))(qkv),
+    );
+    expect(training.has(NEIGHBORHOOD_ATTENTION_QKV_KERNEL)).toBe(false);
+    expect(() => neighborhoodAttentionFromQKV(qkv, 5, null, 7, 0.5)).toThrow(/not 3 × 5 heads/);
+    expect(() => neighborhoodAttentionFromQKV(qkv, 2, null, 11, 0.5)).toThrow(InvalidArgumentError);
+    qkv.dispose();
   });
 
   it('the shift path runs no gather kernel (dilation 1); the gather path does', async () => {

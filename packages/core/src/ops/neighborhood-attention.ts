@@ -119,74 +119,156 @@ function tables2d(h: number, w: number, k: number, d: number): Tables2d {
   return tables;
 }
 
-/** The fused kernel's name (registered for cpu and wasm on first use). */
+/** The fused kernels' names (registered for cpu and wasm on first use). */
 export const NEIGHBORHOOD_ATTENTION_KERNEL = 'DynavitNeighborhoodAttention2D';
+export const NEIGHBORHOOD_ATTENTION_QKV_KERNEL = 'DynavitNeighborhoodAttention2DQKV';
 const FUSED_BACKENDS = new Set(['cpu', 'wasm']);
 
+/** Where (b, m, position) of q, k, v and the output sit in their host arrays (d is contiguous). */
+interface NaLayout {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  /** offsets of q, k, v's element 0 in their arrays */
+  qOff: number;
+  kOff: number;
+  vOff: number;
+  /** strides of b, m, position in the inputs, and in the output */
+  inStrides: [number, number, number];
+  outStrides: [number, number, number];
+}
+
 /**
- * Inputs `q`, `k`, `v` [B, M, H, W, D] and optionally `rpb` [M, 2k−1, 2k−1]; attrs `kernelSize`,
- * `dilation`. Output [B, M, H, W, D]: softmax over the window of q·k (+ rpb), applied to v. Accumulates
- * in float64; reads its inputs from the backend once.
+ * The fused loop: for each (b, m, query), logits = scale·(q·k) + rpb over the query's window, softmax,
+ * the weighted sum of the window's values, accumulated in float64.
  */
-function fusedNeighborhoodAttention({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
-  const be = backend as tf.KernelBackend;
-  const { q, k, v, rpb } = inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; rpb?: tf.TensorInfo };
-  const { kernelSize, dilation } = attrs as unknown as { kernelSize: number; dilation: number };
-  const [b, m, h, w, dim] = q.shape as [number, number, number, number, number];
-  const qv = be.readSync(q.dataId) as Float32Array;
-  const kv = be.readSync(k.dataId) as Float32Array;
-  const vv = be.readSync(v.dataId) as Float32Array;
-  const rv = rpb ? (be.readSync(rpb.dataId) as Float32Array) : null;
+function naLoop(
+  L: NaLayout,
+  shape: [number, number, number, number, number],
+  rpb: Float32Array | null,
+  kernelSize: number,
+  dilation: number,
+  scale: number,
+): Float32Array {
+  const [b, m, h, w, dim] = shape;
   const { key, bias } = tables2d(h, w, kernelSize, dilation);
+  const { q: qv, k: kv, v: vv } = L;
+  const [sb, sm, sp] = L.inStrides;
+  const [ob, om, op] = L.outStrides;
   const kk = kernelSize * kernelSize;
   const span2 = (2 * kernelSize - 1) ** 2;
   const hw = h * w;
   const out = new Float32Array(b * m * hw * dim);
   const p = new Float64Array(kk);
   const acc = new Float64Array(dim);
-  for (let bm = 0; bm < b * m; bm++) {
-    const base = bm * hw * dim;
-    const rb = (bm % m) * span2;
-    for (let i = 0; i < hw; i++) {
-      const qo = base + i * dim;
-      const t = i * kk;
-      let max = Number.NEGATIVE_INFINITY;
-      for (let s = 0; s < kk; s++) {
-        const ko = base + key[t + s]! * dim;
-        let dot = rv ? rv[rb + bias[t + s]!]! : 0;
-        for (let d = 0; d < dim; d++) dot += qv[qo + d]! * kv[ko + d]!;
-        p[s] = dot;
-        if (dot > max) max = dot;
+  for (let bi = 0; bi < b; bi++)
+    for (let mi = 0; mi < m; mi++) {
+      const base = bi * sb + mi * sm;
+      const rb = mi * span2;
+      for (let i = 0; i < hw; i++) {
+        const qo = L.qOff + base + i * sp;
+        const t = i * kk;
+        let max = Number.NEGATIVE_INFINITY;
+        for (let s = 0; s < kk; s++) {
+          const ko = L.kOff + base + key[t + s]! * sp;
+          let dot = 0;
+          for (let d = 0; d < dim; d++) dot += qv[qo + d]! * kv[ko + d]!;
+          dot = dot * scale + (rpb ? rpb[rb + bias[t + s]!]! : 0);
+          p[s] = dot;
+          if (dot > max) max = dot;
+        }
+        let sum = 0;
+        for (let s = 0; s < kk; s++) {
+          const e = Math.exp(p[s]! - max);
+          p[s] = e;
+          sum += e;
+        }
+        acc.fill(0);
+        for (let s = 0; s < kk; s++) {
+          const ps = p[s]! / sum;
+          const vo = L.vOff + base + key[t + s]! * sp;
+          for (let d = 0; d < dim; d++) acc[d]! += ps * vv[vo + d]!;
+        }
+        const oo = bi * ob + mi * om + i * op;
+        for (let d = 0; d < dim; d++) out[oo + d] = acc[d]!;
       }
-      let sum = 0;
-      for (let s = 0; s < kk; s++) {
-        const e = Math.exp(p[s]! - max);
-        p[s] = e;
-        sum += e;
-      }
-      acc.fill(0);
-      for (let s = 0; s < kk; s++) {
-        const ps = p[s]! / sum;
-        const vo = base + key[t + s]! * dim;
-        for (let d = 0; d < dim; d++) acc[d]! += ps * vv[vo + d]!;
-      }
-      for (let d = 0; d < dim; d++) out[qo + d] = acc[d]!;
     }
-  }
-  return { dataId: be.write(out, [...q.shape], 'float32'), shape: [...q.shape], dtype: 'float32' };
+  return out;
 }
 
-/** Whether the fused kernel can run here: a cpu/wasm backend, no gradient being recorded. Registers it. */
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+const hostOf = (be: tf.KernelBackend, t: tf.TensorInfo) => be.readSync(t.dataId) as Float32Array;
+const written = (be: tf.KernelBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
+  dataId: be.write(values, shape, 'float32'),
+  shape,
+  dtype: 'float32',
+});
+
+/** `q`, `k`, `v` [B, M, H, W, D], `rpb`? [M, 2k−1, 2k−1]; attrs kernelSize, dilation → [B, M, H, W, D]. */
+function fusedNeighborhoodAttention({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as tf.KernelBackend;
+  const { q, k, v, rpb } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const { kernelSize, dilation } = attrs as unknown as { kernelSize: number; dilation: number };
+  const shape = q!.shape as [number, number, number, number, number];
+  const [, m, h, w, dim] = shape;
+  const layout: NaLayout = {
+    q: hostOf(be, q!),
+    k: hostOf(be, k!),
+    v: hostOf(be, v!),
+    qOff: 0,
+    kOff: 0,
+    vOff: 0,
+    inStrides: [m * h * w * dim, h * w * dim, dim],
+    outStrides: [m * h * w * dim, h * w * dim, dim],
+  };
+  const out = naLoop(layout, shape, rpb ? hostOf(be, rpb) : null, kernelSize, dilation, 1);
+  return written(be, out, [...shape]);
+}
+
+/**
+ * `qkv` [B, H, W, 3·M·D] (channels ordered 3, M, D: a fused projection), `rpb`?; attrs numHeads,
+ * kernelSize, dilation, scale → [B, H, W, M·D]: no transposes in or out.
+ */
+function fusedNeighborhoodAttentionQKV({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as tf.KernelBackend;
+  const { qkv, rpb } = inputs as Record<string, tf.TensorInfo | undefined>;
+  const { numHeads: m, kernelSize, dilation, scale } = attrs as unknown as Record<string, number>;
+  const [b, h, w, c3] = qkv!.shape as [number, number, number, number];
+  const dim = c3 / 3 / m!;
+  const values = hostOf(be, qkv!);
+  const layout: NaLayout = {
+    q: values,
+    k: values,
+    v: values,
+    qOff: 0,
+    kOff: m! * dim,
+    vOff: 2 * m! * dim,
+    inStrides: [h * w * c3, dim, c3],
+    outStrides: [h * w * m! * dim, dim, m! * dim],
+  };
+  const out = naLoop(layout, [b, m!, h, w, dim], rpb ? hostOf(be, rpb) : null, kernelSize!, dilation!, scale!);
+  return written(be, out, [b, h, w, m! * dim]);
+}
+
+const FUSED: Record<string, tf.KernelFunc> = {
+  [NEIGHBORHOOD_ATTENTION_KERNEL]: fusedNeighborhoodAttention,
+  [NEIGHBORHOOD_ATTENTION_QKV_KERNEL]: fusedNeighborhoodAttentionQKV,
+};
+
+/** Whether the fused kernels can run here: a cpu/wasm backend, no gradient being recorded. Registers them. */
 function useFusedKernel(): boolean {
   const backend = tf.getBackend();
   if (!FUSED_BACKENDS.has(backend) || tf.engine().state.gradientDepth > 0) return false;
-  if (!tf.getKernel(NEIGHBORHOOD_ATTENTION_KERNEL, backend))
-    tf.registerKernel({
-      kernelName: NEIGHBORHOOD_ATTENTION_KERNEL,
-      backendName: backend,
-      kernelFunc: fusedNeighborhoodAttention,
-    });
+  for (const [kernelName, kernelFunc] of Object.entries(FUSED))
+    if (!tf.getKernel(kernelName, backend)) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
   return true;
+}
+
+function requireFusedBackend(op: string): void {
+  const backend = tf.getBackend();
+  if (!FUSED_BACKENDS.has(backend))
+    throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu and wasm, not ${backend}`);
+  useFusedKernel();
 }
 
 /**
@@ -204,15 +286,60 @@ export function neighborhoodAttention2dFused(
   const op = 'neighborhoodAttention2dFused';
   const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  const backend = tf.getBackend();
-  if (!FUSED_BACKENDS.has(backend))
-    throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu and wasm, not ${backend}`);
-  useFusedKernel();
+  requireFusedBackend(op);
   const inputs: tf.NamedTensorMap = rpb ? { q, k, v, rpb } : { q, k, v };
   return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_KERNEL, inputs, {
     kernelSize,
     dilation,
   } as unknown as tf.NamedAttrMap) as tf.Tensor5D;
+}
+
+export interface NeighborhoodQKVOptions extends NeighborhoodOptions {
+  /** Force the composite path (reshape, transpose, scale, {@link neighborhoodAttention2d}, transpose) or the fused kernel; default: fused where {@link neighborhoodAttention2d} would run it. */
+  path?: 'composite' | 'fused';
+}
+
+/**
+ * Neighbourhood attention from a fused qkv projection, as DAT's N blocks compute it (dat.md §5):
+ * `qkv` [B, H, W, 3·M·D] with channels ordered (3, M, D) (torch `reshape(B, H, W, 3, M, D)`), q scaled
+ * by `scale`, `rpb` [M, 2k−1, 2k−1] or null → [B, H, W, M·D] (heads merged back, channels (M, D)).
+ * The composite path transposes to heads-first, runs {@link neighborhoodAttention2d} and transposes
+ * back; the fused kernel (cpu, wasm, inference) reads and writes the channels-last layout directly.
+ */
+export function neighborhoodAttentionFromQKV(
+  qkv: tf.Tensor4D,
+  numHeads: number,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  scale: number,
+  options: NeighborhoodQKVOptions = {},
+): tf.Tensor4D {
+  const op = 'neighborhoodAttentionFromQKV';
+  assertRank(op, 'qkv', qkv, 4);
+  const [b, h, w, c3] = qkv.shape;
+  if (!Number.isInteger(numHeads) || numHeads < 1 || c3 % (3 * numHeads) !== 0)
+    throw new InvalidArgumentError(`${op}: qkv's ${c3} channels are not 3 × ${numHeads} heads × a head width`);
+  const dim = c3 / 3 / numHeads;
+  const shape: [number, number, number, number, number] = [b, numHeads, h, w, dim];
+  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernel());
+  if (fused) {
+    if (options.path === 'fused') requireFusedBackend(op);
+    // the same checks as the composite path, on the heads-first shape
+    const probe = { shape, rank: 5 } as unknown as tf.Tensor5D;
+    const { dilation } = check(op, probe, probe, rpb, kernelSize, options);
+    const inputs: tf.NamedTensorMap = rpb ? { qkv, rpb } : { qkv };
+    const attrs = { numHeads, kernelSize, dilation, scale } as unknown as tf.NamedAttrMap;
+    return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_QKV_KERNEL, inputs, attrs) as tf.Tensor4D;
+  }
+  return tf.tidy(() => {
+    const heads = tf.transpose(tf.reshape(qkv, [b, h, w, 3, numHeads, dim]), [3, 0, 4, 1, 2, 5]);
+    const [q, k, v] = tf.unstack(heads, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
+    const { out } = neighborhoodAttention2d(tf.mul(q, scale), k, v, rpb, kernelSize, {
+      ...(options.dilation !== undefined ? { dilation: options.dilation } : {}),
+      returnLogits: true, // keeps this path composite (the logits are dropped)
+    });
+    return tf.reshape(tf.transpose(out, [0, 2, 3, 1, 4]), [b, h, w, numHeads * dim]);
+  });
 }
 
 /** Shared argument checks; returns [B, M, H, W, D] and the dilation. */
