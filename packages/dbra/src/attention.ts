@@ -162,8 +162,17 @@ export function routedAttention(
       // chosen[b,i,j] = Σ_k [idx[b,i,k] = j], reduced over the LAST axis: a reduction over an inner axis
       // transposes first, and tfjs-webgpu's Transpose cannot read int32/bool data (its casts to float32
       // only relabel the buffer), so a summed int32 one-hot breaks there.
-      const hits = tf.equal(tf.reshape(idx, [n, p, 1, topk]), tf.reshape(tf.range(0, p, 1, 'int32'), [1, 1, p, 1])); // [N,P,P,k]
-      const chosen = tf.sum(tf.cast(hits, 'float32'), 3);
+      // On cpu/wasm the same count comes from a one-hot summed over k (wasm's broadcast Equal took
+      // 35 ms at P = k = 49, OneHot 0.4 ms; wasm's OneHot writes float32 output wrongly, so it is cast).
+      const chosen = CHEAP_ONE_HOT.has(tf.getBackend())
+        ? tf.sum(tf.cast(tf.oneHot(idx, p), 'float32'), 2)
+        : tf.sum(
+            tf.cast(
+              tf.equal(tf.reshape(idx, [n, p, 1, topk]), tf.reshape(tf.range(0, p, 1, 'int32'), [1, 1, p, 1])),
+              'float32',
+            ), // [N,P,P,k]
+            3,
+          );
       const regionMask = tf.reshape(tf.mul(tf.sub(chosen, 1), 1e30), [n * p, 1, p, 1]);
       const tokenMask = tf.reshape(tf.broadcastTo(regionMask, [n * p, tq, p, t]), [n, 1, p * tq, p * t]);
       const qh = splitHeads(tf.reshape(qs, [n, p * tq, c]), m); // [N,m,P·tq,d]
@@ -182,6 +191,9 @@ export function routedAttention(
     return tf.reshape(o, [n, p, tq, c]) as tf.Tensor4D;
   });
 }
+
+/** Backends where the region mask is counted from `tf.oneHot` (int32 one-hot, reduced over an inner axis). */
+const CHEAP_ONE_HOT = new Set(['cpu', 'wasm', 'tensorflow']);
 
 /** Largest masked-attention logit tensor (elements) before falling back to the gather. */
 const MASKED_MAX_ELEMENTS = 1 << 24;
