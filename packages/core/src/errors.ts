@@ -30,7 +30,8 @@ export type DynavitErrorCode =
   | 'BUDGET'
   | 'IO'
   | 'NUMERIC'
-  | 'DOWNLOAD';
+  | 'DOWNLOAD'
+  | 'WORKER';
 
 export class DynavitError extends Error {
   readonly [MARKER] = true;

@@ -3,13 +3,19 @@
  * (which also counts the model's MACs), then N timed forwards; median and spread of latency, images
  * per second, achieved GFLOP/s (2 FLOPs per MAC of the counted convs, linears and attention
  * products), peak tensor memory of one forward. JSON on the last line.
+ *
+ * `--workers N` runs N copies of the model at once, each in its own worker thread with its own backend
+ * (tfjs-backend-wasm uses one thread in Node): every worker does a warm-up, then `runs` forwards, and
+ * images/s is all the images over the wall time of that part.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { countMacs, InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
 import { headError, imageForward } from '../models.js';
 import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
+import { WorkerPool, workersOption } from '../pool.js';
 import { createRegistry } from '../registry.js';
+import type { BenchWorkerData, BenchWorkerReply, BenchWorkerTask } from '../workers/bench-worker.js';
 import { formatTable } from '../table.js';
 import { attentionOption } from '../attention-option.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
@@ -22,6 +28,8 @@ export interface BenchResult {
   size: number;
   batch: number;
   runs: number;
+  /** worker threads that ran the model at once (`--workers`; 1: in the main thread) */
+  workers: number;
   gmacs: number;
   latencyMs: { median: number; min: number; max: number; p90: number; mean: number; stdev: number };
   imagesPerSecond: number;
@@ -38,14 +46,15 @@ const options = {
   attention: { type: 'string' },
   profile: { type: 'boolean', default: false },
   'max-megapixels': { type: 'string' },
+  workers: { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const benchCommand = defineCommand({
   name: 'bench',
   usage:
-    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--max-megapixels 4]\n' +
+    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--workers N] [--max-megapixels 4]\n' +
     'latency (median, spread), images/s, GFLOP/s, peak memory; --profile: time by kernel and by module (top 15);\n' +
-    'JSON on the last line',
+    '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; JSON on the last line',
   options,
   backend: { default: 'auto' },
   run: bench,
@@ -60,7 +69,21 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
   const registry = createRegistry();
   if (registry.variant(values.model).variant.kind === 'head') throw headError(values.model);
   const attention = attentionOption(values.attention, registry, values.model);
+  const workers = workersOption(values.workers);
+  if (workers > 1 && values.profile)
+    throw new InvalidArgumentError('--profile runs in one thread; leave out --workers');
   const choice = await useBackend();
+  if (workers > 1) {
+    // the checks the workers would fail on, here, in one line
+    const probe = registry.createModel(values.model, attention ? { attention } : {});
+    try {
+      if (probe.kind !== 'head') checkMinSize(values.model, size, probe.minInputSize);
+    } finally {
+      probe.dispose();
+    }
+    const data = { model: values.model, backend: choice.backend, size, batch, attention: values.attention };
+    return benchWorkers(out, data, runs, workers, choice.adapter);
+  }
   const model = registry.createModel(values.model, attention ? { attention } : {});
   if (model.kind !== 'head') {
     try {
@@ -95,14 +118,8 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
       bar.update(3 + i);
     }
     bar.done();
-    const sorted = [...times].sort((a, b) => a - b);
-    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-    const median =
-      sorted.length % 2
-        ? sorted[(sorted.length - 1) / 2]!
-        : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-    const mean = times.reduce((a, b) => a + b, 0) / times.length;
-    const stdev = Math.sqrt(times.reduce((a, b) => a + (b - mean) ** 2, 0) / times.length);
+    const latencyMs = latencyStats(times);
+    const { median } = latencyMs;
     const r: BenchResult = {
       model: values.model,
       backend: choice.backend,
@@ -110,32 +127,16 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
       size,
       batch,
       runs,
+      workers: 1,
       gmacs: macs / batch / 1e9,
-      latencyMs: { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, p90: q(0.9), mean, stdev },
+      latencyMs,
       imagesPerSecond: (1000 * batch) / median,
       gflopsPerSecond: (2 * macs) / (median / 1000) / 1e9,
       peakTensorBytes: prof.peakBytes,
       rssBytes: process.memoryUsage().rss,
     };
+    out(resultTable(r));
     const f = (v: number, d = 1) => v.toFixed(d);
-    out(
-      formatTable(
-        ['model', 'backend', 'input', 'GMACs/img', 'median ms', 'min–max ms', 'img/s', 'GFLOP/s', 'peak MB'],
-        [
-          [
-            r.model,
-            r.backend,
-            `${batch}×${size}²`,
-            f(r.gmacs, 2),
-            f(median),
-            `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`,
-            f(r.imagesPerSecond, 2),
-            f(r.gflopsPerSecond, 2),
-            f(r.peakTensorBytes / 2 ** 20),
-          ],
-        ],
-      ),
-    );
     if (values.profile) {
       // one more pass per view: by kernel (tf.profile) and by module (each module's forward, self time)
       const p = await profileForward(model, () => forward(x));
@@ -159,5 +160,90 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
   } finally {
     x.dispose();
     model.dispose();
+  }
+}
+
+/** Median, spread, p90, mean and standard deviation of latencies (ms). */
+function latencyStats(times: readonly number[]): BenchResult['latencyMs'] {
+  const sorted = [...times].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  const median =
+    sorted.length % 2
+      ? sorted[(sorted.length - 1) / 2]!
+      : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const stdev = Math.sqrt(times.reduce((a, b) => a + (b - mean) ** 2, 0) / times.length);
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, p90: q(0.9), mean, stdev };
+}
+
+function resultTable(r: BenchResult): string {
+  const f = (v: number, d = 1) => v.toFixed(d);
+  return formatTable(
+    ['model', 'backend', 'input', 'workers', 'GMACs/img', 'median ms', 'min–max ms', 'img/s', 'GFLOP/s', 'peak MB'],
+    [
+      [
+        r.model,
+        r.backend,
+        `${r.batch}×${r.size}²`,
+        String(r.workers),
+        f(r.gmacs, 2),
+        f(r.latencyMs.median),
+        `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`,
+        f(r.imagesPerSecond, 2),
+        f(r.gflopsPerSecond, 2),
+        f(r.peakTensorBytes / 2 ** 20),
+      ],
+    ],
+  );
+}
+
+/**
+ * `--workers N`: N workers each warm up, then run `runs` forwards at the same time. Latency is over
+ * every forward of every worker; images/s and GFLOP/s over the wall time of the timed part; peak
+ * memory is one worker's (each holds its own).
+ */
+async function benchWorkers(
+  out: (line: string) => void,
+  data: BenchWorkerData,
+  runs: number,
+  workers: number,
+  adapter: string | undefined,
+): Promise<number> {
+  const bar = progressBar(3, `bench ${data.model} on ${workers} workers`);
+  const pool = await WorkerPool.start<BenchWorkerTask, BenchWorkerReply>({
+    script: new URL('../workers/bench-worker.js', import.meta.url),
+    workers,
+    workerData: data,
+  });
+  try {
+    bar.update(1, 'workers ready');
+    const warm = await pool.runAll(Array.from({ length: workers }, () => ({ runs: 1, warmUp: true })));
+    bar.update(2, 'warm-up');
+    const t0 = performance.now();
+    const timed = await pool.runAll(Array.from({ length: workers }, () => ({ runs })));
+    const wallS = (performance.now() - t0) / 1000;
+    bar.done();
+    const macs = warm[0]!.macs ?? 0;
+    const images = workers * runs * data.batch;
+    const r: BenchResult = {
+      model: data.model,
+      backend: data.backend,
+      ...(adapter ? { adapter } : {}),
+      size: data.size,
+      batch: data.batch,
+      runs,
+      workers,
+      gmacs: macs / data.batch / 1e9,
+      latencyMs: latencyStats(timed.flatMap((t) => t.times)),
+      imagesPerSecond: images / wallS,
+      gflopsPerSecond: (2 * (macs / data.batch) * images) / wallS / 1e9,
+      peakTensorBytes: Math.max(...warm.map((w) => w.peakBytes ?? 0)),
+      rssBytes: process.memoryUsage().rss,
+    };
+    out(resultTable(r));
+    out(JSON.stringify(r));
+    return 0;
+  } finally {
+    await pool.close();
   }
 }
