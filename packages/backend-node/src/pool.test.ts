@@ -1,9 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError } from '@dynavit/core';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { initializeWeights, InvalidArgumentError, writeSafetensors } from '@dynavit/core';
 import { describe, expect, it } from 'vitest';
 import { WorkerError, WorkerPool, workersOption } from './pool.js';
+import { createRegistry } from './registry.js';
 
 const script = new URL('./__fixtures__/workers/square.mjs', import.meta.url);
 // the bench workers load the built worker script, so the CLI is run as built (`test` builds first)
@@ -113,6 +118,64 @@ describe('worker pool', () => {
       expect(bad.status, `${argv.join(' ')}: ${bad.stderr}`).toBe(1);
       expect(bad.stderr.trim().split('\n'), bad.stderr).toHaveLength(1);
       expect(bad.stderr.trim()).toMatch(message);
+    }
+  });
+
+  it('dynavit run --workers 2 writes for every image what one thread writes; a bad image fails the run in one line', async () => {
+    if (availableParallelism() < 2) return;
+    const dir = mkdtempSync(join(tmpdir(), 'dynavit-run-workers-'));
+    try {
+      // seeded weights, so that the predictions differ from image to image
+      await tf.setBackend('cpu');
+      const m = createRegistry().createModel('glnet_fmnist');
+      initializeWeights(m, 7);
+      writeFileSync(join(dir, 'w.safetensors'), writeSafetensors(m.stateDict()));
+      m.dispose();
+      const images = ['chelsea.png', 'coffee.jpg', 'astronaut-square.png', 'rocket-portrait.png'].map((f) =>
+        fileURLToPath(new URL(`./__fixtures__/images/${f}`, import.meta.url)),
+      );
+      const base = [
+        'run',
+        ...images,
+        '--model',
+        'glnet_fmnist',
+        '--weights',
+        join(dir, 'w.safetensors'),
+        '--backend',
+        'wasm',
+      ];
+      const one = dynavit(...base, '--out', join(dir, 'one'));
+      const two = dynavit(...base, '--out', join(dir, 'two'), '--workers', '2');
+      expect(one.status, one.stderr).toBe(0);
+      expect(two.status, two.stderr).toBe(0);
+      expect(two.stdout.split('\n').filter((l) => l.includes(' → ')).length).toBe(images.length);
+      const files = readdirSync(join(dir, 'one')).sort();
+      expect(files).toHaveLength(2 * images.length);
+      expect(readdirSync(join(dir, 'two')).sort()).toEqual(files);
+      const tops = new Set<string>();
+      for (const f of files.filter((x) => x.endsWith('.json'))) {
+        const a = JSON.parse(readFileSync(join(dir, 'one', f), 'utf8'));
+        const b = JSON.parse(readFileSync(join(dir, 'two', f), 'utf8'));
+        expect(
+          b.result.top.map((t: { index: number }) => t.index),
+          f,
+        ).toEqual(a.result.top.map((t: { index: number }) => t.index));
+        for (const [i, t] of (b.result.top as { score: number }[]).entries())
+          expect(Math.abs(t.score - a.result.top[i].score), f).toBeLessThan(1e-6);
+        tops.add(JSON.stringify(a.result.top.map((t: { score: number }) => t.score.toFixed(4))));
+      }
+      expect(tops.size, 'the seeded model tells the images apart').toBe(images.length);
+      const bad = dynavit(...base, join(dir, 'w.safetensors'), '--out', join(dir, 'bad'), '--workers', '2');
+      expect(bad.status).toBe(1);
+      expect(
+        bad.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('dynavit: ')),
+        bad.stderr,
+      ).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -6,24 +6,19 @@
  * the output folder, each image's header against the pixel budget); outputs are written atomically. A
  * non-finite output (NaN) is reported and makes the exit code 1.
  */
-import { basename, extname, join } from 'node:path';
-import { InputSizeError, InvalidArgumentError, NumericError, PIPELINE_TASKS, type PipelineTask } from '@dynavit/core';
-import {
-  checkHead,
-  type ClassificationLabel,
-  type DetectionOutput,
-  labelSetFor,
-  type SegmentationOutput,
-  taskKind,
-} from '@dynavit/pipelines';
-import { checkInputFile, checkOutputDir, writeFileAtomic } from '../files.js';
-import { readImage, readImageHeader } from '../images.js';
+import { basename } from 'node:path';
+import { InputSizeError, InvalidArgumentError, PIPELINE_TASKS, type PipelineTask } from '@dynavit/core';
+import { checkHead, taskKind } from '@dynavit/pipelines';
+import { checkInputFile, checkOutputDir } from '../files.js';
+import { readImageHeader } from '../images.js';
 import { IMAGE_MAX_MEGAPIXELS, maxMemory, maxPixels, mp } from '../options.js';
 import type { NodeBackend } from '../backends.js';
 import { pipeline } from '../pipeline.js';
 import { progressBar } from '../progress.js';
+import { WorkerPool, workersOption } from '../pool.js';
 import { createRegistry } from '../registry.js';
-import { renderClassification, renderDetections, renderSegmentation } from '../render.js';
+import { type RunImageOptions, type RunImageResult, runImage, SHORT } from '../run-image.js';
+import type { RunWorkerData } from '../workers/run-worker.js';
 import { attentionOption } from '../attention-option.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
@@ -33,12 +28,6 @@ const TASK_ALIASES: Readonly<Record<string, PipelineTask>> = {
   segment: 'semantic-segmentation',
   detect: 'object-detection',
   'instance-segment': 'instance-segmentation',
-};
-const SHORT: Readonly<Record<PipelineTask, string>> = {
-  'image-classification': 'classify',
-  'semantic-segmentation': 'segment',
-  'object-detection': 'detect',
-  'instance-segmentation': 'detect',
 };
 
 /** The most pixels a dense test scale may have (ADE20K's 2048×512 is 1 MP, COCO's 1333×800 1.1 MP). */
@@ -71,6 +60,7 @@ const options = {
   attention: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-megapixels': { type: 'string' },
+  workers: { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const runCommand = defineCommand({
@@ -79,8 +69,9 @@ export const runCommand = defineCommand({
     'run <image…> --model NAME [--weights FILE|URL|pretrained] [--key K] [--task classify|segment|detect|' +
     `${PIPELINE_TASKS.join('|')}] [--head H] [--topk 5] [--scale L,S] [--out DIR] [--offline] [--partial] ` +
     '[--attention STAGE=NAME,…] ' +
-    '[--max-memory MiB] [--max-megapixels 64]\n' +
+    '[--max-memory MiB] [--max-megapixels 64] [--workers N]\n' +
     'run a task pipeline on images; writes a picture of the result and a JSON file per image.\n' +
+    '--workers N: N worker threads, each with its own backend and model, share the images\n' +
     'NAME is a model (dynavit list) or a release (dynavit list --pretrained); --weights pretrained downloads\n' +
     'the release once into the cache (dynavit cache list); without --weights the weights are untrained',
   options,
@@ -111,6 +102,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   if (!Number.isInteger(topk) || topk < 1 || topk > 1000)
     throw new InvalidArgumentError(`--topk must be an integer from 1 to 1000, got "${values.topk}"`);
   const scale = parseScale(values.scale);
+  const workers = Math.min(workersOption(values.workers), positionals.length);
   const budget = maxMemory(values['max-memory']);
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
   const w = values.weights;
@@ -121,16 +113,20 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   for (const p of positionals) await readImageHeader(p, pixels);
   const bar = progressBar(100, 'download');
   let downloading = false;
-  const p = await pipeline(task, values.model, {
+  // what the main thread's pipeline and each worker's share (serialisable)
+  const common = {
     weights: w ?? null,
-    backend: (ctx.backends[0] ?? 'auto') as NodeBackend | 'auto',
     ...(values.key !== undefined ? { key: values.key } : {}),
     ...(values.head !== undefined ? { head: values.head } : {}),
-    ...(values.offline ? { offline: true } : {}),
     ...(values.partial ? { partial: true } : {}),
-    ...(attention ? { attention } : {}),
     ...(budget.maxBytes !== undefined ? { maxBytes: budget.maxBytes } : {}),
     maxMegapixels: pixels / 1e6,
+  };
+  const p = await pipeline(task, values.model, {
+    ...common,
+    backend: (ctx.backends[0] ?? 'auto') as NodeBackend | 'auto',
+    ...(values.offline ? { offline: true } : {}),
+    ...(attention ? { attention } : {}),
     onWarning: warn,
     onProgress(e) {
       if (e.stage !== 'download' || !e.total) return;
@@ -152,70 +148,67 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
         `${mods.length} module(s): ${mods.slice(0, 8).join(', ')}${mods.length > 8 ? `, … (+${mods.length - 8})` : ''}`,
     );
   }
-  const labelSet = labelSetFor(taskKind(task), p.numClasses);
-  const short = SHORT[task];
-  const dense = scale ? { scale } : {};
-  const runBar = progressBar(positionals.length, `run ${short}`);
+  const imageOptions: RunImageOptions = {
+    task,
+    model: values.model,
+    out: values.out,
+    topk,
+    ...(scale ? { scale } : {}),
+    pixels,
+    untrained,
+  };
   let failed = 0;
+  const report = (r: RunImageResult) => {
+    if (r.warning !== undefined) {
+      warn(r.warning);
+      failed++;
+    } else out(r.line);
+  };
+  if (workers > 1) {
+    // the pipeline above checked the model and the weights, downloaded them into the cache and warned
+    // once; each worker builds its own from the cache, offline
+    p.dispose();
+    const data: RunWorkerData = {
+      task,
+      model: values.model,
+      // the backend this thread chose; remote weights are in the cache now, so no worker downloads
+      pipeline: {
+        ...common,
+        backend: p.backend.backend as NodeBackend,
+        offline: true,
+        ...(values.attention !== undefined ? { attention: values.attention } : {}),
+      },
+      image: imageOptions,
+    };
+    const runBar = progressBar(positionals.length, `run ${SHORT[task]} on ${workers} workers`);
+    const pool = await WorkerPool.start<string, RunImageResult>({
+      script: new URL('../workers/run-worker.js', import.meta.url),
+      workers,
+      workerData: data,
+    });
+    let done = 0;
+    const pending = positionals.map((path) =>
+      pool.run(path).then((r) => {
+        report(r);
+        runBar.update(++done, basename(path));
+      }),
+    );
+    try {
+      await Promise.all(pending);
+    } catch (e) {
+      await pool.close(); // the first failure ends the run: no worker goes on
+      await Promise.allSettled(pending);
+      throw e;
+    } finally {
+      runBar.done();
+      await pool.close();
+    }
+    return failed ? 1 : 0;
+  }
+  const runBar = progressBar(positionals.length, `run ${SHORT[task]}`);
   try {
     for (const [i, path] of positionals.entries()) {
-      const img = await readImage(path, pixels);
-      const stem = join(values.out, `${basename(path, extname(path))}.${short}`);
-      const t0 = performance.now();
-      let result: unknown;
-      try {
-        if (task === 'image-classification') {
-          const top = (await p(img, { topk })) as ClassificationLabel[];
-          result = { top };
-          await renderClassification(img, top, `${stem}.png`, { untrained });
-        } else if (task === 'semantic-segmentation') {
-          const seg = (await p(img, dense)) as SegmentationOutput;
-          const hist: Record<string, number> = {};
-          for (const c of seg.classMap) hist[seg.labels[c]!] = (hist[seg.labels[c]!] ?? 0) + 1;
-          result = { numClasses: p.numClasses, head: p.head, classPixels: hist };
-          await renderSegmentation(img, seg, labelSet, `${stem}.png`, { untrained });
-        } else {
-          const det = (await p(img, dense)) as DetectionOutput;
-          result = {
-            numClasses: p.numClasses,
-            head: p.head,
-            detections: det.boxes.map((box, j) => ({
-              box,
-              score: det.scores[j],
-              label: det.classes[j],
-              name: det.labels[j],
-              maskPixels: det.masks ? det.masks[j]!.reduce((a, v) => a + v, 0) : null,
-            })),
-          };
-          await renderDetections(img, det, labelSet, `${stem}.png`, { untrained });
-        }
-      } catch (e) {
-        if (!(e instanceof NumericError)) throw e;
-        warn(`dynavit: ${path}: ${e.message}; nothing written`);
-        failed++;
-        continue;
-      }
-      const millis = performance.now() - t0;
-      await writeFileAtomic(
-        `${stem}.json`,
-        `${JSON.stringify(
-          {
-            image: path,
-            width: img.width,
-            height: img.height,
-            model: values.model,
-            task,
-            backend: p.backend.backend,
-            weights: p.report.source,
-            untrained,
-            millis,
-            result,
-          },
-          null,
-          2,
-        )}\n`,
-      );
-      out(`${path} → ${stem}.png, ${stem}.json (${millis.toFixed(0)} ms)`);
+      report(await runImage(p, path, imageOptions));
       runBar.update(i + 1, basename(path));
     }
   } finally {
