@@ -11,22 +11,26 @@
  *      by module);
  *   3. Node, WebGPU through Dawn (`webgpu` package): on the GPU when the machine has one, else on
  *      Chromium's SwiftShader (software Vulkan: a correctness path, measured so the page says how slow);
- *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`.
+ *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`;
+ *   5. Node, wasm, throughput: `dynavit bench --workers N` (N = the machine's cores) of each family's
+ *      smallest model: N copies in worker threads at once; seconds per image = 1 / images/s over all.
  *
- * `--only=node-wasm,profiles,node-webgpu,browser` measures those parts and keeps the others' results from
+ * `--only=node-wasm,profiles,node-webgpu,browser,node-workers` measures those parts and keeps the others' results from
  * the existing file; `--reuse-browser` takes the browser part from backend-web's last `bench:browser`
  * output instead of running it. The machine, the date and the commands go into the file.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const cli = `${root}packages/backend-node/dist/cli.js`;
 const dataFile = new URL('../data/bench.json', import.meta.url);
 const only = new Set(
-  (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'node-wasm,profiles,node-webgpu,browser').split(','),
+  (
+    process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'node-wasm,profiles,node-webgpu,browser,node-workers'
+  ).split(','),
 );
 
 const CLASSIFIERS = [
@@ -95,6 +99,26 @@ if (only.has('profiles'))
     profiles.push({ model, label: label(model), backend: 'wasm', ...r.profile });
   }
 else profiles.push(...(old.profiles ?? []));
+
+// 5. Node, wasm, throughput with one worker thread per core
+const WORKERS = availableParallelism();
+if (only.has('node-workers') && WORKERS > 1)
+  for (const model of SMALLEST) {
+    const r = bench(model, 'wasm', RUNS, ['--workers', String(WORKERS)]);
+    console.log(`node wasm ${WORKERS} workers ${model}: ${r.imagesPerSecond.toFixed(2)} images/s`);
+    results.push({
+      part: 'node-workers',
+      model,
+      label: label(model),
+      runtime: `${nodeRuntime}, ${WORKERS} worker threads`,
+      backend: 'wasm',
+      device: `${cpuDevice} (SIMD, one thread per worker)`,
+      seconds: Number((1 / r.imagesPerSecond).toFixed(3)),
+      runs: RUNS * WORKERS,
+      note: `throughput: ${r.imagesPerSecond.toFixed(2)} images/s over ${WORKERS} copies at once; each forward took ${seconds(r.latencyMs.median)} s`,
+    });
+  }
+else results.push(...kept('node-workers'));
 
 // 3. Node, WebGPU through Dawn: a real adapter when there is one, else SwiftShader
 if (only.has('node-webgpu')) {

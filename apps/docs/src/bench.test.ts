@@ -40,10 +40,16 @@ const sample: BenchData = {
 };
 
 describe('data/bench.json', () => {
-  it('is well-formed, dated, and covers every family on wasm in Node', () => {
+  it('is well-formed, dated, and covers every family on wasm and on WebGPU, naming the WebGPU device', () => {
     expect(data.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     const nodeWasm = data.results.filter((r) => r.runtime.startsWith('Node') && r.backend === 'wasm');
-    for (const family of [/^dat_/, /^debi_/, /^glnet_/]) expect(nodeWasm.some((r) => family.test(r.model))).toBe(true);
+    const webgpu = data.results.filter((r) => r.backend === 'webgpu');
+    for (const family of [/^dat_/, /^debi_/, /^glnet_/]) {
+      expect(nodeWasm.some((r) => family.test(r.model))).toBe(true);
+      expect(webgpu.some((r) => family.test(r.model))).toBe(true);
+    }
+    // a software adapter is called one, so nobody reads its seconds as a GPU's
+    for (const r of webgpu) expect(r.device).toMatch(/SwiftShader \(software|NVIDIA|AMD|Intel|Apple/);
   });
 
   it('refuses what would draw a wrong chart', () => {
