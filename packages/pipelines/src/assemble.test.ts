@@ -128,7 +128,7 @@ describe('assembleModel', () => {
     expect(() =>
       assembleModel(registry, { task: 'image-classification', model: 'debi_tiny_seg', weights: null }),
     ).toThrow(
-      /^debi_tiny_seg is a dense backbone; image-classification needs a classifier \(e\.g\. debi_tiny, debi_small, debi_base\)$/,
+      /^debi_tiny_seg is a dense backbone; image-classification needs a classifier \(e\.g\. debi_tiny, debi_small, debi_base, …\)$/,
     );
     expect(() => assembleModel(registry, { task: 'object-detection', model: 'maskrcnn_coco', weights: null })).toThrow(
       /^maskrcnn_coco is a head: compose it with a backbone/,
