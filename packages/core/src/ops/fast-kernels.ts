@@ -15,6 +15,7 @@
  * 17.5 → 6.1 ms; 64 × 49×32 · 32×49 (77 k MACs each, kept batched) 7 → 9.7 ms split.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { kernelScope, writeFloat32 } from './kernel-scope.js';
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -57,18 +58,8 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
       return original(args);
     const be = backend as tf.KernelBackend;
     const outBatch = sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
-    const run = (f: tf.KernelFunc, inp: Record<string, Info>, at: Record<string, unknown>) =>
-      f({ inputs: inp, backend, attrs: at as unknown as tf.NamedAttrMap }) as Info;
-    const temps: Info[] = [];
-    const keep = (t: Info): Info => {
-      temps.push(t);
-      return t;
-    };
-    const write = (values: Float32Array, shape: number[]): Info => ({
-      dataId: be.write(values, shape, 'float32'),
-      shape,
-      dtype: 'float32',
-    });
+    const { run, keep, dispose } = kernelScope(be);
+    const write = (values: Float32Array, shape: number[]): Info => writeFloat32(be, values, shape);
     try {
       // each operand as a batch of row-major matrices, [n, M, K] and [n, K, N], read back once: wasm's
       // Slice kernel copies its whole input per call, so one matrix at a time is cut from the host copy
@@ -97,9 +88,9 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
         }
       }
       const shape = [...outBatch, M, N];
-      return { dataId: be.write(out, shape, 'float32'), shape, dtype: 'float32' };
+      return writeFloat32(be, out, shape);
     } finally {
-      for (const t of temps) be.disposeData(t.dataId);
+      dispose();
     }
   };
 }

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { kernelScope } from './kernel-scope.js';
 
 type Backend = tf.KernelBackend;
 type Info = tf.TensorInfo;
@@ -94,13 +95,7 @@ function conv2DBackpropFilterProducts(args: KernelArgs, backendName: string): In
     tf.Concat,
   ].map(kernel);
   if (!padV2 || !stridedSlice || !reshape || !batchMatMul || !concat) return null;
-  const run = (f: tf.KernelFunc, inp: Record<string, Info>, at: Record<string, unknown>) =>
-    f({ inputs: inp, backend, attrs: at as unknown as tf.NamedAttrMap }) as Info;
-  const temps: Info[] = [];
-  const keep = (t: Info): Info => {
-    temps.push(t);
-    return t;
-  };
+  const { run, keep, dispose } = kernelScope(be);
   try {
     const { top, left } = ci.padInfo;
     const { batchSize: B, outHeight: OH, outWidth: OW, inChannels: nI, outChannels: nO } = ci;
@@ -156,7 +151,7 @@ function conv2DBackpropFilterProducts(args: KernelArgs, backendName: string): In
     const all = taps.length === 1 ? taps[0]! : keep(run(concat, taps as unknown as Record<string, Info>, { axis: 0 })); // Concat takes a list;
     return run(reshape, { x: all }, { shape: [...ci.filterShape] });
   } finally {
-    for (const t of temps) be.disposeData(t.dataId);
+    dispose();
   }
 }
 

@@ -37,6 +37,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
+import { writeFloat32 } from './kernel-scope.js';
 
 export interface NeighborhoodOptions {
   /** Dilation d (default 1, the only value DAT uses). Needs H ≥ k·d and W ≥ k·d. */
@@ -198,11 +199,6 @@ function naLoop(
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 const hostOf = (be: tf.KernelBackend, t: tf.TensorInfo) => be.readSync(t.dataId) as Float32Array;
-const written = (be: tf.KernelBackend, values: Float32Array, shape: number[]): tf.TensorInfo => ({
-  dataId: be.write(values, shape, 'float32'),
-  shape,
-  dtype: 'float32',
-});
 
 /** `q`, `k`, `v` [B, M, H, W, D], `rpb`? [M, 2k−1, 2k−1]; attrs kernelSize, dilation → [B, M, H, W, D]. */
 function fusedNeighborhoodAttention({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
@@ -222,7 +218,7 @@ function fusedNeighborhoodAttention({ inputs, backend, attrs }: KernelArgs): tf.
     outStrides: [m * h * w * dim, h * w * dim, dim],
   };
   const out = naLoop(layout, shape, rpb ? hostOf(be, rpb) : null, kernelSize, dilation, 1);
-  return written(be, out, [...shape]);
+  return writeFloat32(be, out, [...shape]);
 }
 
 /**
@@ -247,7 +243,7 @@ function fusedNeighborhoodAttentionQKV({ inputs, backend, attrs }: KernelArgs): 
     outStrides: [h * w * m! * dim, dim, m! * dim],
   };
   const out = naLoop(layout, [b, m!, h, w, dim], rpb ? hostOf(be, rpb) : null, kernelSize!, dilation!, scale!);
-  return written(be, out, [b, h, w, m! * dim]);
+  return writeFloat32(be, out, [b, h, w, m! * dim]);
 }
 
 const FUSED: Record<string, tf.KernelFunc> = {
@@ -287,11 +283,21 @@ export function neighborhoodAttention2dFused(
   const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
   requireFusedBackend(op);
+  return runFused(q, k, v, rpb, kernelSize, dilation);
+}
+
+/** The heads-first fused kernel on checked arguments (registered by `useFusedKernel`). */
+function runFused(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  v: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  dilation: number,
+): tf.Tensor5D {
   const inputs: tf.NamedTensorMap = rpb ? { q, k, v, rpb } : { q, k, v };
-  return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_KERNEL, inputs, {
-    kernelSize,
-    dilation,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor5D;
+  const attrs = { kernelSize, dilation } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_KERNEL, inputs, attrs) as tf.Tensor5D;
 }
 
 export interface NeighborhoodQKVOptions extends NeighborhoodOptions {
@@ -321,12 +327,12 @@ export function neighborhoodAttentionFromQKV(
     throw new InvalidArgumentError(`${op}: qkv's ${c3} channels are not 3 × ${numHeads} heads × a head width`);
   const dim = c3 / 3 / numHeads;
   const shape: [number, number, number, number, number] = [b, numHeads, h, w, dim];
+  // the checks of the heads-first ops, on the heads-first shape
+  const probe = { shape, rank: 5 } as unknown as tf.Tensor5D;
+  const { dilation } = check(op, probe, probe, rpb, kernelSize, options);
   const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernel());
   if (fused) {
     if (options.path === 'fused') requireFusedBackend(op);
-    // the same checks as the composite path, on the heads-first shape
-    const probe = { shape, rank: 5 } as unknown as tf.Tensor5D;
-    const { dilation } = check(op, probe, probe, rpb, kernelSize, options);
     const inputs: tf.NamedTensorMap = rpb ? { qkv, rpb } : { qkv };
     const attrs = { numHeads, kernelSize, dilation, scale } as unknown as tf.NamedAttrMap;
     return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_QKV_KERNEL, inputs, attrs) as tf.Tensor4D;
@@ -334,10 +340,7 @@ export function neighborhoodAttentionFromQKV(
   return tf.tidy(() => {
     const heads = tf.transpose(tf.reshape(qkv, [b, h, w, 3, numHeads, dim]), [3, 0, 4, 1, 2, 5]);
     const [q, k, v] = tf.unstack(heads, 0) as [tf.Tensor5D, tf.Tensor5D, tf.Tensor5D];
-    const { out } = neighborhoodAttention2d(tf.mul(q, scale), k, v, rpb, kernelSize, {
-      ...(options.dilation !== undefined ? { dilation: options.dilation } : {}),
-      returnLogits: true, // keeps this path composite (the logits are dropped)
-    });
+    const { out } = compositeAttention(tf.mul(q, scale) as tf.Tensor5D, k, v, rpb, kernelSize, dilation, false);
     return tf.reshape(tf.transpose(out, [0, 2, 3, 1, 4]), [b, h, w, numHeads * dim]);
   });
 }
@@ -791,16 +794,24 @@ export function neighborhoodAttention2d(
   const op = 'neighborhoodAttention2d';
   const { dilation } = check(op, q, k, rpb, kernelSize, options);
   assertShape(op, 'v', v, q.shape);
-  if (!options.returnLogits && useFusedKernel()) {
-    const inputs: tf.NamedTensorMap = rpb ? { q, k, v, rpb } : { q, k, v };
-    const attrs = { kernelSize, dilation } as unknown as tf.NamedAttrMap;
-    return { out: tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_KERNEL, inputs, attrs) as tf.Tensor5D };
-  }
-  if (!useShiftPath(dilation))
-    return gatherAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
+  if (!options.returnLogits && useFusedKernel()) return { out: runFused(q, k, v, rpb, kernelSize, dilation) };
+  return compositeAttention(q, k, v, rpb, kernelSize, dilation, options.returnLogits ?? false);
+}
+
+/** The composite paths on checked arguments: shift (dilation 1 on cpu/wasm) or gather. */
+function compositeAttention(
+  q: tf.Tensor5D,
+  k: tf.Tensor5D,
+  v: tf.Tensor5D,
+  rpb: tf.Tensor3D | null,
+  kernelSize: number,
+  dilation: number,
+  returnLogits: boolean,
+): NeighborhoodAttentionResult {
+  if (!useShiftPath(dilation)) return gatherAttention(q, k, v, rpb, kernelSize, dilation, returnLogits);
   return tf.tidy(() => {
     const logits = shiftLogits(q, k, rpb, kernelSize); // [B, M, H, W, k²]
     const out = shiftAggregate(tf.softmax(logits), v, kernelSize); // softmax over the k² slots
-    return options.returnLogits ? { out, logits } : { out };
+    return returnLogits ? { out, logits } : { out };
   });
 }
