@@ -150,6 +150,50 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
     bn.dispose();
   });
 
+  it('BatchNorm2d in training mode normalises with the batch and updates the running stats as torch', () => {
+    const bn = new BatchNorm2d(2);
+    bn.loadStateDict({
+      weight: { dtype: 'F32', shape: [2], data: Float32Array.of(2, 1) },
+      bias: { dtype: 'F32', shape: [2], data: Float32Array.of(0, 1) },
+      running_mean: { dtype: 'F32', shape: [2], data: Float32Array.of(1, -1) },
+      running_var: { dtype: 'F32', shape: [2], data: Float32Array.of(4, 0.25) },
+      num_batches_tracked: { dtype: 'I64', shape: [], data: BigInt64Array.of(7n) },
+    });
+    bn.train();
+    const start = tf.memory().numTensors;
+    // [B=2, H=1, W=2, C=2]: channel 0 holds 1, 3, 5, 7 (mean 4, biased var 5, unbiased 20/3);
+    // channel 1 holds 0, 0, 0, 4 (mean 1, biased var 3, unbiased 4)
+    const x = tf.tensor4d([1, 0, 3, 0, 5, 0, 7, 4], [2, 1, 2, 2]);
+    const y = bn.forward(x);
+    const s0 = Math.sqrt(5 + 1e-5);
+    const s1 = Math.sqrt(3 + 1e-5);
+    const want = [-3 / s0, -1 / s1 + 1, -1 / s0, -1 / s1 + 1, 1 / s0, -1 / s1 + 1, 3 / s0, 3 / s1 + 1].map((v, i) =>
+      i % 2 ? v : 2 * v,
+    );
+    expect(maxAbsDiff(y.dataSync(), want)).toBeLessThan(1e-5);
+    const sd = bn.stateDict();
+    expect(
+      maxAbsDiff(sd.get('running_mean')!.data as Float32Array, [0.9 * 1 + 0.1 * 4, 0.9 * -1 + 0.1 * 1]),
+    ).toBeLessThan(1e-6);
+    expect(
+      maxAbsDiff(sd.get('running_var')!.data as Float32Array, [0.9 * 4 + (0.1 * 20) / 3, 0.9 * 0.25 + 0.1 * 4]),
+    ).toBeLessThan(1e-6);
+    expect(sd.get('num_batches_tracked')?.data).toEqual(BigInt64Array.of(8n));
+    tf.dispose([x, y]);
+    expect(tf.memory().numTensors).toBe(start);
+    // eval mode reads the updated running statistics again
+    bn.eval();
+    const z = bn.forward(tf.tensor4d([1.3, -0.8], [1, 1, 1, 2]));
+    expect(maxAbsDiff(z.dataSync(), [0, 1])).toBeLessThan(1e-6);
+    z.dispose();
+    // one value per channel cannot give a batch variance
+    bn.train();
+    const one = tf.zeros([1, 1, 1, 2]);
+    expect(() => bn.forward(one)).toThrow(ShapeError);
+    tf.dispose(one);
+    bn.dispose();
+  });
+
   it('GELU is the exact erf form', () => {
     const x = tf.tensor1d([-3, -1, -0.5, 0, 0.5, 1, 3]);
     const y = gelu(x);

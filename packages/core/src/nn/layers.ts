@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
 import { addMacs } from './flops.js';
-import { Module, ModuleList, type Parameter } from './module.js';
+import { type HostBuffer, Module, ModuleList, type Parameter } from './module.js';
 
 /** A module with a single-tensor forward. */
 export interface Layer {
@@ -190,23 +190,58 @@ export class BatchNorm2d extends Module implements Layer {
   readonly bias: Parameter;
   readonly runningMean: Parameter;
   readonly runningVar: Parameter;
+  readonly numBatchesTracked: HostBuffer;
   constructor(
     readonly channels: number,
     readonly eps = 1e-5,
+    /** torch's default 0.1: running ← (1 − momentum)·running + momentum·batch */
+    readonly momentum = 0.1,
   ) {
     super();
     this.weight = this.param('weight', [channels]);
     this.bias = this.param('bias', [channels]);
     this.runningMean = this.buffer('running_mean', [channels]);
     this.runningVar = this.buffer('running_var', [channels]);
-    this.hostBuffer('num_batches_tracked');
+    this.numBatchesTracked = this.hostBuffer('num_batches_tracked');
   }
+  /**
+   * Eval mode: the running statistics. Training mode (torch `nn.BatchNorm2d.train()`): the batch's
+   * per-channel mean and biased variance over B·H·W normalise `x`, and the running statistics move
+   * toward the batch mean and the *unbiased* variance; `num_batches_tracked` counts the batches. The
+   * update is a side effect outside any gradient (as torch's in-place buffer update).
+   */
   forward(x: tf.Tensor): tf.Tensor {
     assertDim('BatchNorm2d', 'x', x, -1, this.channels, `${this.channels} channels`);
+    if (this.training) return this.#batchForward(x);
     return tf.tidy(() => {
       const scale = tf.mul(this.weight.value, tf.rsqrt(tf.add(this.runningVar.value, this.eps)));
       const shift = tf.sub(this.bias.value, tf.mul(this.runningMean.value, scale));
       return tf.add(tf.mul(x, scale), shift);
+    });
+  }
+
+  #batchForward(x: tf.Tensor): tf.Tensor {
+    const n = x.size / this.channels;
+    if (n < 2)
+      throw new ShapeError(
+        'BatchNorm2d',
+        'x',
+        'more than one value per channel in training mode (as in torch; use a larger batch or eval mode)',
+        fmtShape(x.shape),
+      );
+    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, axes);
+      const m = this.momentum;
+      // running statistics: a side effect that never reaches the loss, so the tape prunes it
+      tf.tidy(() => {
+        const unbiased = tf.mul(variance, n / (n - 1));
+        this.runningMean.variable.assign(tf.add(tf.mul(this.runningMean.variable, 1 - m), tf.mul(mean, m)));
+        this.runningVar.variable.assign(tf.add(tf.mul(this.runningVar.variable, 1 - m), tf.mul(unbiased, m)));
+      });
+      this.numBatchesTracked.value += 1n;
+      const scale = tf.mul(this.weight.value, tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias.value);
     });
   }
 }

@@ -3,6 +3,7 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BatchNorm2d } from '../nn/layers.js';
 import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
 import { gatherBatched, gatherRows } from './gather.js';
 import { gridSample } from './grid-sample.js';
@@ -234,5 +235,59 @@ describe('gradients (cpu)', () => {
     const gs = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(stopGradient(t), t)))(x);
     expect(Array.from(gs.dataSync())).toEqual(Array.from(x.dataSync()));
     tf.dispose([x, g, gs]);
+  });
+  it('BatchNorm2d in training mode: d/dx, d/dweight, d/dbias are the closed forms through the batch statistics', () => {
+    const [B, H, W, C] = [2, 3, 2, 3];
+    const n = B * H * W;
+    const xv = values(n * C, 21);
+    const rv = values(n * C, 22);
+    const wv = Float32Array.of(1.5, -0.7, 0.4);
+    const bn = new BatchNorm2d(C);
+    bn.loadStateDict({
+      weight: { dtype: 'F32', shape: [C], data: wv },
+      bias: { dtype: 'F32', shape: [C], data: Float32Array.of(0.1, 0.2, 0.3) },
+      running_mean: { dtype: 'F32', shape: [C], data: new Float32Array(C) },
+      running_var: { dtype: 'F32', shape: [C], data: Float32Array.of(1, 1, 1) },
+      num_batches_tracked: { dtype: 'I64', shape: [], data: BigInt64Array.of(0n) },
+    });
+    bn.train();
+    const x = tf.tensor4d(xv, [B, H, W, C]);
+    const r = tf.tensor4d(rv, [B, H, W, C]);
+    const before = tf.memory().numTensors;
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(bn.forward(x), r)) as tf.Scalar,
+      [bn.weight.variable, bn.bias.variable],
+    );
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(bn.forward(t), r)))(x);
+    // per channel c, over its n values: x̂ = (x − μ)/σ (biased variance), g = r;
+    // dβ = Σg, dγ = Σ g·x̂, dx = (γ/σ)·(g − mean g − x̂·mean(g·x̂))
+    const wantDx = new Float32Array(n * C);
+    const wantDw = new Float32Array(C);
+    const wantDb = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      const xs = Array.from({ length: n }, (_, i) => xv[i * C + c]!);
+      const gs = Array.from({ length: n }, (_, i) => rv[i * C + c]!);
+      const mu = xs.reduce((a, v) => a + v, 0) / n;
+      const sigma = Math.sqrt(xs.reduce((a, v) => a + (v - mu) ** 2, 0) / n + 1e-5);
+      const xh = xs.map((v) => (v - mu) / sigma);
+      const mg = gs.reduce((a, v) => a + v, 0) / n;
+      const mgx = gs.reduce((a, v, i) => a + v * xh[i]!, 0) / n;
+      wantDb[c] = mg * n;
+      wantDw[c] = mgx * n;
+      for (let i = 0; i < n; i++) wantDx[i * C + c] = (wv[c]! / sigma) * (gs[i]! - mg - xh[i]! * mgx);
+    }
+    const eX = maxAbsDiff(dx.dataSync(), wantDx);
+    const eW = maxAbsDiff(grads[bn.weight.variable.name]!.dataSync(), wantDw);
+    const eB = maxAbsDiff(grads[bn.bias.variable.name]!.dataSync(), wantDb);
+    console.log(
+      `[grad cpu] BatchNorm2d train: dx ${eX.toExponential(2)}, dγ ${eW.toExponential(2)}, dβ ${eB.toExponential(2)}`,
+    );
+    expect(eX).toBeLessThan(1e-5);
+    expect(eW).toBeLessThan(1e-5);
+    expect(eB).toBeLessThan(1e-5);
+    tf.dispose([value, dx, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, r]);
+    bn.dispose();
   });
 });
