@@ -270,6 +270,10 @@ describe('run', () => {
       ],
       [['convert', join(tmp, 'missing.pth'), join(tmp, 'o.safetensors')], /^dynavit: file not found/],
       [['bench', '--model', 'dat_pp_tiny', '--runs', '0'], /^dynavit: --runs must be a positive integer/],
+      [
+        ['train', '--model', 'glnet_fmnist', '--data', 'fashion-mnist', '--epochs', '1', '--drop-path', '1', '--out', tmp],
+        /^dynavit: --drop-path must be below 1, got "1"$/,
+      ],
       [['run', `${images}coffee.jpg`, '--model', 'upernet_ade20k'], /^dynavit: upernet_ade20k is a head: compose it/],
       [['bench', '--model', 'maskrcnn_coco'], /^dynavit: maskrcnn_coco is a head: compose it with a backbone$/],
       [['info', 'upernet_ade20k', '--size', '64'], /^dynavit: upernet_ade20k is a head: compose it with a backbone$/],

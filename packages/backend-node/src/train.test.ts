@@ -182,7 +182,7 @@ describe('dynavit train / eval', () => {
     const t = await runCli([
       'train',
       ...['--model', 'glnet_fmnist', '--data', data, '--epochs', '2', '--batch-size', '3', '--size', '32'],
-      ...['--val-split', '0.25', '--plot', '--ema', '--out', out],
+      ...['--val-split', '0.25', '--plot', '--ema', '--drop-path', '0.2', '--out', out],
     ]);
     expect(t.code, t.stderr).toBe(0);
     expect(tf.memory().numTensors).toBe(start);
@@ -190,7 +190,13 @@ describe('dynavit train / eval', () => {
     expect(result).toMatchObject({ images: 9, valCount: 3, steps: 6, epochs: 2 });
     expect(result['emaTop1']).toBeGreaterThanOrEqual(0);
     const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
-    expect(run).toMatchObject({ model: 'glnet_fmnist', classes: ['dark', 'light'], numClasses: 2, size: 32 });
+    expect(run).toMatchObject({
+      model: 'glnet_fmnist',
+      classes: ['dark', 'light'],
+      numClasses: 2,
+      size: 32,
+      dropPath: 0.2,
+    });
     const plot = await sharp(join(out, 'curves.png')).metadata();
     expect(plot).toMatchObject({ format: 'png', width: 960 });
     expect(existsSync(join(out, 'model_ema.safetensors'))).toBe(true);

@@ -38,6 +38,11 @@ export interface CreateModelOptions {
   attention?: AttentionOverrides;
   /** heads: the channels of the backbone levels they take (default: the variant's `in_channels`) */
   inChannels?: readonly number[];
+  /**
+   * stochastic depth for training (timm's `drop_path_rate`: linspace(0, rate, Σ depths) over the
+   * blocks), in [0, 1); default the variant's official training rate. No effect at inference.
+   */
+  dropPathRate?: number;
 }
 
 /** Metadata naming an official config: `reference` ("owner/repo@commit"), `config` (the constructor kwargs as JSON), and family-specific keys. */

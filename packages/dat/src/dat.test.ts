@@ -3,8 +3,16 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { InputSizeError, readSafetensors, Registry, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
-import { compareArrays, leakedTensors, runParity } from '@dynavit/core/testing';
+import {
+  InputSizeError,
+  readSafetensors,
+  Registry,
+  ShapeError,
+  seedDropPaths,
+  type TensorData,
+  toFloat32,
+} from '@dynavit/core';
+import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
 
@@ -58,6 +66,53 @@ describe('dat_fmnist, the small model to train', () => {
     expect(report.outputs.map((o) => o.name)).toContain('logits');
     for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
     expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
+describe('stochastic depth (training only), as the official TransformerStage', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('one drop path per block at linspace(0, rate, Σ depths); the variants carry the official rates', () => {
+    const registry = new Registry([dat]);
+    const small = registry.createModel('dat_fmnist', { dropPathRate: 0.35 });
+    const want = Array.from({ length: 8 }, (_, i) => (0.35 * i) / 7);
+    expect(dropPathRatesOf(small).map((r) => r.toFixed(9))).toEqual(want.map((r) => r.toFixed(9)));
+    small.dispose();
+    // configs/dat_{tiny,small,base}.yaml: 0.2, 0.4, 0.7; dat_base_384 0.6; dat_p 0.2
+    expect(
+      (['dat_pp_tiny', 'dat_pp_small', 'dat_pp_base', 'dat_pp_base_384', 'dat_plus_tiny'] as const).map(
+        (n) => (variants[n].config as { drop_path_rate?: number }).drop_path_rate,
+      ),
+    ).toEqual([0.2, 0.4, 0.7, 0.6, 0.2]);
+    expect(() => registry.createModel('dat_fmnist', { dropPathRate: 1 })).toThrow(/drop_path_rate must be in \[0, 1\)/);
+  });
+
+  it('wraps the attention and MLP branches (not the LPU): dropping them all is zeroing those branches', () => {
+    const model = new Registry([dat]).createModel('dat_fmnist', { dropPathRate: 0.3 }) as DAT;
+    model.loadStateDict(weights.tensors, { strict: false });
+    const x = tf.tidy(() => tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 3)) as tf.Tensor4D;
+    const start = tf.memory().numTensors;
+    const branches = model.stages.items.flatMap((s) => [...s.attns.items, ...s.mlps.items]);
+    const r = dropPathPlacement(model, x, branches);
+    expect(r.maxDiff).toBeLessThan(1e-5);
+    expect(r.changed).toBeGreaterThan(1e-2);
+    // the check can fail: leaving the MLPs out of the branches is caught
+    const wrong = dropPathPlacement(
+      model,
+      x,
+      model.stages.items.flatMap((s) => s.attns.items),
+    );
+    expect(wrong.maxDiff).toBeGreaterThan(1e-3);
+    // seeded masks: the same seed gives the same training forward, eval mode ignores drop paths
+    model.train();
+    const run = (seed: number) => tf.tidy(() => (seedDropPaths(model, seed), model.forward(x).dataSync()));
+    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
+    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
+    model.eval();
+    expect(tf.memory().numTensors).toBe(start);
+    tf.dispose(x);
+    model.dispose();
   });
 });
 

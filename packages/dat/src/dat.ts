@@ -23,6 +23,8 @@ import {
   largestDivisor,
   Conv2d,
   configReader,
+  DropPath,
+  dropPathRates,
   type FeatureInfo,
   GELU,
   gelu,
@@ -89,6 +91,8 @@ export interface DATConfig {
   useConvPatches: boolean;
   /** dense backbone (DAT-Segmentation/-Detection): LayerNorm on these stage outputs, no classifier */
   outIndices?: readonly number[];
+  /** stochastic depth in training: linspace(0, rate, Σ depths) over the blocks (identity at inference) */
+  dropPathRate?: number;
   /** per-stage attention overrides (0-based stage → factory): every block's `attns.d` slot is built by it */
   attention?: AttentionFactories;
 }
@@ -403,12 +407,16 @@ class MLPChunk extends Module implements Layer {
 /** A block's attention: DAT's own (deformable or neighbourhood), or any mechanism swapped in. */
 type DATAttention = Module & Attention2d;
 
-/** One stage: per block `x += LPU(x)` (optional), `x += Attn(LN(x))`, `x += FFN(LN(x))`. */
+/**
+ * One stage: per block `x += LPU(x)` (optional), `x += DropPath(Attn(LN(x)))`, `x += DropPath(FFN(LN(x)))`,
+ * block d's one `drop_path.d` serving both branches (the LPU residual has none), as the official stage.
+ */
 export class TransformerStage extends Module {
   readonly layer_norms: ModuleList<LayerNormProxy>;
   readonly mlps: ModuleList<Module & Layer>;
   readonly attns: ModuleList<DATAttention>;
   readonly local_perception_units: ModuleList<Module & Layer>;
+  readonly drop_path: ModuleList<DropPath>;
   constructor(
     readonly dim: number,
     readonly spec: readonly BlockKind[],
@@ -420,6 +428,8 @@ export class TransformerStage extends Module {
       attention: DAttentionOptions;
       /** builds block d's attention instead of DAT's own (a swapped mechanism) */
       swap?: (block: number) => Attention2d;
+      /** block d's drop-path rate (training only); all 0 when absent */
+      dropPath?: readonly number[];
     },
   ) {
     super();
@@ -456,6 +466,7 @@ export class TransformerStage extends Module {
         spec.map(() => (opts.useLpu ? new Conv2d(dim, dim, 3, { padding: 1, groups: dim }) : new Identity())),
       ),
     );
+    this.drop_path = this.child('drop_path', new ModuleList(spec.map((_, d) => new DropPath(opts.dropPath?.[d] ?? 0))));
   }
 
   /** Block d: x [B,H,W,C] → [B,H,W,C]. */
@@ -464,8 +475,9 @@ export class TransformerStage extends Module {
       let h: tf.Tensor4D = x;
       if (this.local_perception_units.at(d) instanceof Conv2d)
         h = tf.add(h, this.local_perception_units.at(d).forward(h));
-      h = tf.add(h, this.attns.at(d).forward(this.layer_norms.at(2 * d).forward(h) as tf.Tensor4D));
-      return tf.add(h, this.mlps.at(d).forward(this.layer_norms.at(2 * d + 1).forward(h)));
+      const dp = this.drop_path.at(d);
+      h = tf.add(h, dp.forward(this.attns.at(d).forward(this.layer_norms.at(2 * d).forward(h) as tf.Tensor4D)));
+      return tf.add(h, dp.forward(this.mlps.at(d).forward(this.layer_norms.at(2 * d + 1).forward(h))));
     });
   }
 
@@ -512,6 +524,7 @@ export class DAT extends StagedModel {
         : new Sequential([new Conv2d(3, c.dimStem, 4, { stride: 4 }), new LayerNormProxy(c.dimStem)]),
     );
     const q0 = Math.floor(c.imgSize / 4);
+    const dpr = dropPathRates(c.dropPathRate ?? 0, c.depths);
     this.stages = this.child(
       'stages',
       new ModuleList(
@@ -522,6 +535,7 @@ export class DAT extends StagedModel {
               useDwcMlp: c.useDwcMlps[i]!,
               useLpu: c.useLpus[i]!,
               natKsize: c.natKsizes[i]!,
+              dropPath: dpr[i]!,
               ...(c.attention?.[i]
                 ? {
                     swap: (d: number) =>
@@ -693,6 +707,7 @@ export function fromOfficialConfig(cfg: DATOfficialConfig, dense: boolean): DATC
     useDwcMlps: r.list<boolean>('use_dwc_mlps', [true, true, true, true]),
     useLpus: r.list<boolean>('use_lpus', [true, true, true, true]),
     useConvPatches: cfg['use_conv_patches'] === undefined ? true : cfg['use_conv_patches'] === true,
+    dropPathRate: r.num('drop_path_rate', 0),
     ...(outIndices ? { outIndices } : {}),
   };
 }
@@ -780,7 +795,7 @@ export const variants = {
     params: 23_962_876,
     source: `${SRC} configs/dat_tiny.yaml`,
     input: CLS_INPUT,
-    config: { ...common, ...T },
+    config: { ...common, ...T, drop_path_rate: 0.2 },
   },
   dat_pp_small: {
     kind: 'classifier',
@@ -788,7 +803,7 @@ export const variants = {
     params: 53_127_366,
     source: `${SRC} configs/dat_small.yaml`,
     input: CLS_INPUT,
-    config: { ...common, ...S },
+    config: { ...common, ...S, drop_path_rate: 0.4 },
   },
   dat_pp_base: {
     kind: 'classifier',
@@ -796,7 +811,7 @@ export const variants = {
     params: 93_690_640,
     source: `${SRC} configs/dat_base.yaml`,
     input: CLS_INPUT,
-    config: { ...common, ...Bs },
+    config: { ...common, ...Bs, drop_path_rate: 0.7 },
   },
   dat_pp_base_384: {
     kind: 'classifier',
@@ -804,7 +819,7 @@ export const variants = {
     params: 93_690_640,
     source: `${SRC} configs/dat_base_384.yaml (img_size stays 224: same tensors as dat_pp_base, evaluated at 384 without crop)`,
     input: { ...CLS_INPUT, size: [384, 384], cropPct: 1 }, // `TEST.CROP: False`: Resize((384, 384)), no crop
-    config: { ...common, ...Bs },
+    config: { ...common, ...Bs, drop_path_rate: 0.6 },
   },
   dat_plus_tiny: {
     kind: 'classifier',
@@ -818,6 +833,7 @@ export const variants = {
       use_dwc_mlps: [false, false, false, false],
       use_lpus: [false, false, false, false],
       use_conv_patches: false,
+      drop_path_rate: 0.2,
     },
   },
   dat_fmnist: {
@@ -901,6 +917,7 @@ export const dat: ModelFamily<DATOfficialConfig, DATVariantName> = {
       new DAT({
         ...cfg,
         ...(options?.numClasses !== undefined ? { numClasses: options.numClasses } : {}),
+        ...(options?.dropPathRate !== undefined ? { dropPathRate: options.dropPathRate } : {}),
         ...(attention ? { attention } : {}),
       }),
     );

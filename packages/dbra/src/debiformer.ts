@@ -23,6 +23,8 @@ import {
   BatchNorm2d,
   configReader,
   Conv2d,
+  DropPath,
+  dropPathRates,
   type FeatureInfo,
   GELU,
   type DenseEvalConfig,
@@ -83,6 +85,8 @@ export interface DeBiFormerConfig {
   numClasses: number;
   /** dense backbone (segmentation/detection): `extra_norms` on the four outputs, no norm/head */
   dense: boolean;
+  /** stochastic depth in training: linspace(0, rate, Σ depth) over the blocks (identity at inference) */
+  dropPathRate?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -101,6 +105,8 @@ export interface BlockOptions {
   beforeAttnDwconv?: number;
   /** builds attention `a` (0: attn1, 1: attn2) instead of BRA/DBRA (a swapped mechanism) */
   swap?: (a: 0 | 1) => Attention2d;
+  /** the block's drop-path rate (training only) */
+  dropPath?: number;
 }
 
 function makeAttention(dim: number, spec: AttentionSpec, o: BlockOptions): DeBiAttention {
@@ -111,8 +117,10 @@ function makeAttention(dim: number, spec: AttentionSpec, o: BlockOptions): DeBiA
 }
 
 /**
- * `Block` (pre-norm, no layer scale, dbra.md §3.1), NHWC throughout:
- * x += PE1(x); x += attn1(LN1(x)); x += MLP1(LN2(x)); x += PE2(x); x += attn2(LN3(x)); x += MLP2(LN4(x)).
+ * `Block` (pre-norm, no layer scale, dbra.md §3.1), NHWC throughout, with DP1/DP2 the block's two
+ * drop paths (same rate; identities at inference; the positional convs have none):
+ * x += PE1(x); x += DP1(attn1(LN1(x))); x += DP1(MLP1(LN2(x)));
+ * x += PE2(x); x += DP2(attn2(LN3(x))); x += DP2(MLP2(LN4(x))).
  */
 export class Block extends Module implements Layer {
   readonly pos_embed1: Conv2d;
@@ -125,6 +133,8 @@ export class Block extends Module implements Layer {
   readonly norm3: LayerNorm;
   readonly norm4: LayerNorm;
   readonly mlp2: TransformerMLPWithConv;
+  readonly drop_path1: DropPath;
+  readonly drop_path2: DropPath;
   constructor(
     readonly dim: number,
     o: BlockOptions,
@@ -143,18 +153,21 @@ export class Block extends Module implements Layer {
     this.norm3 = this.child('norm3', new LayerNorm(dim, 1e-6));
     this.norm4 = this.child('norm4', new LayerNorm(dim, 1e-6));
     this.mlp2 = this.child('mlp2', new TransformerMLPWithConv(dim, hidden));
+    this.drop_path1 = this.child('drop_path1', new DropPath(o.dropPath ?? 0));
+    this.drop_path2 = this.child('drop_path2', new DropPath(o.dropPath ?? 0));
   }
 
   /** x [N,H,W,C] → [N,H,W,C]. */
   forward(x: tf.Tensor): tf.Tensor4D {
     return tf.tidy(() => {
       let h = x as tf.Tensor4D;
+      const [dp1, dp2] = [this.drop_path1, this.drop_path2];
       h = tf.add(h, this.pos_embed1.forward(h));
-      h = tf.add(h, this.attn1.forward(this.norm1.forward(h) as tf.Tensor4D));
-      h = tf.add(h, this.mlp1.forward(this.norm2.forward(h)));
+      h = tf.add(h, dp1.forward(this.attn1.forward(this.norm1.forward(h) as tf.Tensor4D)));
+      h = tf.add(h, dp1.forward(this.mlp1.forward(this.norm2.forward(h))));
       h = tf.add(h, this.pos_embed2.forward(h));
-      h = tf.add(h, this.attn2.forward(this.norm3.forward(h) as tf.Tensor4D));
-      return tf.add(h, this.mlp2.forward(this.norm4.forward(h))) as tf.Tensor4D;
+      h = tf.add(h, dp2.forward(this.attn2.forward(this.norm3.forward(h) as tf.Tensor4D)));
+      return tf.add(h, dp2.forward(this.mlp2.forward(this.norm4.forward(h)))) as tf.Tensor4D;
     });
   }
 }
@@ -194,6 +207,10 @@ export class DeBiFormer extends StagedModel {
     const c = config;
     const dims = c.stages.map((s) => s.dim);
     const d0 = dims[0]!;
+    const dpr = dropPathRates(
+      c.dropPathRate ?? 0,
+      c.stages.map((s) => s.depth),
+    );
     this.downsample_layers = this.child(
       'downsample_layers',
       new ModuleList<Sequential>([
@@ -226,6 +243,7 @@ export class DeBiFormer extends StagedModel {
                     deform: s.deform,
                     sideDwconv: c.sideDwconv,
                     beforeAttnDwconv: c.beforeAttnDwconv,
+                    dropPath: dpr[i]![j]!,
                     ...(s.swap
                       ? {
                           swap: (a: 0 | 1) =>
@@ -489,6 +507,7 @@ export function fromOfficialConfig(cfg: DBRAOfficialConfig, dense: boolean, deri
     beforeAttnDwconv: r.num('before_attn_dwconv', 3),
     numClasses: dense ? 0 : r.num('num_classes', 1000),
     dense,
+    dropPathRate: r.num('drop_path_rate', 0),
   };
 }
 
@@ -778,7 +797,8 @@ export const dbra: ModelFamily<DBRAOfficialConfig, DBRAVariantName> = {
     const stages = attention
       ? cfg.stages.map((st, i) => (attention[i] ? { ...st, swap: attention[i] } : st))
       : cfg.stages;
-    return asBuiltModel(new DeBiFormer({ ...cfg, numClasses, stages }));
+    const dropPathRate = options?.dropPathRate ?? cfg.dropPathRate ?? 0;
+    return asBuiltModel(new DeBiFormer({ ...cfg, numClasses, stages, dropPathRate }));
   },
   fromReference: (metadata) => asBuiltModel(dbraFromReference(metadata)),
   attention: dbraAttention,

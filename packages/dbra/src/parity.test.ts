@@ -3,8 +3,16 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { type Module, readSafetensors, Registry, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
-import { compareArrays, leakedTensors, runParity } from '@dynavit/core/testing';
+import {
+  type Module,
+  readSafetensors,
+  Registry,
+  type StateDict,
+  seedDropPaths,
+  type TensorData,
+  toFloat32,
+} from '@dynavit/core';
+import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BiLevelRoutingAttention,
@@ -14,6 +22,7 @@ import {
   dbra,
   dbraFromReference,
   routedAttention,
+  variants,
 } from './index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
@@ -81,6 +90,56 @@ describe('debi_fmnist, the small model to train', () => {
     expect(report.outputs.map((o) => o.name)).toContain('logits');
     for (const o of report.outputs) expect(o.ok, `${o.name}: ${o.maxAbs}`).toBe(true);
     expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
+describe('stochastic depth (training only), as the official Block', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('two drop paths per block (drop_path1, drop_path2) at its linspace(0, rate, Σ depth) rate; official rates', () => {
+    const registry = new Registry([dbra]);
+    const small = registry.createModel('debi_fmnist', { dropPathRate: 0.3 }) as DeBiFormer;
+    const depths = small.stages.items.map((s) => s.items.length);
+    const total = depths.reduce((a, d) => a + d, 0);
+    const want = Array.from({ length: total }, (_, i) => (0.3 * i) / (total - 1)).flatMap((r) => [r, r]);
+    expect(dropPathRatesOf(small).map((r) => r.toFixed(9))).toEqual(want.map((r) => r.toFixed(9)));
+    small.dispose();
+    // the register_model functions of classification/debiformer.py: tiny 0.0, small 0.3, base 0.4
+    expect(
+      (['debi_tiny', 'debi_small', 'debi_base'] as const).map(
+        (n) => (variants[n].config as { drop_path_rate?: number }).drop_path_rate,
+      ),
+    ).toEqual([0, 0.3, 0.4]);
+  });
+
+  it('wraps attn1/mlp1 and attn2/mlp2 (not the positional convs): dropping them all is zeroing those branches', () => {
+    const model = new Registry([dbra]).createModel('debi_fmnist', { dropPathRate: 0.3 }) as DeBiFormer;
+    model.loadStateDict(weights.tensors, { strict: false });
+    const x = tf.tidy(() => tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 3)) as tf.Tensor4D;
+    const start = tf.memory().numTensors;
+    const blocks = model.stages.items.flatMap((s) => s.items);
+    const r = dropPathPlacement(
+      model,
+      x,
+      blocks.flatMap((b) => [b.attn1, b.mlp1, b.attn2, b.mlp2]),
+    );
+    expect(r.maxDiff).toBeLessThan(1e-5);
+    expect(r.changed).toBeGreaterThan(1e-2);
+    const wrong = dropPathPlacement(
+      model,
+      x,
+      blocks.flatMap((b) => [b.attn1, b.mlp1]),
+    );
+    expect(wrong.maxDiff).toBeGreaterThan(1e-3);
+    model.train();
+    const run = (seed: number) => tf.tidy(() => (seedDropPaths(model, seed), model.forward(x).dataSync()));
+    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
+    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
+    model.eval();
+    expect(tf.memory().numTensors).toBe(start);
+    tf.dispose(x);
+    model.dispose();
   });
 });
 

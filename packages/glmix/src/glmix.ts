@@ -18,6 +18,7 @@ import {
   assertMap,
   type Attention2d,
   Conv2d,
+  DropPath,
   GELU,
   Identity,
   InvalidArgumentError,
@@ -385,6 +386,8 @@ export interface BlockOptions {
   mlpDw: boolean;
   /** LayerScale init value; ≤ 0 = no layer scale */
   layerscale: number;
+  /** the block's drop-path rate (training only; one `drop_path` for both branches, none on the CPE) */
+  dropPath?: number;
 }
 
 export interface GLMixBlockOptions extends BlockOptions, GLMixOptions {}
@@ -427,6 +430,7 @@ export class GLMixBlock extends Module implements Layer {
   readonly mlp: Sequential;
   readonly ls1: Module & Layer;
   readonly ls2: Module & Layer;
+  readonly drop_path: DropPath;
   readonly poolSize: number;
   constructor(
     readonly dim: number,
@@ -447,6 +451,7 @@ export class GLMixBlock extends Module implements Layer {
     this.mlp = this.child('mlp', convMlp(dim, opts.mlpRatio, opts.mlpDw));
     this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nchw'));
     this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nchw'));
+    this.drop_path = this.child('drop_path', new DropPath(opts.dropPath ?? 0));
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
@@ -467,10 +472,10 @@ export class GLMixBlock extends Module implements Layer {
         { slotScale: this.slot_scale, relation: this.relation_mha, local: this.feature_conv },
         collect,
       );
-      const x2 = tf.add(x1, this.ls1.forward(g.out));
+      const x2 = tf.add(x1, this.drop_path.forward(this.ls1.forward(g.out)));
       const n2 = this.norm2.forward(x2) as tf.Tensor4D;
       const mlpOut = this.mlp.forward(n2) as tf.Tensor4D;
-      const out = tf.add(x2, this.ls2.forward(mlpOut)) as tf.Tensor4D;
+      const out = tf.add(x2, this.drop_path.forward(this.ls2.forward(mlpOut))) as tf.Tensor4D;
       if (!collect) return { out };
       const intermediates: GLMixBlockIntermediates = {
         ...g.intermediates!,
@@ -510,6 +515,7 @@ export class MHSA_NCHW_Block extends Module implements Layer {
   readonly mlp: Sequential;
   readonly ls1: Module & Layer;
   readonly ls2: Module & Layer;
+  readonly drop_path: DropPath;
   constructor(
     readonly dim: number,
     opts: BlockOptions,
@@ -523,6 +529,7 @@ export class MHSA_NCHW_Block extends Module implements Layer {
     this.mlp = this.child('mlp', convMlp(dim, opts.mlpRatio, opts.mlpDw));
     this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nlc'));
     this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nchw'));
+    this.drop_path = this.child('drop_path', new DropPath(opts.dropPath ?? 0));
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
@@ -537,10 +544,10 @@ export class MHSA_NCHW_Block extends Module implements Layer {
       const z = tf.reshape(x1, [B, H * W, C]) as tf.Tensor3D; // NHWC → tokens is a free reshape
       const n1 = this.norm1.forward(z) as tf.Tensor3D;
       const attnOut = this.mha_op.forward(n1);
-      const x2 = tf.reshape(tf.add(z, this.ls1.forward(attnOut)), [B, H, W, C]) as tf.Tensor4D;
+      const x2 = tf.reshape(tf.add(z, this.drop_path.forward(this.ls1.forward(attnOut))), [B, H, W, C]) as tf.Tensor4D;
       const n2 = this.norm2.forward(x2);
       const mlpOut = this.mlp.forward(n2);
-      const out = tf.add(x2, this.ls2.forward(mlpOut)) as tf.Tensor4D;
+      const out = tf.add(x2, this.drop_path.forward(this.ls2.forward(mlpOut))) as tf.Tensor4D;
       if (!collect) return { out };
       return {
         out,
@@ -561,9 +568,10 @@ export class MHSA_Block extends Module implements Layer {
   readonly mlp: Sequential;
   readonly ls1: Module & Layer;
   readonly ls2: Module & Layer;
+  readonly drop_path: DropPath;
   constructor(
     readonly dim: number,
-    opts: Pick<BlockOptions, 'numHeads' | 'mlpRatio' | 'layerscale'>,
+    opts: Pick<BlockOptions, 'numHeads' | 'mlpRatio' | 'layerscale' | 'dropPath'>,
   ) {
     super();
     if (!(opts.mlpRatio > 0))
@@ -578,6 +586,7 @@ export class MHSA_Block extends Module implements Layer {
     );
     this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nlc'));
     this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nlc'));
+    this.drop_path = this.child('drop_path', new DropPath(opts.dropPath ?? 0));
   }
 
   forward(z: tf.Tensor3D): tf.Tensor3D {
@@ -597,10 +606,10 @@ export class MHSA_Block extends Module implements Layer {
     return tidyObj(() => {
       const n1 = this.norm1.forward(z) as tf.Tensor3D;
       const attnOut = this.mha_op.forward(n1);
-      const z2 = tf.add(z, this.ls1.forward(attnOut));
+      const z2 = tf.add(z, this.drop_path.forward(this.ls1.forward(attnOut)));
       const n2 = this.norm2.forward(z2);
       const mlpOut = this.mlp.forward(n2);
-      const out = tf.add(z2, this.ls2.forward(mlpOut)) as tf.Tensor3D;
+      const out = tf.add(z2, this.drop_path.forward(this.ls2.forward(mlpOut))) as tf.Tensor3D;
       if (!collect) return { out };
       return { out, intermediates: { norm1: n1, attnOut, norm2: n2, mlpOut } };
     });
@@ -627,6 +636,7 @@ export class SwappedMixerBlock extends Module implements Layer {
   readonly mlp: Sequential;
   readonly ls1: Module & Layer;
   readonly ls2: Module & Layer;
+  readonly drop_path: DropPath;
   constructor(
     readonly dim: number,
     attn: Attention2d,
@@ -641,13 +651,15 @@ export class SwappedMixerBlock extends Module implements Layer {
     this.mlp = this.child('mlp', convMlp(dim, opts.mlpRatio, opts.mlpDw));
     this.ls1 = this.child('ls1', maybeLayerScale(dim, opts.layerscale, 'nchw'));
     this.ls2 = this.child('ls2', maybeLayerScale(dim, opts.layerscale, 'nchw'));
+    this.drop_path = this.child('drop_path', new DropPath(opts.dropPath ?? 0));
   }
   forward(x0: tf.Tensor4D): tf.Tensor4D {
     assertMap('SwappedMixerBlock', x0, this.dim);
     return tf.tidy(() => {
       const x1 = this.pos_conv ? (tf.add(x0, this.pos_conv.forward(x0)) as tf.Tensor4D) : x0;
-      const x2 = tf.add(x1, this.ls1.forward(this.attn.forward(this.norm1.forward(x1) as tf.Tensor4D)));
-      return tf.add(x2, this.ls2.forward(this.mlp.forward(this.norm2.forward(x2)))) as tf.Tensor4D;
+      const dp = this.drop_path;
+      const x2 = tf.add(x1, dp.forward(this.ls1.forward(this.attn.forward(this.norm1.forward(x1) as tf.Tensor4D))));
+      return tf.add(x2, dp.forward(this.ls2.forward(this.mlp.forward(this.norm2.forward(x2))))) as tf.Tensor4D;
     });
   }
 }
@@ -657,7 +669,8 @@ export type GLNetBlock = GLMixBlock | MHSA_NCHW_Block | MHSA_Block | SwappedMixe
 /**
  * `BasicLayer`: `blocks.j` of one kind per mode — glmix: all GLMixBlock; mha_nchw: all
  * MHSA_NCHW_Block; glmix.mha_nchw: GLMixBlock at even j, MHSA_NCHW_Block at odd j; mha: MHSA_Block,
- * the whole stage on tokens [B, L, C]. NHWC in, same shape out.
+ * the whole stage on tokens [B, L, C]. NHWC in, same shape out. In training, each block's `drop_path`
+ * (rate `dropPath[j]`) acts on both residual branches, after the layer scale; the CPE residual has none.
  */
 export class BasicLayer extends Module implements Layer {
   readonly blocks: ModuleList<GLNetBlock>;
@@ -668,19 +681,22 @@ export class BasicLayer extends Module implements Layer {
     opts: GLMixBlockOptions,
     /** builds block j's token mixer instead of the mode's (a swapped mechanism): every block a SwappedMixerBlock */
     readonly swap?: (block: number) => Attention2d,
+    /** block j's drop-path rate (training only); all 0 when absent */
+    dropPath?: readonly number[],
   ) {
     super();
     const make = (j: number): GLNetBlock => {
-      if (swap) return new SwappedMixerBlock(dim, swap(j), opts);
+      const o = { ...opts, dropPath: dropPath?.[j] ?? 0 };
+      if (swap) return new SwappedMixerBlock(dim, swap(j), o);
       switch (mixingMode) {
         case 'glmix':
-          return new GLMixBlock(dim, opts);
+          return new GLMixBlock(dim, o);
         case 'mha_nchw':
-          return new MHSA_NCHW_Block(dim, opts);
+          return new MHSA_NCHW_Block(dim, o);
         case 'glmix.mha_nchw':
-          return j % 2 === 0 ? new GLMixBlock(dim, opts) : new MHSA_NCHW_Block(dim, opts);
+          return j % 2 === 0 ? new GLMixBlock(dim, o) : new MHSA_NCHW_Block(dim, o);
         case 'mha':
-          return new MHSA_Block(dim, opts);
+          return new MHSA_Block(dim, o);
         default:
           throw new InvalidArgumentError(
             `BasicLayer: unknown mixing mode ${JSON.stringify(mixingMode)}; expected one of ${MIXING_MODES.join(', ')}`,

@@ -8,9 +8,10 @@ import {
   layerNorm,
   NotImplementedError,
   Registry,
+  seedDropPaths,
   ShapeError,
 } from '@dynavit/core';
-import { compareArrays, leakedTensors, runParity } from '@dynavit/core/testing';
+import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromOfficialConfig, GLNet, glmix, glnetFromReference, variants } from './index.js';
 import { expectClose, fixtures, nchw, nhwc, readFixture } from './test-utils/golden.js';
@@ -111,6 +112,54 @@ describe('glnet_fmnist, the small model to train', () => {
     expect(m.stateDictShapes().at(-2)).toEqual(['head.weight', [10, 128]]);
     expect(variants.glnet_fmnist.input.size).toEqual([64, 64]);
     m.dispose();
+  });
+});
+
+describe('stochastic depth (training only), as the official blocks', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+  it('one drop path per block at linspace(0, rate, Σ depth); the README rates of the classifiers', () => {
+    const registry = new Registry([glmix]);
+    const small = registry.createModel('glnet_fmnist', { dropPathRate: 0.3 });
+    const total = variants.glnet_fmnist.config.depth.reduce((a, d) => a + d, 0);
+    const want = Array.from({ length: total }, (_, i) => (0.3 * i) / (total - 1));
+    expect(dropPathRatesOf(small).map((r) => r.toFixed(9))).toEqual(want.map((r) => r.toFixed(9)));
+    small.dispose();
+    expect(
+      (['glnet_4g', 'glnet_4g_tklb', 'glnet_9g', 'glnet_9g_tklb', 'glnet_16g'] as const).map(
+        (n) => (variants[n].config as { drop_path_rate?: number }).drop_path_rate,
+      ),
+    ).toEqual([0.15, 0.15, 0.3, 0.3, 0.4]);
+  });
+
+  it('wraps both branches after the layer scale (not the CPE): dropping them all is zeroing ls1 and ls2', () => {
+    const model = new Registry([glmix]).createModel('glnet_fmnist', { dropPathRate: 0.3, numClasses: 1000 }) as GLNet;
+    model.loadStateDict(weights.tensors, { strict: false });
+    const x = tf.tidy(() => tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 3)) as tf.Tensor4D;
+    const start = tf.memory().numTensors;
+    const blocks = model.stages.items.flatMap((s) => s.blocks.items);
+    const r = dropPathPlacement(
+      model,
+      x,
+      blocks.flatMap((b) => [b.ls1, b.ls2]),
+    );
+    expect(r.maxDiff).toBeLessThan(1e-5);
+    expect(r.changed).toBeGreaterThan(1e-2);
+    const wrong = dropPathPlacement(
+      model,
+      x,
+      blocks.map((b) => b.ls1),
+    );
+    expect(wrong.maxDiff).toBeGreaterThan(1e-3);
+    model.train();
+    const run = (seed: number) => tf.tidy(() => (seedDropPaths(model, seed), model.forward(x).dataSync()));
+    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
+    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
+    model.eval();
+    expect(tf.memory().numTensors).toBe(start);
+    tf.dispose(x);
+    model.dispose();
   });
 });
 

@@ -22,6 +22,7 @@ import {
   BatchNorm2d,
   configReader,
   Conv2d,
+  dropPathRates,
   type FeatureInfo,
   GELU,
   Identity,
@@ -99,6 +100,8 @@ export interface GLNetConfig {
   dense: boolean;
   /** per-stage attention overrides (0-based stage → factory): every block becomes a `SwappedMixerBlock` */
   attention?: AttentionFactories;
+  /** stochastic depth in training: linspace(0, rate, Σ depth) over the blocks (identity at inference) */
+  dropPathRate?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -188,6 +191,7 @@ export class GLNet extends StagedModel {
     this.kind = c.dense ? 'backbone' : 'classifier';
     this.inChannels = c.inChans;
     this.downsample_layers = this.child('downsample_layers', downsampleLayers(c));
+    const dpr = dropPathRates(c.dropPathRate ?? 0, c.depth);
     this.stages = this.child(
       'stages',
       new ModuleList(
@@ -220,6 +224,7 @@ export class GLNet extends StagedModel {
                       ...(c.localDwKs[i]! > 0 ? { kernel: c.localDwKs[i]! } : {}),
                     })
                 : undefined,
+              dpr[i],
             ),
         ),
       ),
@@ -354,9 +359,9 @@ function normLayer(cfg: GLNetOfficialConfig, key: string, fallback: NormLayer): 
 
 /**
  * Read official kwargs with the constructor defaults of glmix.md §2 (note the defaults slot_init
- * 'param' and norm_layer LayerNorm2d differ from every registered variant). Training-only arguments
- * (drop_path_rate, drop_rate, use_checkpoint_stages, qk_scale) and unknown kwargs are ignored, as the
- * official constructor does.
+ * 'param' and norm_layer LayerNorm2d differ from every registered variant). `drop_path_rate` sets
+ * stochastic depth (training only); drop_rate, use_checkpoint_stages, qk_scale and unknown kwargs are
+ * ignored, as the official constructor does.
  */
 export function fromOfficialConfig(
   cfg: GLNetOfficialConfig,
@@ -387,6 +392,7 @@ export function fromOfficialConfig(
     layerscale: num('layerscale', -1),
     modelClass: opts.modelClass ?? 'GLNet',
     dense: opts.dense ?? false,
+    dropPathRate: num('drop_path_rate', 0),
   };
 }
 
@@ -416,6 +422,8 @@ const CLS_INPUT = imagenetInput(0.875);
 /** token-labelling models are evaluated with timm's loader at crop_pct 0.96 */
 const TKLB_INPUT: InputConfig = { ...CLS_INPUT, cropPct: 0.96 };
 const SRC = 'rayleizhu/GLMix@3c93dbf';
+// drop_path_rate (training only) of the classifiers: the README's 0.15 / 0.3 / 0.4 for 4G / 9G / 16G;
+// the STL models keep the constructor's 0 (their rate is not published).
 const DENSE_SRC = `our assumption (glmix.md §8; no dense code in ${SRC}): classification backbone without norm/head + extra_norms LayerNorm2d per stage, as rayleizhu/BiFormer BiFormer_mm`;
 
 const STL = {
@@ -470,7 +478,7 @@ export const variants = {
     input: CLS_INPUT,
     modelClass: 'GLNet',
     checkpointKey: 'model_ema',
-    config: G16,
+    config: { ...G16, drop_path_rate: 0.4 },
   },
   glnet_4g: {
     kind: 'classifier',
@@ -479,7 +487,7 @@ export const variants = {
     input: CLS_INPUT,
     modelClass: 'GLNet',
     checkpointKey: 'model',
-    config: G4,
+    config: { ...G4, drop_path_rate: 0.15 },
   },
   glnet_4g_tklb: {
     kind: 'classifier',
@@ -488,7 +496,7 @@ export const variants = {
     input: TKLB_INPUT,
     modelClass: 'GLNet_tklb',
     checkpointKey: 'model',
-    config: G4,
+    config: { ...G4, drop_path_rate: 0.15 },
   },
   glnet_9g: {
     kind: 'classifier',
@@ -497,7 +505,7 @@ export const variants = {
     input: CLS_INPUT,
     modelClass: 'GLNet',
     checkpointKey: 'model',
-    config: G9,
+    config: { ...G9, drop_path_rate: 0.3 },
   },
   glnet_9g_tklb: {
     kind: 'classifier',
@@ -506,7 +514,7 @@ export const variants = {
     input: TKLB_INPUT,
     modelClass: 'GLNet_tklb',
     checkpointKey: 'model',
-    config: G9,
+    config: { ...G9, drop_path_rate: 0.3 },
   },
   glnet_stl: {
     kind: 'classifier',
@@ -627,6 +635,7 @@ export const glmix: ModelFamily<GLNetOfficialConfig, GLNetVariantName> = {
       new GLNet({
         ...cfg,
         ...(options?.numClasses !== undefined ? { numClasses: options.numClasses } : {}),
+        ...(options?.dropPathRate !== undefined ? { dropPathRate: options.dropPathRate } : {}),
         ...(attention ? { attention } : {}),
       }),
     );

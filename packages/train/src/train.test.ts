@@ -79,7 +79,7 @@ describe('train: a small fixed batch is overfitted (loss decreases)', () => {
 
 describe('train: checkpoints', () => {
   it(
-    'resuming from a mid-epoch checkpoint gives bit-identical weights, EMA and history to an uninterrupted run (cpu)',
+    'resuming from a mid-epoch checkpoint gives bit-identical weights, EMA and history to an uninterrupted run (cpu; drop path 0.5, BatchNorm on batch statistics)',
     { timeout: 900_000 },
     async () => {
       await onBackend('cpu');
@@ -99,13 +99,13 @@ describe('train: checkpoints', () => {
         checkpointEverySteps: 1,
         ...extra,
       });
-      const a = tinyClassifier('glmix', 4);
+      const a = tinyClassifier('glmix', 4, 0, 0.5);
       const ra = await train(a, options(new MemoryCheckpointStore()));
       expect(ra.step).toBe(4);
 
       const store = new MemoryCheckpointStore();
       const ctl = new AbortController();
-      const b1 = tinyClassifier('glmix', 4);
+      const b1 = tinyClassifier('glmix', 4, 0, 0.5);
       const events: TrainEvent[] = [];
       await train(
         b1,
@@ -125,7 +125,7 @@ describe('train: checkpoints', () => {
         [1, 0],
         [1, 2],
       ]);
-      const b2 = tinyClassifier('glmix', 4, 99); // other initial weights: all come from the checkpoint
+      const b2 = tinyClassifier('glmix', 4, 99, 0.5); // other initial weights: all come from the checkpoint
       const resumed: TrainEvent[] = [];
       const rb = await train(b2, options(store, { resume: true, onEvent: (e) => void resumed.push(e) }));
       expect(resumed[0]).toMatchObject({ type: 'start', resumed: true, step: 3, epoch: 1 });
@@ -133,6 +133,15 @@ describe('train: checkpoints', () => {
       expect(sd(b2)).toEqual(sd(a));
       expect(rb.history).toEqual(ra.history);
       expect(rb.ema).toEqual(ra.ema);
+      // BatchNorm trained on batch statistics: its running statistics moved away from torch's init (0, 1)
+      const rm = sd(a).get('norm.running_mean')!;
+      expect(rm.some((v) => v !== 0)).toBe(true);
+      expect(sd(a).get('norm.num_batches_tracked')).toEqual([8n]); // 2 epochs × 4 micro-batches
+      // the drop paths acted: the same run without them ends elsewhere
+      const c = tinyClassifier('glmix', 4, 0, 0);
+      await train(c, options(new MemoryCheckpointStore()));
+      expect(sd(c)).not.toEqual(sd(a));
+      c.dispose();
       a.dispose();
       b2.dispose();
       expect(tf.memory().numTensors).toBe(before);

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type Classifier,
+  DropPath,
   IMAGENET_MEAN,
   IMAGENET_STD,
   InvalidArgumentError,
@@ -22,6 +23,7 @@ import {
   type RGB,
   type StateDict,
   resizeBilinear,
+  seedDropPaths,
 } from '@dynavit/core';
 import { type AugmentOptions, augmentImage } from './augment.js';
 import {
@@ -294,6 +296,9 @@ function snapshotBuffers(model: Module): (restore: boolean) => void {
  * `options.dataset`. Runs on the active tfjs backend; registers tfjs's gradients when needed
  * ({@link ensureGradients}). A non-finite loss stops training with a `NumericError`; the model, the
  * optimizer and the BatchNorm statistics then hold the last good update, and the store the last checkpoint.
+ * The model trains in training mode: BatchNorm on batch statistics, stochastic depth at the rate it was
+ * built with (`createModel(name, { dropPathRate })`, default the variant's official rate), its masks
+ * drawn from the seeded generator so that a resumed run repeats them.
  */
 export async function train(model: Classifier, options: TrainOptions): Promise<TrainResult> {
   await ensureGradients();
@@ -386,6 +391,7 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
     }
   }
   const rng = new Rng(state.rng);
+  const stochasticDepth = [...namedModules(model)].some(([, m]) => m instanceof DropPath && m.p > 0);
   let size = options.inputSize ? sideOf(options.inputSize) : undefined;
   const emit = async (e: TrainEvent) => {
     await options.onEvent?.(e);
@@ -447,6 +453,8 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
             } else samples = await readSamples(ds, order.slice(b * bs, (b + 1) * bs));
             size ??= imageSize(samples[0]!);
             const { x, y } = makeBatch(samples, { size, mean, std, rng, augment: options.augment ?? {} });
+            // drop-path masks from the trainer's generator: the same on every backend and after a resume
+            if (stochasticDepth) seedDropPaths(model, rng.seed());
             const { value, grads: g } = tf.variableGrads(
               () => tf.div(labelSmoothingCrossEntropy(model.forward(x), y, smoothing), group) as tf.Scalar,
               vars,

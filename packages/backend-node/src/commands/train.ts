@@ -23,7 +23,6 @@ import {
   FileError,
   InvalidArgumentError,
   initializeWeights,
-  NotImplementedError,
   NumericError,
   printable,
   type StateDict,
@@ -99,7 +98,7 @@ export const trainCommand = defineCommand({
   name: 'train',
   usage:
     'train --model NAME --data DATA --epochs N --out DIR [--batch-size 64] [--lr 5e-4×batch/512] ' +
-    '[--min-lr 1e-5] [--weight-decay 0.05] [--warmup-epochs 5] [--smoothing 0.1] [--clip-grad NORM] ' +
+    '[--min-lr 1e-5] [--weight-decay 0.05] [--warmup-epochs 5] [--smoothing 0.1] [--drop-path R] [--clip-grad NORM] ' +
     '[--ema [--ema-decay 0.9998]] [--accum-steps 1] [--no-aug] [--limit N] [--val-split F] [--size S] ' +
     '[--num-classes N] [--attention STAGE=NAME,…] [--weights CKPT [--freeze-stages 0,1] ' +
     '[--backbone-lr-scale F]] [--checkpoint-steps N] [--resume DIR] [--seed 42] [--plot] [--max-megapixels 64]\n' +
@@ -140,6 +139,8 @@ export interface RunRecord {
   freezeStages?: number[];
   backboneLrScale?: number;
   checkpointSteps?: number;
+  /** stochastic depth rate (the model's drop_path_rate) when --drop-path was given */
+  dropPath?: number;
   seed: number;
 }
 
@@ -184,6 +185,7 @@ const RECORD_KEYS: Record<string, keyof RunRecord> = {
   'freeze-stages': 'freezeStages',
   'backbone-lr-scale': 'backboneLrScale',
   'checkpoint-steps': 'checkpointSteps',
+  'drop-path': 'dropPath',
   seed: 'seed',
 };
 
@@ -251,6 +253,7 @@ async function recordFromOptions(
     freezeStages: stagesList(values['freeze-stages']),
     backboneLrScale: num('backbone-lr-scale', values['backbone-lr-scale'], 0, 1e6),
     checkpointSteps: optInt('checkpoint-steps', values['checkpoint-steps']),
+    dropPath: num('drop-path', values['drop-path'], 0, 1),
     seed: values.seed === undefined ? 42 : Number(values.seed),
   };
   if (!Number.isSafeInteger(r.seed) || r.seed < 0)
@@ -259,11 +262,8 @@ async function recordFromOptions(
     throw new InvalidArgumentError(`--warmup-epochs must be a whole number, got "${values['warmup-epochs']}"`);
   if (r.valSplit !== undefined && r.valSplit >= 1)
     throw new InvalidArgumentError(`--val-split must be below 1, got "${values['val-split']}"`);
-  const dropPath = num('drop-path', values['drop-path'], 0, 1);
-  if (dropPath)
-    throw new NotImplementedError(
-      `--drop-path ${dropPath}: stochastic depth is not implemented in the dynavit models yet (they ignore drop_path_rate); only 0 is accepted`,
-    );
+  if (r.dropPath !== undefined && r.dropPath >= 1)
+    throw new InvalidArgumentError(`--drop-path must be below 1, got "${values['drop-path']}"`);
   return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as typeof r;
 }
 
@@ -415,7 +415,11 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
   if (resumeDir === undefined) await writeFileAtomic(join(dir, 'run.json'), `${JSON.stringify(rec, null, 1)}\n`);
 
   // the model: fresh (from scratch), or fine-tuned from --weights (its head re-initialised when the classes differ)
-  const model = registry.createModel(rec.model, { numClasses: rec.numClasses, ...(attention ? { attention } : {}) });
+  const model = registry.createModel(rec.model, {
+    numClasses: rec.numClasses,
+    ...(rec.dropPath !== undefined ? { dropPathRate: rec.dropPath } : {}),
+    ...(attention ? { attention } : {}),
+  });
   if (model.kind !== 'classifier') throw new InvalidArgumentError(`${rec.model} is not a classifier`);
   const train = await import('@dynavit/train');
   const steps: [number, number][] = [];

@@ -1,8 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ShapeError } from '../errors.js';
+import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
-import { BatchNorm2d, Conv2d, DropPath, GELU, gelu, LayerNorm, layerNorm, Linear, Mlp, Sequential } from './layers.js';
+import {
+  BatchNorm2d,
+  Conv2d,
+  DropPath,
+  dropPathRates,
+  GELU,
+  gelu,
+  LayerNorm,
+  layerNorm,
+  Linear,
+  Mlp,
+  Sequential,
+  seedDropPaths,
+} from './layers.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -223,10 +236,39 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
     const x = tf.ones([64, 2, 2, 3]);
     expect(dp.forward(x)).toBe(x);
     dp.train();
-    const y = dp.forward(x, 42);
-    const per = tf.tidy(() => tf.mean(y, [1, 2, 3]).dataSync());
+    dp.seed = 42;
+    const y = dp.forward(x);
+    expect(dp.seed).toBe(43);
+    const per = tf.tidy(() => Array.from(tf.mean(y, [1, 2, 3]).dataSync()));
     for (const v of per) expect([0, 2]).toContain(v);
     expect(per.some((v) => v === 0) && per.some((v) => v === 2)).toBe(true);
-    tf.dispose([x, y]);
+    // the same seed gives the same mask; the next call (seed 43) another one
+    dp.seed = 42;
+    const again = dp.forward(x);
+    const next = dp.forward(x);
+    expect(Array.from(again.dataSync())).toEqual(Array.from(y.dataSync()));
+    expect(Array.from(next.dataSync())).not.toEqual(Array.from(y.dataSync()));
+    tf.dispose([x, y, again, next]);
+    expect(() => new DropPath(1)).toThrow(InvalidArgumentError);
+  });
+
+  it('dropPathRates is linspace(0, rate, Σ depths) cut per stage; seedDropPaths seeds every DropPath', () => {
+    expect(dropPathRates(0.3, [1, 2, 1]).map((r) => r.map((v) => +v.toFixed(12)))).toEqual([[0], [0.1, 0.2], [0.3]]);
+    expect(dropPathRates(0, [2])).toEqual([[0, 0]]);
+    expect(dropPathRates(0.5, [1])).toEqual([[0]]); // torch.linspace(0, r, 1) is [0]
+    expect(() => dropPathRates(1, [2])).toThrow(InvalidArgumentError);
+    const seq = new Sequential([new DropPath(0.1), new Linear(2, 2), new Sequential([new DropPath(0.2)])]);
+    expect(seedDropPaths(seq, 7)).toBe(2);
+    const [a, , inner] = seq.items as [DropPath, Linear, Sequential];
+    const b = inner.items[0] as DropPath;
+    expect(a.seed).toBeTypeOf('number');
+    expect(b.seed).toBeTypeOf('number');
+    expect(a.seed).not.toBe(b.seed);
+    const first = a.seed;
+    seedDropPaths(seq, 7);
+    expect(a.seed).toBe(first);
+    seedDropPaths(seq, 8);
+    expect(a.seed).not.toBe(first);
+    seq.dispose();
   });
 });

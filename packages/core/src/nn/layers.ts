@@ -289,16 +289,23 @@ export class Mlp extends Module implements Layer {
 }
 
 /**
- * Stochastic depth (timm `DropPath`): identity in eval mode; in training each sample's residual branch
- * is zeroed with probability p and the survivors scaled by 1/(1−p).
+ * Stochastic depth (timm `DropPath`, `scale_by_keep`): identity in eval mode; in training each sample's
+ * residual branch is zeroed with probability p and the survivors scaled by 1/(1−p). Every call draws a
+ * fresh mask (a module the official code reuses for two branches drops them independently). The masks
+ * come from {@link DropPath.seed} when it is set (each call takes the seed and advances it by one, so a
+ * seeded step is reproducible: {@link seedDropPaths}), else from tfjs's unseeded generator.
  */
 export class DropPath extends Module implements Layer {
+  /** the seed of the next mask; advanced by every training-mode call */
+  seed: number | undefined;
   constructor(readonly p = 0) {
     super();
     if (!(p >= 0 && p < 1)) throw new InvalidArgumentError(`DropPath: p must be in [0, 1), got ${p}`);
   }
-  forward(x: tf.Tensor, seed?: number): tf.Tensor {
+  forward(x: tf.Tensor): tf.Tensor {
     if (!this.training || this.p === 0) return x;
+    const seed = this.seed;
+    if (seed !== undefined) this.seed = (seed + 1) >>> 0;
     return tf.tidy(() => {
       const keep = 1 - this.p;
       const shape = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
@@ -306,4 +313,30 @@ export class DropPath extends Module implements Layer {
       return tf.mul(x, tf.div(mask, keep));
     });
   }
+}
+
+/**
+ * The per-block drop-path rates of timm and the three official models: `linspace(0, rate, Σ depths)`
+ * over every block of every stage in order, cut per stage.
+ */
+export function dropPathRates(rate: number, depths: readonly number[]): number[][] {
+  if (!(rate >= 0 && rate < 1)) throw new InvalidArgumentError(`drop_path_rate must be in [0, 1), got ${rate}`);
+  const total = depths.reduce((a, d) => a + d, 0);
+  const all = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+  let at = 0;
+  return depths.map((d) => all.slice(at, (at += d)));
+}
+
+/**
+ * Seed every {@link DropPath} of `model` (in registration order) from one 32-bit seed, so the next
+ * training forward draws the same masks on every backend and after a resume. Returns how many.
+ */
+export function seedDropPaths(model: Module, seed: number): number {
+  let i = 0;
+  const visit = (m: Module) => {
+    if (m instanceof DropPath) m.seed = (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(++i, 0x85ebca6b)) >>> 0;
+    for (const [, c] of m.children()) visit(c);
+  };
+  visit(model);
+  return i;
 }

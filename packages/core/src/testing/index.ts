@@ -6,3 +6,4 @@
 export * from './parity.js';
 export * from './weights.js';
 export * from './gradients.js';
+export * from './stochastic-depth.js';

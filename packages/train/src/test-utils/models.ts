@@ -14,16 +14,26 @@ export type TinyFamily = 'dat' | 'dbra' | 'glmix';
 const registry = new Registry([dat, dbra, glmix]);
 const NAMES: Record<TinyFamily, string> = { dat: 'dat_fmnist', dbra: 'debi_fmnist', glmix: 'glnet_fmnist' };
 
-function build(name: string, numClasses: number, seed: number, attention?: AttentionOverrides): Classifier {
-  const m = registry.createModel(name, { numClasses, ...(attention ? { attention } : {}) });
+function build(
+  name: string,
+  numClasses: number,
+  seed: number,
+  attention?: AttentionOverrides,
+  dropPathRate?: number,
+): Classifier {
+  const m = registry.createModel(name, {
+    numClasses,
+    ...(attention ? { attention } : {}),
+    ...(dropPathRate !== undefined ? { dropPathRate } : {}),
+  });
   if (m.kind !== 'classifier') throw new Error(`${name} is not a classifier`);
   initializeWeights(m, seed);
   return m;
 }
 
 /** The small classifier of `family` with `numClasses` classes, initialised for training (seeded). */
-export function tinyClassifier(family: TinyFamily, numClasses = 10, seed = 0): Classifier {
-  return build(NAMES[family], numClasses, seed);
+export function tinyClassifier(family: TinyFamily, numClasses = 10, seed = 0, dropPathRate?: number): Classifier {
+  return build(NAMES[family], numClasses, seed, undefined, dropPathRate);
 }
 
 /** dat_fmnist with stage overrides (e.g. `{ 2: 'glmix.glmix' }`), resolved against every family's mechanisms. */
