@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
 import { registerFastKernels, SPLIT_MIN_MACS, unregisterFastKernels } from './fast-kernels.js';
+import { registerGradientKernels } from './gradient-kernels.js';
+import { withChunkValues } from './im2col.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -24,8 +26,11 @@ interface Case {
   b: number[];
   transposeA?: boolean;
   transposeB?: boolean;
-  /** whether the product is large enough to be split (the wrapper's domain) */
-  split: boolean;
+  /**
+   * the wrapper's path: `split` (a batch of products large enough to split), `transposed` (one large
+   * product with a transposed operand: transposed first), `original` (the backend kernel, unchanged)
+   */
+  path: 'split' | 'transposed' | 'original';
 }
 
 // shapes of the models' attention products, both sides of the threshold, transposes, broadcast batches
@@ -35,15 +40,44 @@ const CASES: Case[] = [
     a: [2, 3136, 32],
     b: [2, 49, 32],
     transposeB: true,
-    split: true,
+    path: 'split',
   },
-  { name: 'GLMix slots · tokens, 4-D batch', a: [1, 2, 64, 32], b: [1, 2, 32, 3136], split: true },
-  { name: 'transposed a', a: [3, 48, 200], b: [3, 48, 96], transposeA: true, split: true },
-  { name: 'both transposed', a: [2, 100, 120], b: [2, 90, 100], transposeA: true, transposeB: true, split: true },
-  { name: 'a broadcast over the batch of b', a: [1, 200, 64], b: [5, 64, 50], split: true },
-  { name: 'b broadcast over the batch of a (rank 2)', a: [4, 300, 40], b: [40, 60], split: true },
-  { name: '7×7 windows (64 × 49·32·49): stays batched', a: [64, 49, 32], b: [64, 32, 49], split: false },
-  { name: 'a single matrix: the backend kernel', a: [1, 400, 64], b: [1, 64, 400], split: false },
+  { name: 'GLMix slots · tokens, 4-D batch', a: [1, 2, 64, 32], b: [1, 2, 32, 3136], path: 'split' },
+  { name: 'transposed a', a: [3, 48, 200], b: [3, 48, 96], transposeA: true, path: 'split' },
+  { name: 'both transposed', a: [2, 100, 120], b: [2, 90, 100], transposeA: true, transposeB: true, path: 'split' },
+  { name: 'a broadcast over the batch of b', a: [1, 200, 64], b: [5, 64, 50], path: 'split' },
+  { name: 'b broadcast over the batch of a (rank 2)', a: [4, 300, 40], b: [40, 60], path: 'split' },
+  { name: '7×7 windows (64 × 49·32·49): stays batched', a: [64, 49, 32], b: [64, 32, 49], path: 'original' },
+  { name: 'a single matrix: the backend kernel', a: [1, 400, 64], b: [1, 64, 400], path: 'original' },
+  {
+    name: 'one product with aᵀ (a linear layer’s weight gradient)',
+    a: [1, 2048, 64],
+    b: [1, 2048, 96],
+    transposeA: true,
+    path: 'transposed',
+  },
+  {
+    name: 'one rank-2 product with bᵀ (a linear layer’s input gradient)',
+    a: [300, 64],
+    b: [80, 64],
+    transposeB: true,
+    path: 'transposed',
+  },
+  {
+    name: 'one product, both transposed',
+    a: [1, 50, 120],
+    b: [1, 90, 50],
+    transposeA: true,
+    transposeB: true,
+    path: 'transposed',
+  },
+  {
+    name: 'one small product with aᵀ: the backend kernel',
+    a: [1, 20, 10],
+    b: [1, 20, 30],
+    transposeA: true,
+    path: 'original',
+  },
 ];
 
 function product(c: Case, seed: number): { shape: number[]; data: Float32Array } {
@@ -71,20 +105,28 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
   it('wraps BatchMatMul once, on wasm only, and puts the original back', () => {
     const original = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc;
     expect(registerFastKernels('cpu')).toEqual([]);
-    expect(registerFastKernels()).toEqual([tf.BatchMatMul]);
+    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput]);
     expect(registerFastKernels()).toEqual([]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).not.toBe(original);
-    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul]);
+    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).toBe(original);
     expect(unregisterFastKernels()).toEqual([]);
   });
 
   for (const [i, c] of CASES.entries())
-    it(`BatchMatMul, ${c.name}: the split products equal the batched kernel (float32 summation order only)`, () => {
+    it(`BatchMatMul, ${c.name} (${c.path}): equals the backend kernel (float32 summation order only)`, () => {
       const [M, K] = c.transposeA ? [c.a.at(-1)!, c.a.at(-2)!] : [c.a.at(-2)!, c.a.at(-1)!];
       const N = c.transposeB ? c.b.at(-2)! : c.b.at(-1)!;
       const batch = Math.max(numel(c.a.slice(0, -2)), numel(c.b.slice(0, -2)));
-      expect(batch >= 2 && M * K * N >= SPLIT_MIN_MACS, 'the case is where it claims to be').toBe(c.split);
+      const large = M * K * N >= SPLIT_MIN_MACS;
+      const path = !large
+        ? 'original'
+        : batch >= 2
+          ? 'split'
+          : c.transposeA || c.transposeB
+            ? 'transposed'
+            : 'original';
+      expect(path, 'the case is where it claims to be').toBe(c.path);
       unregisterFastKernels();
       const want = product(c, 10 + i);
       registerFastKernels();
@@ -93,32 +135,108 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
       expect(got.shape).toEqual(want.shape);
       // each output sums K products of values in [-1, 1): float32 rounding of a different order only
       expect(maxAbsDiff(got.data, want.data)).toBeLessThanOrEqual(1e-5 * K);
-      if (!c.split) expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      if (c.path === 'original') expect(Array.from(got.data)).toEqual(Array.from(want.data));
     });
 
-  it('BatchMatMul gradients through the split products equal the batched kernel’s', () => {
-    const c = CASES[0]!;
-    const grads = () => {
-      const a = tf.tensor(values(numel(c.a), 3), c.a);
-      const b = tf.tensor(values(numel(c.b), 4), c.b);
-      const w = tf.tensor(values(c.a[0]! * c.a[1]! * c.b[1]!, 5), [c.a[0]!, c.a[1]!, c.b[1]!]);
-      const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), w)))([
-        a,
-        b,
-      ]);
-      const r = [ga!.dataSync().slice(), gb!.dataSync().slice()];
-      tf.dispose([a, b, w, ga!, gb!]);
-      return r;
-    };
+  const GRAD_CASES: Array<[string, Case]> = [
+    ['the split products', CASES[0]!],
+    [
+      'one product (its gradients take aᵀ and bᵀ: the transposed path)',
+      { name: 'linear', a: [1, 2048, 64], b: [1, 96, 64], transposeB: true, path: 'transposed' },
+    ],
+  ];
+  for (const [what, c] of GRAD_CASES)
+    it(`BatchMatMul gradients through ${what} equal the backend kernel’s`, () => {
+      const grads = () => {
+        const a = tf.tensor(values(numel(c.a), 3), c.a);
+        const b = tf.tensor(values(numel(c.b), 4), c.b);
+        const w = tf.tensor(values(c.a[0]! * c.a[1]! * c.b[1]!, 5), [c.a[0]!, c.a[1]!, c.b[1]!]);
+        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, false, true), w)))([
+          a,
+          b,
+        ]);
+        const r = [ga!.dataSync().slice(), gb!.dataSync().slice()];
+        tf.dispose([a, b, w, ga!, gb!]);
+        return r;
+      };
+      unregisterFastKernels();
+      const want = grads();
+      registerFastKernels();
+      const before = tf.memory().numTensors;
+      const ids = dataIds();
+      const got = grads();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dataIds(), 'backend buffers left behind').toBe(ids);
+      unregisterFastKernels();
+      // dL/da sums over the keys (b's rows), dL/db over the queries (a's rows)
+      expect(maxAbsDiff(got[0]!, want[0]!)).toBeLessThanOrEqual(1e-5 * c.b[1]!);
+      expect(maxAbsDiff(got[1]!, want[1]!)).toBeLessThanOrEqual(1e-5 * c.a[1]!);
+    });
+  // [x shape, filter shape, strides, pad]: the models' convs (stems, 1×1 MLP convs, patchify, transitions)
+  const convCases: Array<[number[], number[], [number, number], 'same' | 'valid' | number]> = [
+    [[2, 7, 6, 3], [3, 3, 3, 5], [1, 1], 'same'],
+    [[2, 9, 8, 4], [3, 3, 4, 6], [2, 2], 'same'],
+    [[1, 8, 8, 3], [4, 4, 3, 8], [4, 4], 'valid'],
+    [[1, 7, 5, 2], [2, 2, 2, 3], [2, 2], 'valid'],
+    [[2, 6, 6, 8], [1, 1, 8, 12], [1, 1], 'valid'],
+    [[1, 9, 7, 4], [3, 3, 4, 4], [2, 2], 1],
+  ];
+  for (const [xs, fs, strides, pad] of convCases)
+    it(`Conv2DBackpropInput (col2im): x [${xs}], filter [${fs}], strides ${strides}, pad ${pad} = wasm's own kernel`, () => {
+      const ci = tf.backend_util.computeConv2DInfo(
+        xs as [number, number, number, number],
+        fs as [number, number, number, number],
+        strides,
+        1,
+        pad,
+      );
+      const run = () => {
+        const dy = tf.tensor(values(numel(ci.outShape), 7), ci.outShape);
+        const w = tf.tensor(values(numel(fs), 8), fs);
+        const attrs = { strides, pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: xs };
+        const out = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, attrs as never) as tf.Tensor;
+        const r = { shape: out.shape, data: out.dataSync().slice() };
+        tf.dispose([dy, w, out]);
+        return r;
+      };
+      unregisterFastKernels();
+      const want = run();
+      registerFastKernels();
+      const before = tf.memory().numTensors;
+      const ids = dataIds();
+      const got = run();
+      // the chunked path: column matrices of at most 50 values (a few output rows at a time)
+      const chunked = withChunkValues(50, run);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dataIds(), 'backend buffers left behind').toBe(ids);
+      unregisterFastKernels();
+      expect(got.shape).toEqual(xs);
+      const k = fs[3]! * fs[0]! * fs[1]!; // each input value sums at most kh·kw·Co products
+      expect(maxAbsDiff(got.data, want.data)).toBeLessThanOrEqual(1e-6 * k);
+      expect(maxAbsDiff(chunked.data, want.data)).toBeLessThanOrEqual(1e-6 * k);
+    });
+
+  it('conv2d gradients (input and filter) through the fast products equal the backend kernels’ (also chunked)', () => {
+    registerGradientKernels(); // wasm has no Conv2DBackpropFilter of its own: core's im2col kernel
+    const grads = () =>
+      tf.tidy(() => {
+        const x = tf.tensor(values(2 * 16 * 16 * 8, 11), [2, 16, 16, 8]) as tf.Tensor4D;
+        const w = tf.tensor(values(3 * 3 * 8 * 16, 12), [3, 3, 8, 16]) as tf.Tensor4D;
+        const r = tf.tensor(values(2 * 8 * 8 * 16, 13), [2, 8, 8, 16]);
+        const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), r)),
+        )([x, w]);
+        return [gx!.dataSync().slice(), gw!.dataSync().slice()];
+      });
     unregisterFastKernels();
     const want = grads();
     registerFastKernels();
-    const before = tf.memory().numTensors;
     const got = grads();
-    expect(tf.memory().numTensors).toBe(before);
+    const chunked = withChunkValues(1000, grads);
     unregisterFastKernels();
-    // dL/da sums over the 49 keys, dL/db over the 3136 queries
-    expect(maxAbsDiff(got[0]!, want[0]!)).toBeLessThanOrEqual(1e-5 * 49);
-    expect(maxAbsDiff(got[1]!, want[1]!)).toBeLessThanOrEqual(1e-5 * 3136);
+    for (const g of [got, chunked]) {
+      expect(maxAbsDiff(g[0]!, want[0]!)).toBeLessThanOrEqual(1e-6 * 9 * 16);
+      expect(maxAbsDiff(g[1]!, want[1]!)).toBeLessThanOrEqual(1e-6 * 2 * 8 * 8);
+    }
   });
 });

@@ -15,6 +15,7 @@
  * 17.5 → 6.1 ms; 64 × 49×32 · 32×49 (77 k MACs each, kept batched) 7 → 9.7 ms split.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { conv2DBackpropInputCol2im } from './im2col.js';
 import { kernelScope, writeFloat32 } from './kernel-scope.js';
 
 type Info = tf.TensorInfo;
@@ -46,6 +47,16 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
     const batch = Math.max(nA, nB);
     const sameBatch = nA === nB && batchA.join() === batchB.join();
     const [reshape, transpose] = [tf.Reshape, tf.Transpose].map(kernel);
+    if (
+      batch < 2 &&
+      (transposeA || transposeB) &&
+      M * K * N >= SPLIT_MIN_MACS &&
+      a.dtype === 'float32' &&
+      b.dtype === 'float32' &&
+      reshape &&
+      transpose
+    )
+      return transposedProduct(args, original, reshape, transpose, { M, K, N });
     if (
       batch < 2 ||
       M * K * N < SPLIT_MIN_MACS ||
@@ -95,8 +106,55 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
   };
 }
 
+/**
+ * One product (batch 1) with a transposed operand: wasm runs it outside XNNPACK, 6–40× slower than
+ * transposing the operand first (a memory pass) and taking the plain product, which XNNPACK runs.
+ * Measured on wasm (M×K·K×N): 16384×96·96×32 with Aᵀ 184 → ~15 ms, with Bᵀ 54 → 6 ms; 4096×512·512×128
+ * with Aᵀ 1000 → ~30 ms. These are the weight and input gradients of every linear layer and of
+ * `conv2DBackpropFilter`'s per-tap products.
+ */
+function transposedProduct(
+  args: KernelArgs,
+  original: tf.KernelFunc,
+  reshape: tf.KernelFunc,
+  transpose: tf.KernelFunc,
+  { M, K, N }: { M: number; K: number; N: number },
+): Info {
+  const { a, b } = args.inputs as { a: Info; b: Info };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const { run, keep, dispose } = kernelScope(args.backend as tf.KernelBackend);
+  try {
+    // as a [1, rows, cols] matrix; a stored-transposed operand is [1, cols, rows] and gets transposed
+    const matrix = (x: Info, rows: number, cols: number, swapped: boolean): Info => {
+      const x3 = keep(run(reshape, { x }, { shape: swapped ? [1, cols, rows] : [1, rows, cols] }));
+      return swapped ? keep(run(transpose, { x: x3 }, { perm: [0, 2, 1] })) : x3;
+    };
+    const a3 = matrix(a, M, K, transposeA);
+    const b3 = matrix(b, K, N, transposeB);
+    const c = keep(run(original, { a: a3, b: b3 }, { transposeA: false, transposeB: false }));
+    const outBatch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    return run(reshape, { x: c }, { shape: [...outBatch, M, N] });
+  } finally {
+    dispose();
+  }
+}
+
+/**
+ * `Conv2DBackpropInput` (the input gradient of `conv2d`): wasm runs a plain loop (dX of a 1×1 conv
+ * 64×16×16×96 → 32: 80 ms against 7 for the forward); as dY · Wᵀ on XNNPACK plus a col2im pass on the
+ * host (`im2col.ts`) it is a matrix product.
+ */
+function col2imBackpropInput(original: tf.KernelFunc, backendName: string): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const bmm = tf.getKernel(tf.BatchMatMul, backendName)?.kernelFunc;
+    const reshape = tf.getKernel(tf.Reshape, backendName)?.kernelFunc;
+    return (bmm && reshape && conv2DBackpropInputCol2im(args, bmm, reshape)) || original(args);
+  };
+}
+
 const FAST_KERNELS: Record<string, (original: tf.KernelFunc, backendName: string) => tf.KernelFunc> = {
   [tf.BatchMatMul]: splitBatchMatMul,
+  [tf.Conv2DBackpropInput]: col2imBackpropInput,
 };
 
 /**

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
-import { kernelScope } from './kernel-scope.js';
+import { conv2DBackpropFilterIm2col } from './im2col.js';
 
 type Backend = tf.KernelBackend;
 type Info = tf.TensorInfo;
@@ -62,102 +62,9 @@ function forEachTap(
       }
 }
 
-/**
- * dL/dW of `conv2d` as matrix products on the backend's own kernels (the fast path, NHWC): for each
- * filter tap (r, c), dW[r, c] = X_rcᵀ · dY, where X_rc [B·OH·OW, Ci] is the (zero-padded) input read at
- * that tap with the conv's stride and dY is [B·OH·OW, Co]. kh·kw batched matMuls on the backend instead
- * of a JavaScript loop over every (output, tap, channel pair); `conv2DBackpropFilterReference` below is the
- * loop it is tested against.
- */
-function conv2DBackpropFilterProducts(args: KernelArgs, backendName: string): Info | null {
-  const { inputs, backend, attrs } = args;
-  const be = backend as Backend;
-  const { x, dy } = inputs as { x: Info; dy: Info };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  if (format !== 'channelsLast') return null;
-  const ci = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    format,
-  );
-  const kernel = (name: string) => tf.getKernel(name, backendName)?.kernelFunc;
-  const [padV2, stridedSlice, reshape, batchMatMul, concat] = [
-    tf.PadV2,
-    tf.StridedSlice,
-    tf.Reshape,
-    tf.BatchMatMul,
-    tf.Concat,
-  ].map(kernel);
-  if (!padV2 || !stridedSlice || !reshape || !batchMatMul || !concat) return null;
-  const { run, keep, dispose } = kernelScope(be);
-  try {
-    const { top, left } = ci.padInfo;
-    const { batchSize: B, outHeight: OH, outWidth: OW, inChannels: nI, outChannels: nO } = ci;
-    const sh = ci.strideHeight;
-    const sw = ci.strideWidth;
-    // rows/columns the taps read, padded with zeros where they fall outside the image
-    const needH = (OH - 1) * sh + ci.filterHeight;
-    const needW = (OW - 1) * sw + ci.filterWidth;
-    const bottom = Math.max(0, needH - top - ci.inHeight);
-    const right = Math.max(0, needW - left - ci.inWidth);
-    const xp =
-      top || left || bottom || right
-        ? keep(
-            run(
-              padV2,
-              { x },
-              {
-                paddings: [
-                  [0, 0],
-                  [top, bottom],
-                  [left, right],
-                  [0, 0],
-                ],
-                constantValue: 0,
-              },
-            ),
-          )
-        : x;
-    const n = B * OH * OW;
-    const dy3 = keep(run(reshape, { x: dy }, { shape: [1, n, nO] }));
-    const taps: Info[] = [];
-    for (let r = 0; r < ci.filterHeight; r++)
-      for (let c = 0; c < ci.filterWidth; c++) {
-        const xs = keep(
-          run(
-            stridedSlice,
-            { x: xp },
-            {
-              begin: [0, r, c, 0],
-              end: [B, r + (OH - 1) * sh + 1, c + (OW - 1) * sw + 1, nI],
-              strides: [1, sh, sw, 1],
-              beginMask: 0,
-              endMask: 0,
-              ellipsisMask: 0,
-              newAxisMask: 0,
-              shrinkAxisMask: 0,
-            },
-          ),
-        );
-        const xs3 = keep(run(reshape, { x: xs }, { shape: [1, n, nI] }));
-        taps.push(keep(run(batchMatMul, { a: xs3, b: dy3 }, { transposeA: true, transposeB: false })));
-      }
-    const all = taps.length === 1 ? taps[0]! : keep(run(concat, taps as unknown as Record<string, Info>, { axis: 0 })); // Concat takes a list;
-    return run(reshape, { x: all }, { shape: [...ci.filterShape] });
-  } finally {
-    dispose();
-  }
-}
-
-/** The products above on a backend that has their kernels, else the reference loop. */
+/** One matrix product on the backend (`im2col.ts`) where it can, else the reference loop. */
 function conv2DBackpropFilterFor(backendName: string): tf.KernelFunc {
-  return (args) => conv2DBackpropFilterProducts(args, backendName) ?? conv2DBackpropFilterReference(args);
+  return (args) => conv2DBackpropFilterIm2col(args, backendName) ?? conv2DBackpropFilterReference(args);
 }
 
 /** dL/dW of `conv2d` (filter HWIO): inputs `x`, `dy`; attrs as tfjs' Conv2DBackpropFilter. The reference loop. */
