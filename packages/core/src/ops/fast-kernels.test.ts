@@ -105,10 +105,10 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
   it('wraps BatchMatMul once, on wasm only, and puts the original back', () => {
     const original = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc;
     expect(registerFastKernels('cpu')).toEqual([]);
-    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput]);
+    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV]);
     expect(registerFastKernels()).toEqual([]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).not.toBe(original);
-    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput]);
+    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).toBe(original);
     expect(unregisterFastKernels()).toEqual([]);
   });
@@ -238,5 +238,53 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
       expect(maxAbsDiff(g[0]!, want[0]!)).toBeLessThanOrEqual(1e-6 * 9 * 16);
       expect(maxAbsDiff(g[1]!, want[1]!)).toBeLessThanOrEqual(1e-6 * 2 * 8 * 8);
     }
+  });
+  // [shape, sizes or count, axis]
+  const splitCases: Array<[number[], number[] | number, number]> = [
+    [[6, 4, 5], [1, 2, 3], 0],
+    [[3, 7, 4, 2], [2, -1, 1], 1],
+    [[2, 3, 12], 4, -1],
+    [[5, 9], [9], 1],
+  ];
+  for (const [shape, sizes, axis] of splitCases)
+    it(`SplitV (one host pass): [${shape}] by ${JSON.stringify(sizes)} on axis ${axis} = wasm's own kernel, exactly`, () => {
+      const run = () => {
+        const x = tf.tensor(values(numel(shape), 21), shape);
+        const parts = tf.split(x, sizes, axis);
+        const r = parts.map((p) => ({ shape: p.shape, data: Array.from(p.dataSync()) }));
+        tf.dispose([x, ...parts]);
+        return r;
+      };
+      unregisterFastKernels();
+      const want = run();
+      registerFastKernels();
+      const before = tf.memory().numTensors;
+      const ids = dataIds();
+      const got = run();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dataIds(), 'backend buffers left behind').toBe(ids);
+      unregisterFastKernels();
+      expect(got).toEqual(want);
+    });
+
+  it('the gradient of concat (a SplitV) through the host split equals the backend kernel’s', () => {
+    const grads = () =>
+      tf.tidy(() => {
+        const xs = [
+          [2, 3, 4],
+          [2, 5, 4],
+          [2, 1, 4],
+        ].map((s, i) => tf.tensor(values(numel(s), 30 + i), s));
+        const w = tf.tensor(values(2 * 9 * 4, 40), [2, 9, 4]);
+        return tf
+          .grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, b, c], 1), w)))(xs)
+          .map((g) => Array.from(g.dataSync()));
+      });
+    unregisterFastKernels();
+    const want = grads();
+    registerFastKernels();
+    const got = grads();
+    unregisterFastKernels();
+    expect(got).toEqual(want);
   });
 });

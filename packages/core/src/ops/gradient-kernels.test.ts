@@ -54,14 +54,16 @@ describe('gradient kernels missing from tfjs-backend-wasm', () => {
   });
 
   it('are registered for wasm, once, and never replace a kernel the backend has', () => {
+    const overWasm: string[] = [tf.Conv2DBackpropFilter, tf.DepthwiseConv2dNativeBackpropInput];
     for (const name of Object.keys(GRADIENT_KERNELS))
-      if (name !== tf.Conv2DBackpropFilter) expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBe(GRADIENT_KERNELS[name]);
-    // the filter gradient of conv2d is registered as matrix products over wasm's kernels (its reference
-    // loop, GRADIENT_KERNELS' entry, is what they are tested against below)
-    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')?.kernelFunc).toBeDefined();
-    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')?.kernelFunc).not.toBe(
-      GRADIENT_KERNELS[tf.Conv2DBackpropFilter],
-    );
+      if (!overWasm.includes(name)) expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBe(GRADIENT_KERNELS[name]);
+    // the filter gradient of conv2d (a matrix product) and the input gradient of a depthwise conv (a
+    // depthwise forward) are registered over wasm's own kernels where they can (GRADIENT_KERNELS' entries,
+    // the loops, are what they are tested against below)
+    for (const name of overWasm) {
+      expect(tf.getKernel(name, 'wasm')?.kernelFunc).toBeDefined();
+      expect(tf.getKernel(name, 'wasm')?.kernelFunc).not.toBe(GRADIENT_KERNELS[name]);
+    }
     expect(registerGradientKernels()).toEqual([]);
     // cpu has all four: nothing of ours goes there
     expect(registerGradientKernels('cpu')).toEqual([]);
@@ -155,6 +157,10 @@ describe('gradient kernels missing from tfjs-backend-wasm', () => {
     [[1, 8, 7, 2], [3, 3, 2, 2], [2, 2], 'valid'],
     [[1, 6, 6, 3], [3, 3, 3, 2], [1, 1], 1],
     [[1, 10, 9, 2], [4, 4, 2, 1], [4, 4], 'valid'],
+    // stride 1, multiplier 1: the input gradient runs as wasm's depthwise forward
+    [[2, 6, 7, 5], [5, 5, 5, 1], [1, 1], 'same'],
+    [[1, 7, 6, 3], [3, 3, 3, 1], [1, 1], 'valid'],
+    [[1, 8, 8, 4], [4, 4, 4, 1], [1, 1], 'same'],
   ];
   for (const [xs, fs, strides, pad] of dwCases) {
     const info = () =>

@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { conv2DBackpropFilterIm2col } from './im2col.js';
+import { kernelScope, writeFloat32 } from './kernel-scope.js';
 
 type Backend = tf.KernelBackend;
 type Info = tf.TensorInfo;
@@ -118,26 +119,63 @@ function depthwiseInfo(
   );
 }
 
+/**
+ * Visit, for filter tap (r, c) and every image row the tap reads, the run of output columns whose input
+ * column is inside the image: `f(xOffset, dyOffset, count)` (offsets of the run's first pixel, NHWC,
+ * in values; input steps by stride·C, output by C·m). Tight loops over these runs replace a callback
+ * per (position, tap).
+ */
+function forEachRun(
+  ci: Conv2DInfo,
+  r: number,
+  c: number,
+  f: (xOffset: number, dyOffset: number, count: number) => void,
+): void {
+  const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, inChannels: C } = ci;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = ci;
+  const { top, left } = ci.padInfo;
+  const CM = ci.outChannels;
+  const shift = c * dw - left; // input column of output column ox: ox·sw + shift
+  const x0 = Math.max(0, Math.ceil(-shift / sw));
+  const x1 = Math.min(OW, Math.floor((W - 1 - shift) / sw) + 1);
+  if (x1 <= x0) return;
+  for (let b = 0; b < B; b++)
+    for (let oy = 0; oy < OH; oy++) {
+      const iy = oy * sh + r * dh - top;
+      if (iy < 0 || iy >= H) continue;
+      f(((b * H + iy) * W + x0 * sw + shift) * C, ((b * OH + oy) * OW + x0) * CM, x1 - x0);
+    }
+}
+
 /** dL/dW of `depthwiseConv2d` (filter [kh, kw, C, m]): inputs `x`, `dy`. */
 function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   const be = backend as Backend;
   const { x, dy } = inputs as { x: Info; dy: Info };
   const a = attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
   const ci = depthwiseInfo(x.shape, a.filterShape, a);
-  const xs = strides4(x.shape, true);
-  const ys = strides4(dy.shape, true);
   const xv = read(be, x);
   const dyv = read(be, dy);
-  const nI = ci.inChannels;
-  const m = ci.outChannels / nI;
-  const dW = new Float64Array(ci.filterHeight * ci.filterWidth * nI * m);
-  forEachTap(ci, xs, ys, (yBase, xBase, wR, wC) => {
-    const wBase = (wR * ci.filterWidth + wC) * nI * m;
-    for (let d1 = 0; d1 < nI; d1++) {
-      const v = xv[xBase + d1]!;
-      for (let q = 0; q < m; q++) dW[wBase + d1 * m + q]! += v * dyv[yBase + d1 * m + q]!;
+  const C = ci.inChannels;
+  const CM = ci.outChannels;
+  const m = CM / C;
+  const step = ci.strideWidth * C;
+  const dW = new Float64Array(ci.filterHeight * ci.filterWidth * CM);
+  const acc = new Float64Array(CM);
+  for (let r = 0; r < ci.filterHeight; r++)
+    for (let c = 0; c < ci.filterWidth; c++) {
+      acc.fill(0);
+      forEachRun(ci, r, c, (xo, yo, count) => {
+        for (let i = 0; i < count; i++, xo += step, yo += CM) {
+          if (m === 1) for (let ch = 0; ch < C; ch++) acc[ch]! += xv[xo + ch]! * dyv[yo + ch]!;
+          else
+            for (let ch = 0; ch < C; ch++) {
+              const v = xv[xo + ch]!;
+              for (let q = 0; q < m; q++) acc[ch * m + q]! += v * dyv[yo + ch * m + q]!;
+            }
+        }
+      });
+      dW.set(acc, (r * ci.filterWidth + c) * CM);
     }
-  });
   return output(be, dW, [...ci.filterShape], x.dtype);
 }
 
@@ -147,22 +185,79 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs as { dy: Info; filter: Info };
   const a = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
   const ci = depthwiseInfo(a.inputShape, filter.shape, a);
-  const xs = strides4(a.inputShape, true);
-  const ys = strides4(dy.shape, true);
   const dyv = read(be, dy);
   const wv = read(be, filter);
-  const nI = ci.inChannels;
-  const m = ci.outChannels / nI;
+  const C = ci.inChannels;
+  const CM = ci.outChannels;
+  const m = CM / C;
+  const step = ci.strideWidth * C;
   const dx = new Float64Array(a.inputShape.reduce((p, d) => p * d, 1));
-  forEachTap(ci, xs, ys, (yBase, xBase, wR, wC) => {
-    const wBase = (wR * ci.filterWidth + wC) * nI * m;
-    for (let d1 = 0; d1 < nI; d1++) {
-      let s = 0;
-      for (let q = 0; q < m; q++) s += dyv[yBase + d1 * m + q]! * wv[wBase + d1 * m + q]!;
-      dx[xBase + d1]! += s;
+  for (let r = 0; r < ci.filterHeight; r++)
+    for (let c = 0; c < ci.filterWidth; c++) {
+      const w0 = (r * ci.filterWidth + c) * CM;
+      forEachRun(ci, r, c, (xo, yo, count) => {
+        for (let i = 0; i < count; i++, xo += step, yo += CM) {
+          if (m === 1) for (let ch = 0; ch < C; ch++) dx[xo + ch]! += dyv[yo + ch]! * wv[w0 + ch]!;
+          else
+            for (let ch = 0; ch < C; ch++) {
+              let s = 0;
+              for (let q = 0; q < m; q++) s += dyv[yo + ch * m + q]! * wv[w0 + ch * m + q]!;
+              dx[xo + ch]! += s;
+            }
+        }
+      });
     }
-  });
   return output(be, dx, [...a.inputShape], dy.dtype);
+}
+
+/**
+ * dL/dx of a stride-1, multiplier-1, undilated `depthwiseConv2d` as the backend's own (XNNPACK)
+ * depthwise forward: a correlation of dy with the spatially flipped filter, padded by k − 1 − pad on each
+ * side. null outside that domain or without the kernel (the loop above then runs). The DAT LPU, GLNet
+ * CPE/local branch and DeBiFormer positional convs are all of this kind.
+ */
+function depthwiseBackpropInputForward(args: KernelArgs, backendName: string): Info | null {
+  const { inputs, backend, attrs } = args;
+  const be = backend as Backend;
+  const { dy, filter } = inputs as { dy: Info; filter: Info };
+  const a = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  const dwconv = tf.getKernel(tf.DepthwiseConv2dNative, backendName)?.kernelFunc;
+  if (!dwconv || dy.dtype !== 'float32' || filter.dtype !== 'float32') return null;
+  const ci = depthwiseInfo(a.inputShape, filter.shape, a);
+  const { filterHeight: kh, filterWidth: kw } = ci;
+  if (ci.outChannels !== ci.inChannels || ci.strideHeight !== 1 || ci.strideWidth !== 1) return null;
+  if (ci.dilationHeight !== 1 || ci.dilationWidth !== 1) return null;
+  const { top, bottom, left, right } = ci.padInfo;
+  const pads = [kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right];
+  if (pads.some((p) => p < 0)) return null;
+  const C = ci.inChannels;
+  const wv = read(be, filter);
+  const flipped = new Float32Array(wv.length);
+  for (let r = 0; r < kh; r++)
+    for (let c = 0; c < kw; c++)
+      flipped.set(wv.subarray((r * kw + c) * C, (r * kw + c + 1) * C), ((kh - 1 - r) * kw + (kw - 1 - c)) * C);
+  const { run, keep, dispose } = kernelScope(be);
+  try {
+    const wf = keep(writeFloat32(be, flipped, [...filter.shape]));
+    return run(
+      dwconv,
+      { x: dy, filter: wf },
+      {
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: [
+          [0, 0],
+          [pads[0], pads[1]],
+          [pads[2], pads[3]],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dimRoundingMode: undefined,
+      },
+    );
+  } finally {
+    dispose();
+  }
 }
 
 /**
@@ -209,8 +304,14 @@ export function registerGradientKernels(backendName = 'wasm'): string[] {
   const added: string[] = [];
   for (const [kernelName, kernelFunc] of Object.entries(GRADIENT_KERNELS)) {
     if (tf.getKernel(kernelName, backendName)) continue;
-    // the filter gradient of conv2d runs as matrix products on the backend's own kernels when it can
-    const fast = kernelName === tf.Conv2DBackpropFilter ? conv2DBackpropFilterFor(backendName) : kernelFunc;
+    // where they can, the filter gradient of conv2d runs as a matrix product and the input gradient of a
+    // depthwise conv as a depthwise forward, on the backend's own kernels
+    const fast =
+      kernelName === tf.Conv2DBackpropFilter
+        ? conv2DBackpropFilterFor(backendName)
+        : kernelName === tf.DepthwiseConv2dNativeBackpropInput
+          ? (args: KernelArgs) => depthwiseBackpropInputForward(args, backendName) ?? kernelFunc(args)
+          : kernelFunc;
     tf.registerKernel({ kernelName, backendName, kernelFunc: fast });
     added.push(kernelName);
   }
