@@ -4,7 +4,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
-import { registerFastKernels, SPLIT_MIN_MACS, unregisterFastKernels } from './fast-kernels.js';
+import { collapsePermutation, registerFastKernels, SPLIT_MIN_MACS, unregisterFastKernels } from './fast-kernels.js';
 import { registerGradientKernels } from './gradient-kernels.js';
 import { withChunkValues } from './im2col.js';
 
@@ -105,10 +105,10 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
   it('wraps BatchMatMul once, on wasm only, and puts the original back', () => {
     const original = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc;
     expect(registerFastKernels('cpu')).toEqual([]);
-    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV]);
+    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV, tf.Transpose, tf.Sum]);
     expect(registerFastKernels()).toEqual([]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).not.toBe(original);
-    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV]);
+    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV, tf.Transpose, tf.Sum]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).toBe(original);
     expect(unregisterFastKernels()).toEqual([]);
   });
@@ -287,4 +287,83 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
     unregisterFastKernels();
     expect(got).toEqual(want);
   });
+  it('collapsePermutation merges the axes a permutation keeps adjacent', () => {
+    expect(collapsePermutation([2, 3, 4, 5], [0, 2, 3, 1])).toEqual({ shape: [2, 3, 20], perm: [0, 2, 1] });
+    expect(collapsePermutation([64, 64, 3, 6, 16], [2, 0, 3, 1, 4])).toEqual({
+      shape: [64, 64, 3, 6, 16],
+      perm: [2, 0, 3, 1, 4],
+    });
+    expect(collapsePermutation([2, 3, 4], [0, 1, 2])).toEqual({ shape: [24], perm: [0] });
+    expect(collapsePermutation([7, 7, 6, 5], [3, 2, 1, 0])).toEqual({ shape: [7, 7, 6, 5], perm: [3, 2, 1, 0] });
+  });
+
+  // [shape, perm, dtype]: the models' head splits (rank 5, 6) and their gradients, collapsible ones, int32
+  const transposeCases: Array<[number[], number[], 'float32' | 'int32']> = [
+    [[4, 5, 3, 6, 7], [2, 0, 3, 1, 4], 'float32'],
+    [[3, 4, 6, 5, 7], [1, 3, 0, 2, 4], 'float32'],
+    [[4, 3, 5, 3, 2, 6], [3, 0, 4, 1, 2, 5], 'float32'],
+    [[2, 3, 4, 5], [0, 2, 3, 1], 'float32'],
+    [[2, 3, 4, 5, 6], [0, 1, 2, 4, 3], 'float32'],
+    [[3, 4, 2, 5, 2], [4, 3, 2, 1, 0], 'float32'],
+    [[4, 5, 3, 6, 2], [2, 0, 3, 1, 4], 'int32'],
+    [[5, 7], [1, 0], 'float32'],
+  ];
+  for (const [shape, perm, dtype] of transposeCases)
+    it(`Transpose [${shape}] by [${perm}] (${dtype}) = wasm's own kernel, exactly`, () => {
+      const run = () => {
+        const x = tf.tensor(
+          dtype === 'int32'
+            ? Int32Array.from(values(numel(shape), 50), (v) => Math.round(v * 1000))
+            : values(numel(shape), 50),
+          shape,
+          dtype,
+        );
+        const t = tf.transpose(x, perm);
+        const r = { shape: t.shape, data: Array.from(t.dataSync()) };
+        tf.dispose([x, t]);
+        return r;
+      };
+      unregisterFastKernels();
+      const want = run();
+      registerFastKernels();
+      const before = tf.memory().numTensors;
+      const ids = dataIds();
+      const got = run();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dataIds(), 'backend buffers left behind').toBe(ids);
+      unregisterFastKernels();
+      expect(got).toEqual(want);
+    });
+
+  // [shape, axes, keepDims]: leading, middle and innermost blocks (merged), split blocks (as they are)
+  const sumCases: Array<[number[], number | number[], boolean]> = [
+    [[6, 2, 4, 4, 5], 0, false],
+    [[3, 4, 5, 6], [1, 2], false],
+    [[3, 4, 5, 6], [0, 1], true],
+    [[3, 4, 5], [2], false],
+    [[3, 4, 5, 6], [0, 2], false],
+    [[64, 7], -2, false],
+  ];
+  for (const [shape, axes, keepDims] of sumCases)
+    it(`Sum [${shape}] over ${JSON.stringify(axes)}${keepDims ? ' (keepDims)' : ''} = wasm's own kernel`, () => {
+      const run = () => {
+        const x = tf.tensor(values(numel(shape), 60), shape);
+        const t = tf.sum(x, axes, keepDims);
+        const r = { shape: t.shape, data: t.dataSync().slice() };
+        tf.dispose([x, t]);
+        return r;
+      };
+      unregisterFastKernels();
+      const want = run();
+      registerFastKernels();
+      const before = tf.memory().numTensors;
+      const ids = dataIds();
+      const got = run();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dataIds(), 'backend buffers left behind').toBe(ids);
+      unregisterFastKernels();
+      expect(got.shape).toEqual(want.shape);
+      // the same kernel on merged axes: the summation order may differ
+      expect(maxAbsDiff(got.data, want.data)).toBeLessThanOrEqual(1e-5);
+    });
 });

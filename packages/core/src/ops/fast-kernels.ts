@@ -184,10 +184,124 @@ function hostSplitV(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/**
+ * `shape` with runs of axes that `perm` keeps adjacent and in order merged: the same permutation of the
+ * same data, on fewer axes. Returns the merged input shape and the permutation of the merged axes.
+ */
+export function collapsePermutation(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
+  // groups of input axes, in output order: perm[j + 1] === perm[j] + 1 continues a group
+  const groups: number[][] = [];
+  for (const p of perm) {
+    const last = groups[groups.length - 1];
+    if (last && last[last.length - 1]! + 1 === p) last.push(p);
+    else groups.push([p]);
+  }
+  // merged input axes in input order; each group is one merged axis
+  const byStart = [...groups].sort((g, h) => g[0]! - h[0]!);
+  const merged = byStart.map((g) => prod(g.map((i) => shape[i]!)));
+  return { shape: merged, perm: groups.map((g) => byStart.indexOf(g)) };
+}
+
+/** out = x permuted by `perm` (row-major), on the host: an odometer over the leading output axes, a strided inner run. */
+function transposeHost(x: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
+  const r = shape.length;
+  const inStrides = new Array<number>(r);
+  for (let i = r - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= shape[i]!;
+  }
+  const outShape = perm.map((p) => shape[p]!);
+  const st = perm.map((p) => inStrides[p]!);
+  const out = new Float32Array(x.length);
+  const inner = outShape[r - 1]!;
+  const innerStride = st[r - 1]!;
+  const idx = new Array<number>(r - 1).fill(0);
+  let src = 0;
+  for (let o = 0; o < out.length; o += inner) {
+    for (let k = 0, q = src; k < inner; k++, q += innerStride) out[o + k] = x[q]!;
+    // advance the odometer over output axes r−2 … 0
+    for (let d = r - 2; d >= 0; d--) {
+      idx[d]!++;
+      src += st[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      src -= st[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * `Transpose`: wasm's kernel is fast up to rank 4 and slow beyond (a rank-5 head split of a 1.2 M-value
+ * tensor took 130 ms; multi-head attention's q/k/v split and its gradient are such). Axes that stay
+ * adjacent are merged first; what remains of rank 5 or more is permuted on the host in one pass, the
+ * rest goes to wasm's kernel on the merged shape.
+ */
+function collapsedTranspose(original: tf.KernelFunc, backendName: string): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: Info };
+    const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+    const c = collapsePermutation(x.shape, perm);
+    const reshape = tf.getKernel(tf.Reshape, backendName)?.kernelFunc;
+    if (c.shape.length === x.shape.length && c.shape.length < 5) return original(args);
+    if (!reshape || (x.dtype !== 'float32' && c.shape.length >= 5)) return original(args);
+    const be = args.backend as tf.KernelBackend;
+    const outShape = perm.map((p) => x.shape[p]!);
+    if (c.shape.length >= 5)
+      return writeFloat32(be, transposeHost(be.readSync(x.dataId) as Float32Array, c.shape, c.perm), outShape);
+    const { run, keep, dispose } = kernelScope(be);
+    try {
+      const xc = keep(run(reshape, { x }, { shape: c.shape }));
+      const t = keep(run(original, { x: xc }, { perm: c.perm }));
+      return run(reshape, { x: t }, { shape: outShape });
+    } finally {
+      dispose();
+    }
+  };
+}
+
+/**
+ * `Sum` over one block of adjacent axes: wasm moves the reduced axes to the end with its transpose,
+ * which is slow at rank 5 (the position-bias gradient's sum over a [64, 2, 16, 16, 49] batch took
+ * 177 ms). The same sum on the merged shape [A, R, B] (or [R, B]) is a rank-2/3 transpose and a
+ * row sum: wasm's own kernel, on fewer axes. Other reductions take the kernel as they are.
+ */
+function blockSum(original: tf.KernelFunc, backendName: string): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: Info };
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((p, q) => p - q);
+    const lo = axes[0];
+    const hi = axes[axes.length - 1];
+    const reshape = tf.getKernel(tf.Reshape, backendName)?.kernelFunc;
+    if (lo === undefined || hi === undefined || !reshape || hi - lo + 1 !== axes.length) return original(args);
+    const A = prod(x.shape.slice(0, lo));
+    const B = prod(x.shape.slice(hi + 1));
+    const merged = [...(A > 1 ? [A] : []), prod(x.shape.slice(lo, hi + 1)), ...(B > 1 ? [B] : [])];
+    if (merged.length === x.shape.length) return original(args);
+    const shape = keepDims
+      ? x.shape.map((d, i) => (i >= lo && i <= hi ? 1 : d))
+      : x.shape.filter((_, i) => i < lo || i > hi);
+    const { run, keep, dispose } = kernelScope(args.backend as tf.KernelBackend);
+    try {
+      const xm = keep(run(reshape, { x }, { shape: merged }));
+      const sm = keep(run(original, { x: xm }, { axis: A > 1 ? 1 : 0, keepDims: false }));
+      return run(reshape, { x: sm }, { shape });
+    } finally {
+      dispose();
+    }
+  };
+}
+
 const FAST_KERNELS: Record<string, (original: tf.KernelFunc, backendName: string) => tf.KernelFunc> = {
   [tf.BatchMatMul]: splitBatchMatMul,
   [tf.Conv2DBackpropInput]: col2imBackpropInput,
   [tf.SplitV]: hostSplitV,
+  [tf.Transpose]: collapsedTranspose,
+  [tf.Sum]: blockSum,
 };
 
 /**
