@@ -323,8 +323,8 @@ export function dropPathRates(rate: number, depths: readonly number[]): number[]
   if (!(rate >= 0 && rate < 1)) throw new InvalidArgumentError(`drop_path_rate must be in [0, 1), got ${rate}`);
   const total = depths.reduce((a, d) => a + d, 0);
   const all = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
-  let at = 0;
-  return depths.map((d) => all.slice(at, (at += d)));
+  const starts = depths.map((_, i) => depths.slice(0, i).reduce((a, d) => a + d, 0));
+  return depths.map((d, i) => all.slice(starts[i], starts[i]! + d));
 }
 
 /**

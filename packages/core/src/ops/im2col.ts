@@ -61,7 +61,7 @@ function im2col(x: Float32Array, ci: Conv2DInfo, r0: number, r1: number): Float3
 function col2imAdd(cols: Float32Array, ci: Conv2DInfo, r0: number, r1: number, dx: Float32Array): void {
   const C = ci.inChannels;
   forEachPixel(ci, r0, r1, (col, pixel) => {
-    for (let k = 0; k < C; k++) dx[pixel + k]! += cols[col + k]!;
+    for (let k = 0; k < C; k++) dx[pixel + k] = dx[pixel + k]! + cols[col + k]!;
   });
 }
 
@@ -126,7 +126,7 @@ export function conv2DBackpropFilterIm2col(args: KernelArgs, backendName: string
       const dyc = keep(writeFloat32(be, dyv.subarray(r0 * nO, r1 * nO), [1, r1 - r0, nO]));
       const p = keep(run(bmm, { a: xcol, b: dyc }, { transposeA: true, transposeB: false }));
       const pv = be.readSync(p.dataId) as Float32Array;
-      for (let i = 0; i < pv.length; i++) dW[i]! += pv[i]!;
+      for (let i = 0; i < pv.length; i++) dW[i] = dW[i]! + pv[i]!;
     }
   } finally {
     dispose();
