@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DynavitError, InvalidArgumentError } from '@dynavit/core';
 import { backendPreference, isNodeBackend, NODE_BACKENDS, selectBackend, setVerbose } from './backends.js';
+import { ablateCommand } from './commands/ablate.js';
 import { benchCommand } from './commands/bench.js';
 import { type Command, type CommandContext, UsageError } from './commands/command.js';
 import { convertCommand } from './commands/convert.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   trainCommand,
   evalCommand,
+  ablateCommand,
   pullCommand,
   cacheCommand,
   convertCommand,

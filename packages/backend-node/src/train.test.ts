@@ -289,6 +289,78 @@ describe('dynavit train / eval', () => {
     },
   );
 
+  it(
+    'ablate: two mechanisms in the same skeleton, one table (JSON, Markdown, PNG); a rerun reuses the runs',
+    {
+      timeout: 600_000,
+    },
+    async () => {
+      const data = await classFolders(4, 32);
+      const out = tmp();
+      const start = tf.memory().numTensors;
+      const argv = [
+        'ablate',
+        ...['--data', data, '--out', out, '--skeleton', 'glnet_fmnist', '--size', '32'],
+        ...[
+          '--mechanisms',
+          'core.dwconv,core.global',
+          '--limit',
+          '8',
+          '--batch-size',
+          '4',
+          '--val-split',
+          '0.5',
+          '--plot',
+        ],
+      ];
+      const a = await runCli(argv);
+      expect(a.code, a.stderr).toBe(0);
+      expect(tf.memory().numTensors).toBe(start);
+      const report = lastJson(a.stdout) as { rows: Array<Record<string, unknown>> } & Record<string, unknown>;
+      expect(report).toMatchObject({
+        type: 'ablation',
+        skeleton: 'glnet_fmnist',
+        limit: 8,
+        epochs: 1,
+        batchSize: 4,
+        size: 32,
+      });
+      expect(report.rows.map((r) => r['mechanism'])).toEqual(['core.dwconv', 'core.global']);
+      for (const r of report.rows) {
+        expect(r['top1']).toBeGreaterThanOrEqual(0);
+        expect(r['top1']).toBeLessThanOrEqual(1);
+        expect(r['trainImagesPerSecond']).toBeGreaterThan(0);
+        expect(r['inferenceMs']).toBeGreaterThan(0);
+        expect(r['macs']).toBeGreaterThan(0);
+        // each run is a dynavit train run of the skeleton with the mechanism in all four stages
+        expect(JSON.parse(readFileSync(join(String(r['dir']), 'run.json'), 'utf8'))).toMatchObject({
+          model: 'glnet_fmnist',
+          batchSize: 4,
+          limit: 8,
+          valSplit: 0.5,
+          attention: { 0: r['mechanism'], 1: r['mechanism'], 2: r['mechanism'], 3: r['mechanism'] },
+        });
+      }
+      // the two mechanisms differ in size: the table measures each model, not the skeleton
+      expect(report.rows[0]!['parameters']).not.toBe(report.rows[1]!['parameters']);
+      expect(JSON.parse(readFileSync(join(out, 'ablation.json'), 'utf8'))).toEqual(report);
+      const md = readFileSync(join(out, 'ablation.md'), 'utf8');
+      expect(md).toMatch(
+        /\| mechanism \| package \| test top-1 \| parameters \| MMACs \| training img\/s \| inference ms \|/,
+      );
+      expect(md.split('\n').filter((l) => l.startsWith('| `'))).toHaveLength(2);
+      expect(await sharp(join(out, 'ablation.png')).metadata()).toMatchObject({ format: 'png', width: 1080 });
+      // a rerun finds both runs finished: the same results, nothing trained again
+      const b = await runCli(argv);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/core\.dwconv already trained/);
+      const again = lastJson(b.stdout) as typeof report;
+      expect(again.rows.map((r) => [r['mechanism'], r['top1'], r['parameters']])).toEqual(
+        report.rows.map((r) => [r['mechanism'], r['top1'], r['parameters']]),
+      );
+    },
+  );
+
   describe('bad input: one typed line and exit 1', () => {
     it('an empty folder, a non-image in a class folder, images smaller than the model takes, --size too small', async () => {
       const empty = tmp();
@@ -331,6 +403,19 @@ describe('dynavit train / eval', () => {
           ?.message,
       ).toMatch(/^evaluation at --batch-size 64 ran out of the cpu backend's memory .*: lower --batch-size$/);
       expect(outOfMemory(new Error('other'), 'wasm', 'x', true)).toBeUndefined();
+    });
+
+    it('ablate: an unknown mechanism, a skeleton that is not a classifier, no --data', async () => {
+      const out = tmp();
+      await refuses(
+        ['ablate', '--data', 'fashion-mnist', '--out', out, '--mechanisms', 'core.dwconv,nope'],
+        /ablate: unknown mechanism "nope"; registered: core\.global, /,
+      );
+      await refuses(
+        ['ablate', '--data', 'fashion-mnist', '--out', out, '--skeleton', 'dat_pp_tiny_dense'],
+        /ablate: --skeleton dat_pp_tiny_dense is a backbone, not a classifier/,
+      );
+      await refuses(['ablate', '--out', out], /ablate needs --data/);
     });
 
     it('labels out of range (a CSV), labels that are not class indices', async () => {

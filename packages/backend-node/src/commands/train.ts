@@ -144,6 +144,12 @@ export interface RunRecord {
   seed: number;
 }
 
+const median = (xs: readonly number[]): number | null => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 /** `--NAME` as a finite number in [min, max] (undefined when not given). */
 function num(name: string, v: string | undefined, min: number, max: number, openMin = false): number | undefined {
   if (v === undefined) return undefined;
@@ -423,6 +429,7 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
   if (model.kind !== 'classifier') throw new InvalidArgumentError(`${rec.model} is not a classifier`);
   const train = await import('@dynavit/train');
   const steps: [number, number][] = [];
+  const rates: number[] = []; // images/s of each update of this process
   let history: EpochSummary[] = [];
   let updatesPerEpoch = 1;
   let bar: ReturnType<typeof progressBar> | undefined;
@@ -452,6 +459,7 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
     const onEvent = async (e: TrainEvent) => {
       if (e.type === 'step') {
         steps.push([e.epoch + e.batch / e.batches, e.loss]);
+        rates.push(e.imagesPerSecond);
       }
       if (e.type === 'start') updatesPerEpoch = e.updatesPerEpoch;
       if (!tty) {
@@ -549,6 +557,8 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
         updatesPerEpoch,
         images: trainSet.length,
         trainLoss: last?.trainLoss ?? null,
+        // the median update of this process (the first, which warms the kernels up, left out when there are others)
+        imagesPerSecond: median(rates.length > 1 ? rates.slice(1) : rates),
         ...(last?.eval
           ? { top1: last.eval.top1, top5: last.eval.top5, valLoss: last.eval.loss, valCount: last.eval.count }
           : {}),
