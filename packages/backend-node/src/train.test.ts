@@ -320,6 +320,7 @@ describe('dynavit train / eval', () => {
       expect(report).toMatchObject({
         type: 'ablation',
         skeleton: 'glnet_fmnist',
+        lr: 0.001,
         limit: 8,
         epochs: 1,
         batchSize: 4,
@@ -338,6 +339,7 @@ describe('dynavit train / eval', () => {
           batchSize: 4,
           limit: 8,
           valSplit: 0.5,
+          lr: 0.001,
           attention: { 0: r['mechanism'], 1: r['mechanism'], 2: r['mechanism'], 3: r['mechanism'] },
         });
       }

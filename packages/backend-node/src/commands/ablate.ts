@@ -31,6 +31,7 @@ const options = {
   'batch-size': { type: 'string', default: '64' },
   size: { type: 'string' },
   seed: { type: 'string', default: '42' },
+  lr: { type: 'string', default: '1e-3' },
   'val-split': { type: 'string' },
   plot: { type: 'boolean', default: false },
 } as const;
@@ -58,6 +59,8 @@ export interface AblationRow {
 export interface AblationReport {
   type: 'ablation';
   skeleton: string;
+  /** the peak learning rate every run used (a small budget from scratch needs more than timm's batch-scaled 5e-4·batch/512) */
+  lr: number;
   data: string;
   limit: number;
   epochs: number;
@@ -119,7 +122,7 @@ export function ablationMarkdown(r: AblationReport): string {
       `| \`${x.mechanism}\` | ${x.package} | ${x.error ? `failed: ${x.error.replace(/\|/g, '\\|')}` : pct(x.top1)} | ${x.parameters.toLocaleString('en-US')} | ${(x.macs / 1e6).toFixed(1)} | ${x.trainImagesPerSecond?.toFixed(1) ?? '—'} | ${x.inferenceMs.toFixed(1)} |`,
   );
   return [
-    `${r.skeleton} with each mechanism in all four stages, trained on ${r.data}: ${r.limit} images per split, ${r.epochs} epoch(s) at batch ${r.batchSize}, ${r.size}×${r.size}, seed ${r.seed}, on ${r.backend}.`,
+    `${r.skeleton} with each mechanism in all four stages, trained on ${r.data}: ${r.limit} images per split, ${r.epochs} epoch(s) at batch ${r.batchSize}, peak learning rate ${r.lr}, ${r.size}×${r.size}, seed ${r.seed}, on ${r.backend}.`,
     '',
     head,
     '|---|---|---|---|---|---|---|',
@@ -132,7 +135,7 @@ export const ablateCommand = defineCommand({
   name: 'ablate',
   usage:
     'ablate --data DATA --out DIR [--skeleton dat_fmnist] [--mechanisms all|NAME,…] [--limit 2000] [--epochs 1] ' +
-    '[--batch-size 64] [--size S] [--seed 42] [--val-split F] [--plot]\n' +
+    '[--batch-size 64] [--size S] [--seed 42] [--lr 1e-3] [--val-split F] [--plot]\n' +
     'every registered attention mechanism (dynavit list --attention) in all four stages of the same small classifier, ' +
     'trained with the same budget and recipe (dynavit train) and compared: test top-1, parameters, MACs, training images/s, ' +
     'inference ms. DIR gets a run per mechanism, ablation.json, ablation.md (--plot: ablation.png); rerun to finish a stopped one',
@@ -181,7 +184,7 @@ export const ablateCommand = defineCommand({
             : [
                 ...['--model', skeleton, '--data', values.data, '--out', runDir],
                 ...['--epochs', String(epochs), '--batch-size', String(batchSize), '--limit', String(limit)],
-                ...['--seed', String(seed), '--size', String(size)],
+                ...['--seed', String(seed), '--size', String(size), '--lr', values.lr],
                 ...(values['val-split'] !== undefined ? ['--val-split', values['val-split']] : []),
                 ...['--attention', `0=${name},1=${name},2=${name},3=${name}`],
               ];
@@ -225,6 +228,7 @@ export const ablateCommand = defineCommand({
     const report: AblationReport = {
       type: 'ablation',
       skeleton,
+      lr: Number(values.lr),
       data: values.data,
       limit,
       epochs,
