@@ -181,8 +181,11 @@ describe('fine-tuning', () => {
       const src = tinyClassifier('glmix', 10, 5);
       const weights = src.stateDict();
       src.dispose();
+      // a trained checkpoint's BatchNorm counts come along (torch's load_state_dict loads them too)
+      weights.set('downsample_layers.0.2.num_batches_tracked', { dtype: 'I64', shape: [], data: BigInt64Array.of(7n) });
       const m = tinyClassifier('glmix', 3, 6);
       const r = loadForFineTuning(m, weights, { seed: 1 });
+      expect(m.stateDict().get('downsample_layers.0.2.num_batches_tracked')?.data).toEqual(BigInt64Array.of(7n));
       expect(r.reinitialised.sort()).toEqual(['head.bias', 'head.weight']);
       expect(r.unexpected).toEqual([]);
       const head = m.stateDict().get('head.bias')!.data as Float32Array;

@@ -585,6 +585,10 @@ export function loadForFineTuning(
     const h = headOf(e.key);
     if (h === undefined || !heads.has(h)) keep.set(e.key, weights.get(e.key)!);
   }
+  // integer buffers (BatchNorm's num_batches_tracked) come along when the checkpoint has them, as in torch
+  for (const e of model.namedEntries())
+    if (!(e.ref instanceof Parameter) && headOf(e.key) === undefined && weights.has(e.key))
+      keep.set(e.key, weights.get(e.key)!);
   model.loadStateDict(keep, { strict: false });
   const reinitialised: string[] = [];
   for (const [prefix, m] of namedModules(model))
