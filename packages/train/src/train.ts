@@ -150,12 +150,6 @@ export function stagePrefixes(i: number): string[] {
   return [`stages.${i}.`, `downsample_layers.${i}.`, i === 0 ? 'patch_proj.' : `down_projs.${i - 1}.`];
 }
 
-/** Every module with its key prefix ("" for the root, "stages.0." …). */
-function* namedModules(m: Module, prefix = ''): Generator<[string, Module]> {
-  yield [prefix, m];
-  for (const [n, c] of m.children()) yield* namedModules(c, `${prefix}${n}.`);
-}
-
 const tick = () => new Promise<void>((r) => setTimeout(r, 0));
 
 function sideOf(size: number | readonly [number, number]): [number, number] {
@@ -361,7 +355,7 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
   const ema = options.ema !== undefined ? new ModelEma(model, options.ema) : undefined;
   const setTrainMode = () => {
     model.train();
-    for (const [k, m] of namedModules(model)) if (frozen.includes(k)) m.eval();
+    for (const [k, m] of model.namedModules()) if (frozen.includes(k)) m.eval();
   };
 
   // resume
@@ -391,7 +385,7 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
     }
   }
   const rng = new Rng(state.rng);
-  const stochasticDepth = [...namedModules(model)].some(([, m]) => m instanceof DropPath && m.p > 0);
+  const stochasticDepth = [...model.namedModules()].some(([, m]) => m instanceof DropPath && m.p > 0);
   let size = options.inputSize ? sideOf(options.inputSize) : undefined;
   const emit = async (e: TrainEvent) => {
     await options.onEvent?.(e);
@@ -591,7 +585,7 @@ export function loadForFineTuning(
       keep.set(e.key, weights.get(e.key)!);
   model.loadStateDict(keep, { strict: false });
   const reinitialised: string[] = [];
-  for (const [prefix, m] of namedModules(model))
+  for (const [prefix, m] of model.namedModules())
     if (heads.has(prefix)) {
       for (const [, p] of m.namedParameters()) tf.tidy(() => p.variable.assign(tf.zerosLike(p.variable))); // biases stay 0
       initializeWeights(m, options.seed ?? 0);

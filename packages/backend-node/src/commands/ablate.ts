@@ -12,10 +12,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AttentionOverrides, type Classifier, countMacs, DynavitError, InvalidArgumentError } from '@dynavit/core';
+import {
+  type AttentionOverrides,
+  type Classifier,
+  countMacs,
+  DynavitError,
+  InvalidArgumentError,
+  type Registry,
+} from '@dynavit/core';
 import { checkOutputDir, writeFileAtomic } from '../files.js';
 import { positiveInt } from '../options.js';
 import { createRegistry } from '../registry.js';
+import { median } from '../stats.js';
 import { formatTable } from '../table.js';
 import { writeAblationPng } from '../train/ablation-plot.js';
 import { type CommandContext, defineCommand } from './command.js';
@@ -80,16 +88,15 @@ async function runTrain(ctx: CommandContext, args: string[]): Promise<string[]> 
   return lines;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 /** Parameters, MACs at size², median batch-1 latency (ms) of the skeleton with `attention`. */
 async function measure(
+  registry: Registry,
   skeleton: string,
   attention: AttentionOverrides,
   numClasses: number,
   size: number,
 ): Promise<{ parameters: number; macs: number; inferenceMs: number }> {
-  const model = createRegistry().createModel(skeleton, { numClasses, attention }) as Classifier;
+  const model = registry.createModel(skeleton, { numClasses, attention }) as Classifier;
   try {
     const x = tf.zeros([1, size, size, 3]) as tf.Tensor4D;
     try {
@@ -196,7 +203,7 @@ export const ablateCommand = defineCommand({
       } catch (e) {
         if (!DynavitError.isInstance(e)) throw e;
         ctx.warn(`dynavit: ablate: ${name} failed: ${e.message}`);
-        const m = await measure(skeleton, attention, 10, size).catch(() => ({
+        const m = await measure(registry, skeleton, attention, 10, size).catch(() => ({
           parameters: 0,
           macs: 0,
           inferenceMs: Number.NaN,
@@ -214,7 +221,7 @@ export const ablateCommand = defineCommand({
         continue;
       }
       const runRecord = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as { numClasses: number };
-      const m = await measure(skeleton, attention, runRecord.numClasses, size);
+      const m = await measure(registry, skeleton, attention, runRecord.numClasses, size);
       rows.push({
         mechanism: name,
         package: known.get(name)!.packageName,

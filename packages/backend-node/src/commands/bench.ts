@@ -18,6 +18,7 @@ import { createRegistry } from '../registry.js';
 import type { BenchWorkerData, BenchWorkerReply, BenchWorkerTask } from '../workers/bench-worker.js';
 import { formatTable } from '../table.js';
 import { attentionOption } from '../attention-option.js';
+import { median } from '../stats.js';
 import { type CommandContext, type CommandOptions, defineCommand } from './command.js';
 
 export interface BenchResult {
@@ -167,13 +168,9 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
 function latencyStats(times: readonly number[]): BenchResult['latencyMs'] {
   const sorted = [...times].sort((a, b) => a - b);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-  const median =
-    sorted.length % 2
-      ? sorted[(sorted.length - 1) / 2]!
-      : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const stdev = Math.sqrt(times.reduce((a, b) => a + (b - mean) ** 2, 0) / times.length);
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, p90: q(0.9), mean, stdev };
+  return { median: median(times), min: sorted[0]!, max: sorted[sorted.length - 1]!, p90: q(0.9), mean, stdev };
 }
 
 function resultTable(r: BenchResult): string {

@@ -33,6 +33,7 @@ import { attentionOption, describeOverrides } from '../attention-option.js';
 import { checkInputFile, checkOutputDir, writeFileAtomic } from '../files.js';
 import { IMAGE_MAX_MEGAPIXELS, checkMinSize, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
+import { median } from '../stats.js';
 import { createRegistry } from '../registry.js';
 import { FileCheckpointStore } from '../train/checkpoint-store.js';
 import { limitDataset, openData, splitDataset } from '../train/datasets.js';
@@ -143,12 +144,6 @@ export interface RunRecord {
   dropPath?: number;
   seed: number;
 }
-
-const median = (xs: readonly number[]): number | null => {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** `--NAME` as a finite number in [min, max] (undefined when not given). */
 function num(name: string, v: string | undefined, min: number, max: number, openMin = false): number | undefined {
@@ -558,7 +553,7 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
         images: trainSet.length,
         trainLoss: last?.trainLoss ?? null,
         // the median update of this process (the first, which warms the kernels up, left out when there are others)
-        imagesPerSecond: median(rates.length > 1 ? rates.slice(1) : rates),
+        imagesPerSecond: rates.length ? median(rates.length > 1 ? rates.slice(1) : rates) : null,
         ...(last?.eval
           ? { top1: last.eval.top1, top5: last.eval.top5, valLoss: last.eval.loss, valCount: last.eval.count }
           : {}),

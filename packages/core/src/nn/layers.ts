@@ -333,10 +333,7 @@ export function dropPathRates(rate: number, depths: readonly number[]): number[]
  */
 export function seedDropPaths(model: Module, seed: number): number {
   let i = 0;
-  const visit = (m: Module) => {
+  for (const [, m] of model.namedModules())
     if (m instanceof DropPath) m.seed = (Math.imul(seed >>> 0, 0x9e3779b1) + Math.imul(++i, 0x85ebca6b)) >>> 0;
-    for (const [, c] of m.children()) visit(c);
-  };
-  visit(model);
   return i;
 }

@@ -155,6 +155,15 @@ export class Module {
     return this.#children.entries();
   }
 
+  /**
+   * This module and every descendant, depth first in registration order, each with the key prefix of
+   * its state-dict entries ("" for this module, "stages.0." …).
+   */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [n, c] of this.#children) yield* c.namedModules(`${prefix}${n}.`);
+  }
+
   /** Every parameter and buffer with its full key, in PyTorch state_dict order. */
   *namedEntries(prefix = ''): Generator<NamedEntry & { ref: Parameter | HostBuffer }> {
     for (const [n, p] of this.#params)

@@ -27,11 +27,6 @@ export interface ForwardProfile {
 
 type Forward = (...args: unknown[]) => unknown;
 
-function* allModules(m: Module): Generator<Module> {
-  yield m;
-  for (const [, c] of m.children()) yield* allModules(c);
-}
-
 function sorted(map: Map<string, { ms: number; calls: number }>): ProfileEntry[] {
   return [...map].map(([name, v]) => ({ name, ...v })).sort((a, b) => b.ms - a.ms);
 }
@@ -72,7 +67,7 @@ export async function profileForward(model: Module, run: () => unknown): Promise
   const modules = new Map<string, { ms: number; calls: number }>();
   const stack: number[] = []; // children's time accumulated per open frame
   const patched: [Module & { forward: Forward }, Forward, boolean][] = [];
-  for (const m of allModules(model)) {
+  for (const [, m] of model.namedModules()) {
     const target = m as Module & { forward?: Forward };
     if (typeof target.forward !== 'function') continue;
     const original = target.forward;

@@ -8,14 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BatchNorm2d, DropPath, type Layer } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 
-function* modules(m: Module): Generator<Module> {
-  yield m;
-  for (const [, c] of m.children()) yield* modules(c);
-}
-
 /** The rate of every {@link DropPath} of `model`, in registration order. */
 export function dropPathRatesOf(model: Module): number[] {
-  return [...modules(model)].filter((m): m is DropPath => m instanceof DropPath).map((d) => d.p);
+  return [...model.namedModules()]
+    .map(([, m]) => m)
+    .filter((m): m is DropPath => m instanceof DropPath)
+    .map((d) => d.p);
 }
 
 /** Replace `forward` of each module by `f` while `fn` runs (an own property, removed afterwards). */
@@ -45,7 +43,7 @@ export function dropPathPlacement(
   x: tf.Tensor4D,
   branches: ReadonlyArray<Module & Layer>,
 ): DropPathPlacement {
-  const all = [...modules(model)];
+  const all = [...model.namedModules()].map(([, m]) => m);
   const drops = all.filter((m) => m instanceof DropPath);
   const norms = all.filter((m) => m instanceof BatchNorm2d);
   const wasTraining = model.training;
