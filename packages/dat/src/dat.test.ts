@@ -3,16 +3,15 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { InputSizeError, readSafetensors, Registry, ShapeError, type TensorData, toFloat32 } from '@dynavit/core';
 import {
-  InputSizeError,
-  readSafetensors,
-  Registry,
-  ShapeError,
-  seedDropPaths,
-  type TensorData,
-  toFloat32,
-} from '@dynavit/core';
-import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
+  compareArrays,
+  dropPathPlacement,
+  dropPathRatesOf,
+  leakedTensors,
+  runParity,
+  seededTrainingForward,
+} from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
 
@@ -105,17 +104,9 @@ describe('stochastic depth (training only), as the official TransformerStage', (
     );
     expect(wrong.maxDiff).toBeGreaterThan(1e-3);
     // seeded masks: the same seed gives the same training forward, eval mode ignores drop paths
-    model.train();
-    const run = (seed: number) => {
-      seedDropPaths(model, seed);
-      const y = model.forward(x);
-      const v = y.dataSync();
-      y.dispose();
-      return v;
-    };
-    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
-    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
-    model.eval();
+    const run = (seed: number) => seededTrainingForward(model, x, seed);
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
     expect(tf.memory().numTensors).toBe(start);
     tf.dispose(x);
     model.dispose();

@@ -3,16 +3,15 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { type Module, readSafetensors, Registry, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
 import {
-  type Module,
-  readSafetensors,
-  Registry,
-  type StateDict,
-  seedDropPaths,
-  type TensorData,
-  toFloat32,
-} from '@dynavit/core';
-import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
+  compareArrays,
+  dropPathPlacement,
+  dropPathRatesOf,
+  leakedTensors,
+  runParity,
+  seededTrainingForward,
+} from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BiLevelRoutingAttention,
@@ -132,17 +131,9 @@ describe('stochastic depth (training only), as the official Block', () => {
       blocks.flatMap((b) => [b.attn1, b.mlp1]),
     );
     expect(wrong.maxDiff).toBeGreaterThan(1e-3);
-    model.train();
-    const run = (seed: number) => {
-      seedDropPaths(model, seed);
-      const y = model.forward(x);
-      const v = y.dataSync();
-      y.dispose();
-      return v;
-    };
-    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
-    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
-    model.eval();
+    const run = (seed: number) => seededTrainingForward(model, x, seed);
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
     expect(tf.memory().numTensors).toBe(start);
     tf.dispose(x);
     model.dispose();

@@ -8,10 +8,16 @@ import {
   layerNorm,
   NotImplementedError,
   Registry,
-  seedDropPaths,
   ShapeError,
 } from '@dynavit/core';
-import { compareArrays, dropPathPlacement, dropPathRatesOf, leakedTensors, runParity } from '@dynavit/core/testing';
+import {
+  compareArrays,
+  dropPathPlacement,
+  dropPathRatesOf,
+  leakedTensors,
+  runParity,
+  seededTrainingForward,
+} from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromOfficialConfig, GLNet, glmix, glnetFromReference, variants } from './index.js';
 import { expectClose, fixtures, nchw, nhwc, readFixture } from './test-utils/golden.js';
@@ -152,17 +158,9 @@ describe('stochastic depth (training only), as the official blocks', () => {
       blocks.map((b) => b.ls1),
     );
     expect(wrong.maxDiff).toBeGreaterThan(1e-3);
-    model.train();
-    const run = (seed: number) => {
-      seedDropPaths(model, seed);
-      const y = model.forward(x);
-      const v = y.dataSync();
-      y.dispose();
-      return v;
-    };
-    expect(Array.from(run(5))).toEqual(Array.from(run(5)));
-    expect(Array.from(run(5))).not.toEqual(Array.from(run(6)));
-    model.eval();
+    const run = (seed: number) => seededTrainingForward(model, x, seed);
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
     expect(tf.memory().numTensors).toBe(start);
     tf.dispose(x);
     model.dispose();

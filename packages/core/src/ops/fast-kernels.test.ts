@@ -93,6 +93,24 @@ function product(c: Case, seed: number): { shape: number[]; data: Float32Array }
   return r;
 }
 
+/**
+ * `run` once on wasm's own kernels (`want`) and once through the fast kernels (`got`, then `extra` when
+ * given): the fast runs leave no tensor and no backend buffer behind. The fast kernels end unregistered.
+ */
+function againstOwnKernels<T>(run: () => T, extra?: () => T): { want: T; got: T; extra?: T } {
+  unregisterFastKernels();
+  const want = run();
+  registerFastKernels();
+  const before = tf.memory().numTensors;
+  const ids = dataIds();
+  const got = run();
+  const more = extra?.();
+  expect(tf.memory().numTensors).toBe(before);
+  expect(dataIds(), 'backend buffers left behind').toBe(ids);
+  unregisterFastKernels();
+  return more === undefined ? { want, got } : { want, got, extra: more };
+}
+
 describe('fast kernels on wasm, each against the backend kernel it wraps', () => {
   beforeAll(async () => {
     await useBackend('wasm');
@@ -159,15 +177,7 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         tf.dispose([a, b, w, ga!, gb!]);
         return r;
       };
-      unregisterFastKernels();
-      const want = grads();
-      registerFastKernels();
-      const before = tf.memory().numTensors;
-      const ids = dataIds();
-      const got = grads();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(dataIds(), 'backend buffers left behind').toBe(ids);
-      unregisterFastKernels();
+      const { want, got } = againstOwnKernels(grads);
       // dL/da sums over the keys (b's rows), dL/db over the queries (a's rows)
       expect(maxAbsDiff(got[0]!, want[0]!)).toBeLessThanOrEqual(1e-5 * c.b[1]!);
       expect(maxAbsDiff(got[1]!, want[1]!)).toBeLessThanOrEqual(1e-5 * c.a[1]!);
@@ -199,21 +209,12 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         tf.dispose([dy, w, out]);
         return r;
       };
-      unregisterFastKernels();
-      const want = run();
-      registerFastKernels();
-      const before = tf.memory().numTensors;
-      const ids = dataIds();
-      const got = run();
       // the chunked path: column matrices of at most 50 values (a few output rows at a time)
-      const chunked = withChunkValues(50, run);
-      expect(tf.memory().numTensors).toBe(before);
-      expect(dataIds(), 'backend buffers left behind').toBe(ids);
-      unregisterFastKernels();
+      const { want, got, extra: chunked } = againstOwnKernels(run, () => withChunkValues(50, run));
       expect(got.shape).toEqual(xs);
       const k = fs[3]! * fs[0]! * fs[1]!; // each input value sums at most kh·kw·Co products
       expect(maxAbsDiff(got.data, want.data)).toBeLessThanOrEqual(1e-6 * k);
-      expect(maxAbsDiff(chunked.data, want.data)).toBeLessThanOrEqual(1e-6 * k);
+      expect(maxAbsDiff(chunked!.data, want.data)).toBeLessThanOrEqual(1e-6 * k);
     });
 
   it('conv2d gradients (input and filter) through the fast products equal the backend kernels’ (also chunked)', () => {
@@ -255,15 +256,7 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         tf.dispose([x, ...parts]);
         return r;
       };
-      unregisterFastKernels();
-      const want = run();
-      registerFastKernels();
-      const before = tf.memory().numTensors;
-      const ids = dataIds();
-      const got = run();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(dataIds(), 'backend buffers left behind').toBe(ids);
-      unregisterFastKernels();
+      const { want, got } = againstOwnKernels(run);
       expect(got).toEqual(want);
     });
 
@@ -323,15 +316,7 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         tf.dispose([x, t]);
         return r;
       };
-      unregisterFastKernels();
-      const want = run();
-      registerFastKernels();
-      const before = tf.memory().numTensors;
-      const ids = dataIds();
-      const got = run();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(dataIds(), 'backend buffers left behind').toBe(ids);
-      unregisterFastKernels();
+      const { want, got } = againstOwnKernels(run);
       expect(got).toEqual(want);
     });
 
@@ -353,15 +338,7 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         tf.dispose([x, t]);
         return r;
       };
-      unregisterFastKernels();
-      const want = run();
-      registerFastKernels();
-      const before = tf.memory().numTensors;
-      const ids = dataIds();
-      const got = run();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(dataIds(), 'backend buffers left behind').toBe(ids);
-      unregisterFastKernels();
+      const { want, got } = againstOwnKernels(run);
       expect(got.shape).toEqual(want.shape);
       // the same kernel on merged axes: the summation order may differ
       expect(maxAbsDiff(got.data, want.data)).toBeLessThanOrEqual(1e-5);

@@ -5,7 +5,7 @@
  * an eval forward in which exactly those branches return zeros.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, DropPath, type Layer } from '../nn/layers.js';
+import { BatchNorm2d, DropPath, type Layer, seedDropPaths } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 
 /** The rate of every {@link DropPath} of `model`, in registration order. */
@@ -59,6 +59,28 @@ export function dropPathPlacement(
       const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
       return { maxDiff: maxAbs(dropped, zeroed), changed: maxAbs(dropped, plain) };
     });
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/**
+ * A training-mode forward of `x` with every drop path seeded from `seed` ({@link seedDropPaths}), its
+ * values on the host; the model's mode is restored. Two calls with one seed must agree.
+ */
+export function seededTrainingForward(
+  model: Module & { forward(x: tf.Tensor4D): tf.Tensor },
+  x: tf.Tensor4D,
+  seed: number,
+): number[] {
+  const wasTraining = model.training;
+  model.train();
+  try {
+    seedDropPaths(model, seed);
+    const y = model.forward(x);
+    const v = Array.from(y.dataSync());
+    y.dispose();
+    return v;
   } finally {
     model.train(wasTraining);
   }
