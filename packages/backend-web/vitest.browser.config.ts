@@ -24,6 +24,7 @@ export default defineConfig({
   optimizeDeps: {
     include: [
       '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-core/dist/register_all_gradients.js',
       '@tensorflow/tfjs-backend-webgpu',
       '@tensorflow/tfjs-backend-webgl',
       '@tensorflow/tfjs-backend-wasm',

@@ -162,8 +162,25 @@ describe('renderReleases', () => {
         file: 'b.pth',
         source: 'x',
       },
+      {
+        id: 'dat_fmnist',
+        model: 'dat_fmnist',
+        task: 'image-classification',
+        dataset: 'Fashion-MNIST',
+        resolution: '64²',
+        metrics: [{ name: 'top-1', value: 90.1 }],
+        urls: ['file:///home/someone/dynavit/packages/dat/weights/dat_fmnist.safetensors'],
+        bundled: true,
+        file: 'dat_fmnist.safetensors',
+        source: 'x',
+      },
     ]).split('\n');
-    expect(md).toHaveLength(4);
+    expect(md).toHaveLength(5);
+    // a bundled file: named, never linked (its URL is a path on the machine that built the page)
+    expect(md[4]).toBe(
+      '| <code>dat_<wbr>fmnist</code> | <code>dat_<wbr>fmnist</code> | image-classification | Fashion-MNIST | 64² | top-1 90.1 (trained by dynavit) | bundled with the package (<code>dat_<wbr>fmnist.<wbr>safetensors</code>) | — |',
+    );
+    expect(md.join('\n')).not.toContain('file:');
     expect(md[2]).toBe(
       '| <code>dat_<wbr>pp_<wbr>tiny</code> | <code>dat_<wbr>pp_<wbr>tiny</code> | image-classification | ImageNet-1k | 224² | top-1 83.9 | [download](https://cloud.example/f/1/?dl=1) | <code>model</code> |',
     );

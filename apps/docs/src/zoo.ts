@@ -155,10 +155,14 @@ export function renderReleases(releases: readonly PretrainedCheckpoint[]): strin
     const model = e.head
       ? `${codeName(e.model)} + ${e.head.startsWith('unsupported:') ? `${escHtml(e.head.slice(12))} (not implemented)` : codeName(e.head)}`
       : codeName(e.model);
-    const metric = e.metrics.map((m) => `${m.name} ${m.value}`).join(', ') || '—';
-    const link = e.urls.length
-      ? e.urls.map((u, i) => `[${i === 0 ? 'download' : `mirror ${i}`}](${u})`).join(' · ')
-      : `by hand: ${cellText(e.manual ?? '')}`;
+    const metric =
+      (e.metrics.map((m) => `${m.name} ${m.value}`).join(', ') || '—') + (e.bundled ? ' (trained by dynavit)' : '');
+    // a bundled file's link is a path on the machine that rendered the page: name the file instead
+    const link = e.bundled
+      ? `bundled with the package (${codeName(e.file)})`
+      : e.urls.length
+        ? e.urls.map((u, i) => `[${i === 0 ? 'download' : `mirror ${i}`}](${u})`).join(' · ')
+        : `by hand: ${cellText(e.manual ?? '')}`;
     return `| ${codeName(e.id)} | ${model} | ${e.task} | ${e.dataset} | ${escHtml(e.resolution)} | ${metric} | ${link} | ${e.key ? codeName(e.key) : '—'} |`;
   });
   return [

@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DownloadError, type PretrainedCheckpoint, printable } from '@dynavit/core';
 import { writeFileAtomic } from './files.js';
 
@@ -230,8 +231,32 @@ function byHand(entry: PretrainedCheckpoint, dir: string): string {
   return `${where}; then either pass the file with --weights FILE, or save it as ${releasePath(entry, dir)} to use it as ${entry.id} from the cache`;
 }
 
-/** A zoo release from the cache, else downloaded (first link that works), verified. */
+/**
+ * A bundled release (`entry.bundled`): the file inside its family package, read in place (never copied
+ * into the cache, never downloaded) and checked against the entry's sha256.
+ */
+async function bundledFile(entry: PretrainedCheckpoint): Promise<CachedFile> {
+  const url = entry.urls[0];
+  if (url === undefined || !url.startsWith('file:'))
+    throw new DownloadError(
+      `${entry.id} is bundled with its package but its location is not a file (${printable(url ?? 'none')}); reinstall the package`,
+    );
+  const path = fileURLToPath(url);
+  if (!(await exists(path)))
+    throw new DownloadError(
+      `${entry.id}'s weights ship with its package but ${path} is missing; reinstall the package that provides ${entry.model}`,
+    );
+  const sha = await sha256File(path);
+  if (entry.sha256 && sha !== entry.sha256)
+    throw new DownloadError(
+      `${entry.id}'s bundled weights (${path}) were altered: sha256 ${sha.slice(0, 16)}…, expected ${entry.sha256.slice(0, 16)}…; reinstall the package`,
+    );
+  return { path, sha256: sha, size: (await stat(path)).size, cached: true, url };
+}
+
+/** A zoo release from the cache, else downloaded (first link that works), verified; a bundled one in place. */
 export async function fetchRelease(entry: PretrainedCheckpoint, opts: CacheOptions = {}): Promise<CachedFile> {
+  if (entry.bundled) return bundledFile(entry);
   const dir = opts.dir ?? cacheDir();
   const dest = releasePath(entry, dir);
   const hit = await verifyCached(dest, entry.sha256, `${entry.id} checkpoint`);

@@ -2,6 +2,9 @@
  * Test data for the browser suite, served by Vite from the packages that vendor it (`?url` gives a
  * `/@fs/…` URL; vitest.browser.config.ts allows the packages folder). Nothing is copied here.
  */
+import datGrad from '../../dat/src/__fixtures__/golden/dat_pp_reduced.grad.safetensors?url';
+import dbraGrad from '../../dbra/src/__fixtures__/golden/cls_tiny_reduced.grad.safetensors?url';
+import glmixGrad from '../../glmix/src/__fixtures__/golden/g_reduced_96x128.grad.safetensors?url';
 import datIo from '../../dat/src/__fixtures__/golden/dat_pp_reduced.io.safetensors?url';
 import datWeights from '../../dat/src/__fixtures__/golden/dat_pp_reduced.weights.safetensors?url';
 import dbraIo from '../../dbra/src/__fixtures__/golden/cls_tiny_reduced.io.safetensors?url';
@@ -37,6 +40,13 @@ export const GOLDEN_CASES: readonly GoldenCase[] = [
   { name: 'heads/upernet_small', family: 'heads', weights: upernetWeights, io: upernetIo },
   { name: 'dbra/cls_tiny_reduced', family: 'dbra', weights: dbraWeights, io: dbraIo },
   { name: 'glmix/g_reduced_96x128', family: 'glmix', weights: glmixWeights, io: glmixIo },
+];
+
+/** The reduced classification cases with the official autograd's gradients (`CASE.grad.safetensors`). */
+export const GRADIENT_CASES: readonly (GoldenCase & { grad: string })[] = [
+  { name: 'dat/dat_pp_reduced', family: 'dat', weights: datWeights, io: datIo, grad: datGrad },
+  { name: 'dbra/cls_tiny_reduced', family: 'dbra', weights: dbraWeights, io: dbraIo, grad: dbraGrad },
+  { name: 'glmix/g_reduced_96x128', family: 'glmix', weights: glmixWeights, io: glmixIo, grad: glmixGrad },
 ];
 
 export const FILES = { maskrcnnPth, maskrcnnSafetensors, hostilePth, resampleFixture } as const;

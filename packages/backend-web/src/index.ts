@@ -46,6 +46,7 @@ export {
 } from '@dynavit/core';
 export { createRegistry, createModel } from './registry.js';
 export { pipeline, decodeWebImage, type WebImageInput, type WebPipelineOptions } from './pipeline.js';
+export { webImageDataset, type WebExample, type WebDatasetOptions } from './dataset.js';
 export {
   fetchCached,
   fetchReleaseWeb,

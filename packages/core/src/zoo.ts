@@ -20,6 +20,20 @@ export const PIPELINE_TASKS: readonly PipelineTask[] = [
   'instance-segmentation',
 ];
 
+/** Fashion-MNIST's classes in label order: the classes of the bundled `*_fmnist` models. */
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+] as const;
+
 export interface ZooMetric {
   /** e.g. "top-1", "mIoU", "mIoU (MS)", "box AP", "mask AP" */
   name: string;
@@ -41,8 +55,19 @@ export interface PretrainedCheckpoint {
   /** the input size the metric was measured at, as the paper says it ("224²", "512×2048", "1333×800") */
   resolution: string;
   metrics: readonly ZooMetric[];
-  /** direct download links, tried in order */
+  /**
+   * direct download links, tried in order; a `bundled` release's first link is the file inside its
+   * family package (`new URL('../weights/…', import.meta.url)`: a `file:` URL in Node, the bundler's
+   * asset URL in a browser)
+   */
   urls: readonly string[];
+  /**
+   * the weights ship inside the family package (small models trained by dynavit): nothing to download,
+   * and `dynavit run --model ID` uses them without `--weights`
+   */
+  bundled?: boolean;
+  /** the class names, in the classifier's order, when they are not the dataset's standard set (ImageNet, ADE20K, COCO) */
+  labels?: readonly string[];
   /** when no direct link exists (Google Drive folders, …): where the file is and what to do by hand */
   manual?: string;
   /** the top-level checkpoint key the official loader reads (`model`, `model_ema`, `state_dict`) */
@@ -84,4 +109,36 @@ export function findPretrained(
     `no pretrained release for ${what}` +
       (known.length ? `; ${query.model} has: ${known.join(', ')}` : '; see `dynavit list --pretrained`'),
   );
+}
+
+/**
+ * The release entry of a small model trained by dynavit on Fashion-MNIST whose weights ship inside its
+ * family package (`bundled`). `url` must be written in the family's source as
+ * `new URL('../weights/<model>.safetensors', import.meta.url)`, the form bundlers turn into an asset.
+ */
+export function fashionMnistRelease(o: {
+  model: string;
+  url: URL;
+  /** hex sha256 of the shipped file */
+  sha256: string;
+  /** Fashion-MNIST test top-1 (%), measured with `dynavit eval` on the 10,000 test images */
+  top1: number;
+  /** how it was trained (the command), how long it took, on what */
+  notes: string;
+}): PretrainedCheckpoint {
+  return {
+    id: o.model,
+    model: o.model,
+    task: 'image-classification',
+    dataset: 'Fashion-MNIST',
+    resolution: '64² (28² resized)',
+    metrics: [{ name: 'top-1', value: o.top1 }],
+    urls: [o.url.href],
+    bundled: true,
+    labels: FASHION_MNIST_CLASSES,
+    sha256: o.sha256,
+    file: `${o.model}.safetensors`,
+    source: 'trained by dynavit (`dynavit train`, docs: guide/training)',
+    notes: o.notes,
+  };
 }

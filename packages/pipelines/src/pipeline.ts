@@ -222,7 +222,11 @@ export async function createPipeline<T extends PipelineTask, I, B extends string
       `labels has ${options.labels.length} names but the model has ${assembled.numClasses} classes`,
     );
   }
-  const names = options.labels ? [...options.labels] : undefined;
+  // a release with its own class names (the bundled Fashion-MNIST models) names its classes
+  const releaseLabels =
+    weights === 'pretrained' && release?.labels?.length === assembled.numClasses ? release.labels : undefined;
+  const given = options.labels ?? releaseLabels;
+  const names = given ? [...given] : undefined;
   const labels = names ?? Array.from({ length: assembled.numClasses }, (_, i) => labelName(labelSet, i));
   let disposed = false;
 

@@ -22,12 +22,19 @@ export function labelSmoothingCrossEntropy(logits: tf.Tensor2D, labels: tf.Tenso
   });
 }
 
-/** How many of the batch have their label among the k largest logits, for each k (host numbers). */
-export function topkCorrect(logits: tf.Tensor2D, labels: ArrayLike<number>, ks: readonly number[]): number[] {
+/**
+ * How many of the batch have their label among the k largest logits, for each k (host numbers). Reads
+ * back asynchronously: a GPU backend is not stalled (and SwiftShader's synchronous read-back returns zeros).
+ */
+export async function topkCorrect(
+  logits: tf.Tensor2D,
+  labels: ArrayLike<number>,
+  ks: readonly number[],
+): Promise<number[]> {
   const K = logits.shape[1];
   const kmax = Math.min(K, Math.max(...ks));
   const idx = tf.tidy(() => tf.topk(logits, kmax).indices);
-  const v = idx.dataSync();
+  const v = await idx.data();
   idx.dispose();
   return ks.map((k) => {
     let n = 0;

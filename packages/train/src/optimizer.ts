@@ -170,15 +170,15 @@ export class AdamW {
 /**
  * `torch.nn.utils.clip_grad_norm_(params, maxNorm)` on a map of gradients: the global 2-norm of all
  * gradients (the norm of the per-tensor norms), every gradient scaled by min(1, maxNorm/(norm + 1e-6)).
- * Returns the scaled gradients (the inputs are disposed) and the norm before clipping.
+ * Returns the scaled gradients (the inputs are disposed) and the norm before clipping (read back asynchronously).
  */
-export function clipGradNorm(
+export async function clipGradNorm(
   grads: Map<string, tf.Tensor>,
   maxNorm: number,
-): { grads: Map<string, tf.Tensor>; norm: number } {
+): Promise<{ grads: Map<string, tf.Tensor>; norm: number }> {
   if (grads.size === 0) return { grads, norm: 0 };
   const normT = tf.tidy(() => tf.norm(tf.stack([...grads.values()].map((g) => tf.norm(g)))));
-  const norm = normT.dataSync()[0]!;
+  const norm = (await normT.data())[0]!;
   const coef = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(normT, 1e-6)), 1));
   const out = new Map<string, tf.Tensor>();
   for (const [k, g] of grads) {

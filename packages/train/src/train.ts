@@ -225,33 +225,36 @@ export async function evaluate(
   let c5 = 0;
   let n = 0;
   let size = options.inputSize ? sideOf(options.inputSize) : undefined;
-  const run = (batch: Sample[]) => {
+  const run = async (batch: Sample[]) => {
     size ??= imageSize(batch[0]!);
     const { x, y } = makeBatch(batch, { size, mean: options.mean ?? IMAGENET_MEAN, std: options.std ?? IMAGENET_STD });
     const logits = model.forward(x);
     const l = labelSmoothingCrossEntropy(logits, y, 0);
-    loss += l.dataSync()[0]! * batch.length;
-    const [a, b] = topkCorrect(
-      logits,
-      batch.map((s) => s.label),
-      [1, 5],
-    );
-    c1 += a!;
-    c5 += b!;
-    n += batch.length;
-    tf.dispose([x, y, logits, l]);
+    try {
+      loss += (await l.data())[0]! * batch.length;
+      const [a, b] = await topkCorrect(
+        logits,
+        batch.map((s) => s.label),
+        [1, 5],
+      );
+      c1 += a!;
+      c5 += b!;
+      n += batch.length;
+    } finally {
+      tf.dispose([x, y, logits, l]);
+    }
   };
   try {
     let batch: Sample[] = [];
     for await (const s of dataset) {
       batch.push(s);
       if (batch.length === bs) {
-        run(batch);
+        await run(batch);
         batch = [];
         await tick();
       }
     }
-    if (batch.length) run(batch);
+    if (batch.length) await run(batch);
   } finally {
     model.train(wasTraining);
   }
@@ -453,7 +456,8 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
               () => tf.div(labelSmoothingCrossEntropy(model.forward(x), y, smoothing), group) as tf.Scalar,
               vars,
             );
-            const l = value.dataSync()[0]! * group;
+            // asynchronous read-back: no GPU stall (and SwiftShader's synchronous one returns zeros)
+            const l = (await value.data())[0]! * group;
             tf.dispose([x, y, value]);
             for (const [vn, t] of Object.entries(g)) {
               const name = byVarName.get(vn)!;
@@ -479,7 +483,7 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
         let final = grads;
         let gradNorm: number | undefined;
         if (options.clipGrad !== undefined) {
-          const c = clipGradNorm(grads, options.clipGrad);
+          const c = await clipGradNorm(grads, options.clipGrad);
           final = c.grads;
           gradNorm = c.norm;
         }

@@ -80,12 +80,12 @@ describe('AdamW', () => {
     expect(isNoWeightDecay('stages.2.attns.0.rpb', [4, 13, 13])).toBe(false); // DAT decays the NA bias table
   });
 
-  it('clips the global gradient norm as clip_grad_norm_', () => {
+  it('clips the global gradient norm as clip_grad_norm_', async () => {
     const g = new Map<string, tf.Tensor>([
       ['a', tf.tensor1d([3, 4])],
       ['b', tf.tensor1d([12])],
     ]);
-    const { grads, norm } = clipGradNorm(g, 6.5);
+    const { grads, norm } = await clipGradNorm(g, 6.5);
     expect(norm).toBeCloseTo(13, 5);
     const c = 6.5 / (13 + 1e-6);
     expect(Array.from(grads.get('a')!.dataSync())).toEqual([3, 4].map((v) => Math.fround(v * Math.fround(c))));
@@ -111,7 +111,7 @@ describe('cosine schedule (timm CosineLRScheduler)', () => {
 });
 
 describe('label-smoothing cross-entropy', () => {
-  it('matches the hand-computed value and plain cross-entropy at s = 0', () => {
+  it('matches the hand-computed value and plain cross-entropy at s = 0', async () => {
     const logits = tf.tensor2d([
       [1, 2, 3],
       [0.5, -1, 2],
@@ -122,7 +122,7 @@ describe('label-smoothing cross-entropy', () => {
     const ce = labelSmoothingCrossEntropy(logits, labels, 0);
     const lse = (v: number[]) => Math.log(v.reduce((a, x) => a + Math.exp(x), 0));
     expect(ce.dataSync()[0]).toBeCloseTo((lse([1, 2, 3]) - 3 + lse([0.5, -1, 2]) - 0.5) / 2, 6);
-    expect(topkCorrect(logits as tf.Tensor2D, [2, 0], [1, 2, 5])).toEqual([1, 2, 2]);
+    expect(await topkCorrect(logits as tf.Tensor2D, [2, 0], [1, 2, 5])).toEqual([1, 2, 2]);
     tf.dispose([logits, labels, l, ce]);
   });
 });

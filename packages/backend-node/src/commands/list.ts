@@ -32,7 +32,13 @@ export const listCommand = defineCommand({
           e.task,
           e.dataset,
           e.metrics.map((m) => `${m.name} ${m.value}`).join(', '),
-          e.head?.startsWith('unsupported:') ? 'head not implemented' : e.urls.length ? 'direct' : 'by hand',
+          e.head?.startsWith('unsupported:')
+            ? 'head not implemented'
+            : e.bundled
+              ? 'bundled'
+              : e.urls.length
+                ? 'direct'
+                : 'by hand',
         ]);
       out(formatTable(['release', 'task', 'dataset', 'metric (paper)', 'download'], rows));
       return 0;

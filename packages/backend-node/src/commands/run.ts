@@ -73,7 +73,8 @@ export const runCommand = defineCommand({
     'run a task pipeline on images; writes a picture of the result and a JSON file per image.\n' +
     '--workers N: N worker threads, each with its own backend and model, share the images\n' +
     'NAME is a model (dynavit list) or a release (dynavit list --pretrained); --weights pretrained downloads\n' +
-    'the release once into the cache (dynavit cache list); without --weights the weights are untrained',
+    'the release once into the cache (dynavit cache list); without --weights the weights are untrained,\n' +
+    'except for models whose trained weights ship with their package (dynavit list --pretrained: bundled)',
   options,
   positionals: true,
   backend: { default: 'auto' },
@@ -105,7 +106,15 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   const workers = Math.min(workersOption(values.workers), positionals.length);
   const budget = maxMemory(values['max-memory']);
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
-  const w = values.weights;
+  // a model whose trained weights ship with its package (the *_fmnist models) uses them without --weights
+  // (not when --attention swaps a stage: those weights were trained for the model as it is)
+  const bundled =
+    values.weights === undefined && values.attention === undefined
+      ? registry
+          .pretrained()
+          .find((e) => e.bundled && e.task === task && (e.id === values.model || e.model === values.model))
+      : undefined;
+  const w = values.weights ?? (bundled ? 'pretrained' : undefined);
   const isUrl = w !== undefined && /^https?:\/\//i.test(w);
   // paths and image headers, before any download, decoding, reading of weights, or backend
   if (w !== undefined && w !== 'pretrained' && !isUrl) await checkInputFile(w);

@@ -18,27 +18,13 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { FileError, InputSizeError, InvalidArgumentError, printable } from '@dynavit/core';
+import { FASHION_MNIST_CLASSES, FileError, InputSizeError, InvalidArgumentError, printable } from '@dynavit/core';
 import { type Dataset, idxDataset, permutation, Rng, type Sample } from '@dynavit/train';
 import { fileError, readInputFile } from '../files.js';
 import { decodeImage, readImageHeader } from '../images.js';
 
 /** Where `--data fashion-mnist` looks: `$DYNAVIT_FASHION_MNIST`, else Debian's `dataset-fashion-mnist`. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-
-/** Fashion-MNIST's classes, index order. */
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
 
 export type Split = 'train' | 'test';
 
