@@ -2,7 +2,8 @@
 /**
  * Build-time preparation of the docs site (no network):
  *  - copies the demo's assets into public/demo/: the reduced golden weights of each family (random test
- *    weights, not trained ones), the CC0 test image, and the label sets;
+ *    weights, not trained ones), the trained weights that ship with the family packages (`bundled`
+ *    releases: dat_fmnist, glnet_fmnist), the CC0 test image, and the label sets;
  *  - writes the generated Markdown partials under generated/: the model-zoo tables (from the registry
  *    listing, the counted MACs, the papers' numbers and the parity status) and the benchmark chart
  *    (from data/bench.json);
@@ -60,8 +61,15 @@ for (const [from, to] of assets) {
   copyFileSync(src, join(pub, to));
 }
 
-// ---- model zoo ---------------------------------------------------------------------------------------
+// the weights trained by dynavit that ship with the family packages (the demo's trained models, "teach it")
 const registry = new Registry().use(dat).use(dbra).use(glmix).use(heads);
+for (const e of registry.pretrained().filter((x) => x.bundled)) {
+  const src = fileURLToPath(e.urls[0]);
+  if (!existsSync(src)) throw new Error(`prepare: ${src} is missing (the bundled weights of ${e.id})`);
+  copyFileSync(src, join(pub, e.file));
+}
+
+// ---- model zoo ---------------------------------------------------------------------------------------
 const macs = readJson(join(docs, 'data', 'macs.json'));
 const extras = {
   gmacs: macs.gmacs,

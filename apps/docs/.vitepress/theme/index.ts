@@ -11,5 +11,9 @@ export default {
       'DynavitDemo',
       defineClientComponent(() => import('./DynavitDemo.vue')),
     );
+    app.component(
+      'DynavitTeach',
+      defineClientComponent(() => import('./DynavitTeach.vue')),
+    );
   },
 } satisfies Theme;

@@ -31,6 +31,7 @@ import {
   type InputConfig,
   type Module,
   type PipelineTask,
+  type PretrainedCheckpoint,
   resizeBilinear,
   seededRng,
   type StateDict,
@@ -100,6 +101,25 @@ export function attentionMechanisms(): string[] {
   return [...createRegistry().attentionMechanisms().keys()];
 }
 
+/** The release whose trained weights ship with the requested model's package (classification only). */
+function bundledRelease(req: RunRequest): PretrainedCheckpoint | undefined {
+  if (req.task !== 'classify') return undefined;
+  return createRegistry()
+    .pretrained()
+    .find((e) => e.bundled && e.model === req.model && e.task === 'image-classification');
+}
+
+const trainedNote = (e: PretrainedCheckpoint): string =>
+  `Trained by dynavit on Fashion-MNIST (test top-1 ${e.metrics[0]?.value} %): it knows ${e.labels?.length} kinds of clothing (grey 28×28 pictures on black), so any photo gets one of their names. The "teach it" panel below fine-tunes it on your own photos.`;
+
+/** The models whose trained weights ship with their package (the site copies them to /demo/). */
+export function trainedModels(): string[] {
+  return createRegistry()
+    .pretrained()
+    .filter((e) => e.bundled && e.task === 'image-classification')
+    .map((e) => e.model);
+}
+
 /** Every registered architecture the demo can run with an official checkpoint. */
 export function officialModels(): { name: string; kind: 'classifier' | 'backbone'; family: string }[] {
   return createRegistry()
@@ -148,8 +168,11 @@ export interface RunResult {
   backend: BackendChoice;
   model: string;
   task: Task;
-  /** true: random test weights (golden case), false: the user's checkpoint, null: untrained (no weights) */
-  weights: 'test' | 'checkpoint' | 'none';
+  /**
+   * `test`: random test weights (golden case); `checkpoint`: the user's; `trained`: the weights trained by
+   * dynavit that ship with the model's package (the `*_fmnist` models); `none`: untrained
+   */
+  weights: 'test' | 'checkpoint' | 'trained' | 'none';
   timings: Timing[];
   /** network input size */
   inputHeight: number;
@@ -317,10 +340,12 @@ async function runInWorker(req: RunRequest): Promise<RunResult> {
     return r;
   };
   const task = PIPELINE_TASK[req.task];
+  const bundled = req.checkpoint ? undefined : bundledRelease(req);
   status('starting the worker: backend, weights and model load there…');
   const p = await time('worker: backend + weights + model', () =>
     pipeline(task, req.model, {
-      weights: req.checkpoint ?? null,
+      weights: req.checkpoint ?? (bundled ? `${new URL(`${req.assetBase}${bundled.file}`, location.href)}` : null),
+      ...(bundled?.labels ? { labels: bundled.labels } : {}),
       worker: true,
       ...(req.attention && Object.keys(req.attention).length ? { attention: { ...req.attention }, partial: true } : {}),
       backend: req.backend,
@@ -336,7 +361,8 @@ async function runInWorker(req: RunRequest): Promise<RunResult> {
     const notes = [
       'Ran through pipeline(…, { worker: true }): the model and its backend live in a Web Worker, so the page stayed responsive. Mechanism views need the model in the page: untick "Web Worker" to see them.',
     ];
-    if (!req.checkpoint)
+    if (bundled) notes.push(trainedNote(bundled));
+    else if (!req.checkpoint)
       notes.push(`No checkpoint: ${req.model} runs with untrained weights, so its output is meaningless.`);
     else if (p.report.fresh.length)
       notes.push(`${p.report.fresh.length} parameters were not in the checkpoint and are untrained.`);
@@ -344,7 +370,7 @@ async function runInWorker(req: RunRequest): Promise<RunResult> {
       backend: p.backend as BackendChoice,
       model: req.model,
       task: req.task,
-      weights: req.checkpoint ? 'checkpoint' : 'none',
+      weights: req.checkpoint ? 'checkpoint' : bundled ? 'trained' : 'none',
       timings,
       inputHeight: img.height,
       inputWidth: img.width,
@@ -438,6 +464,17 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     }
     loaded = await time('weights (download + parse)', () => p!);
     weightsKind = 'test';
+  }
+  // a model whose trained weights ship with its package (dat_fmnist, glnet_fmnist): those, with their classes
+  const bundled = !loaded && !test ? bundledRelease(req) : undefined;
+  if (bundled) {
+    const url = `${req.assetBase}${bundled.file}`;
+    status(`downloading the trained ${bundled.model} weights…`);
+    loaded = await time('weights (download + parse)', () =>
+      loadWeights(url, { onProgress: (e) => e.status === 'progress' && req.onProgress?.(e.progress ?? null) }),
+    );
+    weightsKind = 'trained';
+    notes.push(trainedNote(bundled));
   }
 
   // 3. model
@@ -560,7 +597,8 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
           await readAll(y);
           y.dispose();
         });
-      const labels = probs.length === 1000 ? labelsOf('imagenet') : null;
+      const labels =
+        probs.length === 1000 ? labelsOf('imagenet') : bundled?.labels?.length === probs.length ? bundled.labels : null;
       const top = [...probs.keys()]
         .sort((a, b) => probs[b]! - probs[a]!)
         .slice(0, 5)
