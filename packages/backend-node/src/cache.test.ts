@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { DownloadError, type PretrainedCheckpoint, writeSafetensors } from '@dynavit/core';
 import { seededWeights } from '@dynavit/core/testing';
@@ -202,6 +202,26 @@ describe('fetchUrl / fetchRelease', () => {
     expect(f).toMatchObject({ cached: true, sha256: sha(payload(100)) });
     writeFileSync(releasePath(e, dir), payload(101));
     await expect(fetchRelease(e, { dir })).rejects.toThrow(/was altered/);
+  });
+
+  it('a bundled release is read in place (no download, nothing in the cache), checked against its sha256', async () => {
+    const dir = join(tmp, 'bundled-cache');
+    const file = join(tmp, 'bundled', 'w.safetensors');
+    mkdirSync(join(tmp, 'bundled'), { recursive: true });
+    writeFileSync(file, payload(64));
+    const url = pathToFileURL(file).href;
+    const e = release('inpkg', [url], { bundled: true, sha256: sha(payload(64)) });
+    const f = await fetchRelease(e, { dir, offline: true });
+    expect(f).toEqual({ path: file, sha256: sha(payload(64)), size: 64, cached: true, url });
+    expect(existsSync(dir)).toBe(false);
+    writeFileSync(file, payload(65));
+    await expect(fetchRelease(e, { dir })).rejects.toThrow(
+      `inpkg's bundled weights (${file}) were altered: sha256 ${sha(payload(65)).slice(0, 16)}…, expected ${sha(payload(64)).slice(0, 16)}…; reinstall the package`,
+    );
+    await expect(fetchRelease({ ...e, urls: [pathToFileURL(join(tmp, 'nope.bin')).href] }, { dir })).rejects.toThrow(
+      /inpkg's weights ship with its package but .*nope\.bin is missing; reinstall the package that provides debi_tiny/,
+    );
+    await expect(fetchRelease({ ...e, urls: ['https://x.example/w'] }, { dir })).rejects.toThrow(DownloadError);
   });
 });
 

@@ -5,17 +5,22 @@
  * on wasm, the small models at small inputs; a killed run is a child process on the built CLI.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { readSafetensors } from '@dynavit/core';
+import { parseIdx } from '@dynavit/train';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { selectBackend } from './backends.js';
 import { outOfMemory } from './commands/train.js';
+import { createRegistry } from './registry.js';
 import { runCli } from './test-utils/run-cli.js';
+import { FASHION_MNIST_DIR } from './train/datasets.js';
 
 /** Make the n-th checkpoint write of `failName` fail with ENOSPC (a full disk); off when `failOn` is 0. */
 const fault = vi.hoisted(() => ({ failName: '', failOn: 0, seen: 0 }));
@@ -105,17 +110,72 @@ beforeAll(async () => {
 });
 
 describe('dynavit train / eval', () => {
-  it('list shows the *_fmnist models; run without --weights still says untrained', async () => {
+  it('list shows the *_fmnist models; run without --weights says untrained for one that ships no weights', async () => {
     const l = await runCli(['list']);
     expect(l.stdout).toMatch(/dat_fmnist +dat +classifier +662,046/);
     expect(l.stdout).toMatch(/debi_fmnist +dbra +classifier +615,184/);
     expect(l.stdout).toMatch(/glnet_fmnist +glmix +classifier +646,957/);
+    const p = await runCli(['list', '--pretrained']);
+    expect(p.stdout).toMatch(/dat_fmnist +image-classification +Fashion-MNIST +top-1 [\d.]+ +bundled/);
+    expect(p.stdout).toMatch(/glnet_fmnist +image-classification +Fashion-MNIST +top-1 [\d.]+ +bundled/);
     const dir = tmp();
     await png(join(dir, 'x.png'), 0, 0);
-    const r = await runCli(['run', join(dir, 'x.png'), '--model', 'glnet_fmnist', '--out', join(dir, 'out')]);
+    const r = await runCli(['run', join(dir, 'x.png'), '--model', 'debi_fmnist', '--out', join(dir, 'out')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/no --weights given: glnet_fmnist runs with untrained weights/);
+    expect(r.stderr).toMatch(/no --weights given: debi_fmnist runs with untrained weights/);
   }, 120_000);
+
+  it(
+    'the shipped models: the file is the zoo entry (sha256, metadata), run needs no --weights and names Fashion-MNIST classes, eval reproduces the published top-1 on the 10,000 test images',
+    { timeout: 900_000 },
+    async () => {
+      const registry = createRegistry();
+      const shipped = registry.pretrained().filter((e) => e.bundled);
+      expect(shipped.map((e) => e.id).sort()).toEqual(['dat_fmnist', 'glnet_fmnist']);
+      // Fashion-MNIST's test images 0 (an ankle boot, label 9) and 2 (trousers, label 1), as PNGs
+      const fmnist = process.env['DYNAVIT_FASHION_MNIST'] ?? FASHION_MNIST_DIR;
+      const images = parseIdx(gunzipSync(readFileSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))));
+      const dir = tmp();
+      for (const i of [0, 2])
+        await sharp(Buffer.from(images.data.subarray(i * 784, (i + 1) * 784)), {
+          raw: { width: 28, height: 28, channels: 1 },
+        })
+          .png()
+          .toFile(join(dir, `t10k-${i}.png`));
+      for (const e of shipped) {
+        const path = fileURLToPath(e.urls[0]!);
+        expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(e.sha256);
+        const md = readSafetensors(new Uint8Array(readFileSync(path)), path).metadata;
+        expect(md['dynavit_model']).toBe(e.model);
+        expect(JSON.parse(md['dynavit_classes']!)).toEqual(e.labels);
+        const out = join(dir, e.model);
+        const r = await runCli([
+          'run',
+          join(dir, 't10k-0.png'),
+          join(dir, 't10k-2.png'),
+          '--model',
+          e.model,
+          '--out',
+          out,
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(/untrained/);
+        const top = (i: number) =>
+          (
+            JSON.parse(readFileSync(join(out, `t10k-${i}.classify.json`), 'utf8')) as {
+              result: { top: { label: string }[] };
+            }
+          ).result.top[0]!.label;
+        expect([top(0), top(2)]).toEqual(['Ankle boot', 'Trouser']);
+        const ev = await runCli(['eval', '--weights', path, '--data', 'fashion-mnist']);
+        expect(ev.code, ev.stderr).toBe(0);
+        const res = lastJson(ev.stdout) as { top1: number; count: number };
+        expect(res.count).toBe(10_000);
+        // the published number is what eval measures (2 test images either way: near-ties between classes)
+        expect(Math.abs(100 * res.top1 - e.metrics[0]!.value)).toBeLessThanOrEqual(0.02);
+      }
+    },
+  );
 
   it(
     'fashion-mnist: train dat_fmnist on 200 images for an epoch, then eval its weights on 200 test images',

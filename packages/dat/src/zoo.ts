@@ -14,7 +14,7 @@
  * No checksums are published. The original DAT (CVPR 2022, v1) weights are a different architecture and
  * are not listed; `dat_plus_tiny` has no released weights.
  */
-import type { PretrainedCheckpoint } from '@dynavit/core';
+import { fashionMnistRelease, type PretrainedCheckpoint } from '@dynavit/core';
 
 const CLS = 'LeapLabTHU/DAT README.md';
 const SEG = 'LeapLabTHU/DAT-Segmentation README.md';
@@ -424,4 +424,12 @@ export const pretrained: readonly PretrainedCheckpoint[] = [
       'training, DAT-B++ ImageNet-1k init; config configs/dat/cmrcn_base_3x_8n_dp08_lr4.py. ' +
       'Mirror: https://1drv.ms/u/s!ApI0vb6wPqmtgroNdQXStfHGPbzkpw?e=fWJT5O',
   },
+  // ---- trained by dynavit: the weights ship in this package (weights/), `dynavit run --model dat_fmnist` uses them ----
+  fashionMnistRelease({
+    model: 'dat_fmnist',
+    url: new URL('../weights/dat_fmnist.safetensors', import.meta.url),
+    sha256: '7855bf33ad2b1075f16a32db3931c9aa4147a89f2b274295ff83ddd01c12c1d1',
+    top1: 0, // TBD
+    notes: 'NOTES',
+  }),
 ];

@@ -14,7 +14,7 @@
  * is `<model>.pth` (`file_name=f"{ckpt_key}.pth"`). No checksums are published (`check_hash=True`
  * has no hash suffix in those file names to check against).
  */
-import type { PretrainedCheckpoint } from '@dynavit/core';
+import { fashionMnistRelease, type PretrainedCheckpoint } from '@dynavit/core';
 
 const SRC = 'rayleizhu/GLMix README.md (Model Card), models/glnet.py';
 
@@ -136,4 +136,12 @@ export const pretrained: readonly PretrainedCheckpoint[] = [
     source: SRC,
     notes: 'Swin-Tiny layout with learned (parameter) slot initialisation, standard recipe (main_cx2.py), 224².',
   },
+  // ---- trained by dynavit: the weights ship in this package (weights/), `dynavit run --model glnet_fmnist` uses them ----
+  fashionMnistRelease({
+    model: 'glnet_fmnist',
+    url: new URL('../weights/glnet_fmnist.safetensors', import.meta.url),
+    sha256: '4729b9303317efdb9f8cdc80c82fc8bc832855b0ecdc9d1d88149dc49186959c',
+    top1: 0, // TBD
+    notes: 'NOTES',
+  }),
 ];
