@@ -47,6 +47,7 @@ export {
 export { createRegistry, createModel } from './registry.js';
 export { pipeline, decodeWebImage, type WebImageInput, type WebPipelineOptions } from './pipeline.js';
 export { webImageDataset, type WebExample, type WebDatasetOptions } from './dataset.js';
+export { IndexedDbCheckpointStore, listCheckpoints, CHECKPOINT_DB } from './checkpoint-store.js';
 export {
   fetchCached,
   fetchReleaseWeb,

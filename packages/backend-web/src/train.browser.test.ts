@@ -5,15 +5,18 @@
  *    1e-3·max|ref| + 1e-6, through the gradient functions a bundle registers (`ensureGradients`);
  *  - `train()` fine-tunes a classifier on images the page draws (canvases, ImageData, a PNG Blob) read
  *    by `webImageDataset`: a fresh 2-class head on dat_pp_reduced's trunk, the training loss falls on
- *    wasm, and WebGPU gives the same losses update for update; nothing leaks.
+ *    wasm, and WebGPU gives the same losses update for update; nothing leaks;
+ *  - `IndexedDbCheckpointStore`: a run stopped after an epoch resumes from IndexedDB bit for bit, and a
+ *    checkpoint whose write fails leaves the previous one whole.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type Classifier, InvalidArgumentError, readSafetensors } from '@dynavit/core';
+import { type Classifier, InvalidArgumentError, initializeWeights, readSafetensors } from '@dynavit/core';
 import { runGradientParity } from '@dynavit/core/testing';
-import { ensureGradients, evaluate, loadForFineTuning, train } from '@dynavit/train';
+import { type Dataset, ensureGradients, evaluate, loadForFineTuning, train } from '@dynavit/train';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebBackend } from './backends.js';
 import { GRADIENT_CASES, WASM_PATHS } from './cases.browser.js';
+import { IndexedDbCheckpointStore, listCheckpoints } from './checkpoint-store.js';
 import { webImageDataset, type WebExample } from './dataset.js';
 import { createModel, createRegistry } from './registry.js';
 import { selectBackend } from './select-backend.js';
@@ -174,5 +177,93 @@ describe('train() on images the page supplies', () => {
     const r = await run('webgpu', 2);
     for (const [i, l] of r.losses.entries()) expect(Math.abs(l - wasmLosses[i]!)).toBeLessThan(1e-3 * Math.max(1, l));
     expect(r.eval.count).toBe(8);
+  });
+});
+
+describe('IndexedDbCheckpointStore: a run in a page resumes exactly, a failed write keeps the last checkpoint', () => {
+  const opts = (dataset: Dataset, store?: IndexedDbCheckpointStore, signal?: AbortSignal) => ({
+    dataset,
+    epochs: 3,
+    batchSize: 4,
+    lr: 2e-3,
+    warmupEpochs: 0,
+    seed: 5,
+    ema: 0.9,
+    ...(store ? { store, resume: true } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  const fresh = () => {
+    const m = createModel('dat_fmnist', { numClasses: 2 }) as Classifier;
+    initializeWeights(m, 1);
+    return m;
+  };
+
+  it('on wasm: stopped after epoch 1 and resumed from IndexedDB (a new store object, as after a reload) = uninterrupted, bit for bit', async () => {
+    await use('wasm');
+    const dataset = await webImageDataset(await pageExamples());
+    const before = tf.memory().numTensors;
+    const a = fresh();
+    const whole = await train(a, opts(dataset));
+    const wantWeights = a.stateDict();
+    a.dispose();
+
+    const run = `resume-test-${Date.now()}`;
+    const stop = new AbortController();
+    const store1 = await IndexedDbCheckpointStore.open(run);
+    const b = fresh();
+    const first = await train(b, {
+      ...opts(dataset, store1, stop.signal),
+      onEvent: (e) => {
+        if (e.type === 'checkpoint') stop.abort(); // the first: written after epoch 0
+      },
+    });
+    b.dispose();
+    store1.close();
+    expect(first.history).toHaveLength(1);
+    expect(await listCheckpoints()).toContain(run);
+
+    const store2 = await IndexedDbCheckpointStore.open(run);
+    const c = fresh();
+    try {
+      const rest = await train(c, opts(dataset, store2));
+      expect(rest.history).toEqual(whole.history);
+      const got = c.stateDict();
+      expect([...got.keys()]).toEqual([...wantWeights.keys()]);
+      for (const [k, v] of wantWeights) expect(got.get(k)!.data, k).toEqual(v.data);
+      for (const [k, v] of whole.ema!) expect(rest.ema!.get(k)!.data, k).toEqual(v.data);
+    } finally {
+      c.dispose();
+      await store2.clear();
+      store2.close();
+    }
+    expect(await listCheckpoints()).not.toContain(run);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a checkpoint write that fails (quota) is one typed error and leaves the previous checkpoint whole', async () => {
+    const run = `quota-test-${Date.now()}`;
+    const store = await IndexedDbCheckpointStore.open(run);
+    try {
+      await store.write('model.safetensors', new Uint8Array([1, 2, 3]));
+      await store.write('state.json', new TextEncoder().encode('{"step":1}'));
+      // the next checkpoint's tensors are staged; its commit fails as a full quota would
+      await store.write('model.safetensors', new Uint8Array([9, 9, 9, 9]));
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function () {
+        throw new DOMException('quota', 'QuotaExceededError');
+      };
+      try {
+        await expect(store.write('state.json', new TextEncoder().encode('{"step":2}'))).rejects.toThrow(
+          /storage quota is full; the previous checkpoint is intact/,
+        );
+      } finally {
+        IDBObjectStore.prototype.put = put;
+      }
+      expect([...(await store.read('model.safetensors'))!]).toEqual([1, 2, 3]);
+      expect(new TextDecoder().decode(await store.read('state.json'))).toBe('{"step":1}');
+    } finally {
+      await store.clear();
+      store.close();
+    }
   });
 });
