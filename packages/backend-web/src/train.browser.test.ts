@@ -249,7 +249,7 @@ describe('IndexedDbCheckpointStore: a run in a page resumes exactly, a failed wr
       // the next checkpoint's tensors are staged; its commit fails as a full quota would
       await store.write('model.safetensors', new Uint8Array([9, 9, 9, 9]));
       const put = IDBObjectStore.prototype.put;
-      IDBObjectStore.prototype.put = function () {
+      IDBObjectStore.prototype.put = () => {
         throw new DOMException('quota', 'QuotaExceededError');
       };
       try {
