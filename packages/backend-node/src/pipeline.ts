@@ -15,6 +15,7 @@ import { DownloadError, InvalidArgumentError, type PipelineTask, printable, type
 import type { Pipeline, PipelineEnvironment, PipelineOptions } from '@dynavit/pipelines';
 import type * as tf from '@tensorflow/tfjs-core';
 import { type NodeBackend, selectBackend } from './backends.js';
+import type { PipelineWorkerData } from './workers/pipeline-worker.js';
 
 /** What a Node pipeline takes as an image. */
 export type NodeImageInput = string | URL | Uint8Array | RgbImage | tf.Tensor;
@@ -30,6 +31,14 @@ export interface NodePipelineOptions extends PipelineOptions<NodeBackend> {
   maxBytes?: number;
   /** told, one line each, about what is worth knowing but not an error (non-finite values in the weights) */
   onWarning?: (line: string) => void;
+  /**
+   * run on this many `worker_threads`, each with its own backend and model (default 1: this thread), so
+   * that a call with many images uses every core (tfjs-backend-wasm runs on one thread in Node); at most
+   * the machine's parallelism. Images are then paths, URLs, bytes or pixels (not tensors), `attention`
+   * names registered mechanisms, and `dispose()` terminates the workers. A worker that dies fails the
+   * call with a `WorkerError`.
+   */
+  workers?: number;
 }
 
 const MAX_IMAGE_DOWNLOAD = 256 * 1024 * 1024;
@@ -62,6 +71,18 @@ export async function pipeline<T extends PipelineTask>(
   model: string,
   options: NodePipelineOptions = {},
 ): Promise<Pipeline<T, NodeImageInput>> {
+  if (options.workers !== undefined) {
+    const { maxWorkers } = await import('./pool.js');
+    const max = maxWorkers();
+    if (!Number.isSafeInteger(options.workers) || options.workers < 1 || options.workers > max)
+      throw new InvalidArgumentError(
+        `workers must be an integer from 1 to ${max} (this machine's parallelism), got ${options.workers}`,
+      );
+    if (options.workers > 1 && options.attention && Object.values(options.attention).some((a) => typeof a !== 'string'))
+      throw new InvalidArgumentError(
+        'with workers, attention names registered mechanisms (a factory cannot be sent to a worker)',
+      );
+  }
   const [{ createPipeline }, { createRegistry }, images, cache, weights, opts] = await Promise.all([
     import('@dynavit/pipelines'),
     import('./registry.js'),
@@ -122,5 +143,68 @@ export async function pipeline<T extends PipelineTask>(
       return { stateDict: (await weights.readWeightsFile(path, read)).tensors, source: path };
     },
   };
-  return createPipeline(env, task, model, options);
+  const p = await createPipeline(env, task, model, options);
+  const workers = options.workers ?? 1;
+  if (workers === 1) return p;
+  return inWorkers(p, task, model, options, workers);
+}
+
+/**
+ * The same pipeline on a pool of workers: `p` (built here) checked the model and read the weights (remote
+ * ones are in the cache now); its model is freed and each worker builds its own, offline, on the backend
+ * `p` chose. Its properties (labels, classes, report, backend) stay.
+ */
+async function inWorkers<T extends PipelineTask>(
+  p: Pipeline<T, NodeImageInput>,
+  task: T,
+  model: string,
+  options: NodePipelineOptions,
+  workers: number,
+): Promise<Pipeline<T, NodeImageInput>> {
+  const [{ WorkerPool }, tfc] = await Promise.all([import('./pool.js'), import('@tensorflow/tfjs-core')]);
+  p.dispose();
+  const { onWarning: _w, onProgress: _p, workers: _n, ...rest } = options;
+  const data: PipelineWorkerData = {
+    task,
+    model,
+    options: { ...rest, backend: p.backend.backend as NodeBackend, offline: true },
+  };
+  const pool = await WorkerPool.start<{ input: NodeImageInput; options?: object }, unknown>({
+    script: new URL('./workers/pipeline-worker.js', import.meta.url),
+    workers,
+    workerData: data,
+  });
+  let disposed = false;
+  const run = async (input: NodeImageInput | readonly NodeImageInput[], callOptions?: object): Promise<unknown> => {
+    if (disposed) throw new InvalidArgumentError('this pipeline was disposed');
+    const many = Array.isArray(input);
+    const inputs = (many ? input : [input]) as readonly NodeImageInput[];
+    for (const [i, x] of inputs.entries())
+      if (x instanceof tfc.Tensor)
+        throw new InvalidArgumentError(
+          `image ${i}: a tensor cannot be sent to a worker; give a path, URL, bytes or { width, height, data } pixels`,
+        );
+    const tasks = inputs.map((x) => ({
+      input: x instanceof URL ? x.href : x,
+      ...(callOptions ? { options: callOptions } : {}),
+    }));
+    const results = await Promise.all(tasks.map((t) => pool.run(t)));
+    return many ? results : results[0];
+  };
+  return Object.assign(run, {
+    task: p.task,
+    model: p.model,
+    head: p.head,
+    release: p.release,
+    numClasses: p.numClasses,
+    labels: p.labels,
+    backend: p.backend,
+    report: p.report,
+    workers,
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      void pool.close();
+    },
+  }) as unknown as Pipeline<T, NodeImageInput>;
 }
