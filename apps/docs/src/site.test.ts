@@ -10,7 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoState } from './demo/state.js';
 import { serveStatic, type StaticServer } from './serve.js';
@@ -430,15 +432,88 @@ describe('the docs site', () => {
     await page.close();
   });
 
+  /** Fashion-MNIST's test image `i` (t10k, 28×28 grey) as PNG bytes. */
+  const fmnistPng = (i: number): Promise<Buffer> => {
+    const dir = process.env['DYNAVIT_FASHION_MNIST'] ?? '/usr/share/datasets/fashion-mnist';
+    const all = gunzipSync(readFileSync(join(dir, 't10k-images-idx3-ubyte.gz'))).subarray(16);
+    return sharp(Buffer.from(all.subarray(784 * i, 784 * (i + 1))), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
+  };
+
+  it('the demo runs the trained dat_fmnist with its bundled weights: a Fashion-MNIST boot is an ankle boot, no untrained mark', async () => {
+    const page = await openPage('/demo.html?model=dat_fmnist&backend=wasm&warm=0');
+    await page.locator('[data-testid=files]').setInputFiles({
+      name: 'boot.png',
+      mimeType: 'image/png',
+      buffer: await fmnistPng(0), // t10k image 0: label 9, "Ankle boot"
+    });
+    await page.waitForFunction(() => (document.querySelector('.dv-thumb') as HTMLImageElement).complete);
+    await page.locator('[data-testid=run]').click();
+    const s = await runDemo(page);
+    expect(s.error).toBeUndefined();
+    expect(s.state).toBe('done');
+    const top = await page.locator('[data-testid=top5] li').allTextContents();
+    expect(top[0]).toContain('Ankle boot');
+    await expect(page.locator('[data-testid=untrained]').count()).resolves.toBe(0);
+    await expect(page.locator('.dv-note').allTextContents()).resolves.toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\s*Trained by dynavit on Fashion-MNIST \(test top-1 [\d.]+ %\)/),
+      ]),
+    );
+    await page.close();
+  });
+
+  it('teach it: two classes of photos, a few updates in the page, then a new photo of the first class is named so', async () => {
+    const page = await openPage('/demo.html');
+    const teach = page.locator('.dv-teach');
+    // trousers against bags (Fashion-MNIST test images 2, 3 and 18, 30), two photos each
+    const photos = async (ids: number[]) =>
+      Promise.all(ids.map(async (i) => ({ name: `${i}.png`, mimeType: 'image/png', buffer: await fmnistPng(i) })));
+    await teach.locator('.dv-class input:not([type])').nth(0).fill('trousers');
+    await teach.locator('.dv-class input:not([type])').nth(1).fill('bags');
+    await teach
+      .locator('.dv-class input[type=file]')
+      .nth(0)
+      .setInputFiles(await photos([2, 3]));
+    await teach
+      .locator('.dv-class input[type=file]')
+      .nth(1)
+      .setInputFiles(await photos([18, 30]));
+    await teach.locator('input[type=number]').fill('8');
+    await teach.locator('[data-testid=teach-run]').click();
+    await page.waitForFunction(
+      () => ['taught', 'error'].includes(document.querySelector('.dv-teach')?.getAttribute('data-state') ?? ''),
+      undefined,
+      { timeout: 600_000 },
+    );
+    await expect(teach.locator('.dv-error').count()).resolves.toBe(0);
+    await expect(teach.locator('.dv-status').textContent()).resolves.toMatch(/^taught in [\d.]+ s on \w+/);
+    await expect(teach.locator('.dv-curve polyline').count()).resolves.toBe(1);
+    // a pair of trousers it never saw (test image 15)
+    await teach.locator('.dv-row input[type=file]').setInputFiles((await photos([15]))[0]!);
+    await expect.poll(() => teach.locator('ol li').count(), { timeout: 60_000 }).toBe(2);
+    const guesses = await teach.locator('ol li').allTextContents();
+    console.log(`teach it: ${await teach.locator('.dv-status').textContent()}; ${guesses.join(', ')}`);
+    expect(guesses[0]).toMatch(/^trousers: /);
+    await page.close();
+  }, 900_000);
+
   it('had no uncaught page errors', () => {
     expect(pageErrors).toEqual([]);
   });
 
   it('ships the demo assets and never the generated sources', () => {
-    for (const f of ['demo/coffee.jpg', 'demo/dat_pp_reduced.weights.safetensors'])
+    for (const f of [
+      'demo/coffee.jpg',
+      'demo/dat_pp_reduced.weights.safetensors',
+      'demo/dat_fmnist.safetensors',
+      'demo/glnet_fmnist.safetensors',
+    ])
       expect(existsSync(join(site, f)), f).toBe(true);
     const html = readFileSync(join(site, 'demo.html'), 'utf8');
-    expect(html).toContain('test weights');
+    expect(html).toContain('Test weights, trained Fashion-MNIST models');
+    expect(html).toContain('Teach it');
   });
 
   it('keeps the API reference to the public entry points and small (no symbol-level sidebar in every page)', () => {
