@@ -167,7 +167,8 @@ describe('dynavit train / eval', () => {
             }
           ).result.top[0]!.label;
         expect([top(0), top(2)]).toEqual(['Ankle boot', 'Trouser']);
-        const ev = await runCli(['eval', '--weights', path, '--data', 'fashion-mnist']);
+        // --model alone: the weights that ship with the package
+        const ev = await runCli(['eval', '--model', e.model, '--data', 'fashion-mnist']);
         expect(ev.code, ev.stderr).toBe(0);
         const res = lastJson(ev.stdout) as { top1: number; count: number };
         expect(res.count).toBe(10_000);
@@ -446,6 +447,11 @@ describe('dynavit train / eval', () => {
       await refuses(
         ['eval', '--weights', join(empty, 'none.safetensors'), '--data', 'fashion-mnist'],
         /file not found: .*none\.safetensors/,
+      );
+      // --model alone is for a model whose weights ship with its package
+      await refuses(
+        ['eval', '--model', 'debi_fmnist', '--data', 'fashion-mnist'],
+        /eval needs --weights FILE .*, or --model NAME of a model whose weights ship with its package/,
       );
     }, 120_000);
 

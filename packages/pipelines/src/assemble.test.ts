@@ -259,7 +259,10 @@ describe('createPipeline', () => {
       expect(e.urls.length > 0 || (e.manual ?? '').length > 0, e.id).toBe(true);
       // a bundled release's one link is its file inside the package (file: in Node), with its sha256
       if (e.bundled) {
-        expect(e.urls.map((u) => new URL(u).protocol), e.id).toEqual(['file:']);
+        expect(
+          e.urls.map((u) => new URL(u).protocol),
+          e.id,
+        ).toEqual(['file:']);
         expect(e.sha256, e.id).toBeDefined();
       } else for (const u of e.urls) expect(new URL(u).protocol, e.id).toBe('https:');
       expect(e.metrics.length > 0 || e.notes !== undefined, e.id).toBe(true);

@@ -4,12 +4,14 @@
  * the whole folder, a CSV), with `@dynavit/train`'s `evaluate()` (eval mode, every image resized to the
  * model's input). The model, its classes and input size come from the weights' metadata (what
  * `dynavit train` writes) or from `run.json` beside a training checkpoint; `--model` names it otherwise
- * (the number of classes is then read from the head's weights). The last line is one JSON object.
+ * (the number of classes is then read from the head's weights). `--model` alone evaluates the weights
+ * that ship with a model's package (`dat_fmnist`, `glnet_fmnist`). The last line is one JSON object.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type AttentionOverrides, type Classifier, InvalidArgumentError, type StateDict } from '@dynavit/core';
 import { attentionOption } from '../attention-option.js';
+import { fetchRelease } from '../cache.js';
 import { checkInputFile } from '../files.js';
 import { IMAGE_MAX_MEGAPIXELS, checkMinSize, maxMemory, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -35,7 +37,7 @@ const options = {
 export const evalCommand = defineCommand({
   name: 'eval',
   usage:
-    'eval --weights FILE --data DATA [--model NAME] [--limit N] [--batch-size 64] [--size S] ' +
+    'eval (--weights FILE [--model NAME] | --model NAME) --data DATA [--limit N] [--batch-size 64] [--size S] ' +
     '[--attention STAGE=NAME,…] [--key K] [--max-memory MiB] [--max-megapixels 64]\n' +
     'top-1/top-5 accuracy of a classifier on a dataset (the test split: fashion-mnist t10k, a folder, val/, a CSV); ' +
     'the model comes from what dynavit train wrote (or --model); the last line is JSON',
@@ -97,13 +99,23 @@ function fromMetadata(meta: Record<string, string>, file: string): ModelInfo | u
 }
 
 async function evalRun(ctx: CommandContext<typeof options>): Promise<number> {
-  const { values, out, warn } = ctx;
+  const { out, warn } = ctx;
+  const registry = createRegistry();
+  if (ctx.values.model !== undefined) registry.variant(ctx.values.model); // an unknown name lists the known ones
+  // a model whose trained weights ship with its package (dat_fmnist, glnet_fmnist): those, without --weights
+  const bundled =
+    ctx.values.weights === undefined && ctx.values.model !== undefined
+      ? registry.pretrained().find((e) => e.bundled && e.model === ctx.values.model)
+      : undefined;
+  const values = bundled
+    ? { ...ctx.values, weights: (await fetchRelease(bundled)).path, model: undefined }
+    : ctx.values;
   if (!values.weights)
-    throw new InvalidArgumentError('eval needs --weights FILE (e.g. the model.safetensors dynavit train wrote)');
+    throw new InvalidArgumentError(
+      'eval needs --weights FILE (e.g. the model.safetensors dynavit train wrote), or --model NAME of a model whose weights ship with its package',
+    );
   if (!values.data)
     throw new InvalidArgumentError('eval needs --data DATA (fashion-mnist, a folder of class folders, a CSV)');
-  const registry = createRegistry();
-  if (values.model !== undefined) registry.variant(values.model); // an unknown name lists the known ones
   const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 1);
   const batchSize = positiveInt('batch-size', values['batch-size'], 64, 65_536);
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
