@@ -428,8 +428,9 @@ export const pretrained: readonly PretrainedCheckpoint[] = [
   fashionMnistRelease({
     model: 'dat_fmnist',
     url: new URL('../weights/dat_fmnist.safetensors', import.meta.url),
-    sha256: '7855bf33ad2b1075f16a32db3931c9aa4147a89f2b274295ff83ddd01c12c1d1',
-    top1: 0, // TBD
-    notes: 'NOTES',
+    sha256: '59443698f11cb3588f2cc6b2f3b8a477a95fa068b1e1408aa2e2407144d19271',
+    top1: 88.38,
+    notes:
+      'Final weights (not the EMA, 88.15 %) after 2 epochs on the first 40,000 training images, batch 64, AdamW lr 1e-3 (halved for epoch 2 by the per-epoch cosine), no warm-up, no augmentation, label smoothing 0.1: `dynavit train --model dat_fmnist --data fashion-mnist --epochs 2 --limit 40000 --lr 1e-3 --warmup-epochs 0 --no-aug --ema --ema-decay 0.998`. 81 min on one core of a 2-core AMD EPYC VM (wasm, 22.5 images/s).',
   }),
 ];

@@ -140,8 +140,9 @@ export const pretrained: readonly PretrainedCheckpoint[] = [
   fashionMnistRelease({
     model: 'glnet_fmnist',
     url: new URL('../weights/glnet_fmnist.safetensors', import.meta.url),
-    sha256: '4729b9303317efdb9f8cdc80c82fc8bc832855b0ecdc9d1d88149dc49186959c',
-    top1: 0, // TBD
-    notes: 'NOTES',
+    sha256: 'a288fc5d4535101cafbfd9c0e8febb66f35f9d293b89720ecdd4e14dc21572c9',
+    top1: 90.6,
+    notes:
+      'EMA weights (decay 0.998; the final weights: 90.09 %) after 2 epochs on the first 50,000 training images, batch 64, AdamW lr 2e-3 (halved for epoch 2 by the per-epoch cosine), no warm-up, no augmentation, label smoothing 0.1: `dynavit train --model glnet_fmnist --data fashion-mnist --epochs 2 --limit 50000 --lr 2e-3 --warmup-epochs 0 --no-aug --ema --ema-decay 0.998`. 86 min on one core of a 2-core AMD EPYC VM (wasm, 25.6 images/s).',
   }),
 ];
