@@ -7,8 +7,8 @@
  * Then new photos are classified with the taught model.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeWebImage, webImageDataset, type WebImageInput } from '@dynavit/backend-web';
-import { type Classifier, type InputConfig, type Registry, type StateDict, classificationPixels } from '@dynavit/core';
+import { decodeWebImage, prepareClassification, webImageDataset, type WebImageInput } from '@dynavit/backend-web';
+import type { Classifier, InputConfig, Registry, StateDict } from '@dynavit/core';
 import { ensureGradients, loadForFineTuning, train } from '@dynavit/train';
 
 /** The models the panel can teach: the registered models whose trained weights ship with their package. */
@@ -94,12 +94,9 @@ export async function teach(
       losses,
       seconds: (performance.now() - t0) / 1000,
       async classify(image) {
-        const rgb = await decodeWebImage(image);
-        const pixels = classificationPixels(rgb, input);
-        const probs = tf.tidy(() => {
-          const x = tf.tensor4d(pixels, [1, input.size[0], input.size[1], 3]);
-          return tf.squeeze(tf.softmax(net.forward(x)), [0]);
-        });
+        const x = prepareClassification(await decodeWebImage(image), input);
+        const probs = tf.tidy(() => tf.squeeze(tf.softmax(net.forward(x)), [0]));
+        x.dispose();
         const p = await probs.data();
         probs.dispose();
         return [...p]
