@@ -111,6 +111,11 @@ export function findPretrained(
   );
 }
 
+/** The release whose weights ship inside `model`'s package (an image classifier), if any. */
+export function findBundled(table: readonly PretrainedCheckpoint[], model: string): PretrainedCheckpoint | undefined {
+  return table.find((e) => e.bundled && e.model === model && e.task === 'image-classification');
+}
+
 /**
  * The release entry of a small model trained by dynavit on Fashion-MNIST whose weights ship inside its
  * family package (`bundled`). `url` must be written in the family's source as

@@ -26,6 +26,7 @@ import {
 import {
   type Classifier,
   type DenseBackbone,
+  findBundled,
   IMAGENET_MEAN,
   IMAGENET_STD,
   type InputConfig,
@@ -104,9 +105,7 @@ export function attentionMechanisms(): string[] {
 /** The release whose trained weights ship with the requested model's package (classification only). */
 function bundledRelease(req: RunRequest): PretrainedCheckpoint | undefined {
   if (req.task !== 'classify') return undefined;
-  return createRegistry()
-    .pretrained()
-    .find((e) => e.bundled && e.model === req.model && e.task === 'image-classification');
+  return findBundled(createRegistry().pretrained(), req.model);
 }
 
 const trainedNote = (e: PretrainedCheckpoint): string =>

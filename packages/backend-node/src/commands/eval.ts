@@ -9,7 +9,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type AttentionOverrides, type Classifier, InvalidArgumentError, type StateDict } from '@dynavit/core';
+import {
+  type AttentionOverrides,
+  type Classifier,
+  findBundled,
+  InvalidArgumentError,
+  type StateDict,
+} from '@dynavit/core';
 import { attentionOption } from '../attention-option.js';
 import { fetchRelease } from '../cache.js';
 import { checkInputFile } from '../files.js';
@@ -105,7 +111,7 @@ async function evalRun(ctx: CommandContext<typeof options>): Promise<number> {
   // a model whose trained weights ship with its package (dat_fmnist, glnet_fmnist): those, without --weights
   const bundled =
     ctx.values.weights === undefined && ctx.values.model !== undefined
-      ? registry.pretrained().find((e) => e.bundled && e.model === ctx.values.model)
+      ? findBundled(registry.pretrained(), ctx.values.model)
       : undefined;
   const values = bundled
     ? { ...ctx.values, weights: (await fetchRelease(bundled)).path, model: undefined }

@@ -7,7 +7,7 @@
  * non-finite output (NaN) is reported and makes the exit code 1.
  */
 import { basename } from 'node:path';
-import { InputSizeError, InvalidArgumentError, PIPELINE_TASKS, type PipelineTask } from '@dynavit/core';
+import { findBundled, InputSizeError, InvalidArgumentError, PIPELINE_TASKS, type PipelineTask } from '@dynavit/core';
 import { checkHead, taskKind } from '@dynavit/pipelines';
 import { checkInputFile, checkOutputDir } from '../files.js';
 import { readImageHeader } from '../images.js';
@@ -109,10 +109,8 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   // a model whose trained weights ship with its package (the *_fmnist models) uses them without --weights
   // (not when --attention swaps a stage: those weights were trained for the model as it is)
   const bundled =
-    values.weights === undefined && values.attention === undefined
-      ? registry
-          .pretrained()
-          .find((e) => e.bundled && e.task === task && (e.id === values.model || e.model === values.model))
+    values.weights === undefined && values.attention === undefined && task === 'image-classification'
+      ? findBundled(registry.pretrained(), released?.model ?? values.model)
       : undefined;
   const w = values.weights ?? (bundled ? 'pretrained' : undefined);
   const isUrl = w !== undefined && /^https?:\/\//i.test(w);
