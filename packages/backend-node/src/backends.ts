@@ -31,6 +31,7 @@ import {
   registerFastKernels,
   registerGradientKernels,
 } from '@dynavit/core';
+import { maxWasmThreads, startThreadedWasm, type WasmThreadsResult } from './wasm-threads.js';
 
 export const NODE_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
@@ -268,10 +269,14 @@ export async function probeBackends(): Promise<BackendProbe[]> {
   return out;
 }
 
-async function activate(backend: NodeBackend): Promise<boolean> {
+/** How the wasm backend started when `threads` asked for more than one (null: it was not asked). */
+let wasmThreads: WasmThreadsResult | null = null;
+
+async function activate(backend: NodeBackend, threads: number): Promise<boolean> {
   try {
     // Dawn starts in this process only for the backend actually used
     if (backend === 'webgpu' && !(await prepareWebGPU()).ok) return false;
+    if (backend === 'wasm' && threads > 1) wasmThreads = await startThreadedWasm(threads);
     if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
     await tf.ready();
     registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
@@ -294,6 +299,29 @@ async function adapterOf(backend: NodeBackend): Promise<{ adapter?: string }> {
   return r.ok ? { adapter: r.adapter } : {};
 }
 
+/** The threads a choice computes on, and why fewer than asked for (wasm only). */
+function threadsOf(backend: NodeBackend, threads: number): { threads?: number; note: string } {
+  if (backend !== 'wasm') return { note: '' };
+  if (threads <= 1 || !wasmThreads) return { threads: 1, note: '' };
+  const { threads: n, fallback } = wasmThreads;
+  return {
+    threads: n,
+    note: fallback ? `; ${n} thread${n === 1 ? '' : 's'}, not ${threads}: ${fallback}` : `; ${n} threads`,
+  };
+}
+
+/** Check `--threads N` (a whole number from 1 to the cores here, tfjs' pool taking at most 8). */
+export function checkThreads(value: number | string | undefined): number {
+  if (value === undefined) return 1;
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  const max = maxWasmThreads();
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new InvalidArgumentError(
+      `--threads must be a whole number from 1 to ${max} (the cores this machine lets this process use), not "${value}"`,
+    );
+  return n;
+}
+
 /** `--backend auto` (or nothing) → undefined, i.e. auto-selection. */
 export function backendPreference(flag: string | undefined): string | undefined {
   return flag === undefined || flag === 'auto' ? undefined : flag;
@@ -301,19 +329,31 @@ export function backendPreference(flag: string | undefined): string | undefined 
 
 /**
  * Register and activate a backend: `prefer` forces one (an error saying why if it cannot run);
- * otherwise the first of NODE_BACKENDS that is available and initialises.
+ * otherwise the first of NODE_BACKENDS that is available and initialises. `threads` (default 1): the
+ * threads wasm computes on (the multi-threaded build, `wasm-threads.ts`; it must be asked for before
+ * wasm first starts in this process); other backends refuse more than one.
  */
-export async function selectBackend(opts: { prefer?: string } = {}): Promise<BackendChoice> {
+export async function selectBackend(opts: { prefer?: string; threads?: number } = {}): Promise<BackendChoice> {
+  const threads = checkThreads(opts.threads);
   if (opts.prefer !== undefined) {
     if (!isNodeBackend(opts.prefer))
       throw new InvalidArgumentError(
         `unknown backend "${opts.prefer}"; available in Node: ${NODE_BACKENDS.join(', ')}`,
       );
+    if (threads > 1 && opts.prefer !== 'wasm')
+      throw new InvalidArgumentError(`--threads applies to the wasm backend, not to ${opts.prefer}`);
     const p = await probeBackend(opts.prefer);
     if (!p.available) throw new InvalidArgumentError(`backend "${opts.prefer}" is not available: ${p.reason}`);
-    if (!(await activate(opts.prefer))) throw new InvalidArgumentError(`backend "${opts.prefer}" failed to initialise`);
-    const choice = { backend: opts.prefer, tfjsName: tf.getBackend(), reason: `requested (${p.reason})`, skipped: [] };
-    return { ...choice, ...(await adapterOf(opts.prefer)) };
+    if (!(await activate(opts.prefer, threads)))
+      throw new InvalidArgumentError(`backend "${opts.prefer}" failed to initialise`);
+    const { note, ...t } = threadsOf(opts.prefer, threads);
+    const choice = {
+      backend: opts.prefer,
+      tfjsName: tf.getBackend(),
+      reason: `requested (${p.reason}${note})`,
+      skipped: [],
+    };
+    return { ...choice, ...t, ...(await adapterOf(opts.prefer)) };
   }
   const skipped: BackendProbe[] = [];
   for (const b of NODE_BACKENDS) {
@@ -327,9 +367,10 @@ export async function selectBackend(opts: { prefer?: string } = {}): Promise<Bac
       });
       continue;
     }
-    if (p.available && (await activate(b))) {
-      const reason = `first available: ${p.reason}`;
-      return { backend: b, tfjsName: tf.getBackend(), reason, skipped, ...(await adapterOf(b)) };
+    if (p.available && (await activate(b, threads))) {
+      const { note, ...t } = threadsOf(b, threads);
+      const reason = `first available: ${p.reason}${threads > 1 && b !== 'wasm' ? ` (--threads applies to wasm only)` : note}`;
+      return { backend: b, tfjsName: tf.getBackend(), reason, skipped, ...t, ...(await adapterOf(b)) };
     }
     skipped.push(p.available ? { ...p, available: false, reason: `${p.reason}, but it failed to initialise` } : p);
   }

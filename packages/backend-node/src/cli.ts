@@ -8,7 +8,14 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DynavitError, InvalidArgumentError } from '@dynavit/core';
-import { backendPreference, isNodeBackend, NODE_BACKENDS, selectBackend, setVerbose } from './backends.js';
+import {
+  backendPreference,
+  checkThreads,
+  isNodeBackend,
+  NODE_BACKENDS,
+  selectBackend,
+  setVerbose,
+} from './backends.js';
 import { ablateCommand } from './commands/ablate.js';
 import { benchCommand } from './commands/bench.js';
 import { type Command, type CommandContext, UsageError } from './commands/command.js';
@@ -62,7 +69,8 @@ ${COMMANDS.map(usageEntry).join('\n')}
 
 Every command that computes takes --backend auto|${NODE_BACKENDS.join('|')}
 (default auto: the first available of those, passing over WebGPU on SwiftShader; wasm on machines
-without a GPU or tfjs-node). Every command takes --verbose (show what backend probing prints natively).
+without a GPU or tfjs-node) and --threads N (wasm on N threads: tfjs' multi-threaded SIMD build on
+worker_threads; default 1; dynavit doctor says whether it can start here). Every command takes --verbose (show what backend probing prints natively).
 Inputs are bounded: --max-memory MiB raises the weight readers' memory budget (run, convert, parity,
 golden), --max-megapixels N the pixel budget of images (run) and of one forward (info, bench).`;
 
@@ -79,25 +87,36 @@ const warn = (s: string) => {
  */
 function context(command: Command, args: string[]): CommandContext {
   const options: NonNullable<ParseArgsConfig['options']> = command.backend
-    ? { ...command.options, backend: backendOption(command.backend.default), verbose: { type: 'boolean' } }
+    ? {
+        ...command.options,
+        backend: backendOption(command.backend.default),
+        threads: { type: 'string' },
+        verbose: { type: 'boolean' },
+      }
     : { ...command.options, verbose: { type: 'boolean' } };
   const allowPositionals = command.positionals ?? false;
   const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true });
-  const { backend = 'auto', verbose = false, ...rest } = values;
+  const { backend = 'auto', verbose = false, threads: threadsFlag, ...rest } = values;
   setVerbose(verbose === true);
   const flag = String(backend);
   const backends = command.backend ? (command.backend.each ? flag.split(',').map((b) => b.trim()) : [flag]) : [];
   for (const b of backends)
     if (b !== 'auto' && !isNodeBackend(b))
       throw new InvalidArgumentError(`unknown backend "${b}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
+  const threads = checkThreads(typeof threadsFlag === 'string' ? threadsFlag : undefined);
+  const threaded = (b: string) => b === 'wasm' || b === 'auto';
+  if (threads > 1 && !backends.some(threaded))
+    throw new InvalidArgumentError(`--threads applies to the wasm backend, not to ${backends.join(', ')}`);
   return {
     values: rest,
     positionals,
     out,
     warn,
     backends,
-    // the one place a command's backend is chosen and activated
-    useBackend: (name = backends[0]) => selectBackend({ prefer: backendPreference(name) }),
+    threads,
+    // the one place a command's backend is chosen and activated (--threads for wasm only)
+    useBackend: (name = backends[0]) =>
+      selectBackend({ prefer: backendPreference(name), threads: name !== undefined && threaded(name) ? threads : 1 }),
   };
 }
 

@@ -132,4 +132,6 @@ export interface BackendChoice<B extends string = string> {
   skipped: BackendProbe<B>[];
   /** the GPU adapter, when the choice runs on one (e.g. "google / swiftshader") */
   adapter?: string;
+  /** the threads a CPU backend computes on, when it can use more than one (Node's wasm: `--threads`) */
+  threads?: number;
 }

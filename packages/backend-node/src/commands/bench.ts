@@ -31,6 +31,8 @@ export interface BenchResult {
   runs: number;
   /** worker threads that ran the model at once (`--workers`; 1: in the main thread) */
   workers: number;
+  /** the threads one forward computed on (`--threads`, wasm's multi-threaded build; 1 otherwise) */
+  threads: number;
   gmacs: number;
   latencyMs: { median: number; min: number; max: number; p90: number; mean: number; stdev: number };
   imagesPerSecond: number;
@@ -55,13 +57,13 @@ export const benchCommand = defineCommand({
   usage:
     'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--workers N] [--max-megapixels 4]\n' +
     'latency (median, spread), images/s, GFLOP/s, peak memory; --profile: time by kernel and by module (top 15);\n' +
-    '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; JSON on the last line',
+    '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; --threads N: one forward on N threads (wasm); JSON on the last line',
   options,
   backend: { default: 'auto' },
   run: bench,
 });
 
-async function bench({ values, out, useBackend }: CommandContext<typeof options>): Promise<number> {
+async function bench({ values, out, useBackend, threads }: CommandContext<typeof options>): Promise<number> {
   if (!values.model) throw new InvalidArgumentError('bench needs --model NAME');
   const size = positiveInt('size', values.size, 224);
   const batch = positiveInt('batch', values.batch, 1);
@@ -73,6 +75,8 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
   const workers = workersOption(values.workers);
   if (workers > 1 && values.profile)
     throw new InvalidArgumentError('--profile runs in one thread; leave out --workers');
+  if (workers > 1 && threads > 1)
+    throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
   const choice = await useBackend();
   if (workers > 1) {
     // the checks the workers would fail on, here, in one line
@@ -129,6 +133,7 @@ async function bench({ values, out, useBackend }: CommandContext<typeof options>
       batch,
       runs,
       workers: 1,
+      threads: choice.threads ?? 1,
       gmacs: macs / batch / 1e9,
       latencyMs,
       imagesPerSecond: (1000 * batch) / median,
@@ -176,13 +181,26 @@ function latencyStats(times: readonly number[]): BenchResult['latencyMs'] {
 function resultTable(r: BenchResult): string {
   const f = (v: number, d = 1) => v.toFixed(d);
   return formatTable(
-    ['model', 'backend', 'input', 'workers', 'GMACs/img', 'median ms', 'min–max ms', 'img/s', 'GFLOP/s', 'peak MB'],
+    [
+      'model',
+      'backend',
+      'input',
+      'workers',
+      'threads',
+      'GMACs/img',
+      'median ms',
+      'min–max ms',
+      'img/s',
+      'GFLOP/s',
+      'peak MB',
+    ],
     [
       [
         r.model,
         r.backend,
         `${r.batch}×${r.size}²`,
         String(r.workers),
+        String(r.threads),
         f(r.gmacs, 2),
         f(r.latencyMs.median),
         `${f(r.latencyMs.min)}–${f(r.latencyMs.max)}`,
@@ -230,6 +248,7 @@ async function benchWorkers(
       batch: data.batch,
       runs,
       workers,
+      threads: 1,
       gmacs: macs / data.batch / 1e9,
       latencyMs: latencyStats(timed.flatMap((t) => t.times)),
       imagesPerSecond: images / wallS,

@@ -22,6 +22,8 @@ export interface CommandContext<O extends CommandOptions = CommandOptions> {
   warn(line: string): void;
   /** the backends `--backend` names, in order (one, or a comma-separated list with `backend.each`) */
   readonly backends: readonly string[];
+  /** `--threads`: the threads wasm computes on (1 unless asked; checked against the cores here) */
+  readonly threads: number;
   /** Activate a backend: `name` (default: the first `--backend` names; `auto` auto-selects). */
   useBackend(name?: string): Promise<BackendChoice>;
 }

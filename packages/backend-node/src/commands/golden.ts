@@ -40,8 +40,10 @@ export const goldenCommand = defineCommand({
     let failed = 0;
     const runs: GoldenRun[] = [];
     for (const name of backends) {
-      const { backend } = await useBackend(name);
-      out(`dynavit golden: ${cases.length} cases in ${dir} on ${backend}\n`);
+      const { backend, threads = 1 } = await useBackend(name);
+      out(
+        `dynavit golden: ${cases.length} cases in ${dir} on ${backend}${threads > 1 ? ` (${threads} threads)` : ''}\n`,
+      );
       const r = await runCases(registry, cases, backend, out, budget);
       failed += r.failed;
       runs.push({ backend, results: r.results });

@@ -14,7 +14,7 @@ export const verifyCommand = defineCommand({
   options: { dir: { type: 'string' } },
   backend: { default: 'auto' },
   async run({ values, out, useBackend }) {
-    const { backend } = await useBackend();
+    const { backend, threads = 1 } = await useBackend();
     let cases: GoldenCase[];
     if (values.dir) {
       const dir = resolve(values.dir);
@@ -31,7 +31,9 @@ export const verifyCommand = defineCommand({
       cases = bundledCases(root);
     }
     if (cases.length === 0) throw new InvalidArgumentError('no golden cases found');
-    out(`dynavit verify: ${cases.length} bundled golden cases on ${backend}\n`);
+    out(
+      `dynavit verify: ${cases.length} bundled golden cases on ${backend}${threads > 1 ? ` (${threads} threads)` : ''}\n`,
+    );
     const { failed } = await runCases(createRegistry(), cases, backend, out);
     return failed ? 1 : 0;
   },

@@ -1,0 +1,84 @@
+/**
+ * `--threads N`: wasm on tfjs' multi-threaded SIMD build, on worker_threads (`wasm-threads.ts`).
+ * The threaded backend runs in a child process (the built CLI): this test process started wasm
+ * single-threaded already, and one process has one wasm backend.
+ */
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { selectBackend } from './backends.js';
+import { runCli } from './test-utils/run-cli.js';
+import { maxWasmThreads, WASM_THREADS_TFJS_VERSION, wasmThreadsUnavailable } from './wasm-threads.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const exec = promisify(execFile);
+// CI and these machines have 2 cores; the threaded cases need at least 2
+const cores = Math.min(availableParallelism(), 8);
+
+describe('wasm on several threads', () => {
+  it('can start here: the pinned tfjs version, shared memory, Blob', () => {
+    expect(wasmThreadsUnavailable()).toBeNull();
+    expect(WASM_THREADS_TFJS_VERSION).toBe('4.22.0');
+    expect(maxWasmThreads()).toBe(cores);
+  });
+
+  it('every bundled golden case (outputs and gradients) passes on 2 threads, and the process exits', async () => {
+    const { stdout } = await exec(process.execPath, [cli, 'verify', '--backend', 'wasm', '--threads', '2'], {
+      timeout: 300_000,
+    });
+    expect(stdout).toMatch(/bundled golden cases on wasm \(2 threads\)/);
+    expect(stdout).toMatch(/golden\/g_reduced_96x128\.grad +pass/);
+    expect(stdout).toMatch(/(\d+) of \1 cases checked on wasm: \1 passed, 0 failed/);
+  }, 300_000);
+
+  it('bench reports the threads one forward ran on (JSON last line)', async () => {
+    const { stdout } = await exec(
+      process.execPath,
+      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '2', '--threads', '2'],
+      { timeout: 120_000 },
+    );
+    const json = JSON.parse(stdout.trim().split('\n').at(-1)!) as { threads: number; backend: string };
+    expect(json).toMatchObject({ backend: 'wasm', threads: 2 });
+  }, 120_000);
+
+  it('doctor says how many threads wasm can take', async () => {
+    const r = await runCli(['doctor']);
+    expect(r.stdout).toContain(`wasm threads: up to ${cores} with --threads N (tfjs-backend-wasm 4.22.0`);
+  });
+
+  it('refuses 0, more than the cores here, a non-number, and a backend other than wasm, before any work', async () => {
+    const over = String(maxWasmThreads() + 1);
+    for (const bad of ['0', over, 'two', '1.5', '-1']) {
+      const r = await runCli(['info', 'dat_fmnist', `--threads=${bad}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `dynavit: --threads must be a whole number from 1 to ${maxWasmThreads()} (the cores this machine lets this process use), not "${bad}"\n`,
+      );
+    }
+    const cpu = await runCli(['info', 'dat_fmnist', '--backend', 'cpu', '--threads', '2']);
+    expect(cpu.stderr).toBe('dynavit: --threads applies to the wasm backend, not to cpu\n');
+    await expect(selectBackend({ prefer: 'cpu', threads: 2 })).rejects.toThrow(
+      /--threads applies to the wasm backend, not to cpu/,
+    );
+    await expect(selectBackend({ prefer: 'wasm', threads: 0 })).rejects.toThrow(/--threads must be a whole number/);
+  });
+
+  it('--workers and --threads together are refused (a worker runs one thread)', async () => {
+    const r = await runCli(['bench', '--model', 'dat_fmnist', '--workers', '2', '--threads', '2']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'dynavit: --workers runs one single-threaded backend per worker; use --workers or --threads\n',
+    );
+  });
+
+  it('once wasm runs single-threaded in a process, asking for threads says why it stays one', async () => {
+    await selectBackend({ prefer: 'wasm' });
+    const choice = await selectBackend({ prefer: 'wasm', threads: 2 });
+    expect(choice.threads).toBe(1);
+    expect(choice.reason).toMatch(/1 thread, not 2: the wasm backend had already started in this process on 1 thread/);
+    expect(tf.getBackend()).toBe('wasm');
+  });
+});
