@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DownloadError, InvalidArgumentError, type PipelineTask, printable, type RgbImage } from '@dynavit/core';
 import type { Pipeline, PipelineEnvironment, PipelineOptions } from '@dynavit/pipelines';
 import type * as tf from '@tensorflow/tfjs-core';
-import { type NodeBackend, selectBackend } from './backends.js';
+import { checkThreads, type NodeBackend, selectBackend } from './backends.js';
 import type { PipelineWorkerData } from './workers/pipeline-worker.js';
 
 /** What a Node pipeline takes as an image. */
@@ -33,12 +33,19 @@ export interface NodePipelineOptions extends PipelineOptions<NodeBackend> {
   onWarning?: (line: string) => void;
   /**
    * run on this many `worker_threads`, each with its own backend and model (default 1: this thread), so
-   * that a call with many images uses every core (tfjs-backend-wasm runs on one thread in Node); at most
+   * that a call with many images uses every core (each worker computes on one thread); at most
    * the machine's parallelism. Images are then paths, URLs, bytes or pixels (not tensors), `attention`
    * names registered mechanisms, and `dispose()` terminates the workers. A worker that dies fails the
    * call with a `WorkerError`.
    */
   workers?: number;
+  /**
+   * the threads wasm computes one forward on (default 1): tfjs' multi-threaded SIMD build on
+   * `worker_threads` (`--threads` of the CLI). It must be asked for before wasm first starts in the
+   * process; the pipeline's `backend.threads` and `backend.reason` say what it runs on and why. With
+   * `workers`, each worker runs one thread.
+   */
+  threads?: number;
 }
 
 const MAX_IMAGE_DOWNLOAD = 256 * 1024 * 1024;
@@ -83,6 +90,12 @@ export async function pipeline<T extends PipelineTask>(
         'with workers, attention names registered mechanisms (a factory cannot be sent to a worker)',
       );
   }
+  if (options.threads !== undefined) {
+    checkThreads(options.threads);
+    if (options.threads > 1 && (options.workers ?? 1) > 1)
+      throw new InvalidArgumentError('workers run one single-threaded backend each; use workers or threads');
+  }
+  const threads = options.threads ?? 1;
   const [{ createPipeline }, { createRegistry }, images, cache, weights, opts] = await Promise.all([
     import('@dynavit/pipelines'),
     import('./registry.js'),
@@ -102,7 +115,7 @@ export async function pipeline<T extends PipelineTask>(
   const budget = options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {};
   const env: PipelineEnvironment<NodeImageInput, NodeBackend> = {
     registry: createRegistry(),
-    selectBackend: (request) => selectBackend(request === 'auto' ? {} : { prefer: request }),
+    selectBackend: (request) => selectBackend(request === 'auto' ? { threads } : { prefer: request, threads }),
     async decode(input, i) {
       if (isRgb(input)) return input;
       if (input instanceof Uint8Array) return images.decodeImage(input, `image ${i} (bytes)`, maxPixels);

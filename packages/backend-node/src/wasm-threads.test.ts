@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from './backends.js';
 import { runCli } from './test-utils/run-cli.js';
+import type { pipeline as Pipeline } from './pipeline.js';
 import { maxWasmThreads, WASM_THREADS_TFJS_VERSION, wasmThreadsUnavailable } from './wasm-threads.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -43,6 +44,47 @@ describe('wasm on several threads', () => {
     const json = JSON.parse(stdout.trim().split('\n').at(-1)!) as { threads: number; backend: string };
     expect(json).toMatchObject({ backend: 'wasm', threads: 2 });
   }, 120_000);
+
+  it('a pipeline on 2 threads classifies photos as the single-threaded one does', async () => {
+    const photos = ['chelsea.png', 'coffee.jpg'].map((f) =>
+      fileURLToPath(new URL(`./__fixtures__/images/${f}`, import.meta.url)),
+    );
+    const script = `
+      const { pipeline } = await import(${JSON.stringify(new URL('../dist/pipeline.js', import.meta.url).href)});
+      const p = await pipeline('image-classification', 'glnet_fmnist', { backend: 'wasm', threads: 2 });
+      const r = await p(${JSON.stringify(photos)}, { topk: 3 });
+      console.log(JSON.stringify({ threads: p.backend.threads, reason: p.backend.reason, r }));
+      p.dispose();`;
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 });
+    const got = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      threads: number;
+      reason: string;
+      r: { label: string; score: number }[][];
+    };
+    expect(got.threads).toBe(2);
+    expect(got.reason).toMatch(/; 2 threads\)$/);
+    const { pipeline } = (await import(new URL('../dist/pipeline.js', import.meta.url).href)) as {
+      pipeline: typeof Pipeline;
+    };
+    const one = await pipeline('image-classification', 'glnet_fmnist', { backend: 'wasm' });
+    try {
+      const want = await one(photos, { topk: 3 });
+      expect(one.backend.threads).toBe(1);
+      for (const [i, w] of want.entries())
+        for (const [k, c] of w.entries()) {
+          expect(got.r[i]![k]!.label).toBe(c.label);
+          expect(Math.abs(got.r[i]![k]!.score - c.score)).toBeLessThan(1e-4);
+        }
+    } finally {
+      one.dispose();
+    }
+    await expect(pipeline('image-classification', 'glnet_fmnist', { threads: 2, workers: 2 })).rejects.toThrow(
+      /workers run one single-threaded backend each; use workers or threads/,
+    );
+    await expect(pipeline('image-classification', 'glnet_fmnist', { threads: 99 })).rejects.toThrow(
+      /--threads must be a whole number from 1 to/,
+    );
+  }, 180_000);
 
   it('doctor says how many threads wasm can take', async () => {
     const r = await runCli(['doctor']);
