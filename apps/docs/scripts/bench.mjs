@@ -13,9 +13,11 @@
  *      Chromium's SwiftShader (software Vulkan: a correctness path, measured so the page says how slow);
  *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`;
  *   5. Node, wasm, throughput: `dynavit bench --workers N` (N = the machine's cores) of each family's
- *      smallest model: N copies in worker threads at once; seconds per image = 1 / images/s over all.
+ *      smallest model: N copies in worker threads at once; seconds per image = 1 / images/s over all;
+ *   6. Node, wasm on every core: `dynavit bench --threads N` (the multi-threaded build, N = the cores, at
+ *      most 8) of each family's smallest model: one forward on N threads.
  *
- * `--only=node-wasm,profiles,node-webgpu,browser,node-workers` measures those parts and keeps the others' results from
+ * `--only=node-wasm,node-threads,profiles,node-webgpu,browser,node-workers` measures those parts and keeps the others' results from
  * the existing file; `--reuse-browser` takes the browser part from backend-web's last `bench:browser`
  * output instead of running it. The machine, the date and the commands go into the file.
  */
@@ -29,7 +31,8 @@ const cli = `${root}packages/backend-node/dist/cli.js`;
 const dataFile = new URL('../data/bench.json', import.meta.url);
 const only = new Set(
   (
-    process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'node-wasm,profiles,node-webgpu,browser,node-workers'
+    process.argv.find((a) => a.startsWith('--only='))?.slice(7) ??
+    'node-wasm,node-threads,profiles,node-webgpu,browser,node-workers'
   ).split(','),
 );
 
@@ -90,6 +93,27 @@ if (only.has('node-wasm'))
     });
   }
 else results.push(...kept('node-wasm'));
+
+// 6. Node, wasm, one forward on every core (the multi-threaded build), each family's smallest model
+const THREADS = Math.min(availableParallelism(), 8);
+if (only.has('node-threads') && THREADS > 1)
+  for (const model of SMALLEST) {
+    const r = bench(model, 'wasm', RUNS, ['--threads', String(THREADS)]);
+    if (r.threads !== THREADS) throw new Error(`${model}: asked for ${THREADS} threads, ran on ${r.threads}`);
+    console.log(`node wasm ${THREADS} threads ${model}: ${seconds(r.latencyMs.median)} s`);
+    results.push({
+      part: 'node-threads',
+      model,
+      label: label(model),
+      runtime: `${nodeRuntime}, --threads ${THREADS}`,
+      backend: 'wasm',
+      device: `${cpuDevice} (SIMD, ${THREADS} threads)`,
+      seconds: seconds(r.latencyMs.median),
+      spread: [seconds(r.latencyMs.min), seconds(r.latencyMs.max)],
+      runs: RUNS,
+    });
+  }
+else results.push(...kept('node-threads'));
 
 // 2. profiles of each family's smallest model
 if (only.has('profiles'))

@@ -52,6 +52,17 @@ describe('data/bench.json', () => {
     for (const r of webgpu) expect(r.device).toMatch(/SwiftShader \(software|NVIDIA|AMD|Intel|Apple/);
   });
 
+  it('has each family on wasm on several threads (--threads), beside its one-thread row', () => {
+    const threaded = data.results.filter((r) => /--threads \d+$/.test(r.runtime));
+    for (const family of [/^dat_/, /^debi_/, /^glnet_/]) expect(threaded.some((r) => family.test(r.model))).toBe(true);
+    for (const r of threaded) {
+      const n = Number(/--threads (\d+)$/.exec(r.runtime)![1]);
+      expect(n).toBeGreaterThan(1);
+      expect(r.device).toContain(`(SIMD, ${n} threads)`);
+      expect(data.results.some((o) => o.model === r.model && o.device.endsWith('(SIMD, one thread)'))).toBe(true);
+    }
+  });
+
   it('refuses what would draw a wrong chart', () => {
     const bad =
       (results: unknown, extra: object = {}) =>
