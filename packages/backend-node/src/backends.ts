@@ -31,7 +31,7 @@ import {
   registerFastKernels,
   registerGradientKernels,
 } from '@dynavit/core';
-import { maxWasmThreads, startThreadedWasm, type WasmThreadsResult } from './wasm-threads.js';
+import { maxWasmThreads, startThreadedWasm, wasmThreadsRunning } from './wasm-threads.js';
 
 export const NODE_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
@@ -269,14 +269,14 @@ export async function probeBackends(): Promise<BackendProbe[]> {
   return out;
 }
 
-/** How the wasm backend started when `threads` asked for more than one (null: it was not asked). */
-let wasmThreads: WasmThreadsResult | null = null;
+/** Why wasm runs on fewer threads than the last request for more than one asked (undefined: it does not). */
+let wasmFallback: string | undefined;
 
 async function activate(backend: NodeBackend, threads: number): Promise<boolean> {
   try {
     // Dawn starts in this process only for the backend actually used
     if (backend === 'webgpu' && !(await prepareWebGPU()).ok) return false;
-    if (backend === 'wasm' && threads > 1) wasmThreads = await startThreadedWasm(threads);
+    if (backend === 'wasm' && threads > 1) wasmFallback = (await startThreadedWasm(threads)).fallback;
     if (!(await tf.setBackend(TFJS_NAME[backend]))) return false;
     await tf.ready();
     registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
@@ -299,15 +299,12 @@ async function adapterOf(backend: NodeBackend): Promise<{ adapter?: string }> {
   return r.ok ? { adapter: r.adapter } : {};
 }
 
-/** The threads a choice computes on, and why fewer than asked for (wasm only). */
+/** The threads a choice computes on (what the running wasm backend reports), and why fewer than asked for. */
 function threadsOf(backend: NodeBackend, threads: number): { threads?: number; note: string } {
   if (backend !== 'wasm') return { note: '' };
-  if (threads <= 1 || !wasmThreads) return { threads: 1, note: '' };
-  const { threads: n, fallback } = wasmThreads;
-  return {
-    threads: n,
-    note: fallback ? `; ${n} thread${n === 1 ? '' : 's'}, not ${threads}: ${fallback}` : `; ${n} threads`,
-  };
+  const n = wasmThreadsRunning();
+  if (n >= threads) return { threads: n, note: n > 1 ? `; ${n} threads` : '' };
+  return { threads: n, note: `; ${n} thread${n === 1 ? '' : 's'}, not ${threads}: ${wasmFallback ?? 'unknown'}` };
 }
 
 /** Check `--threads N` (a whole number from 1 to the cores here, tfjs' pool taking at most 8). */

@@ -27,6 +27,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
+import { maxWorkers } from './pool.js';
 
 /** The `@tensorflow/tfjs-backend-wasm` version this loader was checked against. */
 export const WASM_THREADS_TFJS_VERSION = '4.22.0';
@@ -34,14 +35,14 @@ export const WASM_THREADS_TFJS_VERSION = '4.22.0';
 /** The most threads tfjs-backend-wasm's pool takes (its Emscripten build pre-creates 8 workers). */
 const TFJS_MAX_THREADS = 8;
 
-/** The cores this process may use (the upper bound of `--threads`). */
-export function availableCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+/** The most wasm threads `--threads` accepts here: the pool's limit of workers at once, at most tfjs' 8. */
+export function maxWasmThreads(): number {
+  return Math.min(maxWorkers(), TFJS_MAX_THREADS);
 }
 
-/** The most wasm threads `--threads` accepts here. */
-export function maxWasmThreads(): number {
-  return Math.min(availableCores(), TFJS_MAX_THREADS);
+/** The threads the started wasm backend computes on (what XNNPACK reports). */
+export function wasmThreadsRunning(): number {
+  return wasm.getThreadsCount();
 }
 
 /** Can the threaded build start here? The checks that need no backend; null when it can. */
