@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors } from '@dynavit/core';
+import { countMacs, readSafetensors } from '@dynavit/core';
 import { writeSafetensorsFile } from '@dynavit/core/node';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -287,7 +287,22 @@ describe('run', () => {
         /^dynavit: --drop-path must be below 1, got "1"$/,
       ],
       [['run', `${images}coffee.jpg`, '--model', 'upernet_ade20k'], /^dynavit: upernet_ade20k is a head: compose it/],
-      [['bench', '--model', 'maskrcnn_coco'], /^dynavit: maskrcnn_coco is a head: compose it with a backbone$/],
+      [
+        ['bench', '--model', 'maskrcnn_coco'],
+        /^dynavit: maskrcnn_coco is a head: compose it with a backbone \(--model dat_pp_tiny_dense --head maskrcnn_coco\)$/,
+      ],
+      [
+        ['bench', '--model', 'glnet_4g_dense', '--head', 'upernet'],
+        /^dynavit: --head must be one of maskrcnn_coco, .*upernet_ade20k, got "upernet"$/,
+      ],
+      [
+        ['bench', '--model', 'glnet_4g', '--head', 'upernet_ade20k'],
+        /^dynavit: --head composes a dense backbone with a head; glnet_4g is a classifier \(e\.g\. dat_pp_tiny_dense/,
+      ],
+      [
+        ['bench', '--model', 'glnet_4g_dense', '--head', 'maskrcnn_coco', '--size', '100', '--backend', 'wasm'],
+        /^dynavit: maskrcnn_coco runs on inputs padded to multiples of 32, as mmdet tests it; --size 100 is not one \(try 128\)$/,
+      ],
       [['info', 'upernet_ade20k', '--size', '64'], /^dynavit: upernet_ade20k is a head: compose it with a backbone$/],
     ];
     for (const [argv, msg] of cases) {
@@ -346,6 +361,70 @@ describe('bench and info', () => {
       expect.arrayContaining(['DAttentionBaseline', 'NeighborhoodAttention2D']),
     );
     expect(j.profile.modules.reduce((a, m) => a + m.ms, 0)).toBeLessThanOrEqual(j.profile.totalMs + 1e-6);
+  });
+
+  it("bench --head upernet_ade20k: the backbone MACs plus UperNet's, counted by hand", async () => {
+    const size = 64;
+    const r = await run([
+      'bench',
+      '--model',
+      'glnet_4g_dense',
+      '--head',
+      'upernet_ade20k',
+      '--size',
+      String(size),
+      '--runs',
+      '1',
+      '--backend',
+      'wasm',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('glnet_4g_dense + upernet_ade20k');
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+    expect(j).toMatchObject({ model: 'glnet_4g_dense', head: 'upernet_ade20k', size, runs: 1 });
+    expect(j['detections']).toBeUndefined();
+    // the backbone alone, counted here
+    const backbone = createRegistry().createModel('glnet_4g_dense');
+    if (backbone.kind !== 'backbone') throw new Error('glnet_4g_dense is not a backbone');
+    const x = tf.zeros([1, size, size, 3]) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const counted = countMacs(() => backbone.forwardFeatures(x));
+    const sides = counted.result.map((t) => t.shape[1]);
+    tf.dispose(counted.result);
+    expect(tf.memory().numTensors).toBe(before);
+    const c = backbone.featureInfo.map((f) => f.channels);
+    x.dispose();
+    backbone.dispose();
+    // mmseg UPerHead, 512 channels, 150 classes: PPM (1×1 convs on 1², 2², 3², 6² pools of C5), its 3×3
+    // bottleneck on C5 ⊕ the pools, 1×1 laterals and 3×3 FPN convs at levels 1-3, the 3×3 fuse of the four
+    // levels at level 1, the 1×1 classifier
+    const n = sides.map((s) => s! * s!);
+    const ch = 512;
+    let head = c[3]! * ch * (1 + 4 + 9 + 36) + 9 * (c[3]! + 4 * ch) * ch * n[3]!;
+    for (let i = 0; i < 3; i++) head += c[i]! * ch * n[i]! + 9 * ch * ch * n[i]!;
+    head += 9 * 4 * ch * ch * n[0]! + ch * 150 * n[0]!;
+    expect((j['gmacs'] as number) * 1e9).toBeCloseTo(counted.macs + head, -1);
+  });
+
+  it('bench --head maskrcnn_coco times the whole test path with 100 detections', async () => {
+    const r = await run([
+      'bench',
+      '--model',
+      'glnet_4g_dense',
+      '--head',
+      'maskrcnn_coco',
+      '--size',
+      '128',
+      '--runs',
+      '1',
+      '--backend',
+      'wasm',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+    expect(j).toMatchObject({ model: 'glnet_4g_dense', head: 'maskrcnn_coco', size: 128, detections: 100 });
+    // the mask branch alone: four 3×3 256→256 convs on 14² for each of the 100 detections
+    expect(j['gmacs']).toBeGreaterThan((100 * 4 * 9 * 256 * 256 * 14 * 14) / 1e9);
   });
 
   it('info gives the MAC count the papers report (DAT-T++: 4.26 G at 224)', async () => {

@@ -78,6 +78,31 @@ describe('worker pool', () => {
     expect(() => workersOption(String(max + 1))).toThrow(`more than this machine runs at once (${max})`);
   });
 
+  it('dynavit bench --workers 2 --head: each worker composes the backbone with the head', () => {
+    const r = dynavit(
+      'bench',
+      '--model',
+      'glnet_4g_dense',
+      '--head',
+      'retinanet_coco_dat',
+      '--size',
+      '64',
+      '--runs',
+      '1',
+      '--workers',
+      '2',
+      '--backend',
+      'wasm',
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('glnet_4g_dense + retinanet_coco_dat');
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+    expect(result).toMatchObject({ model: 'glnet_4g_dense', head: 'retinanet_coco_dat', workers: 2 });
+    // class 0 made certain: NMS keeps some of the anchors, at most the official 100
+    expect(result['detections']).toBeGreaterThan(0);
+    expect(result['detections']).toBeLessThanOrEqual(100);
+  });
+
   it('dynavit bench --workers 2: every worker runs the model, images/s over all of them; bad --workers in one line', () => {
     const r = dynavit(
       'bench',

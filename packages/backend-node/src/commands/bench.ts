@@ -1,17 +1,20 @@
 /**
  * `dynavit bench --model NAME [--size 224] [--batch 1] [--backend …] [--runs N]`: one warm-up forward
- * (which also counts the model's MACs), then N timed forwards; median and spread of latency, images
- * per second, achieved GFLOP/s (2 FLOPs per MAC of the counted convs, linears and attention
- * products), peak tensor memory of one forward. JSON on the last line.
+ * (which also counts the model's MACs and measures the peak tensor memory, weights included), then N
+ * timed forwards; median and spread of latency, images per second, achieved GFLOP/s (2 FLOPs per MAC
+ * of the counted convs, linears and attention products). JSON on the last line.
  *
  * `--workers N` runs N copies of the model at once, each in its own worker thread with its own backend
  * (tfjs-backend-wasm uses one thread in Node): every worker does a warm-up, then `runs` forwards, and
  * images/s is all the images over the wall time of that part.
+ *
+ * `--head HEAD` times a dense backbone composed with a registered head (see bench-subject.ts: a
+ * segmentor's logits, or a detector's whole test path with 100 detections an image).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { countMacs, InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
-import { headError, imageForward } from '../models.js';
-import { checkMinSize, checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
+import { benchSubject, checkBenchSubject } from '../bench-subject.js';
+import { checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { WorkerPool, workersOption } from '../pool.js';
 import { createRegistry } from '../registry.js';
@@ -23,6 +26,8 @@ import { type CommandContext, type CommandOptions, defineCommand } from './comma
 
 export interface BenchResult {
   model: string;
+  /** the registered head composed with the dense backbone `model` (`--head`) */
+  head?: string;
   backend: string;
   /** the GPU adapter the backend runs on (WebGPU: e.g. "google / swiftshader"), when there is one */
   adapter?: string;
@@ -39,6 +44,8 @@ export interface BenchResult {
   gflopsPerSecond: number;
   peakTensorBytes: number;
   rssBytes: number;
+  /** a detection head: detections per image of the timed passes (see `--head`) */
+  detections?: number;
 }
 
 const options = {
@@ -50,13 +57,16 @@ const options = {
   profile: { type: 'boolean', default: false },
   'max-megapixels': { type: 'string' },
   workers: { type: 'string' },
+  head: { type: 'string' },
 } as const satisfies CommandOptions;
 
 export const benchCommand = defineCommand({
   name: 'bench',
   usage:
-    'bench --model NAME [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--workers N] [--max-megapixels 4]\n' +
+    'bench --model NAME [--head HEAD] [--size 224] [--batch 1] [--runs 10] [--attention STAGE=NAME,…] [--profile] [--workers N] [--max-megapixels 4]\n' +
     'latency (median, spread), images/s, GFLOP/s, peak memory; --profile: time by kernel and by module (top 15);\n' +
+    '--head HEAD: the dense backbone NAME composed with a registered head (upernet_ade20k, maskrcnn_coco, …; a detector\n' +
+    'runs its whole test path with 100 detections an image);\n' +
     '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; --threads N: one forward on N threads (wasm); JSON on the last line',
   options,
   backend: { default: 'auto' },
@@ -70,63 +80,66 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
   const runs = positiveInt('runs', values.runs, 10, 10_000);
   checkSize(size, batch, maxPixels(values['max-megapixels'], FORWARD_MAX_MEGAPIXELS));
   const registry = createRegistry();
-  if (registry.variant(values.model).variant.kind === 'head') throw headError(values.model);
+  checkBenchSubject(registry, values.model, values.head);
   const attention = attentionOption(values.attention, registry, values.model);
   const workers = workersOption(values.workers);
   if (workers > 1 && values.profile)
     throw new InvalidArgumentError('--profile runs in one thread; leave out --workers');
   if (workers > 1 && threads > 1)
     throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
+  const subjectOptions = {
+    ...(values.head !== undefined ? { head: values.head } : {}),
+    ...(attention ? { attention } : {}),
+  };
   const choice = await useBackend();
-  if (workers > 1) {
-    // the checks the workers would fail on, here, in one line
-    const probe = registry.createModel(values.model, attention ? { attention } : {});
-    try {
-      if (probe.kind !== 'head') checkMinSize(values.model, size, probe.minInputSize);
-    } finally {
-      probe.dispose();
-    }
-    const data = { model: values.model, backend: choice.backend, size, batch, attention: values.attention };
-    return benchWorkers(out, data, runs, workers, choice.adapter);
+  const subject = benchSubject(registry, values.model, subjectOptions);
+  try {
+    subject.checkSize(size);
+  } catch (e) {
+    subject.dispose();
+    throw e;
   }
-  const model = registry.createModel(values.model, attention ? { attention } : {});
-  if (model.kind !== 'head') {
-    try {
-      checkMinSize(values.model, size, model.minInputSize);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+  const name = values.head !== undefined ? `${values.model} + ${values.head}` : values.model;
+  if (workers > 1) {
+    // checked above, in one line; each worker builds its own
+    subject.dispose();
+    const data = {
+      model: values.model,
+      ...(values.head !== undefined ? { head: values.head } : {}),
+      backend: choice.backend,
+      size,
+      batch,
+      attention: values.attention,
+    };
+    return benchWorkers(out, data, name, runs, workers, choice.adapter);
   }
   const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const bar = progressBar(runs + 2, `bench ${values.model}`);
+  const bar = progressBar(runs + 1, `bench ${name}`);
   try {
-    const forward = imageForward(values.model, model);
-    // warm-up: compiles kernels, and counts MACs
-    const { result: warm, macs } = countMacs(() => forward(x));
-    await Promise.all([warm].flat().map((t) => t.data()));
-    tf.dispose(warm);
-    bar.update(1, 'warm-up');
+    // warm-up: compiles kernels, counts the MACs and measures the peak tensor memory
+    let macs = 0;
+    let detections: number | undefined;
     const prof = await tf.profile(async () => {
-      const y = forward(x);
-      await Promise.all([y].flat().map((t) => t.data()));
-      tf.dispose(y);
+      const counted = countMacs(() => subject.runSync(x));
+      macs = counted.macs;
+      detections = counted.result.detections;
+      await Promise.all(counted.result.outputs.map((t) => t.data()));
+      tf.dispose(counted.result.outputs);
     });
-    bar.update(2, 'memory');
+    bar.update(1, 'warm-up');
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      const y = forward(x);
-      await Promise.all([y].flat().map((t) => t.data()));
+      await subject.run(x);
       times.push(performance.now() - t0);
-      tf.dispose(y);
-      bar.update(3 + i);
+      bar.update(2 + i);
     }
     bar.done();
     const latencyMs = latencyStats(times);
     const { median } = latencyMs;
     const r: BenchResult = {
       model: values.model,
+      ...(values.head !== undefined ? { head: values.head } : {}),
       backend: choice.backend,
       ...(choice.adapter ? { adapter: choice.adapter } : {}),
       size,
@@ -140,12 +153,13 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
       gflopsPerSecond: (2 * macs) / (median / 1000) / 1e9,
       peakTensorBytes: prof.peakBytes,
       rssBytes: process.memoryUsage().rss,
+      ...(detections !== undefined ? { detections } : {}),
     };
     out(resultTable(r));
     const f = (v: number, d = 1) => v.toFixed(d);
     if (values.profile) {
       // one more pass per view: by kernel (tf.profile) and by module (each module's forward, self time)
-      const p = await profileForward(model, () => forward(x));
+      const p = await profileForward(subject.module, () => subject.runSync(x).outputs);
       const top = (entries: ProfileEntry[], total: number) =>
         entries.slice(0, 15).map((e) => [e.name, f(e.ms), `${f((100 * e.ms) / total)}%`, String(e.calls)]);
       const kernelTotal = p.kernels.reduce((a, e) => a + e.ms, 0);
@@ -165,7 +179,7 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
     return 0;
   } finally {
     x.dispose();
-    model.dispose();
+    subject.dispose();
   }
 }
 
@@ -196,7 +210,7 @@ function resultTable(r: BenchResult): string {
     ],
     [
       [
-        r.model,
+        r.head !== undefined ? `${r.model} + ${r.head}` : r.model,
         r.backend,
         `${r.batch}×${r.size}²`,
         String(r.workers),
@@ -220,11 +234,12 @@ function resultTable(r: BenchResult): string {
 async function benchWorkers(
   out: (line: string) => void,
   data: BenchWorkerData,
+  name: string,
   runs: number,
   workers: number,
   adapter: string | undefined,
 ): Promise<number> {
-  const bar = progressBar(3, `bench ${data.model} on ${workers} workers`);
+  const bar = progressBar(3, `bench ${name} on ${workers} workers`);
   const pool = await WorkerPool.start<BenchWorkerTask, BenchWorkerReply>({
     script: new URL('../workers/bench-worker.js', import.meta.url),
     workers,
@@ -240,8 +255,10 @@ async function benchWorkers(
     bar.done();
     const macs = warm[0]!.macs ?? 0;
     const images = workers * runs * data.batch;
+    const detections = warm[0]!.detections;
     const r: BenchResult = {
       model: data.model,
+      ...(data.head !== undefined ? { head: data.head } : {}),
       backend: data.backend,
       ...(adapter ? { adapter } : {}),
       size: data.size,
@@ -255,6 +272,7 @@ async function benchWorkers(
       gflopsPerSecond: (2 * (macs / data.batch) * images) / wallS / 1e9,
       peakTensorBytes: Math.max(...warm.map((w) => w.peakBytes ?? 0)),
       rssBytes: process.memoryUsage().rss,
+      ...(detections !== undefined ? { detections } : {}),
     };
     out(resultTable(r));
     out(JSON.stringify(r));

@@ -8,11 +8,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { countMacs } from '@dynavit/core';
 import { attentionOption } from '../attention-option.js';
 import { selectBackend } from '../backends.js';
-import { imageForward } from '../models.js';
+import { benchSubject } from '../bench-subject.js';
 import { createRegistry } from '../registry.js';
 
 export interface BenchWorkerData {
   model: string;
+  /** `--head`: a registered head composed with the dense backbone `model` */
+  head?: string;
   backend: string;
   size: number;
   batch: number;
@@ -30,6 +32,8 @@ export interface BenchWorkerReply {
   times: number[];
   macs?: number;
   peakBytes?: number;
+  /** a detection head: detections per image */
+  detections?: number;
 }
 
 const port = parentPort;
@@ -38,15 +42,15 @@ const data = workerData as BenchWorkerData;
 await selectBackend({ prefer: data.backend });
 const registry = createRegistry();
 const attention = attentionOption(data.attention, registry, data.model);
-const model = registry.createModel(data.model, attention ? { attention } : {});
-const forward = imageForward(data.model, model);
+const subject = benchSubject(registry, data.model, {
+  ...(data.head !== undefined ? { head: data.head } : {}),
+  ...(attention ? { attention } : {}),
+});
 const x = tf.randomNormal([data.batch, data.size, data.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
 
 async function once(): Promise<number> {
   const t0 = performance.now();
-  const y = forward(x);
-  await Promise.all([y].flat().map((t) => t.data()));
-  tf.dispose(y);
+  await subject.run(x);
   return performance.now() - t0;
 }
 
@@ -54,11 +58,17 @@ port.on('message', async (m: { type: 'task'; id: number; task: BenchWorkerTask }
   try {
     let reply: BenchWorkerReply;
     if (m.task.warmUp) {
-      const { result, macs } = countMacs(() => forward(x));
-      await Promise.all([result].flat().map((t) => t.data()));
-      tf.dispose(result);
-      const prof = await tf.profile(async () => void (await once()));
-      reply = { times: [], macs, peakBytes: prof.peakBytes };
+      // as bench's own warm-up: MACs and peak tensor memory of one pass
+      let macs = 0;
+      let detections: number | undefined;
+      const prof = await tf.profile(async () => {
+        const counted = countMacs(() => subject.runSync(x));
+        macs = counted.macs;
+        detections = counted.result.detections;
+        await Promise.all(counted.result.outputs.map((t) => t.data()));
+        tf.dispose(counted.result.outputs);
+      });
+      reply = { times: [], macs, peakBytes: prof.peakBytes, ...(detections !== undefined ? { detections } : {}) };
     } else {
       const times: number[] = [];
       for (let i = 0; i < m.task.runs; i++) times.push(await once());
