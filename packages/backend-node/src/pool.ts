@@ -50,6 +50,15 @@ export function workersOption(v: string | undefined, dflt = 1): number {
   return n;
 }
 
+/**
+ * `--workers N` with `--threads M`: refused in one line (each worker runs one single-threaded backend;
+ * the two split the same cores in different ways). `pipeline()` refuses its `workers`/`threads` likewise.
+ */
+export function checkWorkersWithThreads(workers: number, threads: number): void {
+  if (workers > 1 && threads > 1)
+    throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
+}
+
 export interface PoolOptions {
   /** the worker script (an ES module) */
   script: URL;

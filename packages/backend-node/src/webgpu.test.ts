@@ -58,6 +58,24 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     }, 240_000);
   }
 
+  it('the fused neighbourhood-attention kernels (WGSL) equal the composite path on cpu, both layouts', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [fileURLToPath(new URL('./test-utils/na-webgpu.mjs', import.meta.url))],
+      { env, maxBuffer: 1 << 24 },
+    );
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      backend: string;
+      leaked: number;
+      cases: { case: string; maxAbs: number; maxRef: number }[];
+    };
+    expect(r.backend).toBe('webgpu');
+    expect(r.leaked).toBe(0);
+    // 5 shapes (windows 3, 5, 7; dilation 1-3) × rpb or none × fused qkv or heads-first
+    expect(r.cases).toHaveLength(20);
+    for (const c of r.cases) expect(c.maxAbs, c.case).toBeLessThanOrEqual(1e-5 * Math.max(1, c.maxRef));
+  }, 240_000);
+
   // one hybrid per family: its skeleton with a stage swapped, WebGPU against cpu (1e-3 relative)
   for (const [family, stage, mechanism] of [
     ['dat', '2', 'glmix.glmix'],

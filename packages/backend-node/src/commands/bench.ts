@@ -16,7 +16,7 @@ import { countMacs, InvalidArgumentError, type ProfileEntry, profileForward } fr
 import { benchSubject, checkBenchSubject } from '../bench-subject.js';
 import { checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
-import { WorkerPool, workersOption } from '../pool.js';
+import { checkWorkersWithThreads, WorkerPool, workersOption } from '../pool.js';
 import { createRegistry } from '../registry.js';
 import type { BenchWorkerData, BenchWorkerReply, BenchWorkerTask } from '../workers/bench-worker.js';
 import { formatTable } from '../table.js';
@@ -85,8 +85,7 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
   const workers = workersOption(values.workers);
   if (workers > 1 && values.profile)
     throw new InvalidArgumentError('--profile runs in one thread; leave out --workers');
-  if (workers > 1 && threads > 1)
-    throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
+  checkWorkersWithThreads(workers, threads);
   const subjectOptions = {
     ...(values.head !== undefined ? { head: values.head } : {}),
     ...(attention ? { attention } : {}),

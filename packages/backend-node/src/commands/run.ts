@@ -15,7 +15,7 @@ import { IMAGE_MAX_MEGAPIXELS, maxMemory, maxPixels, mp } from '../options.js';
 import type { NodeBackend } from '../backends.js';
 import { pipeline } from '../pipeline.js';
 import { progressBar } from '../progress.js';
-import { WorkerPool, workersOption } from '../pool.js';
+import { checkWorkersWithThreads, WorkerPool, workersOption } from '../pool.js';
 import { createRegistry } from '../registry.js';
 import { type RunImageOptions, type RunImageResult, runImage, SHORT } from '../run-image.js';
 import type { RunWorkerData } from '../workers/run-worker.js';
@@ -104,8 +104,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
     throw new InvalidArgumentError(`--topk must be an integer from 1 to 1000, got "${values.topk}"`);
   const scale = parseScale(values.scale);
   const workers = Math.min(workersOption(values.workers), positionals.length);
-  if (workersOption(values.workers) > 1 && ctx.threads > 1)
-    throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
+  checkWorkersWithThreads(workersOption(values.workers), ctx.threads);
   const budget = maxMemory(values['max-memory']);
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
   // a model whose trained weights ship with its package (the *_fmnist models) uses them without --weights

@@ -29,7 +29,8 @@
  *
  * And one fused kernel, `DynavitNeighborhoodAttention2D` (cpu and wasm, any dilation): one pass over the
  * host values per query — q·k over its window plus the bias, softmax, the weighted sum of values — in
- * float64, with the same window tables. `neighborhoodAttention2d` runs it when no gradient is being
+ * float64, with the same window tables. On WebGPU the same kernel is one WGSL shader, float32
+ * (`neighborhood-attention-webgpu.ts`). `neighborhoodAttention2d` runs it when no gradient is being
  * recorded (inference) and no logits are asked for; training takes the differentiable shift path.
  * DAT-T++ at 224² on wasm: the 12 N blocks' attention went from ~1 s of composite ops to ~0.15 s. It
  * is tested against both composite paths (`neighborhood-attention.test.ts`).
@@ -38,6 +39,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
 import { writeFloat32 } from './kernel-scope.js';
+import { neighborhoodAttentionProgram, runNeighborhoodAttentionWebGPU } from './neighborhood-attention-webgpu.js';
 
 export interface NeighborhoodOptions {
   /** Dilation d (default 1, the only value DAT uses). Needs H ≥ k·d and W ≥ k·d. */
@@ -120,10 +122,10 @@ function tables2d(h: number, w: number, k: number, d: number): Tables2d {
   return tables;
 }
 
-/** The fused kernels' names (registered for cpu and wasm on first use). */
+/** The fused kernels' names (registered for cpu, wasm and webgpu on first use). */
 export const NEIGHBORHOOD_ATTENTION_KERNEL = 'DynavitNeighborhoodAttention2D';
 export const NEIGHBORHOOD_ATTENTION_QKV_KERNEL = 'DynavitNeighborhoodAttention2DQKV';
-const FUSED_BACKENDS = new Set(['cpu', 'wasm']);
+const FUSED_BACKENDS = new Set(['cpu', 'wasm', 'webgpu']);
 
 /** Where (b, m, position) of q, k, v and the output sit in their host arrays (d is contiguous). */
 interface NaLayout {
@@ -273,11 +275,47 @@ const FUSED: Record<string, tf.KernelFunc> = {
   [NEIGHBORHOOD_ATTENTION_QKV_KERNEL]: fusedNeighborhoodAttentionQKV,
 };
 
-/** Whether the fused kernels can run here: a cpu/wasm backend, no gradient being recorded. Registers them. */
+/** The same two kernels on WebGPU: one WGSL shader (neighborhood-attention-webgpu.ts), same layouts. */
+const FUSED_WEBGPU: Record<string, tf.KernelFunc> = {
+  [NEIGHBORHOOD_ATTENTION_KERNEL]({ inputs, backend, attrs }) {
+    const { q, k, v, rpb } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const { kernelSize, dilation } = attrs as unknown as { kernelSize: number; dilation: number };
+    const shape = q!.shape as [number, number, number, number, number];
+    const [, m, h, w, dim] = shape;
+    const strides: [number, number, number] = [m * h * w * dim, h * w * dim, dim];
+    const layout = { fusedQKV: false, offsets: [0, 0, 0], inStrides: strides, outStrides: strides } as const;
+    const program = neighborhoodAttentionProgram(shape, kernelSize, dilation, 1, !!rpb, layout, [...shape]);
+    return runNeighborhoodAttentionWebGPU(backend, program, rpb ? [q!, k!, v!, rpb] : [q!, k!, v!]);
+  },
+  [NEIGHBORHOOD_ATTENTION_QKV_KERNEL]({ inputs, backend, attrs }) {
+    const { qkv, rpb } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const { numHeads: m, kernelSize, dilation, scale } = attrs as unknown as Record<string, number>;
+    const [b, h, w, c3] = qkv!.shape as [number, number, number, number];
+    const dim = c3 / 3 / m!;
+    const layout = {
+      fusedQKV: true,
+      offsets: [0, m! * dim, 2 * m! * dim],
+      inStrides: [h * w * c3, dim, c3],
+      outStrides: [h * w * m! * dim, dim, m! * dim],
+    } as const;
+    const program = neighborhoodAttentionProgram([b, m!, h, w, dim], kernelSize!, dilation!, scale!, !!rpb, layout, [
+      b,
+      h,
+      w,
+      m! * dim,
+    ]);
+    return runNeighborhoodAttentionWebGPU(backend, program, rpb ? [qkv!, rpb] : [qkv!]);
+  },
+};
+
+/**
+ * Whether the fused kernels can run here: a cpu, wasm or webgpu backend, no gradient being recorded.
+ * Registers them.
+ */
 function useFusedKernel(): boolean {
   const backend = tf.getBackend();
   if (!FUSED_BACKENDS.has(backend) || tf.engine().state.gradientDepth > 0) return false;
-  for (const [kernelName, kernelFunc] of Object.entries(FUSED))
+  for (const [kernelName, kernelFunc] of Object.entries(backend === 'webgpu' ? FUSED_WEBGPU : FUSED))
     if (!tf.getKernel(kernelName, backend)) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
   return true;
 }
@@ -285,12 +323,12 @@ function useFusedKernel(): boolean {
 function requireFusedBackend(op: string): void {
   const backend = tf.getBackend();
   if (!FUSED_BACKENDS.has(backend))
-    throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu and wasm, not ${backend}`);
+    throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu, wasm and webgpu, not ${backend}`);
   useFusedKernel();
 }
 
 /**
- * The fused kernel directly (cpu and wasm backends; not differentiable): what
+ * The fused kernel directly (cpu, wasm and webgpu backends; not differentiable): what
  * {@link neighborhoodAttention2d} runs for inference there. Same arguments and result as its `out`.
  */
 export function neighborhoodAttention2dFused(
@@ -799,7 +837,7 @@ export function neighborhoodAggregate(
  *
  * Requires H ≥ k·d and W ≥ k·d and throws InvalidArgumentError otherwise: NATTEN does not truncate
  * windows, the model must zero-pad the map (bottom/right) before its qkv projection and crop after.
- * For inference on cpu and wasm (no gradient being recorded, no logits asked for) it runs the fused
+ * For inference on cpu, wasm and webgpu (no gradient being recorded, no logits asked for) it runs the fused
  * kernel ({@link neighborhoodAttention2dFused}); otherwise dilation 1 runs the shift path
  * (differentiable on cpu and wasm), dilation > 1 the gather path ({@link neighborhoodAttention2dReference}). Memory (shift path): working tensors of k·B·M·H·W·D
  * floats (1.4 M for DAT-T++ stage 0 at 224²), peaking at k² of them while the k weighted value maps
