@@ -58,10 +58,10 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     }, 240_000);
   }
 
-  it('the fused neighbourhood-attention kernels (WGSL) equal the composite path on cpu, both layouts', async () => {
+  it('the fused kernels (WGSL: neighbourhood attention, grid sampling) equal their composite paths on cpu', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [fileURLToPath(new URL('./test-utils/na-webgpu.mjs', import.meta.url))],
+      [fileURLToPath(new URL('./test-utils/fused-webgpu.mjs', import.meta.url))],
       { env, maxBuffer: 1 << 24 },
     );
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
@@ -71,8 +71,9 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     };
     expect(r.backend).toBe('webgpu');
     expect(r.leaked).toBe(0);
-    // 5 shapes (windows 3, 5, 7; dilation 1-3) × rpb or none × fused qkv or heads-first
-    expect(r.cases).toHaveLength(20);
+    // NA: 5 shapes (windows 3, 5, 7; dilation 1-3) × rpb or none × fused qkv or heads-first;
+    // grid sampling: 2 shapes × aligned corners or not × zeros or border padding
+    expect(r.cases).toHaveLength(20 + 8);
     for (const c of r.cases) expect(c.maxAbs, c.case).toBeLessThanOrEqual(1e-5 * Math.max(1, c.maxRef));
   }, 240_000);
 

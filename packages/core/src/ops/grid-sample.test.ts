@@ -1,3 +1,5 @@
+// the full tfjs registers the gradient functions (tfjs-core's Node bundle has none)
+import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
@@ -167,6 +169,63 @@ describe.each(TEST_BACKENDS)('gridSample on %s', (backend) => {
     );
     expect(err).toBeLessThan(1e-5);
     tf.dispose([input, g, expected, out]);
+  });
+
+  it('the fused kernel (inference default) equals the composite ops: random maps and grids, in and out of range', () => {
+    let worst = 0;
+    // [N, H, W, C, Ho, Wo]: DAT's keys (groups in the batch), a 1-pixel-wide map, one channel
+    for (const [i, [n, h, w, c, ho, wo]] of [
+      [2, 7, 9, 16, 3, 4],
+      [1, 5, 1, 3, 6, 2],
+      [3, 4, 4, 1, 5, 5],
+    ].entries())
+      for (const alignCorners of [true, false])
+        for (const paddingMode of ['zeros', 'border'] as const) {
+          const input = tf.randomUniform([n!, h!, w!, c!], -2, 2, 'float32', 10 + i) as tf.Tensor4D;
+          // coordinates up to 1.3 beyond the map's edges, and exact pixel centres
+          const grid = tf.tidy(() =>
+            tf.concat(
+              [
+                tf.randomUniform([n!, ho!, wo! - 1, 2], -1.3, 1.3, 'float32', 20 + i),
+                tf.fill([n!, ho!, 1, 2], alignCorners ? 1 : -1),
+              ],
+              2,
+            ),
+          ) as tf.Tensor4D;
+          const before = tf.memory().numTensors;
+          const fused = gridSample(input, grid, { alignCorners, paddingMode, path: 'fused' });
+          const composite = gridSample(input, grid, { alignCorners, paddingMode, path: 'composite' });
+          const byDefault = gridSample(input, grid, { alignCorners, paddingMode });
+          expect(fused.shape).toEqual([n, ho, wo, c]);
+          worst = Math.max(worst, maxAbsDiff(fused.dataSync(), composite.dataSync()));
+          expect(maxAbsDiff(byDefault.dataSync(), fused.dataSync())).toBe(0);
+          tf.dispose([fused, composite, byDefault]);
+          expect(tf.memory().numTensors).toBe(before);
+          tf.dispose([input, grid]);
+        }
+    console.log(`[gridSample ${backend}] fused vs composite: max|diff| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-6);
+  });
+
+  it('takes the composite path under a gradient (the fused kernel has none)', async () => {
+    const input = tf.randomUniform([1, 4, 5, 2], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const grid = tf.randomUniform([1, 2, 3, 2], -0.9, 0.9, 'float32', 4) as tf.Tensor4D;
+    const f = (gr: tf.Tensor) => tf.sum(gridSample(input, gr as tf.Tensor4D, { alignCorners: false }));
+    let g: tf.Tensor | undefined;
+    const info = await tf.profile(() => {
+      g = tf.grad(f)(grid);
+      return g;
+    });
+    expect(info.kernelNames).not.toContain('DynavitGridSample');
+    expect(info.kernelNames).toContain('GatherV2');
+    // d/dgx of one sample by central differences, against the recorded gradient
+    const eps = 1e-2;
+    const bump = (d: number) =>
+      tf.tidy(() => f(tf.add(grid, tf.tensor4d([d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 2]))));
+    const [up, down] = [bump(eps), bump(-eps)];
+    const numeric = (up.dataSync()[0]! - down.dataSync()[0]!) / (2 * eps);
+    expect(g!.dataSync()[0]).toBeCloseTo(numeric, 3);
+    tf.dispose([input, grid, g!, up, down]);
   });
 
   it('rejects bad inputs with typed errors', () => {

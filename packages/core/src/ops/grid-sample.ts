@@ -5,7 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, assertRank, fmtShape } from './assert.js';
+import { gridSampleProgram } from './grid-sample-webgpu.js';
+import { writeFloat32 } from './kernel-scope.js';
 import { stopGradient } from './stop-gradient.js';
+import { runWebGPUProgram } from './webgpu-program.js';
 
 export type GridSamplePadding = 'zeros' | 'border';
 
@@ -22,7 +25,15 @@ export interface GridSampleOptions {
    * so samples outside the map repeat the edge.
    */
   paddingMode?: GridSamplePadding;
+  /**
+   * 'fused' (cpu, wasm, webgpu): the one-kernel sample; 'composite': tfjs ops (differentiable). Default:
+   * fused for inference on those backends, composite while a gradient is recorded or elsewhere.
+   */
+  path?: 'fused' | 'composite';
 }
+
+/** The fused kernel's name (registered for cpu, wasm and webgpu on first use). */
+export const GRID_SAMPLE_KERNEL = 'DynavitGridSample';
 
 const OP = 'gridSample';
 
@@ -40,6 +51,11 @@ const OP = 'gridSample';
  * se = n·w, zeroed for corners outside the map; out = ((v_nw·nw + v_ne·ne) + v_sw·sw) + v_se·se.
  * Values are fetched with one plain `tf.gather` per corner from the input flattened to [N·H·W, C]
  * at int32 index b·H·W + y·W + x (clamped into range), so N·H·W must stay below 2^31.
+ *
+ * For inference on cpu, wasm and webgpu (no gradient being recorded) it runs one fused kernel instead:
+ * the same arithmetic per output value (cpu/wasm: a host loop, float32 rounding at each step;
+ * webgpu: a WGSL shader, grid-sample-webgpu.ts), tested against the composite ops. Those are the path
+ * below, used under a gradient and on other backends.
  *
  * Differentiable w.r.t. `input` (through the gathers; needs UnsortedSegmentSum, i.e. the cpu/webgl/
  * webgpu backends, not wasm) and w.r.t. `grid` (through the corner weights; the integer corner indices
@@ -60,6 +76,13 @@ export function gridSample(input: tf.Tensor4D, grid: tf.Tensor4D, options: GridS
   if (padding !== 'zeros' && padding !== 'border')
     throw new InvalidArgumentError(`${OP}: paddingMode must be 'zeros' or 'border', got '${String(padding)}'`);
   const [, ho, wo] = grid.shape;
+  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedGridSample());
+  if (fused) {
+    if (!useFusedGridSample(true))
+      throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);
+    const attrs = { alignCorners: options.alignCorners, border: padding === 'border' } as unknown as tf.NamedAttrMap;
+    return tf.engine().runKernel(GRID_SAMPLE_KERNEL, { input, grid }, attrs) as tf.Tensor4D;
+  }
 
   return tf.tidy(() => {
     const [gx, gy] = tf.split(grid, 2, 3) as [tf.Tensor4D, tf.Tensor4D]; // each [N, Ho, Wo, 1]
@@ -126,4 +149,79 @@ function inRange(v: tf.Tensor, size: number): tf.Tensor {
 /** Integer-valued float coordinate → int32 index clamped into [0, size − 1]. */
 function clampIndex(v: tf.Tensor, size: number): tf.Tensor {
   return tf.cast(tf.clipByValue(v, 0, size - 1), 'int32');
+}
+
+const FUSED_BACKENDS = new Set(['cpu', 'wasm', 'webgpu']);
+
+/**
+ * Whether the fused kernel runs here: cpu, wasm or webgpu, and no gradient being recorded (unless
+ * `anyway`: asked for explicitly). Registers it.
+ */
+function useFusedGridSample(anyway = false): boolean {
+  const backend = tf.getBackend();
+  if (!FUSED_BACKENDS.has(backend) || (!anyway && tf.engine().state.gradientDepth > 0)) return false;
+  if (!tf.getKernel(GRID_SAMPLE_KERNEL, backend))
+    tf.registerKernel({
+      kernelName: GRID_SAMPLE_KERNEL,
+      backendName: backend,
+      kernelFunc: backend === 'webgpu' ? gridSampleWebGPU : gridSampleHost,
+    });
+  return true;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+function gridSampleWebGPU({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { input, grid } = inputs as Record<string, tf.TensorInfo>;
+  const { alignCorners, border } = attrs as unknown as { alignCorners: boolean; border: boolean };
+  const program = gridSampleProgram(
+    input!.shape as [number, number, number, number],
+    grid!.shape as [number, number, number, number],
+    alignCorners,
+    border,
+  );
+  return runWebGPUProgram(backend, program, [input!, grid!]);
+}
+
+/** The host loop (cpu, wasm): the composite's float32 arithmetic per output value, step by step. */
+function gridSampleHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as tf.KernelBackend;
+  const { input, grid } = inputs as Record<string, tf.TensorInfo>;
+  const { alignCorners, border } = attrs as unknown as { alignCorners: boolean; border: boolean };
+  const [n, h, w, c] = input!.shape as [number, number, number, number];
+  const [, ho, wo] = grid!.shape as [number, number, number, number];
+  const x = be.readSync(input!.dataId) as Float32Array;
+  const g = be.readSync(grid!.dataId) as Float32Array;
+  const f = Math.fround;
+  const unnormalize = (v: number, size: number): number => {
+    const coord = alignCorners ? f(f(v + 1) * f((size - 1) / 2)) : f(f(f(v + 1) * f(size / 2)) - 0.5);
+    return border ? Math.min(Math.max(coord, 0), size - 1) : coord;
+  };
+  const out = new Float32Array(n * ho * wo * c);
+  const acc = new Float64Array(c);
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < ho * wo; p++) {
+      const gi = (b * ho * wo + p) * 2;
+      const ix = unnormalize(g[gi]!, w);
+      const iy = unnormalize(g[gi + 1]!, h);
+      const x0 = Math.floor(ix);
+      const y0 = Math.floor(iy);
+      const dw = f(ix - x0);
+      const de = f(1 - dw);
+      const dn = f(iy - y0);
+      const ds = f(1 - dn);
+      acc.fill(0);
+      // ((nw + ne) + sw) + se, each corner skipped outside the map (its weight is 0)
+      const corner = (cx: number, cy: number, weight: number) => {
+        if (cx < 0 || cy < 0 || cx >= w || cy >= h || weight === 0) return;
+        const o = ((b * h + cy) * w + cx) * c;
+        for (let ch = 0; ch < c; ch++) acc[ch] = f(acc[ch]! + f(x[o + ch]! * weight));
+      };
+      corner(x0, y0, f(ds * de));
+      corner(x0 + 1, y0, f(ds * dw));
+      corner(x0, y0 + 1, f(dn * de));
+      corner(x0 + 1, y0 + 1, f(dn * dw));
+      out.set(acc, (b * ho * wo + p) * c);
+    }
+  return writeFloat32(be, out, [n, ho, wo, c]);
 }

@@ -7,27 +7,9 @@
  * values; in float32. The composite ops of `neighborhood-attention.ts` stay the reference it is tested
  * against (backend-node's WebGPU suite, on Dawn).
  *
- * Core does not depend on `@tensorflow/tfjs-backend-webgpu`: the backend is reached through the one
- * method it needs (`runWebGPUProgram`), and the program is the plain object that method takes.
+ * Core does not depend on `@tensorflow/tfjs-backend-webgpu` (see webgpu-program.ts).
  */
-import type * as tf from '@tensorflow/tfjs-core';
-
-/** The fields of tfjs-backend-webgpu's `WebGPUProgram` this kernel sets. */
-interface WebGPUProgramLike {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  /** declares `uniforms.size`, the output's element count */
-  size: boolean;
-  getUserCode(): string;
-}
-
-interface WebGPUBackendLike {
-  runWebGPUProgram(program: WebGPUProgramLike, inputs: tf.TensorInfo[], outputDtype: 'float32'): tf.TensorInfo;
-}
+import { type WebGPUProgramLike, wgslFloat } from './webgpu-program.js';
 
 /**
  * Where q, k, v and the output sit in their buffers, in elements: the offset of (b, m, pos) is
@@ -62,8 +44,7 @@ export function neighborhoodAttentionProgram(
   const [sb, sm, sp] = layout.inStrides;
   const [ob, om, op] = layout.outStrides;
   const [qBuf, kBuf, vBuf] = layout.fusedQKV ? ['qkv', 'qkv', 'qkv'] : ['q', 'k', 'v'];
-  const f = (v: number) => (Number.isInteger(v) ? `${v}.0` : String(Math.fround(v)));
-  const key = [shape.join('x'), k, dilation, f(scale), hasRpb ? 1 : 0, layout.fusedQKV ? 1 : 0].join('_');
+  const key = [shape.join('x'), k, dilation, wgslFloat(scale), hasRpb ? 1 : 0, layout.fusedQKV ? 1 : 0].join('_');
   return {
     variableNames: [...(layout.fusedQKV ? ['qkv'] : ['q', 'k', 'v']), ...(hasRpb ? ['rpb'] : [])],
     outputShape,
@@ -114,7 +95,7 @@ export function neighborhoodAttentionProgram(
             for (var d = 0; d < NA_D; d++) {
               dot = dot + ${qBuf}[qo + d] * ${kBuf}[ko + d];
             }
-            var logit = dot * ${f(scale)};
+            var logit = dot * ${wgslFloat(scale)};
             ${hasRpb ? 'logit = logit + rpb[(mi * NA_SPAN + row.y + a) * NA_SPAN + col.y + c];' : ''}
             p[a * NA_K + c] = logit;
             mx = max(mx, logit);
@@ -140,13 +121,4 @@ export function neighborhoodAttentionProgram(
       }
     `,
   };
-}
-
-/** Run the program on the WebGPU backend `backend`. */
-export function runNeighborhoodAttentionWebGPU(
-  backend: unknown,
-  program: WebGPUProgramLike,
-  inputs: tf.TensorInfo[],
-): tf.TensorInfo {
-  return (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32');
 }

@@ -39,7 +39,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
 import { writeFloat32 } from './kernel-scope.js';
-import { neighborhoodAttentionProgram, runNeighborhoodAttentionWebGPU } from './neighborhood-attention-webgpu.js';
+import { neighborhoodAttentionProgram } from './neighborhood-attention-webgpu.js';
+import { runWebGPUProgram } from './webgpu-program.js';
 
 export interface NeighborhoodOptions {
   /** Dilation d (default 1, the only value DAT uses). Needs H ≥ k·d and W ≥ k·d. */
@@ -285,7 +286,7 @@ const FUSED_WEBGPU: Record<string, tf.KernelFunc> = {
     const strides: [number, number, number] = [m * h * w * dim, h * w * dim, dim];
     const layout = { fusedQKV: false, offsets: [0, 0, 0], inStrides: strides, outStrides: strides } as const;
     const program = neighborhoodAttentionProgram(shape, kernelSize, dilation, 1, !!rpb, layout, [...shape]);
-    return runNeighborhoodAttentionWebGPU(backend, program, rpb ? [q!, k!, v!, rpb] : [q!, k!, v!]);
+    return runWebGPUProgram(backend, program, rpb ? [q!, k!, v!, rpb] : [q!, k!, v!]);
   },
   [NEIGHBORHOOD_ATTENTION_QKV_KERNEL]({ inputs, backend, attrs }) {
     const { qkv, rpb } = inputs as Record<string, tf.TensorInfo | undefined>;
@@ -304,7 +305,7 @@ const FUSED_WEBGPU: Record<string, tf.KernelFunc> = {
       w,
       m! * dim,
     ]);
-    return runNeighborhoodAttentionWebGPU(backend, program, rpb ? [qkv!, rpb] : [qkv!]);
+    return runWebGPUProgram(backend, program, rpb ? [qkv!, rpb] : [qkv!]);
   },
 };
 
