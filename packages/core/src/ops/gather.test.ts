@@ -87,6 +87,32 @@ describe.each(TEST_BACKENDS)('top-k and gathers on %s', (backend) => {
     tf.dispose([x, idx]);
   });
 
+  it('the fused row copy (float32 inference) equals tf.gather on a KV-gather shape; a bad index is a typed error', () => {
+    // DBRA's KVGather: regions [B, P, T, 2C] with routing [B, P, topk]
+    const [b, p, t, c, topk] = [2, 9, 16, 24, 4];
+    const x = tf.randomUniform([b, p, t, 2 * c], -1, 1, 'float32', 7);
+    const idx = tf.randomUniform([b, p, topk], 0, p, 'int32', 8) as tf.Tensor3D;
+    const before = tf.memory().numTensors;
+    const fused = gatherBatched(x, idx);
+    // the reference: tf.gather per batch
+    const ref = tf.tidy(() =>
+      tf.stack(
+        [0, 1].map((i) =>
+          tf.reshape(tf.gather(tf.gather(x, i), tf.reshape(tf.gather(idx, i), [p * topk])), [p, topk, t, 2 * c]),
+        ),
+      ),
+    );
+    expect(fused.shape).toEqual([b, p, topk, t, 2 * c]);
+    expect(Array.from(fused.dataSync())).toEqual(Array.from(ref.dataSync()));
+    tf.dispose([fused, ref]);
+    expect(tf.memory().numTensors).toBe(before);
+    const bad = tf.tensor2d([[0, 4]], [1, 2], 'int32');
+    const x1 = tf.zeros([1, 4, 3]);
+    expect(() => gatherRows(x1, bad)).toThrow(/^gather: index 4 is out of range \[0, 4\) \(batch 0\)$/);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    tf.dispose([x, idx, bad, x1]);
+  });
+
   it('rejects bad inputs with typed errors', () => {
     const x = tf.zeros([2, 4, 3]);
     const i1 = tf.tensor1d([0, 1], 'int32') as unknown as tf.Tensor2D;
