@@ -13,7 +13,15 @@ import {
   seededTrainingForward,
 } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DAT, DAttentionBaseline, dat, datFromReference, NeighborhoodAttention2D, variants } from './index.js';
+import {
+  ATTENTION_CHUNK_ELEMENTS,
+  type DAT,
+  DAttentionBaseline,
+  dat,
+  datFromReference,
+  NeighborhoodAttention2D,
+  variants,
+} from './index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(fixtures + p)), p);
@@ -182,6 +190,26 @@ describe.each(['cpu', 'wasm'])('DAT++ on %s', (backend) => {
       tf.dispose([x0, y]);
     });
   }
+
+  it('the deformable attention in chunks of query rows gives the golden logits and the unchunked ones', () => {
+    const x = nhwc(io.tensors.get('input')!);
+    const whole = model.forward(x);
+    const attns = [...model.namedModules()].map(([, m]) => m).filter((m) => m instanceof DAttentionBaseline);
+    expect(attns.length).toBeGreaterThan(0);
+    // one query row per pass (the threshold is below one row's logits)
+    for (const a of attns) a.maxChunkElements = 1;
+    try {
+      const before = tf.memory().numTensors;
+      const chunked = model.forward(x);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expectClose(chunked, io.tensors.get('logits')!, 'logits (chunked)');
+      expect(Math.max(...tf.abs(tf.sub(chunked, whole)).dataSync())).toBeLessThan(1e-6);
+      chunked.dispose();
+    } finally {
+      for (const a of attns) a.maxChunkElements = ATTENTION_CHUNK_ELEMENTS;
+    }
+    tf.dispose([x, whole]);
+  });
 
   it('repeated forwards leak no tensor', () => {
     const x = tf.randomNormal([1, 64, 64, 3]) as tf.Tensor4D;

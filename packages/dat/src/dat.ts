@@ -51,6 +51,7 @@ import {
   referenceRepo,
   Sequential,
   StagedModel,
+  separableColumnWeights,
   separableGridSample,
   stageSizes,
   TransformerMLPWithConv,
@@ -256,6 +257,12 @@ export class DAttentionBaseline extends Module implements Attention2d {
     this.proj_out = this.child('proj_out', new Conv2d(dim, dim, 1));
   }
 
+  /**
+   * The largest logit (or position-bias row product) tensor one pass builds, in elements; above it the
+   * queries go in chunks of rows (see {@link ATTENTION_CHUNK_ELEMENTS}). Same result either way.
+   */
+  maxChunkElements = ATTENTION_CHUNK_ELEMENTS;
+
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return this.run(x).out;
   }
@@ -306,15 +313,47 @@ export class DAttentionBaseline extends Module implements Attention2d {
       ]) as tf.Tensor3D;
       const v = heads(this.proj_v.forward(kvIn), Ns); // [B·M,Ns,hc]
       const qh = heads(q, H * W); // [B·M,HW,hc]
-      let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, kT), this.scale); // [B·M,HW,Ns]
       addMacs(2 * B * M * H * W * Ns * hc); // q·k and attn·v
+      // query rows per pass: all of them, unless the [B·M, rows·W, Ns] logits or the position bias's
+      // row products ([B·M, Ns, rows, 2W − 1]) would pass ATTENTION_CHUNK_ELEMENTS; each query row's softmax
+      // and product are independent of the others, so the chunks give the same rows (one pass when the
+      // intermediates are asked for)
+      const perRow = B * M * Ns * Math.max(W, this.rpeTable ? this.rpeTable.value.shape[2]! : 0);
+      const rows = collect ? H : Math.max(1, Math.min(H, Math.floor(this.maxChunkElements / perRow)));
+      let attnProb: tf.Tensor3D | undefined;
       let rpeBias: tf.Tensor4D | undefined;
-      if (this.rpeTable) {
-        rpeBias = this.positionBias(pos, B, H, W, Mg);
-        logits = tf.add(logits, tf.reshape(rpeBias, [B * M, H * W, Ns]));
+      let o: tf.Tensor3D;
+      if (rows >= H) {
+        let logits: tf.Tensor3D = tf.mul(tf.matMul(qh, kT), this.scale); // [B·M,HW,Ns]
+        if (this.rpeTable) {
+          rpeBias = this.positionBias(pos, B, H, W, Mg);
+          logits = tf.add(logits, tf.reshape(rpeBias, [B * M, H * W, Ns]));
+        }
+        attnProb = tf.softmax(logits) as tf.Tensor3D;
+        o = tf.matMul(attnProb, v); // [B·M,HW,hc]
+      } else {
+        const parts: tf.Tensor3D[] = [];
+        // the position bias's column weights, once for every chunk
+        const columns = this.rpeTable ? this.positionBiasColumns(pos, B, W) : undefined;
+        for (let r0 = 0; r0 < H; r0 += rows) {
+          const r = Math.min(rows, H - r0);
+          parts.push(
+            tf.tidy(() => {
+              let logits: tf.Tensor3D = tf.mul(
+                tf.matMul(tf.slice(qh, [0, r0 * W, 0], [B * M, r * W, hc]), kT),
+                this.scale,
+              );
+              if (this.rpeTable)
+                logits = tf.add(
+                  logits,
+                  tf.reshape(this.positionBias(pos, B, H, W, Mg, r0, r, columns), [B * M, r * W, Ns]),
+                );
+              return tf.matMul(tf.softmax(logits) as tf.Tensor3D, v); // [B·M, r·W, hc]
+            }),
+          );
+        }
+        o = tf.concat(parts, 1);
       }
-      const attnProb = tf.softmax(logits) as tf.Tensor3D;
-      const o = tf.matMul(attnProb, v); // [B·M,HW,hc]
       // [B,M,HW,hc] → [B,HW,M,hc] → [B,H,W,C]
       const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, M, H * W, hc]), [0, 2, 1, 3]), [
         B,
@@ -329,7 +368,7 @@ export class DAttentionBaseline extends Module implements Attention2d {
         reference,
         pos,
         xSampled,
-        attnProb,
+        attnProb: attnProb!,
         ...(rpeBias ? { rpeBias } : {}),
       };
       return { out, intermediates };
@@ -341,27 +380,57 @@ export class DAttentionBaseline extends Module implements Attention2d {
    * align corners, zero padding) at half the displacement from each query pixel (align-corners grid of
    * the query map) to each sampling point. The query grid is separable, so this is
    * `separableGridSample` (two matMuls) rather than `gridSample` over all HW·Ns pairs (4·HW·Ns gathers).
-   * pos [B·G,Hk,Wk,2] (y,x) → [B·G, Mg, HW, Ns].
+   * pos [B·G,Hk,Wk,2] (y,x) → [B·G, Mg, HW, Ns]; with `rowStart`/`rowCount`, the query rows
+   * rowStart … rowStart + rowCount − 1 only → [B·G, Mg, rowCount·W, Ns].
    */
-  positionBias(pos: tf.Tensor4D, B: number, H: number, W: number, Mg: number): tf.Tensor4D {
+  positionBias(
+    pos: tf.Tensor4D,
+    B: number,
+    H: number,
+    W: number,
+    Mg: number,
+    rowStart = 0,
+    rowCount = H,
+    columns?: tf.Tensor3D,
+  ): tf.Tensor4D {
     return tf.tidy(() => {
       const G = this.groups;
       const table = this.rpeTable!.value; // [M, Th, Tw]
       const [, Th, Tw] = table.shape as [number, number, number];
       // [M,Th,Tw] → [G,Mg,Th,Tw] → [G,Th,Tw,Mg]: row b·G + g of the grids uses group g's table
       const perGroup = tf.transpose(tf.reshape(table, [G, Mg, Th, Tw]), [0, 2, 3, 1]) as tf.Tensor4D;
+      const gridY = this.#displacement(pos, B, tf.slice(alignedAxis(H), rowStart, rowCount), 0); // [B·G,rows,Ns]
+      const gridX = this.#displacement(pos, B, alignedAxis(W), 1); // [B·G,W,Ns]
+      return separableGridSample(perGroup, gridY, gridX, { alignCorners: true, ...(columns ? { columns } : {}) });
+    });
+  }
+
+  /** The column weights of {@link positionBias} for a map of width W, to share between row chunks. */
+  positionBiasColumns(pos: tf.Tensor4D, B: number, W: number): tf.Tensor3D {
+    return tf.tidy(() =>
+      separableColumnWeights(this.#displacement(pos, B, alignedAxis(W), 1), this.rpeTable!.value.shape[2]!, true),
+    );
+  }
+
+  /** disp = (q − pos)·0.5 along one axis (0: y, from the query rows; 1: x, from the columns) → [B·G, n, Ns]. */
+  #displacement(pos: tf.Tensor4D, B: number, q: tf.Tensor1D, axis: 0 | 1): tf.Tensor3D {
+    return tf.tidy(() => {
       const [, Hk, Wk] = pos.shape;
       const Ns = Hk * Wk;
-      // disp = (q − pos)·0.5 per axis: y from the query row and the point, x from the query column
-      const [py, px] = tf.split(tf.reshape(pos, [B * G, 1, Ns, 2]), 2, 3) as [tf.Tensor4D, tf.Tensor4D];
-      const half = (q: tf.Tensor, p: tf.Tensor4D, n: number) =>
-        tf.reshape(tf.mul(tf.sub(tf.reshape(q, [1, n, 1, 1]), p), 0.5), [B * G, n, Ns]) as tf.Tensor3D;
-      const gridY = half(alignedAxis(H), py, H); // [B·G,H,Ns]
-      const gridX = half(alignedAxis(W), px, W); // [B·G,W,Ns]
-      return separableGridSample(perGroup, gridY, gridX, { alignCorners: true }); // [B·G,Mg,HW,Ns]
+      const n = q.shape[0];
+      const p = tf.slice(tf.reshape(pos, [B * this.groups, 1, Ns, 2]), [0, 0, 0, axis], [-1, -1, -1, 1]);
+      return tf.reshape(tf.mul(tf.sub(tf.reshape(q, [1, n, 1, 1]), p), 0.5), [B * this.groups, n, Ns]) as tf.Tensor3D;
     });
   }
 }
+
+/**
+ * The largest attention logit tensor (elements; 64 MiB of float32) one pass of the deformable attention
+ * builds: above it the queries go in chunks of rows. DAT-T++ at 1024² has [2 heads, 65,536 queries,
+ * 4,096 keys] in stage 0 (2 GiB, and the position bias as much again): without chunks it cannot run in
+ * wasm's 4 GiB.
+ */
+export const ATTENTION_CHUNK_ELEMENTS = 1 << 24;
 
 /** Reference points (dat.md §4.2, the official quirk kept): ((i + 0.5)/(Hk − 1))·2 − 1 → [n,Hk,Wk,2] (y,x). */
 export function referencePoints(Hk: number, Wk: number, n: number): tf.Tensor4D {

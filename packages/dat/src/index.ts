@@ -4,6 +4,7 @@ export {
   variants,
   DAT,
   DAttentionBaseline,
+  ATTENTION_CHUNK_ELEMENTS,
   NeighborhoodAttention2D,
   TransformerStage,
   TransformerMLP,

@@ -36,6 +36,20 @@ function hat(u: tf.Tensor3D, size: number, axis: 2 | 3): tf.Tensor4D {
 }
 
 /**
+ * The column half of {@link separableGridSample}: hat weights of `gridX` [N, Wq, P] over a table of width
+ * `tw`, as [N·P, Tw, Wq]. Pass it as `columns` when the same columns are sampled for several row chunks
+ * (DAT's deformable attention in chunks of query rows), so it is built once.
+ */
+export function separableColumnWeights(gridX: tf.Tensor3D, tw: number, alignCorners: boolean): tf.Tensor3D {
+  assertRank(OP, 'gridX', gridX, 3);
+  const [n, wq, p] = gridX.shape;
+  return tf.tidy(() => {
+    const ux = unnormalize(tf.transpose(gridX, [0, 2, 1]), tw, alignCorners) as tf.Tensor3D; // [N,P,Wq]
+    return tf.reshape(hat(ux, tw, 2), [n * p, tw, wq]) as tf.Tensor3D;
+  });
+}
+
+/**
  * `gridSample(input, grid, { paddingMode: 'zeros' })` on the separable grid
  * grid[n, i·Wq + j, p] = (x = gridX[n, j, p], y = gridY[n, i, p]), returned channels-first.
  *
@@ -44,13 +58,16 @@ function hat(u: tf.Tensor3D, size: number, axis: 2 | 3): tf.Tensor4D {
  * - `gridY` [N, Hq, P], `gridX` [N, Wq, P] — normalised coordinates (−1 … +1 span the table).
  * - returns [N, C, Hq·Wq, P]: out[n, c, i·Wq + j, p].
  *
+ * `columns`: the column weights from {@link separableColumnWeights} of the same gridX, built once by the
+ * caller (then gridX only gives the shapes).
+ *
  * Differentiable w.r.t. the input and both grids (matMul, abs, relu; no gather).
  */
 export function separableGridSample(
   input: tf.Tensor4D,
   gridY: tf.Tensor3D,
   gridX: tf.Tensor3D,
-  options: { alignCorners: boolean },
+  options: { alignCorners: boolean; columns?: tf.Tensor3D },
 ): tf.Tensor4D {
   assertRank(OP, 'input', input, 4);
   assertRank(OP, 'gridY', gridY, 3);
@@ -71,8 +88,10 @@ export function separableGridSample(
     const uy = unnormalize(tf.transpose(gridY, [0, 2, 1]), th, options.alignCorners) as tf.Tensor3D; // [N,P,Hq]
     const ky = tf.reshape(hat(uy, th, 3), [n, p * hq, th]);
     // column weights, transposed for the second product: [N·P, Tw, Wq]
-    const ux = unnormalize(tf.transpose(gridX, [0, 2, 1]), tw, options.alignCorners) as tf.Tensor3D; // [N,P,Wq]
-    const kxT = tf.reshape(hat(ux, tw, 2), [n * p, tw, wq]);
+    const kxT = options.columns ?? separableColumnWeights(gridX, tw, options.alignCorners);
+    assertDim(OP, 'columns', kxT, 0, n * p, `N·P = ${n * p} (the grids' batch times points)`);
+    assertDim(OP, 'columns', kxT, 1, tw, `${tw} (the table's width)`);
+    assertDim(OP, 'columns', kxT, 2, wq, `${wq} (gridX's columns)`);
     // tables as [N, Th, C·Tw] (table n mod Nt for row n)
     const t = tf.reshape(tf.transpose(input, [0, 1, 3, 2]), [nt, th, c * tw]);
     const tables = nt === n ? t : tf.tile(t, [n / nt, 1, 1]);
