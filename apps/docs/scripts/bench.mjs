@@ -16,8 +16,13 @@
  *      smallest model: N copies in worker threads at once; seconds per image = 1 / images/s over all;
  *   6. Node, wasm on every core: `dynavit bench --threads N` (the multi-threaded build, N = the cores, at
  *      most 8) of each family's smallest model: one forward on N threads.
+ *   7. Node, wasm, scaling: latency and peak tensor memory against the input side, 224² to 1024², of each
+ *      family's smallest dense backbone alone and under UperNet and Mask R-CNN (`dynavit bench --head`;
+ *      Mask R-CNN's whole test path with 100 detections). Written to the file after each measurement, so
+ *      a run cut short keeps what it measured; a size that fails (out of memory) is recorded with its error.
+ *      `--scaling-sizes=224,384` re-measures only those sizes.
  *
- * `--only=node-wasm,node-threads,profiles,node-webgpu,browser,node-workers` measures those parts and keeps the others' results from
+ * `--only=node-wasm,node-threads,profiles,node-webgpu,browser,node-workers,scaling` measures those parts and keeps the others' results from
  * the existing file; `--reuse-browser` takes the browser part from backend-web's last `bench:browser`
  * output instead of running it. The machine, the date and the commands go into the file.
  */
@@ -32,7 +37,7 @@ const dataFile = new URL('../data/bench.json', import.meta.url);
 const only = new Set(
   (
     process.argv.find((a) => a.startsWith('--only='))?.slice(7) ??
-    'node-wasm,node-threads,profiles,node-webgpu,browser,node-workers'
+    'node-wasm,node-threads,profiles,node-webgpu,browser,node-workers,scaling'
   ).split(','),
 );
 
@@ -61,8 +66,19 @@ const nodeRuntime = `Node ${process.version.slice(1)}`;
 const old = existsSync(dataFile) ? JSON.parse(readFileSync(dataFile, 'utf8')) : { results: [], profiles: [] };
 const kept = (part) => (old.results ?? []).filter((r) => r.part === part);
 
-function bench(model, backend, runs, extra = [], env = {}) {
-  const args = ['bench', '--model', model, '--backend', backend, '--size', '224', '--runs', String(runs), ...extra];
+function bench(model, backend, runs, extra = [], env = {}, size = 224) {
+  const args = [
+    'bench',
+    '--model',
+    model,
+    '--backend',
+    backend,
+    '--size',
+    String(size),
+    '--runs',
+    String(runs),
+    ...extra,
+  ];
   const out = execFileSync(process.execPath, [cli, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
@@ -200,15 +216,71 @@ if (only.has('browser')) {
     });
 } else results.push(...kept('browser'));
 
-const data = {
-  title: 'Classification latency, 224×224, batch 1',
-  unit: 's',
-  date: new Date().toISOString().slice(0, 10),
-  machine: `${cpuDevice}, ${Math.round(totalmem() / 2 ** 30)} GiB, no GPU unless a device column names one; ${nodeRuntime}, tfjs 4.22`,
-  command: `pnpm --filter @dynavit/docs bench (dynavit bench --model MODEL --backend BACKEND --size 224 --runs ${RUNS}; backend-web bench:browser)`,
-  note: `Median of ${RUNS} forwards (WebGPU: ${WEBGPU_RUNS}) after a warm-up, untrained weights; measured by scripts/bench.mjs.`,
-  results,
-  profiles,
-};
+// 7. Node, wasm, scaling with the input side: each family's smallest dense backbone, alone and under the heads
+const SCALING_SIZES = [224, 384, 512, 768, 1024];
+// `--scaling-sizes=224,384` re-measures those sizes and keeps the file's entries of the others
+const scalingArg = process.argv.find((a) => a.startsWith('--scaling-sizes='));
+const measureSizes = scalingArg ? scalingArg.slice(16).split(',').map(Number) : SCALING_SIZES;
+const DENSE = [
+  ['dat_pp_tiny_dense', 'DAT-T++'],
+  ['debi_tiny_seg', 'DeBiFormer-T'],
+  ['glnet_4g_dense', 'GLNet-4G'],
+];
+const SCALING_HEADS = [
+  [null, 'backbone', 3],
+  ['upernet_ade20k', 'UperNet', 1],
+  ['maskrcnn_coco', 'Mask R-CNN', 1],
+];
+const scaling = (old.scaling ?? []).filter((e) => !measureSizes.includes(e.size));
+const write = () =>
+  writeFileSync(
+    dataFile,
+    `${JSON.stringify({ ...old, ...dataOf(only.has('scaling') ? scaling : (old.scaling ?? [])) }, null, 2)}\n`,
+  );
+if (only.has('scaling'))
+  for (const size of measureSizes)
+    for (const [head, headLabel, runs] of SCALING_HEADS)
+      for (const [model, name] of DENSE) {
+        const entry = { model, label: name, head, headLabel, size, runs };
+        try {
+          const r = bench(model, 'wasm', runs, head ? ['--head', head] : [], {}, size);
+          Object.assign(entry, {
+            seconds: seconds(r.latencyMs.median),
+            spread: [seconds(r.latencyMs.min), seconds(r.latencyMs.max)],
+            gmacs: Number(r.gmacs.toFixed(2)),
+            peakMiB: Math.round(r.peakTensorBytes / 2 ** 20),
+            ...(r.detections !== undefined ? { detections: r.detections } : {}),
+          });
+          console.log(`scaling ${model}${head ? ` + ${head}` : ''} ${size}²: ${entry.seconds} s, ${entry.peakMiB} MiB`);
+        } catch (e) {
+          entry.error = String(e.stderr ?? e.message)
+            .trim()
+            .split('\n')
+            .at(-1);
+          console.log(`scaling ${model}${head ? ` + ${head}` : ''} ${size}²: ${entry.error}`);
+        }
+        scaling.push(entry);
+        scaling.sort((a, b) => a.size - b.size);
+        write();
+      }
+
+function dataOf(scalingResults) {
+  return {
+    title: 'Classification latency, 224×224, batch 1',
+    unit: 's',
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${cpuDevice}, ${Math.round(totalmem() / 2 ** 30)} GiB, no GPU unless a device column names one; ${nodeRuntime}, tfjs 4.22`,
+    command: `pnpm --filter @dynavit/docs bench (dynavit bench --model MODEL --backend BACKEND --size 224 --runs ${RUNS}; backend-web bench:browser)`,
+    note: `Median of ${RUNS} forwards (WebGPU: ${WEBGPU_RUNS}) after a warm-up, untrained weights; measured by scripts/bench.mjs.`,
+    results,
+    profiles,
+    scaling: scalingResults,
+    scalingNote:
+      'Node, wasm (one thread), batch 1, square inputs; median of 3 forwards for a backbone alone, 1 under a head, after a warm-up; ' +
+      'peak tensor memory of one pass, weights included; Mask R-CNN: the whole test path with 100 detections an image.',
+  };
+}
+
+const data = dataOf(only.has('scaling') ? scaling : (old.scaling ?? []));
 writeFileSync(dataFile, `${JSON.stringify(data, null, 2)}\n`);
 console.log(`wrote ${fileURLToPath(dataFile)}: ${results.length} results, ${profiles.length} profiles`);

@@ -24,6 +24,8 @@ import {
   parseBenchData,
   renderBenchCharts,
   renderBenchProfiles,
+  renderScalingCharts,
+  renderScalingTable,
   renderBenchTable,
   renderModelZoo,
   renderModelZooByFamily,
@@ -125,6 +127,10 @@ const bench = parseBenchData(readJson(join(docs, 'data', 'bench.json')));
 write(join(docs, 'generated', 'bench-chart.md'), `${renderBenchCharts(bench, macs.gmacs)}\n`);
 write(join(docs, 'generated', 'bench-table.md'), `${renderBenchTable(bench, macs.gmacs)}\n`);
 write(join(docs, 'generated', 'bench-profiles.md'), `${renderBenchProfiles(bench)}\n`);
+write(
+  join(docs, 'generated', 'bench-scaling.md'),
+  `${renderScalingCharts(bench.scaling ?? [])}\n\n${renderScalingTable(bench.scaling ?? [])}\n\n${bench.scalingNote ?? ''}\n`,
+);
 
 // ---- TypeDoc entry points --------------------------------------------------------------------------------
 const ABOUT = {

@@ -3,6 +3,7 @@
  * numbers (data/bench.json, written by `scripts/bench.mjs` from `dynavit bench` runs).
  */
 
+import { parseScaling, type ScalingEntry } from './scaling.js';
 import { codeName, escHtml } from './table-cells.js';
 
 export interface BenchResult {
@@ -53,6 +54,10 @@ export interface BenchData {
   note?: string;
   results: readonly BenchResult[];
   profiles?: readonly BenchProfile[];
+  /** latency and peak memory against the input side (see scaling.ts) */
+  scaling?: readonly ScalingEntry[];
+  /** how the scaling entries were measured */
+  scalingNote?: string;
 }
 
 /** Check the shape of a parsed bench.json; throws naming the first problem. */
@@ -78,6 +83,7 @@ export function parseBenchData(json: unknown): BenchData {
     if (typeof p.model !== 'string' || !(p.totalMs > 0) || !Array.isArray(p.kernels) || !Array.isArray(p.modules))
       fail(`profiles[${i}] needs model, totalMs > 0, kernels and modules`);
   });
+  parseScaling(d.scaling);
   return d as BenchData;
 }
 

@@ -22,6 +22,16 @@ export {
   type BenchProfileEntry,
 } from './bench.js';
 export {
+  growthExponent,
+  parseScaling,
+  renderScalingChart,
+  renderScalingCharts,
+  renderScalingTable,
+  scalingSeries,
+  type ScalingEntry,
+  type ScalingSeries,
+} from './scaling.js';
+export {
   apiProblems,
   compareApi,
   discoverApiEntries,
