@@ -4,7 +4,10 @@
  */
 
 import { parseScaling, type ScalingEntry } from './scaling.js';
+import { esc, FAMILY_COLOURS, niceMax } from './svg.js';
 import { codeName, escHtml } from './table-cells.js';
+
+export { niceMax };
 
 export interface BenchResult {
   /** registry name */
@@ -96,23 +99,6 @@ export function benchGroups(data: BenchData): { title: string; results: BenchRes
   }
   return [...groups].map(([title, results]) => ({ title, results }));
 }
-
-const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-/** A "nice" axis maximum (1, 2, 2.5, 5 × 10^k) at or above `v`. */
-export function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
-}
-
-const FAMILY_COLOURS: ReadonlyArray<[RegExp, string]> = [
-  [/^dat/, '#3c78d8'],
-  [/^debi/, '#e69138'],
-  [/^glnet/, '#6aa84f'],
-];
 
 /**
  * Horizontal bars, one per result, latency on the x axis; with `gmacs` (counted MACs per model) each

@@ -76,7 +76,9 @@ describe('scaling data', () => {
     expect(svg).toContain('points="121.7,248.0 294.7,92.0"');
     expect(svg).toContain('GLNET_Y + UPERNET_ADE20K');
     expect(svg).toContain('stroke-dasharray="7 4"');
-    expect(renderScalingCharts(sample).match(/<svg /g)).toHaveLength(2);
+    // backbones alone, under heads, memory
+    expect(renderScalingCharts(sample).match(/<svg /g)).toHaveLength(3);
+    expect(renderScalingCharts(sample.filter((e) => e.head === null)).match(/<svg /g)).toHaveLength(2);
     expect(renderScalingCharts([])).toBe('');
   });
 

@@ -4,6 +4,7 @@
  * data/bench.json (`scripts/bench.mjs`, part `scaling`). Each series also gets its growth exponent: the
  * least-squares slope of log(cost) against log(pixels), 1 for a cost linear in pixels, 2 for quadratic.
  */
+import { esc, FAMILY_COLOURS, niceMax } from './svg.js';
 import { codeName, escHtml } from './table-cells.js';
 
 export interface ScalingEntry {
@@ -98,22 +99,6 @@ export function growthExponent(entries: readonly ScalingEntry[], value: (e: Scal
   return sxx > 0 ? sxy / sxx : undefined;
 }
 
-const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-/** A "nice" axis maximum (1, 2, 2.5, 5 × 10^k) at or above `v`. */
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
-}
-
-const COLOURS: ReadonlyArray<[RegExp, string]> = [
-  [/^dat/, '#3c78d8'],
-  [/^debi/, '#e69138'],
-  [/^glnet/, '#6aa84f'],
-];
 const DASHES = ['', '7 4', '2 3', '10 3 2 3'];
 
 /**
@@ -124,7 +109,7 @@ export function renderScalingChart(
   series: readonly ScalingSeries[],
   opts: { title: string; unit: string; value: (e: ScalingEntry) => number | undefined },
 ): string {
-  const [left, right, top, plotW, plotH] = [64, 210, 40, 440, 260];
+  const [left, right, top, plotW, plotH] = [64, 240, 40, 440, 260];
   const width = left + plotW + right;
   const height = top + plotH + 52;
   const measured = series.flatMap((s) => s.entries.filter((e) => opts.value(e) !== undefined));
@@ -154,7 +139,7 @@ export function renderScalingChart(
     `<text x="16" y="${top + plotH / 2}" text-anchor="middle" fill="currentColor" fill-opacity="0.8" transform="rotate(-90 16 ${top + plotH / 2})">${esc(opts.unit)}</text>`,
   );
   series.forEach((s, i) => {
-    const colour = COLOURS.find(([re]) => re.test(s.model))?.[1] ?? '#888';
+    const colour = FAMILY_COLOURS.find(([re]) => re.test(s.model))?.[1] ?? '#888';
     const dash = DASHES[heads.indexOf(s.head) % DASHES.length]!;
     const pts = s.entries.filter((e) => opts.value(e) !== undefined);
     const name = `${s.label}${s.head ? ` + ${s.headLabel}` : ''}`;
@@ -176,12 +161,29 @@ export function renderScalingChart(
   return parts.join('\n');
 }
 
-/** The two charts: latency and peak memory against pixels. */
+/**
+ * The charts: latency of the backbones alone, latency under the heads (each on its own scale: a head
+ * costs several times its backbone), and peak memory of all, against pixels.
+ */
 export function renderScalingCharts(entries: readonly ScalingEntry[]): string {
   const series = scalingSeries(entries);
   if (series.length === 0) return '';
+  const alone = series.filter((s) => s.head === null);
+  const composed = series.filter((s) => s.head !== null);
+  const seconds = (e: ScalingEntry) => e.seconds;
   return [
-    renderScalingChart(series, { title: 'Latency against input size', unit: 's', value: (e) => e.seconds }),
+    ...(alone.length
+      ? [renderScalingChart(alone, { title: 'Backbone latency against input size', unit: 's', value: seconds })]
+      : []),
+    ...(composed.length
+      ? [
+          renderScalingChart(composed, {
+            title: 'Backbone + head latency against input size',
+            unit: 's',
+            value: seconds,
+          }),
+        ]
+      : []),
     renderScalingChart(series, {
       title: 'Peak tensor memory against input size',
       unit: 'MiB',

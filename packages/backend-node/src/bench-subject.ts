@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AttentionOverrides,
+  countMacs,
   type DenseBackbone,
   InvalidArgumentError,
   type Module,
@@ -164,6 +165,25 @@ export function benchSubject(
     backbone.dispose();
     throw e;
   }
+}
+
+/**
+ * The warm-up pass of `bench` (and of each `--workers` worker): compiles kernels, counts the MACs, and
+ * measures the peak tensor memory (weights included) of one pass.
+ */
+export async function warmUp(
+  subject: BenchSubject,
+  x: tf.Tensor4D,
+): Promise<{ macs: number; peakBytes: number; detections?: number }> {
+  let macs = 0;
+  let detections: number | undefined;
+  const prof = await tf.profile(async () => {
+    const counted = countMacs(() => subject.runSync(x));
+    macs = counted.macs;
+    detections = counted.result.detections;
+    await settle(counted.result.outputs);
+  });
+  return { macs, peakBytes: prof.peakBytes, ...(detections !== undefined ? { detections } : {}) };
 }
 
 /** Wait for the outputs' values (the backend has finished), then dispose them. */

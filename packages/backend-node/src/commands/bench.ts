@@ -12,8 +12,8 @@
  * segmentor's logits, or a detector's whole test path with 100 detections an image).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { countMacs, InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
-import { benchSubject, checkBenchSubject } from '../bench-subject.js';
+import { InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
+import { benchSubject, checkBenchSubject, warmUp } from '../bench-subject.js';
 import { checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { checkWorkersWithThreads, WorkerPool, workersOption } from '../pool.js';
@@ -116,15 +116,7 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
   const bar = progressBar(runs + 1, `bench ${name}`);
   try {
     // warm-up: compiles kernels, counts the MACs and measures the peak tensor memory
-    let macs = 0;
-    let detections: number | undefined;
-    const prof = await tf.profile(async () => {
-      const counted = countMacs(() => subject.runSync(x));
-      macs = counted.macs;
-      detections = counted.result.detections;
-      await Promise.all(counted.result.outputs.map((t) => t.data()));
-      tf.dispose(counted.result.outputs);
-    });
+    const { macs, peakBytes, detections } = await warmUp(subject, x);
     bar.update(1, 'warm-up');
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -150,7 +142,7 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
       latencyMs,
       imagesPerSecond: (1000 * batch) / median,
       gflopsPerSecond: (2 * macs) / (median / 1000) / 1e9,
-      peakTensorBytes: prof.peakBytes,
+      peakTensorBytes: peakBytes,
       rssBytes: process.memoryUsage().rss,
       ...(detections !== undefined ? { detections } : {}),
     };

@@ -5,10 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { countMacs } from '@dynavit/core';
 import { attentionOption } from '../attention-option.js';
 import { selectBackend } from '../backends.js';
-import { benchSubject } from '../bench-subject.js';
+import { benchSubject, warmUp } from '../bench-subject.js';
 import { createRegistry } from '../registry.js';
 
 export interface BenchWorkerData {
@@ -59,16 +58,13 @@ port.on('message', async (m: { type: 'task'; id: number; task: BenchWorkerTask }
     let reply: BenchWorkerReply;
     if (m.task.warmUp) {
       // as bench's own warm-up: MACs and peak tensor memory of one pass
-      let macs = 0;
-      let detections: number | undefined;
-      const prof = await tf.profile(async () => {
-        const counted = countMacs(() => subject.runSync(x));
-        macs = counted.macs;
-        detections = counted.result.detections;
-        await Promise.all(counted.result.outputs.map((t) => t.data()));
-        tf.dispose(counted.result.outputs);
-      });
-      reply = { times: [], macs, peakBytes: prof.peakBytes, ...(detections !== undefined ? { detections } : {}) };
+      const w = await warmUp(subject, x);
+      reply = {
+        times: [],
+        macs: w.macs,
+        peakBytes: w.peakBytes,
+        ...(w.detections !== undefined ? { detections: w.detections } : {}),
+      };
     } else {
       const times: number[] = [];
       for (let i = 0; i < m.task.runs; i++) times.push(await once());
