@@ -123,10 +123,24 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
   it('wraps BatchMatMul once, on wasm only, and puts the original back', () => {
     const original = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc;
     expect(registerFastKernels('cpu')).toEqual([]);
-    expect(registerFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV, tf.Transpose, tf.Sum]);
+    expect(registerFastKernels()).toEqual([
+      tf.BatchMatMul,
+      tf.Conv2DBackpropInput,
+      tf.SplitV,
+      tf.Transpose,
+      tf.Sum,
+      tf.Tile,
+    ]);
     expect(registerFastKernels()).toEqual([]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).not.toBe(original);
-    expect(unregisterFastKernels()).toEqual([tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV, tf.Transpose, tf.Sum]);
+    expect(unregisterFastKernels()).toEqual([
+      tf.BatchMatMul,
+      tf.Conv2DBackpropInput,
+      tf.SplitV,
+      tf.Transpose,
+      tf.Sum,
+      tf.Tile,
+    ]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).toBe(original);
     expect(unregisterFastKernels()).toEqual([]);
   });
@@ -280,6 +294,30 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
     unregisterFastKernels();
     expect(got).toEqual(want);
   });
+  // [shape, reps, dtype]: DeBiFormer's region masks (broadcastTo), every axis tiled, rank 1 and 5, int32
+  const tileCases: Array<[number[], number[], 'float32' | 'int32']> = [
+    [[49, 1, 49, 1], [1, 1, 1, 64], 'float32'],
+    [[49, 1, 49, 1], [1, 4, 1, 4], 'float32'],
+    [[2, 3, 4], [3, 2, 2], 'float32'],
+    [[7], [5], 'float32'],
+    [[2, 1, 3, 1, 2], [1, 3, 1, 20, 1], 'float32'],
+    [[3, 2], [2, 3], 'int32'],
+    [[3, 4], [1, 1], 'float32'],
+  ];
+  for (const [shape, reps, dtype] of tileCases)
+    it(`Tile [${shape}] by [${reps}] (${dtype}; block copies) = wasm's own kernel, exactly`, () => {
+      const run = () => {
+        const x = tf.tidy(() => tf.cast(tf.mul(tf.tensor(values(numel(shape), 31), shape), 100), dtype));
+        const y = tf.tile(x, reps);
+        const b = tf.tidy(() => tf.broadcastTo(tf.reshape(x, [1, ...shape]), [2, ...shape]));
+        const r = [y, b].map((t) => ({ shape: t.shape, dtype: t.dtype, data: Array.from(t.dataSync()) }));
+        tf.dispose([x, y, b]);
+        return r;
+      };
+      const { want, got } = againstOwnKernels(run);
+      expect(got).toEqual(want);
+    });
+
   it('collapsePermutation merges the axes a permutation keeps adjacent', () => {
     expect(collapsePermutation([2, 3, 4, 5], [0, 2, 3, 1])).toEqual({ shape: [2, 3, 20], perm: [0, 2, 1] });
     expect(collapsePermutation([64, 64, 3, 6, 16], [2, 0, 3, 1, 4])).toEqual({

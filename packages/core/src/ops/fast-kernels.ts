@@ -296,12 +296,50 @@ function blockSum(original: tf.KernelFunc, backendName: string): tf.KernelFunc {
   };
 }
 
+/**
+ * `Tile` (and so `broadcastTo`): wasm's kernel computes every output value's source index (~25 ns a
+ * value: DeBiFormer's region masks, [49, 1, 49, 1] to [49, 1, 49, 64], took 20 ms; a broadcast
+ * multiply by ones 1 ms). Here, axis by axis from the last, each block of the current array is copied
+ * `reps` times: block copies, no index arithmetic. float32 and int32; other dtypes take the kernel.
+ */
+function hostTile(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: Info };
+    const { reps } = args.attrs as unknown as tf.TileAttrs;
+    if (x.dtype !== 'float32' && x.dtype !== 'int32') return original(args);
+    const be = args.backend as tf.KernelBackend;
+    const src = be.readSync(x.dataId) as Float32Array | Int32Array;
+    let cur: Float32Array | Int32Array = src;
+    const shape = [...x.shape];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const r = reps[d]!;
+      if (r === 1) continue;
+      const block = prod(shape.slice(d)); // one index of the axes before d: [shape[d], ...inner]
+      const outer = cur.length / block;
+      const next = x.dtype === 'int32' ? new Int32Array(cur.length * r) : new Float32Array(cur.length * r);
+      for (let o = 0; o < outer; o++) {
+        const from = o * block;
+        for (let k = 0; k < r; k++) {
+          const to = (o * r + k) * block;
+          if (block < 16) for (let i = 0; i < block; i++) next[to + i] = cur[from + i]!;
+          else next.set(cur.subarray(from, from + block), to);
+        }
+      }
+      cur = next;
+      shape[d]! *= r;
+    }
+    if (cur === src) cur = src.slice();
+    return { dataId: be.write(cur, shape, x.dtype), shape, dtype: x.dtype };
+  };
+}
+
 const FAST_KERNELS: Record<string, (original: tf.KernelFunc, backendName: string) => tf.KernelFunc> = {
   [tf.BatchMatMul]: splitBatchMatMul,
   [tf.Conv2DBackpropInput]: col2imBackpropInput,
   [tf.SplitV]: hostSplitV,
   [tf.Transpose]: collapsedTranspose,
   [tf.Sum]: blockSum,
+  [tf.Tile]: hostTile,
 };
 
 /**
