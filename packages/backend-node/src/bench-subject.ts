@@ -9,10 +9,12 @@
  *   and proposals, RoI heads, NMS and, for Mask R-CNN, the mask branch with its masks pasted at the
  *   input size.
  *
- * Untrained weights leave a detector's data-dependent part empty: no box scores above the 0.05
- * threshold, so NMS has nothing to sort and the mask branch never runs. The bench therefore makes class 0
- * certain (its classifier bias), so every image carries the official maximum of 100 detections through
- * NMS and the mask branch, as a trained model does on a busy image. `detections` says how many there were.
+ * Untrained (zero) weights make a detector's data-dependent part degenerate: Mask R-CNN scores every
+ * class 1/81, below the 0.05 threshold, so NMS has nothing to sort and the mask branch never runs;
+ * RetinaNet scores every class 0.5, so every anchor of every class passes. The bench therefore makes
+ * class 0 certain and every other class impossible (the box classifier's bias), so every image carries
+ * the official maximum of 100 detections through NMS and the mask branch, as a trained model does on a
+ * busy image. `detections` (from the warm-up pass) says how many there were.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -62,7 +64,7 @@ export interface BenchPass {
 /** The registered heads `--head` takes. */
 export const BENCH_HEADS = Object.keys(headVariants) as HeadVariantName[];
 
-/** A logit that makes its class certain: sigmoid / softmax of it against zeros is ≥ 0.9999. */
+/** A logit that makes its class certain (sigmoid, or softmax against −CERTAIN: ≥ 0.9999), and its negative impossible. */
 const CERTAIN = 12;
 
 /** A typed error unless `bench --model NAME [--head HEAD]` names something to time (builds nothing). */
@@ -197,9 +199,9 @@ async function settle(outputs: tf.Tensor[]): Promise<BenchPass> {
 }
 
 /**
- * Set the box classifier's bias so class 0 is certain everywhere (see the module comment): Mask R-CNN's
- * `fc_cls` (softmax over the classes and the background, last), RetinaNet's `retina_cls` (a sigmoid per
- * anchor and class, channel a·C + c).
+ * Set the box classifier's bias so class 0 is certain and every other class impossible (see the module
+ * comment): Mask R-CNN's `fc_cls` (softmax over the classes and the background, last), RetinaNet's
+ * `retina_cls` (a sigmoid per anchor and class, channel a·C + c).
  */
 function makeClassZeroCertain(det: Detector): void {
   const key = det
@@ -208,7 +210,7 @@ function makeClassZeroCertain(det: Detector): void {
     .find((k) => k.endsWith('.fc_cls.bias') || k.endsWith('.retina_cls.bias'));
   if (key === undefined) throw new InvalidArgumentError(`the ${det.head.constructor.name} has no box classifier bias`);
   const rows = det.stateDictShapes().find(([k]) => k === key)![1][0]!;
-  const data = new Float32Array(rows);
+  const data = new Float32Array(rows).fill(-CERTAIN);
   if (key.endsWith('.fc_cls.bias')) data[0] = CERTAIN;
   else for (let i = 0; i < rows; i += det.numClasses) data[i] = CERTAIN;
   const sd: StateDict = new Map([[key, { dtype: 'F32', shape: [rows], data }]]);

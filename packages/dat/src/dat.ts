@@ -315,7 +315,7 @@ export class DAttentionBaseline extends Module implements Attention2d {
       const qh = heads(q, H * W); // [B·M,HW,hc]
       addMacs(2 * B * M * H * W * Ns * hc); // q·k and attn·v
       // query rows per pass: all of them, unless the [B·M, rows·W, Ns] logits or the position bias's
-      // row products ([B·M, Ns, rows, 2W − 1]) would pass ATTENTION_CHUNK_ELEMENTS; each query row's softmax
+      // row products ([B·M, Ns, rows, Tw], Tw the table's width) would pass the chunk size; each query row's softmax
       // and product are independent of the others, so the chunks give the same rows (one pass when the
       // intermediates are asked for)
       const perRow = B * M * Ns * Math.max(W, this.rpeTable ? this.rpeTable.value.shape[2]! : 0);
@@ -427,8 +427,9 @@ export class DAttentionBaseline extends Module implements Attention2d {
 /**
  * The largest attention logit tensor (elements; 64 MiB of float32) one pass of the deformable attention
  * builds: above it the queries go in chunks of rows. DAT-T++ at 1024² has [2 heads, 65,536 queries,
- * 4,096 keys] in stage 0 (2 GiB, and the position bias as much again): without chunks it cannot run in
- * wasm's 4 GiB.
+ * 1,024 keys] of logits in stage 0 (512 MiB, and several more tensors that size while the position bias
+ * is added and the softmax taken); at 768² a forward peaked at 2,054 MiB of tensors without chunks and
+ * 906 MiB with them.
  */
 export const ATTENTION_CHUNK_ELEMENTS = 1 << 24;
 

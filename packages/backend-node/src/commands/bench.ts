@@ -44,7 +44,7 @@ export interface BenchResult {
   gflopsPerSecond: number;
   peakTensorBytes: number;
   rssBytes: number;
-  /** a detection head: detections per image of the timed passes (see `--head`) */
+  /** a detection head: detections per image of the warm-up pass (see `--head`) */
   detections?: number;
 }
 

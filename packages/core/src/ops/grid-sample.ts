@@ -211,9 +211,9 @@ function gridSampleHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
       const dn = f(iy - y0);
       const ds = f(1 - dn);
       acc.fill(0);
-      // ((nw + ne) + sw) + se, each corner skipped outside the map (its weight is 0)
+      // ((nw + ne) + sw) + se, a corner outside the map skipped (the composite multiplies it by 0)
       const corner = (cx: number, cy: number, weight: number) => {
-        if (cx < 0 || cy < 0 || cx >= w || cy >= h || weight === 0) return;
+        if (cx < 0 || cy < 0 || cx >= w || cy >= h) return;
         const o = ((b * h + cy) * w + cx) * c;
         for (let ch = 0; ch < c; ch++) acc[ch] = f(acc[ch]! + f(x[o + ch]! * weight));
       };

@@ -371,7 +371,7 @@ export interface NeighborhoodQKVOptions extends NeighborhoodOptions {
  * `qkv` [B, H, W, 3·M·D] with channels ordered (3, M, D) (torch `reshape(B, H, W, 3, M, D)`), q scaled
  * by `scale`, `rpb` [M, 2k−1, 2k−1] or null → [B, H, W, M·D] (heads merged back, channels (M, D)).
  * The composite path transposes to heads-first, runs {@link neighborhoodAttention2d} and transposes
- * back; the fused kernel (cpu, wasm, inference) reads and writes the channels-last layout directly.
+ * back; the fused kernel (cpu, wasm, webgpu; inference) reads and writes the channels-last layout directly.
  */
 export function neighborhoodAttentionFromQKV(
   qkv: tf.Tensor4D,
