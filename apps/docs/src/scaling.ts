@@ -209,7 +209,7 @@ export function renderScalingTable(entries: readonly ScalingEntry[]): string {
     const cells = sizes.map((size) => {
       const e = s.entries.find((v) => v.size === size);
       if (!e) return '';
-      if (e.error !== undefined) return escHtml(e.error.replace(/^dynavit: /, '')).replace(/\|/g, '\\|');
+      if (e.error !== undefined) return escHtml(e.error.replace(/^dynavit: /, ''));
       return `${e.seconds} s · ${e.peakMiB} MiB`;
     });
     return [
