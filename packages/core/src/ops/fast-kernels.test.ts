@@ -121,26 +121,13 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
   });
 
   it('wraps BatchMatMul once, on wasm only, and puts the original back', () => {
+    const WRAPPED = [tf.BatchMatMul, tf.Conv2DBackpropInput, tf.SplitV, tf.Transpose, tf.Sum, tf.Tile];
     const original = tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc;
     expect(registerFastKernels('cpu')).toEqual([]);
-    expect(registerFastKernels()).toEqual([
-      tf.BatchMatMul,
-      tf.Conv2DBackpropInput,
-      tf.SplitV,
-      tf.Transpose,
-      tf.Sum,
-      tf.Tile,
-    ]);
+    expect(registerFastKernels()).toEqual(WRAPPED);
     expect(registerFastKernels()).toEqual([]);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).not.toBe(original);
-    expect(unregisterFastKernels()).toEqual([
-      tf.BatchMatMul,
-      tf.Conv2DBackpropInput,
-      tf.SplitV,
-      tf.Transpose,
-      tf.Sum,
-      tf.Tile,
-    ]);
+    expect(unregisterFastKernels()).toEqual(WRAPPED);
     expect(tf.getKernel(tf.BatchMatMul, 'wasm')!.kernelFunc).toBe(original);
     expect(unregisterFastKernels()).toEqual([]);
   });
