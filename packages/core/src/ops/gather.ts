@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertRank, fmtShape } from './assert.js';
-import { writeFloat32 } from './kernel-scope.js';
+import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 /**
  * Indices of the k largest entries along the last axis, sorted by descending value (torch
@@ -46,7 +46,7 @@ function checkIndices(op: string, x: tf.Tensor, idx: tf.Tensor, idxRank: number)
  * gather gradient (UnsortedSegmentSum: cpu/webgl/webgpu, not wasm). Internal: callers check arguments.
  */
 function batchGather(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
-  if (x.dtype === 'float32' && useFusedGather())
+  if (x.dtype === 'float32' && useFusedKernels(FUSED_GATHER))
     return tf.engine().runKernel(GATHER_ROWS_KERNEL, { x, idx }, {}) as tf.Tensor;
   return tf.tidy(() => {
     const [b, n] = x.shape as [number, number];
@@ -62,15 +62,10 @@ function batchGather(x: tf.Tensor, idx: tf.Tensor): tf.Tensor {
  * two KV gathers took ~75 ms of a 224² forward that way.
  */
 export const GATHER_ROWS_KERNEL = 'DynavitGatherRows';
-const FUSED_GATHER_BACKENDS = new Set(['cpu', 'wasm']);
-
-function useFusedGather(): boolean {
-  const backend = tf.getBackend();
-  if (!FUSED_GATHER_BACKENDS.has(backend) || tf.engine().state.gradientDepth > 0) return false;
-  if (!tf.getKernel(GATHER_ROWS_KERNEL, backend))
-    tf.registerKernel({ kernelName: GATHER_ROWS_KERNEL, backendName: backend, kernelFunc: gatherRowsHost });
-  return true;
-}
+const FUSED_GATHER: Record<string, Record<string, tf.KernelFunc>> = {
+  cpu: { [GATHER_ROWS_KERNEL]: gatherRowsHost },
+  wasm: { [GATHER_ROWS_KERNEL]: gatherRowsHost },
+};
 
 /** x [B, N, ...rest] float32, idx int32 [B, ...J] → [B, ...J, ...rest]; an index outside [0, N) throws. */
 function gatherRowsHost({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {

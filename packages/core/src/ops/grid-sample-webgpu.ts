@@ -4,9 +4,7 @@
  * weights zeroed outside the map, ((nw + ne) + sw) + se). The composite of `grid-sample.ts` is the
  * reference it is tested against (backend-node's WebGPU suite, on Dawn).
  */
-import { type WebGPUProgramLike, wgslFloat } from './webgpu-program.js';
-
-const WORKGROUP = 64;
+import { flatDispatch, type WebGPUProgramLike, wgslFloat } from './webgpu-program.js';
 
 /** input [N, H, W, C], grid [N, Ho, Wo, 2] (x, y) → [N, Ho, Wo, C]. */
 export function gridSampleProgram(
@@ -30,10 +28,7 @@ export function gridSampleProgram(
     variableNames: ['input', 'grid'],
     outputShape,
     shaderKey: `dynavitGridSample_${inputShape.join('x')}_${gridShape.join('x')}_${alignCorners ? 1 : 0}${border ? 1 : 0}`,
-    dispatchLayout: { x: [0, 1, 2, 3] },
-    dispatch: [Math.ceil(size / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    size: true,
+    ...flatDispatch(outputShape, size),
     getUserCode: () => `
       const GS_H = ${h};
       const GS_W = ${w};

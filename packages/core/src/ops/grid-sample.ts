@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, assertRank, fmtShape } from './assert.js';
 import { gridSampleProgram } from './grid-sample-webgpu.js';
-import { writeFloat32 } from './kernel-scope.js';
+import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
 import { stopGradient } from './stop-gradient.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -76,9 +76,9 @@ export function gridSample(input: tf.Tensor4D, grid: tf.Tensor4D, options: GridS
   if (padding !== 'zeros' && padding !== 'border')
     throw new InvalidArgumentError(`${OP}: paddingMode must be 'zeros' or 'border', got '${String(padding)}'`);
   const [, ho, wo] = grid.shape;
-  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedGridSample());
+  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernels(FUSED_GRID_SAMPLE));
   if (fused) {
-    if (!useFusedGridSample(true))
+    if (!useFusedKernels(FUSED_GRID_SAMPLE, true))
       throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);
     const attrs = { alignCorners: options.alignCorners, border: padding === 'border' } as unknown as tf.NamedAttrMap;
     return tf.engine().runKernel(GRID_SAMPLE_KERNEL, { input, grid }, attrs) as tf.Tensor4D;
@@ -151,24 +151,6 @@ function clampIndex(v: tf.Tensor, size: number): tf.Tensor {
   return tf.cast(tf.clipByValue(v, 0, size - 1), 'int32');
 }
 
-const FUSED_BACKENDS = new Set(['cpu', 'wasm', 'webgpu']);
-
-/**
- * Whether the fused kernel runs here: cpu, wasm or webgpu, and no gradient being recorded (unless
- * `anyway`: asked for explicitly). Registers it.
- */
-function useFusedGridSample(anyway = false): boolean {
-  const backend = tf.getBackend();
-  if (!FUSED_BACKENDS.has(backend) || (!anyway && tf.engine().state.gradientDepth > 0)) return false;
-  if (!tf.getKernel(GRID_SAMPLE_KERNEL, backend))
-    tf.registerKernel({
-      kernelName: GRID_SAMPLE_KERNEL,
-      backendName: backend,
-      kernelFunc: backend === 'webgpu' ? gridSampleWebGPU : gridSampleHost,
-    });
-  return true;
-}
-
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 function gridSampleWebGPU({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
@@ -225,3 +207,10 @@ function gridSampleHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     }
   return writeFloat32(be, out, [n, ho, wo, c]);
 }
+
+/** The fused kernel per backend (cpu, wasm: the host loop; webgpu: the WGSL shader). */
+const FUSED_GRID_SAMPLE: Record<string, Record<string, tf.KernelFunc>> = {
+  cpu: { [GRID_SAMPLE_KERNEL]: gridSampleHost },
+  wasm: { [GRID_SAMPLE_KERNEL]: gridSampleHost },
+  webgpu: { [GRID_SAMPLE_KERNEL]: gridSampleWebGPU },
+};

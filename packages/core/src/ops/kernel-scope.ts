@@ -2,7 +2,7 @@
  * Helpers for kernels written over other kernels of the same backend (`gradient-kernels.ts`,
  * `fast-kernels.ts`): call a kernel function, keep its intermediate outputs, free them all at the end.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 type Info = tf.TensorInfo;
 
@@ -32,4 +32,22 @@ export function kernelScope(backend: tf.KernelBackend): KernelScope {
 /** A float32 output written to the backend. */
 export function writeFloat32(backend: tf.KernelBackend, values: Float32Array, shape: number[]): Info {
   return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
+}
+
+/**
+ * A fused kernel's switch: whether the current backend has a version of it (`byBackend`: backend →
+ * kernel name → function) and no gradient is being recorded (unless `underGradient`: asked for
+ * explicitly; fused kernels have no gradient, so training takes the composite). Registers the backend's
+ * kernels on first use.
+ */
+export function useFusedKernels(
+  byBackend: Readonly<Record<string, Readonly<Record<string, tf.KernelFunc>>>>,
+  underGradient = false,
+): boolean {
+  const backend = tf.getBackend();
+  const kernels = byBackend[backend];
+  if (!kernels || (!underGradient && tf.engine().state.gradientDepth > 0)) return false;
+  for (const [kernelName, kernelFunc] of Object.entries(kernels))
+    if (!tf.getKernel(kernelName, backend)) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
+  return true;
 }

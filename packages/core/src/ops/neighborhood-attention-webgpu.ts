@@ -9,7 +9,7 @@
  *
  * Core does not depend on `@tensorflow/tfjs-backend-webgpu` (see webgpu-program.ts).
  */
-import { type WebGPUProgramLike, wgslFloat } from './webgpu-program.js';
+import { flatDispatch, type WebGPUProgramLike, wgslFloat } from './webgpu-program.js';
 
 /**
  * Where q, k, v and the output sit in their buffers, in elements: the offset of (b, m, pos) is
@@ -24,8 +24,6 @@ export interface NaWebGPULayout {
   inStrides: readonly [number, number, number];
   outStrides: readonly [number, number, number];
 }
-
-const WORKGROUP = 64;
 
 /** The shader program for a [B, M, H, W, D] attention with window k, dilation, scale, optional rpb. */
 export function neighborhoodAttentionProgram(
@@ -49,10 +47,7 @@ export function neighborhoodAttentionProgram(
     variableNames: [...(layout.fusedQKV ? ['qkv'] : ['q', 'k', 'v']), ...(hasRpb ? ['rpb'] : [])],
     outputShape,
     shaderKey: `dynavitNeighborhoodAttention_${key}`,
-    dispatchLayout: { x: outputShape.map((_, i) => i) },
-    dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    size: true,
+    ...flatDispatch(outputShape, invocations),
     getUserCode: () => `
       const NA_M = ${m};
       const NA_H = ${h};

@@ -38,7 +38,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
-import { writeFloat32 } from './kernel-scope.js';
+import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
 import { neighborhoodAttentionProgram } from './neighborhood-attention-webgpu.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -126,7 +126,6 @@ function tables2d(h: number, w: number, k: number, d: number): Tables2d {
 /** The fused kernels' names (registered for cpu, wasm and webgpu on first use). */
 export const NEIGHBORHOOD_ATTENTION_KERNEL = 'DynavitNeighborhoodAttention2D';
 export const NEIGHBORHOOD_ATTENTION_QKV_KERNEL = 'DynavitNeighborhoodAttention2DQKV';
-const FUSED_BACKENDS = new Set(['cpu', 'wasm', 'webgpu']);
 
 /** Where (b, m, position) of q, k, v and the output sit in their host arrays (d is contiguous). */
 interface NaLayout {
@@ -309,23 +308,20 @@ const FUSED_WEBGPU: Record<string, tf.KernelFunc> = {
   },
 };
 
-/**
- * Whether the fused kernels can run here: a cpu, wasm or webgpu backend, no gradient being recorded.
- * Registers them.
- */
-function useFusedKernel(): boolean {
-  const backend = tf.getBackend();
-  if (!FUSED_BACKENDS.has(backend) || tf.engine().state.gradientDepth > 0) return false;
-  for (const [kernelName, kernelFunc] of Object.entries(backend === 'webgpu' ? FUSED_WEBGPU : FUSED))
-    if (!tf.getKernel(kernelName, backend)) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
-  return true;
-}
+/** The fused kernels per backend: the host loops on cpu and wasm, the WGSL shader on webgpu. */
+const FUSED_BY_BACKEND: Record<string, Record<string, tf.KernelFunc>> = {
+  cpu: FUSED,
+  wasm: FUSED,
+  webgpu: FUSED_WEBGPU,
+};
+
+/** Whether the fused kernels can run here: a cpu, wasm or webgpu backend, no gradient being recorded. */
+const useFusedKernel = (): boolean => useFusedKernels(FUSED_BY_BACKEND);
 
 function requireFusedBackend(op: string): void {
   const backend = tf.getBackend();
-  if (!FUSED_BACKENDS.has(backend))
+  if (!useFusedKernels(FUSED_BY_BACKEND, true))
     throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu, wasm and webgpu, not ${backend}`);
-  useFusedKernel();
 }
 
 /**

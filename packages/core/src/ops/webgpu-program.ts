@@ -25,6 +25,24 @@ interface WebGPUBackendLike {
   runWebGPUProgram(program: WebGPUProgramLike, inputs: tf.TensorInfo[], outputDtype: 'float32'): tf.TensorInfo;
 }
 
+const WORKGROUP = 64;
+
+/**
+ * The dispatch fields of a program with one invocation per `invocations` work items over a flat index
+ * (`main(index)`, 64 per workgroup; tfjs reshapes a dispatch over the 65,535 limit), and `uniforms.size`.
+ */
+export function flatDispatch(
+  outputShape: readonly number[],
+  invocations: number,
+): Pick<WebGPUProgramLike, 'dispatchLayout' | 'dispatch' | 'workgroupSize' | 'size'> {
+  return {
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [Math.ceil(invocations / WORKGROUP), 1, 1],
+    workgroupSize: [WORKGROUP, 1, 1],
+    size: true,
+  };
+}
+
 /** Run `program` on the WebGPU backend `backend` (a kernel function's `backend`). */
 export function runWebGPUProgram(backend: unknown, program: WebGPUProgramLike, inputs: tf.TensorInfo[]): tf.TensorInfo {
   return (backend as WebGPUBackendLike).runWebGPUProgram(program, inputs, 'float32');
