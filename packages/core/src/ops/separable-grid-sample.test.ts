@@ -33,17 +33,82 @@ describe.each(['cpu', 'wasm'])('separableGridSample on %s', (backend) => {
     // ±1.3: some samples fall (partly or wholly) outside the table and must get zero weights there
     const gy = tf.randomUniform([n, hq, p], -1.3, 1.3, 'float32', 2) as tf.Tensor3D;
     const gx = tf.randomUniform([n, wq, p], -1.3, 1.3, 'float32', 3) as tf.Tensor3D;
-    const before = tf.memory().numTensors;
-    const out = separableGridSample(input, gy, gx, { alignCorners });
-    expect(tf.memory().numTensors).toBe(before + 1);
-    expect(out.shape).toEqual([n, c, hq * wq, p]);
     const ref = reference(input, gy, gx, alignCorners);
-    expect(maxAbs(out, ref)).toBeLessThan(2e-6);
+    for (const path of ['fused', 'composite'] as const) {
+      const before = tf.memory().numTensors;
+      const out = separableGridSample(input, gy, gx, { alignCorners, path });
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(out.shape).toEqual([n, c, hq * wq, p]);
+      expect(maxAbs(out, ref), path).toBeLessThan(2e-6);
+      out.dispose();
+    }
     // not a vacuous match: some samples are inside and non-zero, some wholly outside and zero
     const r = ref.dataSync();
     expect(r.some((v) => Math.abs(v) > 0.1)).toBe(true);
     expect(r.some((v) => v === 0)).toBe(true);
-    tf.dispose([input, gy, gx, out, ref]);
+    tf.dispose([input, gy, gx, ref]);
+  });
+
+  it('runs the fused kernel by default, also under a gradient, and its gradients equal the composite’s', async () => {
+    await tf.setBackend(backend);
+    const [nt, n, th, tw, c, hq, wq, p] = [2, 4, 11, 9, 3, 5, 6, 7];
+    const input = tf.randomNormal([nt, th, tw, c], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const gy = tf.randomUniform([n, hq, p], -1.2, 1.2, 'float32', 12) as tf.Tensor3D;
+    const gx = tf.randomUniform([n, wq, p], -1.2, 1.2, 'float32', 13) as tf.Tensor3D;
+    const w = tf.randomNormal([n, c, hq * wq, p], 0, 1, 'float32', 14);
+    for (const alignCorners of [true, false]) {
+      const loss = (path?: 'composite') => (t: tf.Tensor, y: tf.Tensor, x: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            separableGridSample(t as tf.Tensor4D, y as tf.Tensor3D, x as tf.Tensor3D, {
+              alignCorners,
+              ...(path ? { path } : {}),
+            }),
+            w,
+          ),
+        ) as tf.Scalar;
+      const before = tf.memory().numTensors;
+      const profile = await tf.profile(() => tf.dispose(tf.grads(loss())([input, gy, gx])));
+      const names = profile.kernels.map((k) => k.name);
+      expect(names).toContain('DynavitSeparableGridSample');
+      expect(names).toContain('DynavitSeparableGridSampleGrad');
+      expect(names).not.toContain('BatchMatMul');
+      const fast = tf.grads(loss())([input, gy, gx]);
+      const ref = tf.grads(loss('composite'))([input, gy, gx]);
+      for (let k = 0; k < 3; k++) {
+        const scale = tf.tidy(() => tf.max(tf.abs(ref[k]!)).dataSync()[0]!);
+        expect(scale, `grad ${k} is not vacuous`).toBeGreaterThan(0.1);
+        expect(maxAbs(fast[k]!, ref[k]!), `grad ${k}, alignCorners ${alignCorners}`).toBeLessThan(1e-4 * scale);
+      }
+      tf.dispose([...fast, ...ref]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    tf.dispose([input, gy, gx, w]);
+  });
+
+  it('fused: the grid gradient at an exact tap is the slope towards the next row or column (torch’s floor)', async () => {
+    await tf.setBackend(backend);
+    // one 3×3 table, one channel: t[y][x] = 10·y + x², sampled at (y, x) = (1, 1) exactly and at (1.5, 0.25)
+    const table = tf.tensor4d([0, 1, 4, 10, 11, 14, 20, 21, 24], [1, 3, 3, 1]);
+    // alignCorners: u = (g + 1)·(3 − 1)/2 = g + 1, so dU/dg = 1
+    const gy = tf.tensor3d([0, 0.5], [1, 1, 2]); // u_y = 1 (an exact tap), 1.5
+    const gx = tf.tensor3d([0, -0.75], [1, 1, 2]); // u_x = 1 (an exact tap), 0.25
+    const [dT, dGy, dGx] = tf.grads((t: tf.Tensor, y: tf.Tensor, x: tf.Tensor) =>
+      tf.sum(
+        separableGridSample(t as tf.Tensor4D, y as tf.Tensor3D, x as tf.Tensor3D, {
+          alignCorners: true,
+          path: 'fused',
+        }),
+      ),
+    )([table, gy, gx]);
+    // point 0 at (1, 1): value t[1][1]; d/dy = t[2][1] − t[1][1] = 10; d/dx = t[1][2] − t[1][1] = 3
+    // point 1 at (1.5, 0.25): rows 1, 2 (½ each), columns 0, 1 (¾, ¼);
+    //   d/dy = ¾·(t[2][0] − t[1][0]) + ¼·(t[2][1] − t[1][1]) = 10; d/dx = ½·(t[1][1] − t[1][0]) + ½·(t[2][1] − t[2][0]) = 1
+    expect(Array.from(dGy!.dataSync())).toEqual([10, 10]);
+    expect(Array.from(dGx!.dataSync())).toEqual([3, 1]);
+    // the table's gradient: 1 at (1, 1) from point 0, the 4 taps' weights from point 1
+    expect(Array.from(dT!.dataSync())).toEqual([0, 0, 0, 3 / 8, 1 + 1 / 8, 0, 3 / 8, 1 / 8, 0]);
+    tf.dispose([table, gy, gx, dT!, dGy!, dGx!]);
   });
 
   it('names a bad shape', async () => {

@@ -17,8 +17,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertDim, assertRank } from './assert.js';
+import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 const OP = 'separableGridSample';
+
+/** The fused kernel's name (cpu and wasm: a host loop over the 4 taps of each sample). */
+export const SEPARABLE_GRID_SAMPLE_KERNEL = 'DynavitSeparableGridSample';
+/** Its backward kernel: the gradients w.r.t. the tables and both grids in one pass. */
+export const SEPARABLE_GRID_SAMPLE_GRAD_KERNEL = 'DynavitSeparableGridSampleGrad';
 
 /** Unnormalised coordinate as `gridSample` computes it (torch's grid_sampler_compute_source_index). */
 function unnormalize(g: tf.Tensor, size: number, alignCorners: boolean): tf.Tensor {
@@ -49,6 +55,14 @@ export function separableColumnWeights(gridX: tf.Tensor3D, tw: number, alignCorn
   });
 }
 
+export interface SeparableGridSampleOptions {
+  alignCorners: boolean;
+  /** the composite path's column weights, built once by the caller ({@link separableColumnWeights}) */
+  columns?: tf.Tensor3D;
+  /** 'fused' (cpu, wasm) or 'composite'; default: fused on cpu and wasm, composite elsewhere */
+  path?: 'fused' | 'composite';
+}
+
 /**
  * `gridSample(input, grid, { paddingMode: 'zeros' })` on the separable grid
  * grid[n, i·Wq + j, p] = (x = gridX[n, j, p], y = gridY[n, i, p]), returned channels-first.
@@ -61,13 +75,19 @@ export function separableColumnWeights(gridX: tf.Tensor3D, tw: number, alignCorn
  * `columns`: the column weights from {@link separableColumnWeights} of the same gridX, built once by the
  * caller (then gridX only gives the shapes).
  *
- * Differentiable w.r.t. the input and both grids (matMul, abs, relu; no gather).
+ * Two paths, equal to rounding (tested one against the other, values and gradients):
+ * - 'fused' (cpu, wasm; the default there, also under a gradient): one host-loop kernel that reads the 4
+ *   taps of each sample, N·Hq·Wq·P·C·4 multiplications, with a backward kernel for the gradients
+ *   w.r.t. the tables and both grids. `columns` is not needed there (the kernel reads gridX).
+ * - 'composite' (every other backend): the two matMuls, differentiable through matMul, abs and relu.
+ *   At a coordinate that is exactly an integer its grid gradient is 0 (the hat's kink) where torch's
+ *   grid_sample and the fused kernel take the one-sided slope towards the next row or column.
  */
 export function separableGridSample(
   input: tf.Tensor4D,
   gridY: tf.Tensor3D,
   gridX: tf.Tensor3D,
-  options: { alignCorners: boolean; columns?: tf.Tensor3D },
+  options: SeparableGridSampleOptions,
 ): tf.Tensor4D {
   assertRank(OP, 'input', input, 4);
   assertRank(OP, 'gridY', gridY, 3);
@@ -83,6 +103,14 @@ export function separableGridSample(
     throw new InvalidArgumentError(
       `${OP}: input and grids must be float32, got ${input.dtype}, ${gridY.dtype}, ${gridX.dtype}`,
     );
+  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernels(FUSED_SEPARABLE, true));
+  if (fused) {
+    if (!useFusedKernels(FUSED_SEPARABLE, true))
+      throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu and wasm, not ${tf.getBackend()}`);
+    registerSeparableGradient();
+    const attrs = { alignCorners: options.alignCorners } as unknown as tf.NamedAttrMap;
+    return tf.engine().runKernel(SEPARABLE_GRID_SAMPLE_KERNEL, { input, gridY, gridX }, attrs) as tf.Tensor4D;
+  }
   return tf.tidy(() => {
     // row weights, points outermost: [N, P·Hq, Th]
     const uy = unnormalize(tf.transpose(gridY, [0, 2, 1]), th, options.alignCorners) as tf.Tensor3D; // [N,P,Hq]
@@ -101,5 +129,227 @@ export function separableGridSample(
     // then columns: [N·P, C·Hq, Tw] @ [N·P, Tw, Wq] → [N, P, C·Hq·Wq] → [N, C·Hq·Wq, P]
     const out = tf.transpose(tf.reshape(tf.matMul(a, kxT), [n, p, c * hq * wq]), [0, 2, 1]);
     return tf.reshape(out, [n, c, hq * wq, p]) as tf.Tensor4D;
+  });
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** The sizes and per-axis taps shared by the forward and backward host loops. */
+interface Taps {
+  nt: number;
+  th: number;
+  tw: number;
+  c: number;
+  n: number;
+  hq: number;
+  wq: number;
+  p: number;
+  /** for each (n, q, p) of a grid [N, Q, P]: the lower tap, its weight and the upper tap's weight */
+  y0: Int32Array;
+  yw0: Float32Array;
+  yw1: Float32Array;
+  x0: Int32Array;
+  xw0: Float32Array;
+  xw1: Float32Array;
+  /** dU/dg of the unnormalisation along y and x */
+  sy: number;
+  sx: number;
+}
+
+/** Unnormalise each coordinate and split it into its lower tap and the two hat weights (1 − frac, frac). */
+function taps(g: Float32Array, size: number, alignCorners: boolean) {
+  const f = Math.fround;
+  const lo = new Int32Array(g.length);
+  const w0 = new Float32Array(g.length);
+  const w1 = new Float32Array(g.length);
+  const half = f((size - 1) / 2);
+  const halfSize = f(size / 2);
+  for (let i = 0; i < g.length; i++) {
+    // unnormalize() of the composite, in float32
+    const u = alignCorners ? f(f(g[i]! + 1) * half) : f(f(f(g[i]! + 1) * halfSize) - 0.5);
+    const k = Math.floor(u);
+    const frac = f(u - k);
+    lo[i] = k;
+    w0[i] = f(1 - frac);
+    w1[i] = frac;
+  }
+  return { lo, w0, w1 };
+}
+
+function readTaps(be: tf.KernelBackend, inputs: Record<string, tf.TensorInfo>, alignCorners: boolean): Taps {
+  const { input, gridY, gridX } = inputs as Record<'input' | 'gridY' | 'gridX', tf.TensorInfo>;
+  const [nt, th, tw, c] = input.shape as [number, number, number, number];
+  const [n, hq, p] = gridY.shape as [number, number, number];
+  const wq = gridX.shape[1]!;
+  const y = taps(be.readSync(gridY.dataId) as Float32Array, th, alignCorners);
+  const x = taps(be.readSync(gridX.dataId) as Float32Array, tw, alignCorners);
+  return {
+    nt,
+    th,
+    tw,
+    c,
+    n,
+    hq,
+    wq,
+    p,
+    y0: y.lo,
+    yw0: y.w0,
+    yw1: y.w1,
+    x0: x.lo,
+    xw0: x.w0,
+    xw1: x.w1,
+    sy: alignCorners ? (th - 1) / 2 : th / 2,
+    sx: alignCorners ? (tw - 1) / 2 : tw / 2,
+  };
+}
+
+/**
+ * out[n, c, i·Wq + j, p] = Σ over the in-table taps (y, x) ∈ {y0, y0+1} × {x0, x0+1} of
+ * wy · wx · table[n mod Nt, y, x, c].
+ */
+function separableHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const be = backend as tf.KernelBackend;
+  const { alignCorners } = attrs as unknown as { alignCorners: boolean };
+  const t = readTaps(be, inputs as Record<string, tf.TensorInfo>, alignCorners);
+  const table = be.readSync((inputs as Record<string, tf.TensorInfo>).input!.dataId) as Float32Array;
+  const { nt, th, tw, c, n, hq, wq, p } = t;
+  const hw = hq * wq;
+  const out = new Float32Array(n * c * hw * p);
+  for (let b = 0; b < n; b++) {
+    const tb = (b % nt) * th * tw * c;
+    for (let i = 0; i < hq; i++)
+      for (let pt = 0; pt < p; pt++) {
+        const gy = (b * hq + i) * p + pt;
+        const y0 = t.y0[gy]!;
+        const wy0 = y0 >= 0 && y0 < th ? t.yw0[gy]! : 0;
+        const wy1 = y0 + 1 >= 0 && y0 + 1 < th ? t.yw1[gy]! : 0;
+        if (wy0 === 0 && wy1 === 0) continue;
+        for (let j = 0; j < wq; j++) {
+          const gx = (b * wq + j) * p + pt;
+          const x0 = t.x0[gx]!;
+          const wx0 = x0 >= 0 && x0 < tw ? t.xw0[gx]! : 0;
+          const wx1 = x0 + 1 >= 0 && x0 + 1 < tw ? t.xw1[gx]! : 0;
+          if (wx0 === 0 && wx1 === 0) continue;
+          // the 4 taps' weights and offsets (a tap outside the table has weight 0 and a clamped offset)
+          const w00 = wy0 * wx0;
+          const w01 = wy0 * wx1;
+          const w10 = wy1 * wx0;
+          const w11 = wy1 * wx1;
+          const r0 = tb + Math.max(0, Math.min(th - 1, y0)) * tw * c;
+          const r1 = tb + Math.max(0, Math.min(th - 1, y0 + 1)) * tw * c;
+          const c0 = Math.max(0, Math.min(tw - 1, x0)) * c;
+          const c1 = Math.max(0, Math.min(tw - 1, x0 + 1)) * c;
+          let o = (b * c * hw + i * wq + j) * p + pt;
+          for (let ch = 0; ch < c; ch++, o += hw * p)
+            out[o] =
+              w00 * table[r0 + c0 + ch]! +
+              w01 * table[r0 + c1 + ch]! +
+              w10 * table[r1 + c0 + ch]! +
+              w11 * table[r1 + c1 + ch]!;
+        }
+      }
+  }
+  return writeFloat32(be, out, [n, c, hw, p]);
+}
+
+/**
+ * The backward pass of {@link separableHost}: given dy [N, C, Hq·Wq, P], the gradients w.r.t. the tables
+ * (each tap's weight times dy, summed over every sample that reads it), gridY and gridX (the slope of
+ * the bilinear value along the axis, towards the next row or column as torch's grid_sample takes it,
+ * times dU/dg). Inputs: dy, input, gridY, gridX; outputs: [dInput, dGridY, dGridX].
+ */
+function separableGradHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const be = backend as tf.KernelBackend;
+  const { alignCorners } = attrs as unknown as { alignCorners: boolean };
+  const ins = inputs as Record<string, tf.TensorInfo>;
+  const t = readTaps(be, ins, alignCorners);
+  const table = be.readSync(ins.input!.dataId) as Float32Array;
+  const dy = be.readSync(ins.dy!.dataId) as Float32Array;
+  const { nt, th, tw, c, n, hq, wq, p } = t;
+  const hw = hq * wq;
+  const dTable = new Float64Array(nt * th * tw * c);
+  const dGy = new Float64Array(n * hq * p);
+  const dGx = new Float64Array(n * wq * p);
+  for (let b = 0; b < n; b++) {
+    const tb = (b % nt) * th * tw * c;
+    for (let i = 0; i < hq; i++)
+      for (let pt = 0; pt < p; pt++) {
+        const gy = (b * hq + i) * p + pt;
+        const y0 = t.y0[gy]!;
+        const in0 = y0 >= 0 && y0 < th;
+        const in1 = y0 + 1 >= 0 && y0 + 1 < th;
+        if (!in0 && !in1) continue;
+        const wy0 = t.yw0[gy]!;
+        const wy1 = t.yw1[gy]!;
+        const r0 = tb + Math.max(0, Math.min(th - 1, y0)) * tw * c;
+        const r1 = tb + Math.max(0, Math.min(th - 1, y0 + 1)) * tw * c;
+        let sumY = 0;
+        for (let j = 0; j < wq; j++) {
+          const gx = (b * wq + j) * p + pt;
+          const x0 = t.x0[gx]!;
+          const jn0 = x0 >= 0 && x0 < tw;
+          const jn1 = x0 + 1 >= 0 && x0 + 1 < tw;
+          if (!jn0 && !jn1) continue;
+          const wx0 = t.xw0[gx]!;
+          const wx1 = t.xw1[gx]!;
+          const c0 = Math.max(0, Math.min(tw - 1, x0)) * c;
+          const c1 = Math.max(0, Math.min(tw - 1, x0 + 1)) * c;
+          // a tap outside the table: weight and value 0 (masks m..)
+          const m00 = in0 && jn0 ? 1 : 0;
+          const m01 = in0 && jn1 ? 1 : 0;
+          const m10 = in1 && jn0 ? 1 : 0;
+          const m11 = in1 && jn1 ? 1 : 0;
+          let sumX = 0;
+          let o = (b * c * hw + i * wq + j) * p + pt;
+          for (let ch = 0; ch < c; ch++, o += hw * p) {
+            const g = dy[o]!;
+            if (g === 0) continue;
+            const v00 = m00 * table[r0 + c0 + ch]!;
+            const v01 = m01 * table[r0 + c1 + ch]!;
+            const v10 = m10 * table[r1 + c0 + ch]!;
+            const v11 = m11 * table[r1 + c1 + ch]!;
+            const [k00, k01, k10, k11] = [r0 + c0 + ch, r0 + c1 + ch, r1 + c0 + ch, r1 + c1 + ch];
+            dTable[k00] = dTable[k00]! + m00 * g * wy0 * wx0;
+            dTable[k01] = dTable[k01]! + m01 * g * wy0 * wx1;
+            dTable[k10] = dTable[k10]! + m10 * g * wy1 * wx0;
+            dTable[k11] = dTable[k11]! + m11 * g * wy1 * wx1;
+            sumY += g * (wx0 * (v10 - v00) + wx1 * (v11 - v01));
+            sumX += g * (wy0 * (v01 - v00) + wy1 * (v11 - v10));
+          }
+          dGx[gx] = dGx[gx]! + sumX * t.sx;
+        }
+        dGy[gy] = dGy[gy]! + sumY * t.sy;
+      }
+  }
+  const tbl = ins.input!.shape as number[];
+  return [
+    writeFloat32(be, Float32Array.from(dTable), tbl),
+    writeFloat32(be, Float32Array.from(dGy), [n, hq, p]),
+    writeFloat32(be, Float32Array.from(dGx), [n, wq, p]),
+  ];
+}
+
+const FUSED_SEPARABLE: Record<string, Record<string, tf.KernelFunc>> = {
+  cpu: { [SEPARABLE_GRID_SAMPLE_KERNEL]: separableHost, [SEPARABLE_GRID_SAMPLE_GRAD_KERNEL]: separableGradHost },
+  wasm: { [SEPARABLE_GRID_SAMPLE_KERNEL]: separableHost, [SEPARABLE_GRID_SAMPLE_GRAD_KERNEL]: separableGradHost },
+};
+
+/** The fused kernel's gradient: one backward kernel gives all three (registered once, for every backend). */
+function registerSeparableGradient(): void {
+  if (tf.getGradient(SEPARABLE_GRID_SAMPLE_KERNEL)) return;
+  tf.registerGradient({
+    kernelName: SEPARABLE_GRID_SAMPLE_KERNEL,
+    inputsToSave: ['input', 'gridY', 'gridX'],
+    gradFunc: (dy, saved, attrs) => {
+      const [input, gridY, gridX] = saved as [tf.Tensor4D, tf.Tensor3D, tf.Tensor3D];
+      const [dInput, dGridY, dGridX] = tf
+        .engine()
+        .runKernel(
+          SEPARABLE_GRID_SAMPLE_GRAD_KERNEL,
+          { dy: dy as tf.Tensor, input, gridY, gridX },
+          attrs,
+        ) as tf.Tensor[];
+      return { input: () => dInput!, gridY: () => dGridY!, gridX: () => dGridX! };
+    },
   });
 }
