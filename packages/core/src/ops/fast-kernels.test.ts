@@ -4,7 +4,14 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
-import { collapsePermutation, registerFastKernels, SPLIT_MIN_MACS, unregisterFastKernels } from './fast-kernels.js';
+import { SIMD_MAX_BYTES, simdBatchMatMul, simdModule } from './batch-matmul-simd.js';
+import {
+  collapsePermutation,
+  registerFastKernels,
+  SIMD_MAX_MACS,
+  SPLIT_MIN_MACS,
+  unregisterFastKernels,
+} from './fast-kernels.js';
 import { registerGradientKernels } from './gradient-kernels.js';
 import { withChunkValues } from './im2col.js';
 
@@ -27,27 +34,51 @@ interface Case {
   transposeA?: boolean;
   transposeB?: boolean;
   /**
-   * the wrapper's path: `split` (a batch of products large enough to split), `transposed` (one large
-   * product with a transposed operand: transposed first), `original` (the backend kernel, unchanged)
+   * the wrapper's path: `simd` (a batch of products below SIMD_MAX_MACS each, or one small transposed
+   * product: the SIMD module), `split` (a batch of larger products: one XNNPACK product each),
+   * `transposed` (one large product with a transposed operand: transposed first), `original` (the
+   * backend kernel, unchanged)
    */
-  path: 'split' | 'transposed' | 'original';
+  path: 'simd' | 'split' | 'transposed' | 'original';
 }
 
-// shapes of the models' attention products, both sides of the threshold, transposes, broadcast batches
+// shapes of the models' attention products, both sides of the thresholds, transposes, broadcast batches,
+// sizes that leave 16-, 4- and 1-column tails, and batches larger than the SIMD module's memory budget
 const CASES: Case[] = [
   {
     name: 'DAT-T++ stage 1 (2 heads, 3136 queries · 49 keys), q·kᵀ',
     a: [2, 3136, 32],
     b: [2, 49, 32],
     transposeB: true,
+    path: 'simd',
+  },
+  { name: 'GLMix slots · tokens, 4-D batch', a: [1, 2, 64, 32], b: [1, 2, 32, 3136], path: 'simd' },
+  { name: 'transposed a', a: [3, 48, 200], b: [3, 48, 96], transposeA: true, path: 'simd' },
+  { name: 'both transposed', a: [2, 100, 120], b: [2, 90, 100], transposeA: true, transposeB: true, path: 'simd' },
+  { name: 'a broadcast over the batch of b', a: [1, 200, 64], b: [5, 64, 50], path: 'simd' },
+  { name: 'b broadcast over the batch of a (rank 2)', a: [4, 300, 40], b: [40, 60], path: 'simd' },
+  { name: '7×7 windows (64 × 49·32·49)', a: [64, 49, 32], b: [64, 32, 49], path: 'simd' },
+  { name: 'GLMix slot attention (384 × 64·16·64)', a: [384, 64, 16], b: [384, 16, 64], path: 'simd' },
+  { name: 'N = 33: a 16-, a 16- and a 1-column pass', a: [3, 5, 7], b: [3, 7, 33], path: 'simd' },
+  { name: 'N = 19 and N = 7: 16 + 3 and 4 + 3 columns', a: [2, 3, 9], b: [2, 9, 19], path: 'simd' },
+  { name: 'N = 7, bᵀ', a: [2, 4, 6], b: [2, 7, 6], transposeB: true, path: 'simd' },
+  { name: '1×1 · 1×1 matrices', a: [5, 1, 1], b: [5, 1, 1], path: 'simd' },
+  { name: 'a batch over the module’s memory budget: 3 chunks', a: [700, 64, 64], b: [700, 64, 64], path: 'simd' },
+  {
+    name: 'a shared a over the memory budget, transposed b',
+    a: [1, 128, 64],
+    b: [900, 128, 64],
+    transposeB: true,
+    path: 'simd',
+  },
+  { name: 'large products (16.8 M MACs each): split', a: [2, 1024, 128], b: [2, 128, 128], path: 'split' },
+  {
+    name: 'large products, bᵀ: split',
+    a: [2, 1024, 128],
+    b: [2, 128, 128],
+    transposeB: true,
     path: 'split',
   },
-  { name: 'GLMix slots · tokens, 4-D batch', a: [1, 2, 64, 32], b: [1, 2, 32, 3136], path: 'split' },
-  { name: 'transposed a', a: [3, 48, 200], b: [3, 48, 96], transposeA: true, path: 'split' },
-  { name: 'both transposed', a: [2, 100, 120], b: [2, 90, 100], transposeA: true, transposeB: true, path: 'split' },
-  { name: 'a broadcast over the batch of b', a: [1, 200, 64], b: [5, 64, 50], path: 'split' },
-  { name: 'b broadcast over the batch of a (rank 2)', a: [4, 300, 40], b: [40, 60], path: 'split' },
-  { name: '7×7 windows (64 × 49·32·49): stays batched', a: [64, 49, 32], b: [64, 32, 49], path: 'original' },
   { name: 'a single matrix: the backend kernel', a: [1, 400, 64], b: [1, 64, 400], path: 'original' },
   {
     name: 'one product with aᵀ (a linear layer’s weight gradient)',
@@ -72,11 +103,11 @@ const CASES: Case[] = [
     path: 'transposed',
   },
   {
-    name: 'one small product with aᵀ: the backend kernel',
+    name: 'one small product with aᵀ',
     a: [1, 20, 10],
     b: [1, 20, 30],
     transposeA: true,
-    path: 'original',
+    path: 'simd',
   },
 ];
 
@@ -137,14 +168,18 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
       const [M, K] = c.transposeA ? [c.a.at(-1)!, c.a.at(-2)!] : [c.a.at(-2)!, c.a.at(-1)!];
       const N = c.transposeB ? c.b.at(-2)! : c.b.at(-1)!;
       const batch = Math.max(numel(c.a.slice(0, -2)), numel(c.b.slice(0, -2)));
-      const large = M * K * N >= SPLIT_MIN_MACS;
-      const path = !large
-        ? 'original'
-        : batch >= 2
-          ? 'split'
-          : c.transposeA || c.transposeB
-            ? 'transposed'
-            : 'original';
+      const macs = M * K * N;
+      const transposed = c.transposeA || c.transposeB;
+      const path =
+        batch >= 2
+          ? macs < SIMD_MAX_MACS
+            ? 'simd'
+            : 'split'
+          : !transposed
+            ? 'original'
+            : macs < SPLIT_MIN_MACS
+              ? 'simd'
+              : 'transposed';
       expect(path, 'the case is where it claims to be').toBe(c.path);
       unregisterFastKernels();
       const want = product(c, 10 + i);
@@ -158,7 +193,8 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
     });
 
   const GRAD_CASES: Array<[string, Case]> = [
-    ['the split products', CASES[0]!],
+    ['the SIMD products', CASES[0]!],
+    ['the split products', { name: 'large', a: [2, 1024, 128], b: [2, 160, 128], transposeB: true, path: 'split' }],
     [
       'one product (its gradients take aᵀ and bᵀ: the transposed path)',
       { name: 'linear', a: [1, 2048, 64], b: [1, 96, 64], transposeB: true, path: 'transposed' },
@@ -183,6 +219,22 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
       expect(maxAbsDiff(got[0]!, want[0]!)).toBeLessThanOrEqual(1e-5 * c.b[1]!);
       expect(maxAbsDiff(got[1]!, want[1]!)).toBeLessThanOrEqual(1e-5 * c.a[1]!);
     });
+  it('the SIMD module: present here, a hand-computed product, and null for a product over its budget', () => {
+    expect(simdModule(), 'Node 20 has WebAssembly SIMD').not.toBeNull();
+    // [[1,2],[3,4]]·[[5,6],[7,8]] and [[1,2],[3,4]]ᵀ·[[5,6],[7,8]] (b shared by the batch of 2)
+    const a = Float32Array.from([1, 2, 3, 4, 1, 2, 3, 4]);
+    const b = Float32Array.from([5, 6, 7, 8]);
+    const shape = { nA: 2, nB: 1, batch: 2, M: 2, K: 2, N: 2, transposeA: false, transposeB: false };
+    expect(Array.from(simdBatchMatMul(a, b, shape)!)).toEqual([19, 22, 43, 50, 19, 22, 43, 50]);
+    expect(Array.from(simdBatchMatMul(a, b, { ...shape, nA: 1, batch: 1, transposeA: true })!)).toEqual([
+      26, 30, 38, 44,
+    ]);
+    // one 2100×2100 result is 17.6 MB: over the 16 MiB budget, so the backend kernel takes it
+    const side = Math.ceil(Math.sqrt(SIMD_MAX_BYTES / 4)) + 50;
+    const long = new Float32Array(side);
+    expect(simdBatchMatMul(long, long, { ...shape, nA: 1, nB: 1, batch: 1, M: side, K: 1, N: side })).toBeNull();
+  });
+
   // [x shape, filter shape, strides, pad]: the models' convs (stems, 1×1 MLP convs, patchify, transitions)
   const convCases: Array<[number[], number[], [number, number], 'same' | 'valid' | number]> = [
     [[2, 7, 6, 3], [3, 3, 3, 5], [1, 1], 'same'],

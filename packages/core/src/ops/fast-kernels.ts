@@ -15,6 +15,7 @@
  * 17.5 → 6.1 ms; 64 × 49×32 · 32×49 (77 k MACs each, kept batched) 7 → 9.7 ms split.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { simdBatchMatMul } from './batch-matmul-simd.js';
 import { conv2DBackpropInputCol2im } from './im2col.js';
 import { kernelScope, writeFloat32 } from './kernel-scope.js';
 
@@ -23,6 +24,8 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** Multiply-adds of one matrix product from which the batch is split into single XNNPACK products. */
 export const SPLIT_MIN_MACS = 100_000;
+/** Multiply-adds of one product of a batch below which the SIMD module makes the whole batch instead. */
+export const SIMD_MAX_MACS = 16_000_000;
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -47,6 +50,28 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
     const batch = Math.max(nA, nB);
     const sameBatch = nA === nB && batchA.join() === batchB.join();
     const [reshape, transpose] = [tf.Reshape, tf.Transpose].map(kernel);
+    const macs = M * K * N;
+    // batches of small products (and small transposed ones): the SIMD module (batch-matmul-simd.ts)
+    if (
+      (batch >= 2 ? macs < SIMD_MAX_MACS : (transposeA || transposeB) && macs < SPLIT_MIN_MACS) &&
+      a.dtype === 'float32' &&
+      b.dtype === 'float32' &&
+      (sameBatch || nA === 1 || nB === 1)
+    ) {
+      const be = backend as tf.KernelBackend;
+      const c = simdBatchMatMul(be.readSync(a.dataId) as Float32Array, be.readSync(b.dataId) as Float32Array, {
+        nA,
+        nB,
+        batch,
+        M,
+        K,
+        N,
+        transposeA,
+        transposeB,
+      });
+      const outBatch = sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+      if (c) return writeFloat32(be, c, [...outBatch, M, N]);
+    }
     if (
       batch < 2 &&
       (transposeA || transposeB) &&
