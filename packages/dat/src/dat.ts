@@ -379,7 +379,7 @@ export class DAttentionBaseline extends Module implements Attention2d {
    * Deformable relative position bias (dat.md §4.6): the table, viewed per group, sampled (bilinear,
    * align corners, zero padding) at half the displacement from each query pixel (align-corners grid of
    * the query map) to each sampling point. The query grid is separable, so this is
-   * `separableGridSample` (two matMuls) rather than `gridSample` over all HW·Ns pairs (4·HW·Ns gathers).
+   * `separableGridSample` (a fused kernel with its own gradient on cpu/wasm, two matMuls elsewhere).
    * pos [B·G,Hk,Wk,2] (y,x) → [B·G, Mg, HW, Ns]; with `rowStart`/`rowCount`, the query rows
    * rowStart … rowStart + rowCount − 1 only → [B·G, Mg, rowCount·W, Ns].
    */

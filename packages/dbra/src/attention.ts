@@ -593,7 +593,7 @@ export class DeBiLevelRoutingAttention extends Module implements Attention2d {
    * Relative position bias (dbra.md §4.4): `rpe_table` [m, 2q−1, 2q−1] viewed per group, sampled
    * (bilinear, align_corners=True) at half the displacement from each query (align-corners grid of
    * the padded Hp×Wp map, rows i0 … i1−1) to each padded agent position. The query grid is separable,
-   * so this is `separableGridSample` (two matMuls) rather than `gridSample` over every query–agent pair.
+   * so this is `separableGridSample` (fused on cpu/wasm, in training too; two matMuls elsewhere).
    * posP [N·g,Hg,Wg,2] (x,y) → [N·g, hg, (i1−i0)·Wp, Ns].
    */
   positionBias(posP: tf.Tensor4D, Hp: number, Wp: number, i0: number, i1: number, N: number): tf.Tensor4D {
