@@ -11,6 +11,7 @@
  * cannot be compiled) `simdBatchMatMul` returns null and the backend's own kernel runs.
  */
 import { batchMatmulWasm } from './wasm/batch-matmul-wasm.js';
+import { WASM_WORKING_BYTES, wasmExports, wasmFloats } from './wasm-module.js';
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -27,33 +28,12 @@ interface Exports {
   ): void;
 }
 
-/**
- * The module's memory budget in bytes (16 MiB): a batch whose operands and result exceed it is made in
- * chunks of matrices that fit, so the memory the module keeps stays small.
- */
-export const SIMD_MAX_BYTES = 16 * 2 ** 20;
+/** The module's working memory in bytes: a batch whose operands and result exceed it goes in chunks. */
+export const SIMD_MAX_BYTES = WASM_WORKING_BYTES;
 
-let module: Exports | null | undefined;
-
-function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-/** The compiled module, or null where this WebAssembly has no SIMD (instantiated once, synchronously: 677 bytes). */
+/** The compiled module, or null where this WebAssembly has no SIMD (instantiated once: 677 bytes). */
 export function simdModule(): Exports | null {
-  if (module !== undefined) return module;
-  try {
-    const bytes = decodeBase64(batchMatmulWasm);
-    module = WebAssembly.validate(bytes)
-      ? (new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports)
-      : null;
-  } catch {
-    module = null;
-  }
-  return module;
+  return wasmExports<Exports>(batchMatmulWasm);
 }
 
 export interface BatchMatMulShape {
@@ -103,10 +83,7 @@ export function simdBatchMatMul(a: Float32Array, b: Float32Array, s: BatchMatMul
   if (chunk < 1) return null;
   const mod = simdModule();
   if (!mod) return null;
-  const bytes = (fixed + chunk * perItem) * 4;
-  const have = mod.memory.buffer.byteLength;
-  if (have < bytes) mod.memory.grow(Math.ceil((bytes - have) / 65536));
-  const mem = new Float32Array(mod.memory.buffer);
+  const mem = wasmFloats(mod.memory, (fixed + chunk * perItem) * 4);
   const out = new Float32Array(batch * sizeC);
   const lenA = (nA === 1 ? 1 : chunk) * sizeA;
   const lenB = (nB === 1 ? 1 : chunk) * sizeB;

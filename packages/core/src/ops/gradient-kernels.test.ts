@@ -193,6 +193,23 @@ describe('gradient kernels missing from tfjs-backend-wasm', () => {
     });
   }
 
+  it('DepthwiseConv2dNativeBackpropFilter in the SIMD module over more images than its working memory holds = cpu', async () => {
+    // 10 images of 64×64×64 and their output gradients: 2 MiB an image, so 2 chunks of 16 MiB
+    const [xs, fs] = [
+      [10, 64, 64, 64],
+      [3, 3, 64, 1],
+    ];
+    const attrs = { strides: [1, 1], dilations: 1, pad: 'same', dimRoundingMode: undefined, filterShape: fs };
+    const inputs = { x: { shape: xs, seed: 21 }, dy: { shape: xs, seed: 22 } };
+    const want = await runOn('cpu', tf.DepthwiseConv2dNativeBackpropFilter, inputs, attrs);
+    const got = await runOn('wasm', tf.DepthwiseConv2dNativeBackpropFilter, inputs, attrs);
+    expect(got.shape).toEqual(fs);
+    // each value sums 10·64·64 products of values in [-1, 1) in float32 (the cpu kernel: float64)
+    const scale = Math.max(...Array.from(want.data, Math.abs));
+    expect(scale).toBeGreaterThan(10);
+    expect(maxAbsDiff(got.data, want.data)).toBeLessThan(1e-5 * scale);
+  });
+
   it('UnsortedSegmentSum (repeated, missing and out-of-range ids; float and int) = cpu', async () => {
     const ids = { shape: [7], dtype: 'int32' as const, data: [2, 0, 2, 5, 4, 0, 9] };
     expect(
