@@ -94,4 +94,32 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
       expect(r.maxAbs).toBeLessThanOrEqual(1e-3 * Math.max(1, r.maxRef));
     }, 240_000);
   }
+  it('compileGpuPrograms compiles every pipeline of a forward in parallel: the forward after it compiles none and equals cpu', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [fileURLToPath(new URL('./test-utils/compile-webgpu.mjs', import.meta.url))],
+      { env, maxBuffer: 1 << 24 },
+    );
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      backend: string;
+      models: {
+        name: string;
+        report: { parallel: boolean; pipelines: number };
+        compiledByForward: number;
+        leakedByWarmUp: number;
+        maxAbs: number;
+        maxRef: number;
+      }[];
+    };
+    expect(r.backend).toBe('webgpu');
+    expect(r.models.map((m) => m.name)).toEqual(['dat_fmnist', 'debi_fmnist', 'glnet_fmnist']);
+    for (const m of r.models) {
+      expect(m.report.parallel, m.name).toBe(true);
+      expect(m.report.pipelines, m.name).toBeGreaterThan(10);
+      expect(m.compiledByForward, m.name).toBe(0);
+      expect(m.leakedByWarmUp, m.name).toBe(0);
+      expect(m.maxRef, m.name).toBeGreaterThan(1e-3);
+      expect(m.maxAbs, m.name).toBeLessThanOrEqual(1e-3 * Math.max(1, m.maxRef));
+    }
+  }, 600_000);
 });

@@ -11,3 +11,4 @@ export * from './separable-grid-sample.js';
 export * from './layout.js';
 export * from './fast-kernels.js';
 export * from './gradient-kernels.js';
+export * from './webgpu-compile.js';
