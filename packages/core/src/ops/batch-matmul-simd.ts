@@ -26,6 +26,7 @@ interface Exports {
     strideA: number,
     strideB: number,
   ): void;
+  atb(a: number, b: number, c: number, rows: number, m: number, n: number): void;
 }
 
 /** The module's working memory in bytes: a batch whose operands and result exceed it goes in chunks. */
@@ -97,4 +98,34 @@ export function simdBatchMatMul(a: Float32Array, b: Float32Array, s: BatchMatMul
     out.set(mem.subarray(lenA + lenB, lenA + lenB + n * sizeC), i0 * sizeC);
   }
   return out;
+}
+
+/**
+ * Aᵀ·B for A [R, M] and B [R, N] row-major (the weight gradient of a convolution or a linear layer: its
+ * inputs' rows times its output gradients' rows) as [M, N], without transposing either: the module's
+ * `atb` adds four rows' outer products at a time to C. Rows go in chunks within the working memory; null
+ * where SIMD is missing, a size is 0 or C alone does not fit.
+ */
+export function simdTransposedProduct(
+  a: Float32Array,
+  b: Float32Array,
+  R: number,
+  M: number,
+  N: number,
+): Float32Array | null {
+  if (R < 1 || M < 1 || N < 1) return null;
+  const sizeC = M * N;
+  const rows = Math.min(R, Math.floor((SIMD_MAX_BYTES / 4 - sizeC) / (M + N)));
+  const mod = simdModule();
+  if (!mod || rows < 1) return null;
+  const mem = wasmFloats(mod.memory, (sizeC + rows * (M + N)) * 4);
+  const [aAt, bAt] = [sizeC, sizeC + rows * M];
+  mem.fill(0, 0, sizeC);
+  for (let r0 = 0; r0 < R; r0 += rows) {
+    const n = Math.min(rows, R - r0);
+    mem.set(a.subarray(r0 * M, (r0 + n) * M), aAt);
+    mem.set(b.subarray(r0 * N, (r0 + n) * N), bAt);
+    mod.atb(aAt * 4, bAt * 4, 0, n, M, N);
+  }
+  return mem.slice(0, sizeC);
 }

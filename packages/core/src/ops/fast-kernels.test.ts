@@ -4,7 +4,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
-import { SIMD_MAX_BYTES, simdBatchMatMul, simdModule } from './batch-matmul-simd.js';
+import { SIMD_MAX_BYTES, simdBatchMatMul, simdModule, simdTransposedProduct } from './batch-matmul-simd.js';
 import {
   collapsePermutation,
   registerFastKernels,
@@ -13,7 +13,7 @@ import {
   unregisterFastKernels,
 } from './fast-kernels.js';
 import { registerGradientKernels } from './gradient-kernels.js';
-import { withChunkValues } from './im2col.js';
+import { withChunkValues, withoutSimd } from './im2col.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -235,6 +235,27 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
     expect(simdBatchMatMul(long, long, { ...shape, nA: 1, nB: 1, batch: 1, M: side, K: 1, N: side })).toBeNull();
   });
 
+  it.each([
+    [1, 1, 1],
+    [3, 5, 7],
+    [9, 6, 19],
+    [60_000, 48, 40], // 21 MB of rows: two chunks of the module's 16 MiB working memory
+  ])('the SIMD module’s Aᵀ·B (a weight gradient) = a float64 loop: R %i, M %i, N %i', (R, M, N) => {
+    const a = values(R * M, 31);
+    const b = values(R * N, 32);
+    const got = simdTransposedProduct(a, b, R, M, N)!;
+    const want = new Float64Array(M * N);
+    for (let r = 0; r < R; r++)
+      for (let i = 0; i < M; i++) {
+        const v = a[r * M + i]!;
+        for (let j = 0; j < N; j++) want[i * N + j] = want[i * N + j]! + v * b[r * N + j]!;
+      }
+    expect(got.length).toBe(M * N);
+    // float32 sums of R products of values in [-1, 1)
+    expect(maxAbsDiff(got, Float32Array.from(want))).toBeLessThanOrEqual(2e-7 * R + 1e-7);
+    if (R === 1) expect(Array.from(got)).toEqual([Math.fround(a[0]! * b[0]!)]);
+  });
+
   // [x shape, filter shape, strides, pad]: the models' convs (stems, 1×1 MLP convs, patchify, transitions)
   const convCases: Array<[number[], number[], [number, number], 'same' | 'valid' | number]> = [
     [[2, 7, 6, 3], [3, 3, 3, 5], [1, 1], 'same'],
@@ -282,13 +303,15 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
         )([x, w]);
         return [gx!.dataSync().slice(), gw!.dataSync().slice()];
       });
+    // the reference: wasm's own products (the filter gradient's Xcolᵀ·dY on BatchMatMul, not the SIMD module)
     unregisterFastKernels();
-    const want = grads();
+    const want = withoutSimd(grads);
     registerFastKernels();
-    const got = grads();
+    const got = grads(); // the filter gradient in the SIMD module
     const chunked = withChunkValues(1000, grads);
+    const viaProducts = withoutSimd(grads); // the fast BatchMatMul (transposed product)
     unregisterFastKernels();
-    for (const g of [got, chunked]) {
+    for (const g of [got, chunked, viaProducts]) {
       expect(maxAbsDiff(g[0]!, want[0]!)).toBeLessThanOrEqual(1e-6 * 9 * 16);
       expect(maxAbsDiff(g[1]!, want[1]!)).toBeLessThanOrEqual(1e-6 * 2 * 8 * 8);
     }

@@ -98,4 +98,107 @@
       (local.set $b (i32.add (local.get $b) (local.get $sb)))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))))
       (local.set $batch (i32.sub (local.get $batch) (i32.const 1)))
-      (br_if $batches (local.get $batch)))))
+      (br_if $batches (local.get $batch))))
+
+  ;; C[M, N] += Σ_r A[r, i] · B[r, j] for r < R: the product Aᵀ·B of two row-major matrices with the same
+  ;; rows, A [R, M] and B [R, N], added to C (a weight gradient: the inputs' rows times the output
+  ;; gradients' rows). Four rows of A and B at a time, so each C vector is loaded and stored once per
+  ;; four products; then one row at a time. a, b, c: byte offsets; R, M, N ≥ 1.
+  (func (export "atb")
+    (param $a i32) (param $b i32) (param $c i32) (param $R i32) (param $M i32) (param $N i32)
+    (local $r i32) (local $i i32) (local $j i32) (local $rowA i32) (local $rowB i32)
+    (local $n4 i32) (local $pa i32) (local $pb i32) (local $pc i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32)
+    (local.set $rowA (i32.shl (local.get $M) (i32.const 2)))
+    (local.set $rowB (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
+    (local.set $r (i32.const 0))
+    ;; four rows at a time
+    (block $done4
+      (loop $rows4
+        (br_if $done4 (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $R)))
+        (local.set $i (i32.const 0))
+        (loop $cols
+          ;; A[r..r+3, i]
+          (local.set $pa (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $M)) (local.get $i)) (i32.const 2))))
+          (local.set $s0 (f32.load (local.get $pa)))
+          (local.set $s1 (f32.load (i32.add (local.get $pa) (local.get $rowA))))
+          (local.set $s2 (f32.load (i32.add (local.get $pa) (i32.shl (local.get $rowA) (i32.const 1)))))
+          (local.set $s3 (f32.load (i32.add (local.get $pa) (i32.mul (local.get $rowA) (i32.const 3)))))
+          (local.set $a0 (f32x4.splat (local.get $s0)))
+          (local.set $a1 (f32x4.splat (local.get $s1)))
+          (local.set $a2 (f32x4.splat (local.get $s2)))
+          (local.set $a3 (f32x4.splat (local.get $s3)))
+          (local.set $pb (i32.add (local.get $b) (i32.mul (local.get $r) (local.get $rowB))))
+          (local.set $pc (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $rowB))))
+          (local.set $j (i32.const 0))
+          (block $doneJ4
+            (loop $j4
+              (br_if $doneJ4 (i32.ge_u (local.get $j) (local.get $n4)))
+              (v128.store (local.get $pc)
+                (f32x4.add
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.add (v128.load (local.get $pc))
+                        (f32x4.mul (local.get $a0) (v128.load (local.get $pb))))
+                      (f32x4.mul (local.get $a1) (v128.load (i32.add (local.get $pb) (local.get $rowB)))))
+                    (f32x4.mul (local.get $a2) (v128.load (i32.add (local.get $pb) (i32.shl (local.get $rowB) (i32.const 1))))))
+                  (f32x4.mul (local.get $a3) (v128.load (i32.add (local.get $pb) (i32.mul (local.get $rowB) (i32.const 3)))))))
+              (local.set $pb (i32.add (local.get $pb) (i32.const 16)))
+              (local.set $pc (i32.add (local.get $pc) (i32.const 16)))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (br $j4)))
+          (block $doneJ1
+            (loop $j1
+              (br_if $doneJ1 (i32.ge_u (local.get $j) (local.get $N)))
+              (f32.store (local.get $pc)
+                (f32.add
+                  (f32.add
+                    (f32.add
+                      (f32.add (f32.load (local.get $pc)) (f32.mul (local.get $s0) (f32.load (local.get $pb))))
+                      (f32.mul (local.get $s1) (f32.load (i32.add (local.get $pb) (local.get $rowB)))))
+                    (f32.mul (local.get $s2) (f32.load (i32.add (local.get $pb) (i32.shl (local.get $rowB) (i32.const 1))))))
+                  (f32.mul (local.get $s3) (f32.load (i32.add (local.get $pb) (i32.mul (local.get $rowB) (i32.const 3)))))))
+              (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+              (local.set $pc (i32.add (local.get $pc) (i32.const 4)))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br $j1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $cols (i32.lt_u (local.get $i) (local.get $M))))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $rows4)))
+    ;; the remaining rows, one at a time
+    (block $done1
+      (loop $rows1
+        (br_if $done1 (i32.ge_u (local.get $r) (local.get $R)))
+        (local.set $i (i32.const 0))
+        (loop $cols1
+          (local.set $s0 (f32.load (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $M)) (local.get $i)) (i32.const 2)))))
+          (local.set $a0 (f32x4.splat (local.get $s0)))
+          (local.set $pb (i32.add (local.get $b) (i32.mul (local.get $r) (local.get $rowB))))
+          (local.set $pc (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $rowB))))
+          (local.set $j (i32.const 0))
+          (block $doneK4
+            (loop $k4
+              (br_if $doneK4 (i32.ge_u (local.get $j) (local.get $n4)))
+              (v128.store (local.get $pc)
+                (f32x4.add (v128.load (local.get $pc)) (f32x4.mul (local.get $a0) (v128.load (local.get $pb)))))
+              (local.set $pb (i32.add (local.get $pb) (i32.const 16)))
+              (local.set $pc (i32.add (local.get $pc) (i32.const 16)))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (br $k4)))
+          (block $doneK1
+            (loop $k1
+              (br_if $doneK1 (i32.ge_u (local.get $j) (local.get $N)))
+              (f32.store (local.get $pc)
+                (f32.add (f32.load (local.get $pc)) (f32.mul (local.get $s0) (f32.load (local.get $pb)))))
+              (local.set $pb (i32.add (local.get $pb) (i32.const 4)))
+              (local.set $pc (i32.add (local.get $pc) (i32.const 4)))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br $k1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $cols1 (i32.lt_u (local.get $i) (local.get $M))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows1))))
+)
