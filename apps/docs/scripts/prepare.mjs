@@ -3,7 +3,7 @@
  * Build-time preparation of the docs site (no network):
  *  - copies the demo's assets into public/demo/: the reduced golden weights of each family (random test
  *    weights, not trained ones), the trained weights that ship with the family packages (`bundled`
- *    releases: dat_fmnist, glnet_fmnist), the CC0 test image, and the label sets;
+ *    releases: dat_fmnist, debi_fmnist, glnet_fmnist), the CC0 test image, and the label sets;
  *  - writes the generated Markdown partials under generated/: the model-zoo tables (from the registry
  *    listing, the counted MACs, the papers' numbers and the parity status) and the benchmark chart
  *    (from data/bench.json);

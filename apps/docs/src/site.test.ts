@@ -508,6 +508,7 @@ describe('the docs site', () => {
       'demo/coffee.jpg',
       'demo/dat_pp_reduced.weights.safetensors',
       'demo/dat_fmnist.safetensors',
+      'demo/debi_fmnist.safetensors',
       'demo/glnet_fmnist.safetensors',
     ])
       expect(existsSync(join(site, f)), f).toBe(true);
@@ -527,7 +528,9 @@ describe('the docs site', () => {
     // measured (du -sh): 138 MB of a 163 MB site before (the ~500-link sidebar and a 40 kB hash map
     // inlined into each of ~500 pages), 12 MB of 36 MB after
     expect(mb).toBeLessThan(25);
-    expect(size(site) / 2 ** 20).toBeLessThan(50);
+    // the whole site: 55 MB with three bundled Fashion-MNIST models, each 2.5–2.7 MB and present three times
+    // (demo/, and emitted as an asset by both the page bundle and the worker bundle; not deduplicated yet)
+    expect(size(site) / 2 ** 20).toBeLessThan(64);
     // the ./testing harness subpaths (parity adapters, golden runners) are tooling, not API
     for (const pkg of readdirSync(join(api, '@dynavit')))
       expect(existsSync(join(api, '@dynavit', pkg, 'testing')), pkg).toBe(false);

@@ -118,11 +118,12 @@ describe('dynavit train / eval', () => {
     const p = await runCli(['list', '--pretrained']);
     expect(p.stdout).toMatch(/dat_fmnist +image-classification +Fashion-MNIST +top-1 [\d.]+ +bundled/);
     expect(p.stdout).toMatch(/glnet_fmnist +image-classification +Fashion-MNIST +top-1 [\d.]+ +bundled/);
+    expect(p.stdout).toMatch(/debi_fmnist +image-classification +Fashion-MNIST +top-1 [\d.]+ +bundled/);
     const dir = tmp();
     await png(join(dir, 'x.png'), 0, 0);
-    const r = await runCli(['run', join(dir, 'x.png'), '--model', 'debi_fmnist', '--out', join(dir, 'out')]);
+    const r = await runCli(['run', join(dir, 'x.png'), '--model', 'debi_tiny', '--out', join(dir, 'out')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/no --weights given: debi_fmnist runs with untrained weights/);
+    expect(r.stderr).toMatch(/no --weights given: debi_tiny runs with untrained weights/);
   }, 120_000);
 
   it(
@@ -131,7 +132,7 @@ describe('dynavit train / eval', () => {
     async () => {
       const registry = createRegistry();
       const shipped = registry.pretrained().filter((e) => e.bundled);
-      expect(shipped.map((e) => e.id).sort()).toEqual(['dat_fmnist', 'glnet_fmnist']);
+      expect(shipped.map((e) => e.id).sort()).toEqual(['dat_fmnist', 'debi_fmnist', 'glnet_fmnist']);
       // Fashion-MNIST's test images 0 (an ankle boot, label 9) and 2 (trousers, label 1), as PNGs
       const fmnist = process.env['DYNAVIT_FASHION_MNIST'] ?? FASHION_MNIST_DIR;
       const images = parseIdx(gunzipSync(readFileSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))));
@@ -450,7 +451,7 @@ describe('dynavit train / eval', () => {
       );
       // --model alone is for a model whose weights ship with its package
       await refuses(
-        ['eval', '--model', 'debi_fmnist', '--data', 'fashion-mnist'],
+        ['eval', '--model', 'debi_tiny', '--data', 'fashion-mnist'],
         /eval needs --weights FILE .*, or --model NAME of a model whose weights ship with its package/,
       );
     }, 120_000);

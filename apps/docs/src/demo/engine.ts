@@ -464,7 +464,7 @@ export async function runDemo(req: RunRequest): Promise<RunResult> {
     loaded = await time('weights (download + parse)', () => p!);
     weightsKind = 'test';
   }
-  // a model whose trained weights ship with its package (dat_fmnist, glnet_fmnist): those, with their classes
+  // a model whose trained weights ship with its package (dat_fmnist, debi_fmnist, glnet_fmnist): those, with their classes
   const bundled = !loaded && !test ? bundledRelease(req) : undefined;
   if (bundled) {
     const url = `${req.assetBase}${bundled.file}`;

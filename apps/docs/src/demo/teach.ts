@@ -1,6 +1,6 @@
 /**
  * The demo's "teach it" panel: fine-tune one of the shipped Fashion-MNIST models (`dat_fmnist`,
- * `glnet_fmnist`: trained by dynavit, bundled with their packages) on a handful of the user's photos,
+ * `debi_fmnist`, `glnet_fmnist`: trained by dynavit, bundled with their packages) on a handful of the user's photos,
  * in the page, with `@dynavit/train`'s `train()` — the same code `dynavit train` runs in Node. The
  * trunk keeps its trained weights, the classifier is re-initialised for the user's classes (as the
  * official fine-tuning code does), and every parameter is tuned (the trunk at a tenth of the rate).
