@@ -134,7 +134,21 @@ export function separableGridSample(
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-/** The sizes and per-axis taps shared by the forward and backward host loops. */
+/**
+ * One axis of the grid, per coordinate: its two taps' offsets along the table axis (clamped into it), their
+ * in-table masks (1/0) and hat weights (1 − frac, frac), zeroed for a tap outside the table (torch's zero
+ * padding). Shared by the forward and backward host loops.
+ */
+interface AxisTaps {
+  k0: Int32Array;
+  k1: Int32Array;
+  m0: Uint8Array;
+  m1: Uint8Array;
+  w0: Float32Array;
+  w1: Float32Array;
+}
+
+/** The sizes, the taps of both grids, and dU/dg of the unnormalisation along y and x. */
 interface Taps {
   nt: number;
   th: number;
@@ -144,36 +158,39 @@ interface Taps {
   hq: number;
   wq: number;
   p: number;
-  /** for each (n, q, p) of a grid [N, Q, P]: the lower tap, its weight and the upper tap's weight */
-  y0: Int32Array;
-  yw0: Float32Array;
-  yw1: Float32Array;
-  x0: Int32Array;
-  xw0: Float32Array;
-  xw1: Float32Array;
-  /** dU/dg of the unnormalisation along y and x */
+  y: AxisTaps;
+  x: AxisTaps;
   sy: number;
   sx: number;
 }
 
-/** Unnormalise each coordinate and split it into its lower tap and the two hat weights (1 − frac, frac). */
-function taps(g: Float32Array, size: number, alignCorners: boolean) {
+/** Unnormalise each coordinate (in float32, as the composite) and split it into its two taps. */
+function axisTaps(g: Float32Array, size: number, alignCorners: boolean): AxisTaps {
   const f = Math.fround;
-  const lo = new Int32Array(g.length);
-  const w0 = new Float32Array(g.length);
-  const w1 = new Float32Array(g.length);
+  const t: AxisTaps = {
+    k0: new Int32Array(g.length),
+    k1: new Int32Array(g.length),
+    m0: new Uint8Array(g.length),
+    m1: new Uint8Array(g.length),
+    w0: new Float32Array(g.length),
+    w1: new Float32Array(g.length),
+  };
   const half = f((size - 1) / 2);
   const halfSize = f(size / 2);
   for (let i = 0; i < g.length; i++) {
-    // unnormalize() of the composite, in float32
     const u = alignCorners ? f(f(g[i]! + 1) * half) : f(f(f(g[i]! + 1) * halfSize) - 0.5);
     const k = Math.floor(u);
     const frac = f(u - k);
-    lo[i] = k;
-    w0[i] = f(1 - frac);
-    w1[i] = frac;
+    const in0 = k >= 0 && k < size ? 1 : 0;
+    const in1 = k + 1 >= 0 && k + 1 < size ? 1 : 0;
+    t.k0[i] = Math.max(0, Math.min(size - 1, k));
+    t.k1[i] = Math.max(0, Math.min(size - 1, k + 1));
+    t.m0[i] = in0;
+    t.m1[i] = in1;
+    t.w0[i] = in0 ? f(1 - frac) : 0;
+    t.w1[i] = in1 ? frac : 0;
   }
-  return { lo, w0, w1 };
+  return t;
 }
 
 function readTaps(be: tf.KernelBackend, inputs: Record<string, tf.TensorInfo>, alignCorners: boolean): Taps {
@@ -181,8 +198,6 @@ function readTaps(be: tf.KernelBackend, inputs: Record<string, tf.TensorInfo>, a
   const [nt, th, tw, c] = input.shape as [number, number, number, number];
   const [n, hq, p] = gridY.shape as [number, number, number];
   const wq = gridX.shape[1]!;
-  const y = taps(be.readSync(gridY.dataId) as Float32Array, th, alignCorners);
-  const x = taps(be.readSync(gridX.dataId) as Float32Array, tw, alignCorners);
   return {
     nt,
     th,
@@ -192,12 +207,8 @@ function readTaps(be: tf.KernelBackend, inputs: Record<string, tf.TensorInfo>, a
     hq,
     wq,
     p,
-    y0: y.lo,
-    yw0: y.w0,
-    yw1: y.w1,
-    x0: x.lo,
-    xw0: x.w0,
-    xw1: x.w1,
+    y: axisTaps(be.readSync(gridY.dataId) as Float32Array, th, alignCorners),
+    x: axisTaps(be.readSync(gridX.dataId) as Float32Array, tw, alignCorners),
     sy: alignCorners ? (th - 1) / 2 : th / 2,
     sx: alignCorners ? (tw - 1) / 2 : tw / 2,
   };
@@ -211,6 +222,7 @@ function separableHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const be = backend as tf.KernelBackend;
   const { alignCorners } = attrs as unknown as { alignCorners: boolean };
   const t = readTaps(be, inputs as Record<string, tf.TensorInfo>, alignCorners);
+  const { y, x } = t;
   const table = be.readSync((inputs as Record<string, tf.TensorInfo>).input!.dataId) as Float32Array;
   const { nt, th, tw, c, n, hq, wq, p } = t;
   const hw = hq * wq;
@@ -220,25 +232,21 @@ function separableHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     for (let i = 0; i < hq; i++)
       for (let pt = 0; pt < p; pt++) {
         const gy = (b * hq + i) * p + pt;
-        const y0 = t.y0[gy]!;
-        const wy0 = y0 >= 0 && y0 < th ? t.yw0[gy]! : 0;
-        const wy1 = y0 + 1 >= 0 && y0 + 1 < th ? t.yw1[gy]! : 0;
+        const [wy0, wy1] = [y.w0[gy]!, y.w1[gy]!];
         if (wy0 === 0 && wy1 === 0) continue;
+        const r0 = tb + y.k0[gy]! * tw * c;
+        const r1 = tb + y.k1[gy]! * tw * c;
         for (let j = 0; j < wq; j++) {
           const gx = (b * wq + j) * p + pt;
-          const x0 = t.x0[gx]!;
-          const wx0 = x0 >= 0 && x0 < tw ? t.xw0[gx]! : 0;
-          const wx1 = x0 + 1 >= 0 && x0 + 1 < tw ? t.xw1[gx]! : 0;
+          const [wx0, wx1] = [x.w0[gx]!, x.w1[gx]!];
           if (wx0 === 0 && wx1 === 0) continue;
-          // the 4 taps' weights and offsets (a tap outside the table has weight 0 and a clamped offset)
+          // a tap outside the table has weight 0 (and a clamped offset)
           const w00 = wy0 * wx0;
           const w01 = wy0 * wx1;
           const w10 = wy1 * wx0;
           const w11 = wy1 * wx1;
-          const r0 = tb + Math.max(0, Math.min(th - 1, y0)) * tw * c;
-          const r1 = tb + Math.max(0, Math.min(th - 1, y0 + 1)) * tw * c;
-          const c0 = Math.max(0, Math.min(tw - 1, x0)) * c;
-          const c1 = Math.max(0, Math.min(tw - 1, x0 + 1)) * c;
+          const c0 = x.k0[gx]! * c;
+          const c1 = x.k1[gx]! * c;
           let o = (b * c * hw + i * wq + j) * p + pt;
           for (let ch = 0; ch < c; ch++, o += hw * p)
             out[o] =
@@ -263,6 +271,7 @@ function separableGradHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
   const { alignCorners } = attrs as unknown as { alignCorners: boolean };
   const ins = inputs as Record<string, tf.TensorInfo>;
   const t = readTaps(be, ins, alignCorners);
+  const { y, x } = t;
   const table = be.readSync(ins.input!.dataId) as Float32Array;
   const dy = be.readSync(ins.dy!.dataId) as Float32Array;
   const { nt, th, tw, c, n, hq, wq, p } = t;
@@ -275,30 +284,24 @@ function separableGradHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
     for (let i = 0; i < hq; i++)
       for (let pt = 0; pt < p; pt++) {
         const gy = (b * hq + i) * p + pt;
-        const y0 = t.y0[gy]!;
-        const in0 = y0 >= 0 && y0 < th;
-        const in1 = y0 + 1 >= 0 && y0 + 1 < th;
+        const [in0, in1] = [y.m0[gy]!, y.m1[gy]!];
         if (!in0 && !in1) continue;
-        const wy0 = t.yw0[gy]!;
-        const wy1 = t.yw1[gy]!;
-        const r0 = tb + Math.max(0, Math.min(th - 1, y0)) * tw * c;
-        const r1 = tb + Math.max(0, Math.min(th - 1, y0 + 1)) * tw * c;
+        const [wy0, wy1] = [y.w0[gy]!, y.w1[gy]!];
+        const r0 = tb + y.k0[gy]! * tw * c;
+        const r1 = tb + y.k1[gy]! * tw * c;
         let sumY = 0;
         for (let j = 0; j < wq; j++) {
           const gx = (b * wq + j) * p + pt;
-          const x0 = t.x0[gx]!;
-          const jn0 = x0 >= 0 && x0 < tw;
-          const jn1 = x0 + 1 >= 0 && x0 + 1 < tw;
+          const [jn0, jn1] = [x.m0[gx]!, x.m1[gx]!];
           if (!jn0 && !jn1) continue;
-          const wx0 = t.xw0[gx]!;
-          const wx1 = t.xw1[gx]!;
-          const c0 = Math.max(0, Math.min(tw - 1, x0)) * c;
-          const c1 = Math.max(0, Math.min(tw - 1, x0 + 1)) * c;
+          const [wx0, wx1] = [x.w0[gx]!, x.w1[gx]!];
+          const c0 = x.k0[gx]! * c;
+          const c1 = x.k1[gx]! * c;
           // a tap outside the table: weight and value 0 (masks m..)
-          const m00 = in0 && jn0 ? 1 : 0;
-          const m01 = in0 && jn1 ? 1 : 0;
-          const m10 = in1 && jn0 ? 1 : 0;
-          const m11 = in1 && jn1 ? 1 : 0;
+          const m00 = in0 & jn0;
+          const m01 = in0 & jn1;
+          const m10 = in1 & jn0;
+          const m11 = in1 & jn1;
           let sumX = 0;
           let o = (b * c * hw + i * wq + j) * p + pt;
           for (let ch = 0; ch < c; ch++, o += hw * p) {
@@ -329,10 +332,12 @@ function separableGradHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
   ];
 }
 
-const FUSED_SEPARABLE: Record<string, Record<string, tf.KernelFunc>> = {
-  cpu: { [SEPARABLE_GRID_SAMPLE_KERNEL]: separableHost, [SEPARABLE_GRID_SAMPLE_GRAD_KERNEL]: separableGradHost },
-  wasm: { [SEPARABLE_GRID_SAMPLE_KERNEL]: separableHost, [SEPARABLE_GRID_SAMPLE_GRAD_KERNEL]: separableGradHost },
+/** The same host loops on cpu and wasm. */
+const HOST_SEPARABLE = {
+  [SEPARABLE_GRID_SAMPLE_KERNEL]: separableHost,
+  [SEPARABLE_GRID_SAMPLE_GRAD_KERNEL]: separableGradHost,
 };
+const FUSED_SEPARABLE: Record<string, Record<string, tf.KernelFunc>> = { cpu: HOST_SEPARABLE, wasm: HOST_SEPARABLE };
 
 /** The fused kernel's gradient: one backward kernel gives all three (registered once, for every backend). */
 function registerSeparableGradient(): void {
