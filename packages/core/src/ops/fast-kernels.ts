@@ -51,49 +51,24 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
     const sameBatch = nA === nB && batchA.join() === batchB.join();
     const [reshape, transpose] = [tf.Reshape, tf.Transpose].map(kernel);
     const macs = M * K * N;
+    const float32 = a.dtype === 'float32' && b.dtype === 'float32';
+    const broadcastable = sameBatch || nA === 1 || nB === 1;
+    const be = backend as tf.KernelBackend;
+    const outBatch = () => (sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB));
     // batches of small products (and small transposed ones): the SIMD module (batch-matmul-simd.ts)
     if (
       (batch >= 2 ? macs < SIMD_MAX_MACS : (transposeA || transposeB) && macs < SPLIT_MIN_MACS) &&
-      a.dtype === 'float32' &&
-      b.dtype === 'float32' &&
-      (sameBatch || nA === 1 || nB === 1)
+      float32 &&
+      broadcastable
     ) {
-      const be = backend as tf.KernelBackend;
-      const c = simdBatchMatMul(be.readSync(a.dataId) as Float32Array, be.readSync(b.dataId) as Float32Array, {
-        nA,
-        nB,
-        batch,
-        M,
-        K,
-        N,
-        transposeA,
-        transposeB,
-      });
-      const outBatch = sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
-      if (c) return writeFloat32(be, c, [...outBatch, M, N]);
+      const shape = { nA, nB, batch, M, K, N, transposeA, transposeB };
+      const c = simdBatchMatMul(be.readSync(a.dataId) as Float32Array, be.readSync(b.dataId) as Float32Array, shape);
+      if (c) return writeFloat32(be, c, [...outBatch(), M, N]);
     }
-    if (
-      batch < 2 &&
-      (transposeA || transposeB) &&
-      M * K * N >= SPLIT_MIN_MACS &&
-      a.dtype === 'float32' &&
-      b.dtype === 'float32' &&
-      reshape &&
-      transpose
-    )
+    if (batch < 2 && (transposeA || transposeB) && macs >= SPLIT_MIN_MACS && float32 && reshape && transpose)
       return transposedProduct(args, original, reshape, transpose, { M, K, N });
-    if (
-      batch < 2 ||
-      M * K * N < SPLIT_MIN_MACS ||
-      a.dtype !== 'float32' ||
-      b.dtype !== 'float32' ||
-      !(sameBatch || nA === 1 || nB === 1) ||
-      !reshape ||
-      !transpose
-    )
+    if (batch < 2 || macs < SPLIT_MIN_MACS || !float32 || !broadcastable || !reshape || !transpose)
       return original(args);
-    const be = backend as tf.KernelBackend;
-    const outBatch = sameBatch ? batchA : tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
     const { run, keep, dispose } = kernelScope(be);
     const write = (values: Float32Array, shape: number[]): Info => writeFloat32(be, values, shape);
     try {
@@ -123,8 +98,7 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
           if (bi !== b0) be.disposeData(bi.dataId);
         }
       }
-      const shape = [...outBatch, M, N];
-      return writeFloat32(be, out, shape);
+      return writeFloat32(be, out, [...outBatch(), M, N]);
     } finally {
       dispose();
     }
