@@ -53,6 +53,7 @@ import {
   StagedModel,
   separableColumnWeights,
   separableGridSample,
+  separableGridSampleFused,
   stageSizes,
   TransformerMLPWithConv,
   tidyObj,
@@ -333,8 +334,8 @@ export class DAttentionBaseline extends Module implements Attention2d {
         o = tf.matMul(attnProb, v); // [B·M,HW,hc]
       } else {
         const parts: tf.Tensor3D[] = [];
-        // the position bias's column weights, once for every chunk
-        const columns = this.rpeTable ? this.positionBiasColumns(pos, B, W) : undefined;
+        // the composite path's column weights, built once for every chunk (the fused kernel needs none)
+        const columns = this.rpeTable && !separableGridSampleFused() ? this.positionBiasColumns(pos, B, W) : undefined;
         for (let r0 = 0; r0 < H; r0 += rows) {
           const r = Math.min(rows, H - r0);
           parts.push(

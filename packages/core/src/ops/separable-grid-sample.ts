@@ -64,6 +64,14 @@ export interface SeparableGridSampleOptions {
 }
 
 /**
+ * Whether {@link separableGridSample} takes its fused kernel here by default (cpu, wasm), so a caller need
+ * not build `columns` for it (only the composite path uses them).
+ */
+export function separableGridSampleFused(): boolean {
+  return useFusedKernels(FUSED_SEPARABLE, true);
+}
+
+/**
  * `gridSample(input, grid, { paddingMode: 'zeros' })` on the separable grid
  * grid[n, i·Wq + j, p] = (x = gridX[n, j, p], y = gridY[n, i, p]), returned channels-first.
  *
@@ -103,7 +111,7 @@ export function separableGridSample(
     throw new InvalidArgumentError(
       `${OP}: input and grids must be float32, got ${input.dtype}, ${gridY.dtype}, ${gridX.dtype}`,
     );
-  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernels(FUSED_SEPARABLE, true));
+  const fused = options.path === 'fused' || (options.path !== 'composite' && separableGridSampleFused());
   if (fused) {
     if (!useFusedKernels(FUSED_SEPARABLE, true))
       throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu and wasm, not ${tf.getBackend()}`);
