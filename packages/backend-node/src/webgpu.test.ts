@@ -16,6 +16,14 @@ const cli = `${root}/packages/backend-node/dist/cli.js`;
 const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const env = { ...process.env, VK_ICD_FILENAMES: ICD, LD_LIBRARY_PATH: '/usr/lib/chromium', XDG_RUNTIME_DIR: '/tmp' };
 
+/** Run a Node script in a child process on SwiftShader and parse the JSON on its last line. */
+async function lastJsonOf<T>(args: string[]): Promise<T> {
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env, maxBuffer: 1 << 24 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as T;
+}
+/** A test-utils script of this package. */
+const script = (name: string) => fileURLToPath(new URL(`./test-utils/${name}`, import.meta.url));
+
 const cases = [
   ['dat', 'packages/dat/src/__fixtures__/golden/dat_pp_reduced'],
   ['dbra', 'packages/dbra/src/__fixtures__/golden/cls_tiny_reduced'],
@@ -30,28 +38,20 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
 
   for (const [family, c] of cases) {
     it(`${family}: ${c.split('/').pop()} passes parity on webgpu`, async () => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [
-          cli,
-          'parity',
-          '--backend',
-          'webgpu',
-          '--weights',
-          `${root}/${c}.weights.safetensors`,
-          '--io',
-          `${root}/${c}.io.safetensors`,
-        ],
-        {
-          env,
-          maxBuffer: 1 << 24,
-        },
-      );
-      const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      const last = await lastJsonOf<{
         ok: boolean;
         backend: string;
         outputs: { name: string; maxAbs: number; maxRef: number }[];
-      };
+      }>([
+        cli,
+        'parity',
+        '--backend',
+        'webgpu',
+        '--weights',
+        `${root}/${c}.weights.safetensors`,
+        '--io',
+        `${root}/${c}.io.safetensors`,
+      ]);
       expect(last.backend).toBe('webgpu');
       for (const o of last.outputs) expect(o.maxAbs, o.name).toBeLessThanOrEqual(1e-3 * Math.max(1, o.maxRef));
       expect(last.ok).toBe(true);
@@ -59,16 +59,11 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
   }
 
   it('the fused kernels (WGSL: neighbourhood attention, grid sampling) equal their composite paths on cpu', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [fileURLToPath(new URL('./test-utils/fused-webgpu.mjs', import.meta.url))],
-      { env, maxBuffer: 1 << 24 },
-    );
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    const r = await lastJsonOf<{
       backend: string;
       leaked: number;
       cases: { case: string; maxAbs: number; maxRef: number }[];
-    };
+    }>([script('fused-webgpu.mjs')]);
     expect(r.backend).toBe('webgpu');
     expect(r.leaked).toBe(0);
     // NA: 5 shapes (windows 3, 5, 7; dilation 1-3) × rpb or none × fused qkv or heads-first;
@@ -84,23 +79,18 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     ['glmix', '1', 'dat.deformable'],
   ] as const) {
     it(`${family} hybrid (stage ${stage} → ${mechanism}) matches cpu on webgpu`, async () => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [fileURLToPath(new URL('./test-utils/hybrid-webgpu.mjs', import.meta.url)), family, stage, mechanism],
-        { env, maxBuffer: 1 << 24 },
-      );
-      const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { backend: string; maxAbs: number; maxRef: number };
+      const r = await lastJsonOf<{ backend: string; maxAbs: number; maxRef: number }>([
+        script('hybrid-webgpu.mjs'),
+        family,
+        stage,
+        mechanism,
+      ]);
       expect(r.backend).toBe('webgpu');
       expect(r.maxAbs).toBeLessThanOrEqual(1e-3 * Math.max(1, r.maxRef));
     }, 240_000);
   }
   it('compileGpuPrograms compiles every pipeline of a forward in parallel: the forward after it compiles none and equals cpu', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [fileURLToPath(new URL('./test-utils/compile-webgpu.mjs', import.meta.url))],
-      { env, maxBuffer: 1 << 24 },
-    );
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    const r = await lastJsonOf<{
       backend: string;
       models: {
         name: string;
@@ -110,7 +100,7 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
         maxAbs: number;
         maxRef: number;
       }[];
-    };
+    }>([script('compile-webgpu.mjs')]);
     expect(r.backend).toBe('webgpu');
     expect(r.models.map((m) => m.name)).toEqual(['dat_fmnist', 'debi_fmnist', 'glnet_fmnist']);
     for (const m of r.models) {
