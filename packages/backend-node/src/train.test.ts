@@ -277,11 +277,23 @@ describe('dynavit train / eval', () => {
     const c = await runCli([
       'train',
       ...['--model', 'debi_fmnist', '--data', csv, '--epochs', '1', '--batch-size', '4', '--size', '32'],
-      ...['--no-aug', '--out', out2],
+      ...['--no-aug', '--sched-on-updates', '--lr', '1e-3', '--min-lr', '1e-5', '--warmup-epochs', '0'],
+      ...['--out', out2],
     ]);
     expect(c.code, c.stderr).toBe(0);
     expect(lastJson(c.stdout)).toMatchObject({ model: 'debi_fmnist', images: 12, steps: 3 });
-    expect(JSON.parse(readFileSync(join(out2, 'run.json'), 'utf8'))).toMatchObject({ numClasses: 2, augment: false });
+    expect(JSON.parse(readFileSync(join(out2, 'run.json'), 'utf8'))).toMatchObject({
+      numClasses: 2,
+      augment: false,
+      schedOnUpdates: true,
+    });
+    // --sched-on-updates: the cosine falls at every update, 1e-5 + ½(1e-3 − 1e-5)(1 + cos(πk/3)) for update k
+    const rates = c.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{"type":"step"'))
+      .map((l) => (JSON.parse(l) as { lr: number }).lr);
+    expect(rates).toHaveLength(3);
+    for (const [k, want] of [1e-3, 7.525e-4, 2.575e-4].entries()) expect(rates[k]).toBeCloseTo(want, 9);
     const ce = await runCli(['eval', '--weights', join(out2, 'model.safetensors'), '--data', csv]);
     expect(ce.code, ce.stderr).toBe(0);
     expect(lastJson(ce.stdout)).toMatchObject({ count: 12 });

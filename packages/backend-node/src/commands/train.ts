@@ -73,6 +73,7 @@ const options = {
   'min-lr': { type: 'string' },
   'weight-decay': { type: 'string' },
   'warmup-epochs': { type: 'string' },
+  'sched-on-updates': { type: 'boolean' },
   smoothing: { type: 'string' },
   'drop-path': { type: 'string' },
   'clip-grad': { type: 'string' },
@@ -99,7 +100,7 @@ export const trainCommand = defineCommand({
   name: 'train',
   usage:
     'train --model NAME --data DATA --epochs N --out DIR [--batch-size 64] [--lr 5e-4×batch/512] ' +
-    '[--min-lr 1e-5] [--weight-decay 0.05] [--warmup-epochs 5] [--smoothing 0.1] [--drop-path R] [--clip-grad NORM] ' +
+    '[--min-lr 1e-5] [--weight-decay 0.05] [--warmup-epochs 5] [--sched-on-updates] [--smoothing 0.1] [--drop-path R] [--clip-grad NORM] ' +
     '[--ema [--ema-decay 0.9998]] [--accum-steps 1] [--no-aug] [--limit N] [--val-split F] [--size S] ' +
     '[--num-classes N] [--attention STAGE=NAME,…] [--weights CKPT [--freeze-stages 0,1] ' +
     '[--backbone-lr-scale F]] [--checkpoint-steps N] [--resume DIR] [--seed 42] [--plot] [--max-megapixels 64]\n' +
@@ -125,6 +126,8 @@ export interface RunRecord {
   minLr?: number;
   weightDecay?: number;
   warmupEpochs?: number;
+  /** the rate set at every update (timm `--sched-on-updates`), not once per epoch */
+  schedOnUpdates?: boolean;
   smoothing?: number;
   clipGrad?: number;
   ema?: number;
@@ -241,6 +244,7 @@ async function recordFromOptions(
     minLr: num('min-lr', values['min-lr'], 0, 1e38),
     weightDecay: num('weight-decay', values['weight-decay'], 0, 1e38),
     warmupEpochs: num('warmup-epochs', values['warmup-epochs'], 0, 100_000),
+    schedOnUpdates: values['sched-on-updates'] ? true : undefined,
     smoothing: num('smoothing', values.smoothing, 0, 1),
     clipGrad: num('clip-grad', values['clip-grad'], 0, 1e38, true),
     ema,
@@ -291,7 +295,7 @@ async function recordForResume(values: Values, dir: string): Promise<RunRecord> 
         `--${flag} ${printable(String((values as Record<string, unknown>)[flag]), 80)} differs from the run being resumed (${b ?? 'not set'} in ${join(dir, 'run.json')}); a resumed run keeps its options`,
       );
   }
-  for (const flag of ['ema', 'no-aug', 'attention'] as const)
+  for (const flag of ['ema', 'no-aug', 'sched-on-updates', 'attention'] as const)
     if (values[flag] !== undefined)
       throw new InvalidArgumentError(`--${flag}: a resumed run keeps its options (${join(dir, 'run.json')})`);
   if (values.epochs !== undefined && given.epochs !== rec.epochs)
@@ -497,6 +501,7 @@ async function trainRun(ctx: CommandContext<typeof options>): Promise<number> {
       ...(rec.minLr !== undefined ? { minLr: rec.minLr } : {}),
       ...(rec.weightDecay !== undefined ? { weightDecay: rec.weightDecay } : {}),
       ...(rec.warmupEpochs !== undefined ? { warmupEpochs: rec.warmupEpochs } : {}),
+      ...(rec.schedOnUpdates ? { scheduleOn: 'step' as const } : {}),
       ...(rec.smoothing !== undefined ? { labelSmoothing: rec.smoothing } : {}),
       ...(rec.clipGrad !== undefined ? { clipGrad: rec.clipGrad } : {}),
       ...(rec.ema !== undefined ? { ema: rec.ema } : {}),
