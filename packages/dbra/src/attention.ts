@@ -32,12 +32,14 @@ import {
   type Parameter,
   regionPartition,
   regionReverse,
+  routedAttentionFused,
   separableGridSample,
   Sequential,
   stopGradient,
   tidyObj,
   topKIndices,
   TransformerMLPWithConv,
+  useFusedRoutedAttention,
 } from '@dynavit/core';
 
 // ---------------------------------------------------------------------------------------------------
@@ -130,7 +132,11 @@ function routeRegions(qr: tf.Tensor3D, kr: tf.Tensor3D, scale: number, topk: num
  * q [N,P,tq,C] (already region-partitioned), k/v [N,P,T,C] per region, idx int32 [N,P,k] (distinct
  * regions per row), m heads → [N,P,tq,C].
  *
- * Two evaluations of the same function, chosen by cost (see {@link preferMaskedAttention}):
+ * For inference on cpu and webgpu ('auto' with no gradient being recorded; 'fused' asks for it on wasm
+ * too) it is one fused kernel, core's `routedAttentionFused`: the routed regions' keys and values read
+ * where they are. Otherwise (training, wasm, other backends), two composite evaluations of the same
+ * function, chosen by cost
+ * (see {@link preferMaskedAttention}); they are the reference the fused kernel is tested against:
  * - gathered (`KVGather`, as the reference): copy the k·T selected keys/values of every region;
  * - masked: every query region scores all P·T tokens and the non-selected regions get −1e30 before the
  *   softmax, so their weights are exactly 0. Cheaper when queries per region are few (DBRA agents)
@@ -145,7 +151,7 @@ export function routedAttention(
   idx: tf.Tensor3D,
   m: number,
   scale: number,
-  strategy: 'auto' | 'gather' | 'mask' = 'auto',
+  strategy: 'auto' | 'fused' | 'gather' | 'mask' = 'auto',
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, p, tq, c] = q.shape;
@@ -154,6 +160,8 @@ export function routedAttention(
     // q·kᵀ and attn·v over the k·T routed keys, as the reference computes them; the masked evaluation
     // multiplies more (by zero weights), which is an implementation detail and not counted
     addMacs(2 * n * p * tq * topk * t * c);
+    if (strategy === 'fused' || (strategy === 'auto' && useFusedRoutedAttention()))
+      return routedAttentionFused(q, k, v, idx, m, scale);
     const qs = tf.mul(q, scale);
     if (strategy === 'mask' || (strategy === 'auto' && preferMaskedAttention(n, p, tq, t, c, m, topk))) {
       // [N,P,P] 1 where region j is among idx[p,·] → additive mask over tokens [N,1,P·tq,P·T].

@@ -3,7 +3,16 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { type Module, readSafetensors, Registry, type StateDict, type TensorData, toFloat32 } from '@dynavit/core';
+import {
+  type Module,
+  readSafetensors,
+  Registry,
+  routedAttentionFused,
+  ShapeError,
+  type StateDict,
+  type TensorData,
+  toFloat32,
+} from '@dynavit/core';
 import {
   compareArrays,
   dropPathPlacement,
@@ -205,17 +214,49 @@ describe.each(['cpu', 'wasm'])('DeBiFormer on %s', (backend) => {
     x.dispose();
   });
 
-  it('the gathered (KVGather) and masked evaluations of routed attention agree', () => {
+  it('the fused kernel and the gathered (KVGather) and masked evaluations of routed attention agree', () => {
+    // [N, P, tq, T, C, m, k]: odd sizes, one head, k = 1 and k = P, DeBiFormer's d = 32 (4 heads of 128)
+    for (const [n, p, tq, t, c, m, topk] of [
+      [2, 9, 3, 4, 16, 2, 4],
+      [1, 4, 5, 7, 6, 1, 1],
+      [1, 4, 2, 3, 10, 5, 4],
+      [1, 16, 4, 9, 128, 4, 3],
+    ] as const)
+      tf.tidy(() => {
+        const q = tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 1) as tf.Tensor4D;
+        const k = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 2) as tf.Tensor4D;
+        const v = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 3) as tf.Tensor4D;
+        const idx = tf.topk(tf.randomNormal([n, p, p], 0, 1, 'float32', 4), topk).indices as tf.Tensor3D;
+        const scale = (c / m) ** -0.5;
+        const a = routedAttention(q, k, v, idx, m, scale, 'gather');
+        const b = routedAttention(q, k, v, idx, m, scale, 'mask');
+        const f = routedAttention(q, k, v, idx, m, scale, 'fused');
+        expect(a.shape).toEqual([n, p, tq, c]);
+        expect(f.shape).toEqual([n, p, tq, c]);
+        const shape = [n, p, tq, t, c, m, topk].join('x');
+        expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0], shape).toBeLessThan(1e-6);
+        expect(tf.max(tf.abs(tf.sub(a, f))).dataSync()[0], shape).toBeLessThan(1e-6);
+        // inference takes the fused kernel on cpu (the same values bit for bit), a composite on wasm
+        const auto = routedAttention(q, k, v, idx, m, scale).dataSync();
+        if (backend === 'cpu') expect(auto).toEqual(f.dataSync());
+        else expect([a.dataSync(), b.dataSync()]).toContainEqual(auto);
+      });
+  });
+
+  it('the fused routed attention: an index outside the regions and a wrong shape are typed errors', () => {
     tf.tidy(() => {
-      const [n, p, tq, t, c, m] = [2, 9, 3, 4, 16, 2];
-      const q = tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const k = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 2) as tf.Tensor4D;
-      const v = tf.randomNormal([n, p, t, c], 0, 1, 'float32', 3) as tf.Tensor4D;
-      const idx = tf.topk(tf.randomNormal([n, p, p], 0, 1, 'float32', 4), 4).indices as tf.Tensor3D;
-      const a = routedAttention(q, k, v, idx, m, 0.25, 'gather');
-      const b = routedAttention(q, k, v, idx, m, 0.25, 'mask');
-      expect(a.shape).toEqual([n, p, tq, c]);
-      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-6);
+      const q = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D;
+      const kv = tf.zeros([1, 4, 3, 8]) as tf.Tensor4D;
+      const bad = tf.tensor3d([0, 1, 2, 4, 0, 1, 2, 3], [1, 4, 2], 'int32');
+      expect(() => routedAttentionFused(q, kv, kv, bad, 2, 1).dataSync()).toThrow(
+        /routedAttention: region index 4 is out of range \[0, 4\) \(image 0, region 1\)/,
+      );
+      const idx = tf.zeros([1, 4, 2], 'int32') as tf.Tensor3D;
+      expect(() => routedAttentionFused(q, tf.zeros([1, 4, 3, 6]) as tf.Tensor4D, kv, idx, 2, 1)).toThrow(ShapeError);
+      expect(() => routedAttentionFused(q, kv, kv, idx, 3, 1)).toThrow(/numHeads must be a positive divisor of C = 8/);
+      expect(() => routedAttentionFused(q, kv, kv, tf.cast(idx, 'float32') as tf.Tensor3D, 2, 1)).toThrow(
+        /idx must be int32/,
+      );
     });
   });
 });

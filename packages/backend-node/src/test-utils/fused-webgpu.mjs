@@ -2,7 +2,8 @@
 // composite paths on cpu:
 // - neighbourhood attention, both layouts (heads-first q, k, v; a fused qkv projection), with and without
 //   the bias table, several window sizes and dilations;
-// - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map.
+// - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map;
+// - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite.
 // Prints one JSON line: the backend, tensors leaked, and per case the largest difference and the largest
 // reference value. A child process: the Vulkan loader reads its environment when Dawn starts.
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +13,7 @@ import {
   neighborhoodAttention2dFused,
   neighborhoodAttentionFromQKV,
 } from '@dynavit/core';
+import { routedAttention } from '@dynavit/dbra';
 import { selectBackend } from '../../dist/index.js';
 
 // [B, M, H, W, D, k, dilation]: DAT's N blocks (7×7, D 32), a map equal to the window, odd widths, batch 2
@@ -29,7 +31,22 @@ const GRID_CASES = [
   [1, 5, 1, 3, 6, 2],
 ];
 
+// [N, P, tq, T, C, m, k]: DeBiFormer-T stage 0 at 224² (49 regions of 8×8, k 1, d 32), DBRA's agents
+// (1 query per region, 4 heads), k = P, odd sizes
+const ROUTED_CASES = [
+  [1, 49, 64, 64, 64, 2, 1],
+  [1, 49, 1, 16, 128, 4, 4],
+  [2, 9, 5, 7, 12, 3, 9],
+  [1, 4, 3, 2, 6, 1, 2],
+];
+
 await selectBackend({ prefer: 'cpu' });
+const routedInputs = ROUTED_CASES.map(([n, p, tq, t, c, , k], i) => ({
+  q: tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 50 + i).dataSync(),
+  k: tf.randomNormal([n, p, t, c], 0, 1, 'float32', 60 + i).dataSync(),
+  v: tf.randomNormal([n, p, t, c], 0, 1, 'float32', 70 + i).dataSync(),
+  idx: tf.topk(tf.randomNormal([n, p, p], 0, 1, 'float32', 80 + i), k).indices.dataSync(),
+}));
 const gridInputs = GRID_CASES.map(([n, h, w, c, ho, wo], i) => ({
   input: tf.randomUniform([n, h, w, c], -2, 2, 'float32', 30 + i).dataSync(),
   // up to 1.3 beyond the edges
@@ -67,6 +84,17 @@ async function run(useFused) {
         outs.push(await out.data());
         tf.dispose([input, grid, out]);
       }
+  // routed attention: the fused kernel against the gathered composite
+  for (const [i, [n, p, tq, t, c, m, k]] of ROUTED_CASES.entries()) {
+    const r = routedInputs[i];
+    const q = tf.tensor4d(r.q, [n, p, tq, c]);
+    const key = tf.tensor4d(r.k, [n, p, t, c]);
+    const v = tf.tensor4d(r.v, [n, p, t, c]);
+    const idx = tf.tensor3d(r.idx, [n, p, k], 'int32');
+    const out = routedAttention(q, key, v, idx, m, (c / m) ** -0.5, useFused ? 'fused' : 'gather');
+    outs.push(await out.data());
+    tf.dispose([q, key, v, idx, out]);
+  }
   return outs;
 }
 const ref = await run(false);
@@ -81,10 +109,13 @@ const cases = got.map((g, i) => {
     maxAbs = Math.max(maxAbs, Math.abs(g[j] - ref[i][j]));
     maxRef = Math.max(maxRef, Math.abs(ref[i][j]));
   }
+  const gridEnd = 4 * CASES.length + 4 * GRID_CASES.length;
   const name =
     i < 4 * CASES.length
       ? `neighbourhood attention ${CASES[Math.floor(i / 4)].join('x')}`
-      : `grid sample ${GRID_CASES[Math.floor((i - 4 * CASES.length) / 4)].join('x')}`;
+      : i < gridEnd
+        ? `grid sample ${GRID_CASES[Math.floor((i - 4 * CASES.length) / 4)].join('x')}`
+        : `routed attention ${ROUTED_CASES[i - gridEnd].join('x')}`;
   return { case: name, maxAbs, maxRef, size: g.length };
 });
 console.log(JSON.stringify({ backend: choice.backend, adapter: choice.adapter, leaked, cases }));

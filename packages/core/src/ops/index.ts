@@ -4,6 +4,7 @@ export * from './grid-sample.js';
 export * from './neighborhood-attention.js';
 export * from './pooling.js';
 export * from './resize.js';
+export * from './routed-attention.js';
 export * from './stop-gradient.js';
 export * from './windows.js';
 export * from './broadcast-check.js';
