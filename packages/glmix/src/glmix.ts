@@ -42,29 +42,10 @@ export function fillParameter(p: Parameter, value: number): void {
 }
 
 /**
- * torch `nn.Linear` (weight [out, in], keys `weight`/`bias`) computing x·Wᵀ as an explicit transpose
- * plus a plain matMul. Same math as core's Linear, but tfjs-wasm's matMul with transposeA/B is about
- * 10× slower than transpose + plain matMul (196×256 · 256×768: 107 ms vs 10 ms). Candidate for core.
+ * torch `nn.Linear`: core's `Linear`, under the name the port gave it when core's transposed its weight at
+ * every call (core now keeps the weight as [in, out] on the device, a plain matMul).
  */
-export class FastLinear extends Linear {
-  override forward(x: tf.Tensor): tf.Tensor {
-    if (x.shape[x.rank - 1] !== this.inFeatures)
-      throw new ShapeError(
-        'Linear',
-        'x',
-        `${this.inFeatures} features on the last axis`,
-        `${x.shape[x.rank - 1]} in [${x.shape.join(',')}]`,
-      );
-    return tf.tidy(() => {
-      const y = tf.matMul(
-        tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D,
-        tf.transpose(this.weight.value as tf.Tensor2D),
-      );
-      addMacs(y.shape[0] * this.inFeatures * this.outFeatures); // bypasses core's Linear, so it reports itself
-      return tf.reshape(this.bias ? tf.add(y, this.bias.value) : y, [...x.shape.slice(0, -1), this.outFeatures]);
-    });
-  }
-}
+export class FastLinear extends Linear {}
 
 /** Every norm inside the blocks (timm LayerNorm2d and nn.LayerNorm(eps=1e-6)). */
 const BLOCK_NORM_EPS = 1e-6;
@@ -150,7 +131,7 @@ export class MultiheadAttention extends Module {
       );
     this.headDim = dim / numHeads;
     this.scale = this.headDim ** -0.5;
-    this.in_proj_weight = this.param('in_proj_weight', [3 * dim, dim]);
+    this.in_proj_weight = this.param('in_proj_weight', [3 * dim, dim], 'linear'); // [C, 3C] on the device
     this.in_proj_bias = this.param('in_proj_bias', [3 * dim]);
     this.out_proj = this.child('out_proj', new FastLinear(dim, dim));
   }
@@ -169,9 +150,10 @@ export class MultiheadAttention extends Module {
     const [B, N, C] = x.shape;
     const [nh, hd] = [this.numHeads, this.headDim];
     return tf.tidy(() => {
-      // explicit transposes, never matMul's transpose flags (slow on wasm, see FastLinear)
+      // the in-projection weight is [C, 3C] on the device: a plain matMul (matMul's transpose flags are
+      // slow on wasm, and so is a transposed copy of the weight at every call)
       const qkv = tf.add(
-        tf.matMul(tf.reshape(x, [B * N, C]) as tf.Tensor2D, tf.transpose(this.in_proj_weight.value as tf.Tensor2D)),
+        tf.matMul(tf.reshape(x, [B * N, C]) as tf.Tensor2D, this.in_proj_weight.value as tf.Tensor2D),
         this.in_proj_bias.value,
       );
       // packed in-projection, then q·kᵀ and attn·v over all heads (out_proj reports itself)

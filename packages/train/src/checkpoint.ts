@@ -77,6 +77,11 @@ export interface TrainingState {
   history: EpochSummary[];
   /** whether `ema.safetensors` is part of the checkpoint */
   ema: boolean;
+  /**
+   * the layout of the optimizer moments: 'torch' (PyTorch's, as the weights); absent in checkpoints
+   * written before, which hold them in that version's device layout
+   */
+  momentsLayout?: 'torch';
 }
 
 export interface Checkpoint {

@@ -11,7 +11,13 @@
  *     p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, type StateDict } from '@dynavit/core';
+import {
+  fromTorchLayout,
+  InvalidArgumentError,
+  type ParamLayout,
+  type StateDict,
+  torchLayoutTensor,
+} from '@dynavit/core';
 
 /**
  * Name segments of position tables the official code keeps out of weight decay, matched anywhere in a
@@ -54,7 +60,23 @@ export interface OptimizedParam {
   weightDecay: number;
   /** multiplier on the scheduled learning rate (timm's `lr_scale`; e.g. a lower backbone rate) */
   lrScale: number;
+  /**
+   * The parameter's device layout and PyTorch shape (a core `Parameter`'s): the moments are saved in
+   * PyTorch's layout, like the weights. Default: 'identity', the variable's shape.
+   */
+  layout?: ParamLayout;
+  torchShape?: readonly number[];
 }
+
+/** How {@link AdamW.loadStateDict} reads the moments of a checkpoint. */
+export type MomentsLayout =
+  /** PyTorch's layout, as {@link AdamW.stateDict} writes them */
+  | 'torch'
+  /**
+   * the device layout of checkpoints written before the moments were saved in PyTorch's layout (no
+   * `momentsLayout` in their training state), when linear weights were [out, in] on the device
+   */
+  | 'device-v1';
 
 export interface AdamWOptions {
   /** default [0.9, 0.999] */
@@ -62,6 +84,8 @@ export interface AdamWOptions {
   /** default 1e-8 */
   eps?: number;
 }
+
+const torchShapeOf = (p: OptimizedParam): readonly number[] => p.torchShape ?? p.variable.shape;
 
 /** PyTorch's AdamW over a fixed list of parameters; moments are created at zero on the first update. */
 export class AdamW {
@@ -124,7 +148,10 @@ export class AdamW {
     }
   }
 
-  /** The moments as host tensors (tfjs layout), `exp_avg.<name>` and `exp_avg_sq.<name>`, for a checkpoint. */
+  /**
+   * The moments as host tensors in PyTorch's layout (each parameter's `torchShape`), `exp_avg.<name>`
+   * and `exp_avg_sq.<name>`, for a checkpoint.
+   */
   stateDict(): StateDict {
     const out: StateDict = new Map();
     for (const [prefix, map] of [
@@ -133,14 +160,23 @@ export class AdamW {
     ] as const)
       for (const p of this.params) {
         const t = map.get(p.name);
-        if (t)
-          out.set(`${prefix}.${p.name}`, { dtype: 'F32', shape: [...t.shape], data: new Float32Array(t.dataSync()) });
+        if (!t) continue;
+        const host = torchLayoutTensor(t, torchShapeOf(p), p.layout ?? 'identity');
+        out.set(`${prefix}.${p.name}`, {
+          dtype: 'F32',
+          shape: [...host.shape],
+          data: new Float32Array(host.dataSync()),
+        });
+        host.dispose();
       }
     return out;
   }
 
-  /** Restore moments written by {@link stateDict} (and the step count, which lives in the training state). */
-  loadStateDict(sd: StateDict, step: number): void {
+  /**
+   * Restore moments written by {@link stateDict} (and the step count, which lives in the training state);
+   * `layout` 'device-v1' reads those of older checkpoints.
+   */
+  loadStateDict(sd: StateDict, step: number, layout: MomentsLayout = 'torch'): void {
     this.step = step;
     for (const [prefix, map] of [
       ['exp_avg', this.#m],
@@ -149,12 +185,16 @@ export class AdamW {
       for (const p of this.params) {
         const e = sd.get(`${prefix}.${p.name}`);
         if (!e) continue;
-        const same = e.shape.length === p.variable.rank && e.shape.every((d, i) => d === p.variable.shape[i]);
+        const pLayout = p.layout ?? 'identity';
+        // older checkpoints: the device layout, except linear weights, which were [out, in] (PyTorch's)
+        const asTorch = layout === 'torch' || pLayout === 'linear';
+        const want = asTorch ? torchShapeOf(p) : p.variable.shape;
+        const same = e.shape.length === want.length && e.shape.every((d, i) => d === want[i]);
         if (!same || !(e.data instanceof Float32Array))
           throw new InvalidArgumentError(
-            `AdamW: ${prefix}.${p.name} has shape [${e.shape.join(',')}] (${e.dtype}), the parameter [${p.variable.shape.join(',')}]`,
+            `AdamW: ${prefix}.${p.name} has shape [${e.shape.join(',')}] (${e.dtype}), the parameter [${want.join(',')}]`,
           );
-        const t = tf.tensor(e.data, e.shape, 'float32');
+        const t = asTorch ? fromTorchLayout(e.data, want, pLayout) : tf.tensor(e.data, e.shape, 'float32');
         this.#moment(map, p).assign(t);
         t.dispose();
       }

@@ -347,6 +347,8 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
       variable: p.variable,
       weightDecay: noWd(name, p.torchShape) ? 0 : wd,
       lrScale: isHead(name) ? 1 : (options.backboneLrScale ?? 1),
+      layout: p.layout,
+      torchShape: p.torchShape,
     });
   }
   const byVarName = new Map(params.map((p) => [p.variable.name, p.name]));
@@ -375,15 +377,16 @@ export async function train(model: Classifier, options: TrainOptions): Promise<T
     lr: cosineLr(0, schedule),
     history: [],
     ema: ema !== undefined,
+    momentsLayout: 'torch',
   };
   let resumed = false;
   if (options.resume && options.store) {
     const ck = await loadCheckpoint(options.store);
     if (ck) {
       model.loadStateDict(ck.model, { source: 'training checkpoint' });
-      optimizer.loadStateDict(ck.optimizer, ck.state.step);
+      optimizer.loadStateDict(ck.optimizer, ck.state.step, ck.state.momentsLayout ?? 'device-v1');
       if (ema && ck.ema) ema.loadStateDict(ck.ema);
-      state = ck.state;
+      state = { ...ck.state, momentsLayout: 'torch' }; // the next checkpoint writes them in PyTorch's layout
       resumed = true;
     }
   }

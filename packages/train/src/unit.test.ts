@@ -69,6 +69,69 @@ describe('AdamW', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("saves the moments in PyTorch's layout and reads them back, and reads older checkpoints' device layout", () => {
+    const before = tf.memory().numTensors;
+    // a linear weight (torch [3, 2], [2, 3] on the device) and a 1×1 conv (torch [2, 2, 1, 1], HWIO [1, 1, 2, 2])
+    const lin = tf.tidy(() => tf.variable(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3])));
+    const conv = tf.tidy(() => tf.variable(tf.tensor4d([1, 2, 3, 4], [1, 1, 2, 2])));
+    const params = (l: tf.Variable, c: tf.Variable) => [
+      { name: 'fc.weight', variable: l, weightDecay: 0, lrScale: 1, layout: 'linear' as const, torchShape: [3, 2] },
+      {
+        name: 'conv.weight',
+        variable: c,
+        weightDecay: 0,
+        lrScale: 1,
+        layout: 'conv2d' as const,
+        torchShape: [2, 2, 1, 1],
+      },
+    ];
+    const opt = new AdamW(params(lin, conv));
+    const grads = new Map<string, tf.Tensor>([
+      ['fc.weight', tf.tensor2d([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [2, 3])],
+      ['conv.weight', tf.tensor4d([0.1, 0.2, 0.3, 0.4], [1, 1, 2, 2])],
+    ]);
+    opt.apply(grads, 0.01);
+    const sd = opt.stateDict();
+    // m = (1 − β1)·g after one step (in float32); PyTorch's [out, in] is the device [in, out] transposed
+    const f = Math.fround;
+    const m1 = (g: number) => f(f(g) * f(1 - 0.9));
+    const m = sd.get('exp_avg.fc.weight')!;
+    expect(m.shape).toEqual([3, 2]);
+    expect(Array.from(m.data as Float32Array)).toEqual([0.1, 0.4, 0.2, 0.5, 0.3, 0.6].map(m1));
+    const mc = sd.get('exp_avg.conv.weight')!;
+    expect(mc.shape).toEqual([2, 2, 1, 1]);
+    expect(Array.from(mc.data as Float32Array)).toEqual([0.1, 0.3, 0.2, 0.4].map(m1));
+    // read back: the same device moments, so the next update is the same
+    const lin2 = tf.tidy(() => tf.variable(tf.clone(lin)));
+    const conv2 = tf.tidy(() => tf.variable(tf.clone(conv)));
+    const again = new AdamW(params(lin2, conv2));
+    again.loadStateDict(sd, opt.step);
+    // an older checkpoint: conv moments in the device layout, linear ones as [out, in]
+    const lin3 = tf.tidy(() => tf.variable(tf.clone(lin)));
+    const conv3 = tf.tidy(() => tf.variable(tf.clone(conv)));
+    const legacy = new AdamW(params(lin3, conv3));
+    const device = new Map(sd);
+    for (const k of ['exp_avg.conv.weight', 'exp_avg_sq.conv.weight']) {
+      const e = sd.get(k)!;
+      const t = tf.tidy(() => tf.transpose(tf.tensor(e.data as Float32Array, e.shape), [2, 3, 1, 0]));
+      device.set(k, { dtype: 'F32', shape: t.shape, data: new Float32Array(t.dataSync()) });
+      t.dispose();
+    }
+    legacy.loadStateDict(device, opt.step, 'device-v1');
+    const wrong = new AdamW(params(lin3, conv3));
+    expect(() => wrong.loadStateDict(device, 1)).toThrow(
+      /exp_avg.conv.weight has shape \[1,1,2,2\] \(F32\), the parameter \[2,2,1,1\]/,
+    );
+    for (const o of [opt, again, legacy]) o.apply(grads, 0.01);
+    expect(lin2.dataSync()).toEqual(lin.dataSync());
+    expect(conv2.dataSync()).toEqual(conv.dataSync());
+    expect(lin3.dataSync()).toEqual(lin.dataSync());
+    expect(conv3.dataSync()).toEqual(conv.dataSync());
+    for (const o of [opt, again, legacy, wrong]) o.dispose();
+    tf.dispose([lin, conv, lin2, conv2, lin3, conv3, ...grads.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('keeps norms, biases and the official position tables out of weight decay', () => {
     expect(isNoWeightDecay('stages.0.norm1.weight', [64])).toBe(true);
     expect(isNoWeightDecay('head.bias', [10])).toBe(true);

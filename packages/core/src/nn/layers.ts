@@ -132,7 +132,10 @@ export class Conv2d extends Module implements Layer {
   }
 }
 
-/** torch `nn.Linear`: weight [out, in] kept as is; x [..., in] → [..., out]. */
+/**
+ * torch `nn.Linear` (state_dict weight [out, in]); x [..., in] → [..., out]. The weight lives on the
+ * device as [in, out] (layout 'linear'), so the product is a plain matMul with no transpose per call.
+ */
 export class Linear extends Module implements Layer {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -142,7 +145,7 @@ export class Linear extends Module implements Layer {
     opts: { bias?: boolean } = {},
   ) {
     super();
-    this.weight = this.param('weight', [outFeatures, inFeatures]);
+    this.weight = this.param('weight', [outFeatures, inFeatures], 'linear');
     this.bias = (opts.bias ?? true) ? this.param('bias', [outFeatures]) : null;
   }
   forward(x: tf.Tensor): tf.Tensor {
@@ -150,8 +153,8 @@ export class Linear extends Module implements Layer {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-      // explicit transpose: tfjs-wasm's matMul with transposeB is ~10× slower than a plain one
-      let y: tf.Tensor = tf.matMul(x2, tf.transpose(this.weight.value as tf.Tensor2D));
+      // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower)
+      let y: tf.Tensor = tf.matMul(x2, this.weight.value as tf.Tensor2D);
       addMacs(x2.shape[0] * this.inFeatures * this.outFeatures);
       if (this.bias) y = tf.add(y, this.bias.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
