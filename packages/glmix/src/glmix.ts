@@ -31,6 +31,7 @@ import {
   type Parameter,
   Sequential,
   ShapeError,
+  softDispatch,
   tidyObj,
 } from '@dynavit/core';
 
@@ -238,8 +239,8 @@ function glmixMixing(
     ) as tf.Tensor3D;
     const slotsGrouped = tf.matMul(tf.softmax(logits) as tf.Tensor3D, t) as tf.Tensor3D; // softmax over L (pixels); values = normed tokens
     const slotsUpdated = w.relation.forward(slotsGrouped);
-    const dispatch = tf.softmax(tf.transpose(logits, [0, 2, 1])); // [B, L, S], softmax over S (slots)
-    const globalOut = tf.reshape(tf.matMul(dispatch, slotsUpdated), [B, H, W, C]) as tf.Tensor4D;
+    // g = softmax_S(Aᵀ)·slots₁: one fused kernel for inference on cpu and WebGPU (core's softDispatch)
+    const globalOut = tf.reshape(softDispatch(logits, slotsUpdated), [B, H, W, C]) as tf.Tensor4D;
     addMacs(3 * B * S * H * W * C); // clustering logits n(c)·n(t)ᵀ, grouping G·t, dispatch D·slots₁ (the MHA reports itself)
     const localOut = w.local.forward(u) as tf.Tensor4D;
     const mixed = tf.add(globalOut, localOut) as tf.Tensor4D;

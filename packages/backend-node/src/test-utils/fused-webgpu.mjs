@@ -3,7 +3,8 @@
 // - neighbourhood attention, both layouts (heads-first q, k, v; a fused qkv projection), with and without
 //   the bias table, several window sizes and dilations;
 // - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map;
-// - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite.
+// - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite;
+// - GLMix's soft dispatch of slots to pixels, against its composite.
 // Prints one JSON line: the backend, tensors leaked, and per case the largest difference and the largest
 // reference value. A child process: the Vulkan loader reads its environment when Dawn starts.
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +13,7 @@ import {
   neighborhoodAttention2d,
   neighborhoodAttention2dFused,
   neighborhoodAttentionFromQKV,
+  softDispatch,
 } from '@dynavit/core';
 import { routedAttention } from '@dynavit/dbra';
 import { selectBackend } from '../../dist/index.js';
@@ -40,7 +42,17 @@ const ROUTED_CASES = [
   [1, 4, 3, 2, 6, 1, 2],
 ];
 
+// [B, S, L, C]: GLNet-4G stage 0 at 224² (64 slots, 56² pixels, 64 channels), channels not a multiple of 4
+const DISPATCH_CASES = [
+  [1, 64, 3136, 64],
+  [2, 5, 7, 6],
+];
+
 await selectBackend({ prefer: 'cpu' });
+const dispatchInputs = DISPATCH_CASES.map(([b, s, l, c], i) => ({
+  logits: tf.randomUniform([b, s, l], -30, 30, 'float32', 90 + i).dataSync(),
+  slots: tf.randomNormal([b, s, c], 0, 1, 'float32', 95 + i).dataSync(),
+}));
 const routedInputs = ROUTED_CASES.map(([n, p, tq, t, c, , k], i) => ({
   q: tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 50 + i).dataSync(),
   k: tf.randomNormal([n, p, t, c], 0, 1, 'float32', 60 + i).dataSync(),
@@ -95,6 +107,14 @@ async function run(useFused) {
     outs.push(await out.data());
     tf.dispose([q, key, v, idx, out]);
   }
+  // soft dispatch: the fused kernel against the composite
+  for (const [i, [b, s, l, c]] of DISPATCH_CASES.entries()) {
+    const logits = tf.tensor3d(dispatchInputs[i].logits, [b, s, l]);
+    const slots = tf.tensor3d(dispatchInputs[i].slots, [b, s, c]);
+    const out = softDispatch(logits, slots, { path: useFused ? 'fused' : 'composite' });
+    outs.push(await out.data());
+    tf.dispose([logits, slots, out]);
+  }
   return outs;
 }
 const ref = await run(false);
@@ -115,7 +135,9 @@ const cases = got.map((g, i) => {
       ? `neighbourhood attention ${CASES[Math.floor(i / 4)].join('x')}`
       : i < gridEnd
         ? `grid sample ${GRID_CASES[Math.floor((i - 4 * CASES.length) / 4)].join('x')}`
-        : `routed attention ${ROUTED_CASES[i - gridEnd].join('x')}`;
+        : i < gridEnd + ROUTED_CASES.length
+          ? `routed attention ${ROUTED_CASES[i - gridEnd].join('x')}`
+          : `soft dispatch ${DISPATCH_CASES[i - gridEnd - ROUTED_CASES.length].join('x')}`;
   return { case: name, maxAbs, maxRef, size: g.length };
 });
 console.log(JSON.stringify({ backend: choice.backend, adapter: choice.adapter, leaked, cases }));

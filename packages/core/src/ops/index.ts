@@ -9,6 +9,7 @@ export * from './stop-gradient.js';
 export * from './windows.js';
 export * from './broadcast-check.js';
 export * from './separable-grid-sample.js';
+export * from './soft-dispatch.js';
 export * from './layout.js';
 export * from './fast-kernels.js';
 export * from './gradient-kernels.js';
