@@ -212,7 +212,7 @@ export const pretrained: readonly PretrainedCheckpoint[] = [
     notes:
       'Two runs, batch 64, AdamW, no augmentation, label smoothing 0.1, EMA decay 0.998. First ' +
       '`dynavit train --model debi_fmnist --data fashion-mnist --epochs 2 --limit 35000 --lr 2e-3 --warmup-epochs 0 --no-aug --ema --ema-decay 0.998 --clip-grad 5 --checkpoint-steps 100`, ' +
-      "stopped at update 900 (57,600 images; its EMA weights: 87.16 %); then one epoch of all 60,000 training images from those " +
+      'stopped at update 900 (57,600 images; its EMA weights: 87.16 %); then one epoch of all 60,000 training images from those ' +
       'weights with the rate set at every update: `--weights … --epochs 1 --lr 8e-4 --min-lr 1e-6 --warmup-epochs 0 --sched-on-updates --no-aug --ema --ema-decay 0.998 --clip-grad 5 --seed 43`. ' +
       'These are its final weights (its EMA weights: 90.32 %). ' +
       '~98 + 79 min on a 2-core AMD EPYC VM (wasm, one thread, with other work on the machine: ~10 and 12.7 images/s).',
