@@ -100,12 +100,10 @@ export function softDispatch(logits: tf.Tensor3D, slots: tf.Tensor3D, options: S
     ['slots', slots],
   ] as const)
     if (t.dtype !== 'float32') throw new InvalidArgumentError(`${op}: ${name} must be float32, got ${t.dtype}`);
-  if (options.path === 'fused') {
-    if (!useFusedKernels(FUSED_BY_BACKEND, true))
-      throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);
-    return tf.engine().runKernel(SOFT_DISPATCH_KERNEL, { logits, slots }, {}) as tf.Tensor3D;
-  }
-  if (options.path !== 'composite' && useFusedKernels(AUTO_BY_BACKEND))
+  const asked = options.path === 'fused';
+  if (asked && !useFusedKernels(FUSED_BY_BACKEND, true))
+    throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);
+  if (asked || (options.path !== 'composite' && useFusedKernels(AUTO_BY_BACKEND)))
     return tf.engine().runKernel(SOFT_DISPATCH_KERNEL, { logits, slots }, {}) as tf.Tensor3D;
   return tf.tidy(() => tf.matMul(tf.softmax(tf.transpose(logits, [0, 2, 1])), slots) as tf.Tensor3D);
 }
