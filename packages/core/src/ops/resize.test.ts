@@ -1,8 +1,16 @@
+// the gradients of tfjs-core's ops (its Node bundle registers none)
+import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
-import { nearestAxisIndices, resizeBilinear, resizeNearest } from './resize.js';
+import {
+  nearestAxisIndices,
+  RESIZE_BILINEAR_KERNEL,
+  RESIZE_NEAREST_KERNEL,
+  resizeBilinear,
+  resizeNearest,
+} from './resize.js';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -115,11 +123,13 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     },
   ];
 
+  const PATHS = ['fused', 'composite'] as const;
+
   for (const c of BILINEAR_CASES) {
-    it(`resizeBilinear hand-computed ${c.name}`, () => {
+    it.each(PATHS)(`resizeBilinear hand-computed ${c.name} (%s)`, (path) => {
       const x = ramp(c.h, c.w, c.a);
       const before = tf.memory().numTensors;
-      const out = resizeBilinear(x, [c.oh, c.ow], { alignCorners: c.ac });
+      const out = resizeBilinear(x, [c.oh, c.ow], { alignCorners: c.ac, path });
       expect(out.shape).toEqual([1, c.oh, c.ow, 1]);
       expect(maxAbsDiff(out.dataSync(), rampExpected(c.sy, c.sx, c.a))).toBeLessThan(2e-6);
       out.dispose();
@@ -128,15 +138,17 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     });
   }
 
-  it('resizeBilinear hand-computed non-linear 2x2→3x3 (alignCorners=false)', () => {
+  it.each(PATHS)('resizeBilinear hand-computed non-linear 2x2→3x3 (alignCorners=false, %s)', (path) => {
     // [[0,1],[2,4]]; sy = sx = (d+.5)·2/3 − .5 = 0 (clamped), .5, 7/6 (row/col 1 only)
     const x = tf.tensor4d([0, 1, 2, 4], [1, 2, 2, 1]);
-    const out = resizeBilinear(x, [3, 3]);
+    const out = resizeBilinear(x, [3, 3], { path });
     expect(maxAbsDiff(out.dataSync(), [0, 0.5, 1, 1, 1.75, 2.5, 2, 3, 4])).toBeLessThan(1e-6);
     tf.dispose([x, out]);
   });
 
-  it('resizeBilinear matches a float32 torch reference on random data; tf.image.resizeBilinear deviation is logged', () => {
+  it.each(
+    PATHS,
+  )('resizeBilinear (%s) matches a float32 torch reference on random data; tf.image.resizeBilinear deviation is logged', (path) => {
     for (const [h, w, oh, ow] of [
       [21, 21, 42, 42],
       [42, 42, 63, 63],
@@ -148,7 +160,7 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
         const c = 3;
         const data = values(h * w * c, h * 1000 + w * 10 + oh);
         const x = tf.tensor4d(data, [1, h, w, c]);
-        const out = resizeBilinear(x, [oh, ow], { alignCorners: ac });
+        const out = resizeBilinear(x, [oh, ow], { alignCorners: ac, path });
         const got = out.dataSync();
         // reference per channel, interleaved back to NHWC
         let err = 0;
@@ -169,7 +181,7 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     }
   });
 
-  it('resizeNearest hand-computed up 3x4→5x7 and down 5x7→3x4, plus the 6→74 float32 case', () => {
+  it.each(PATHS)('resizeNearest (%s) hand-computed up 3x4→5x7 and down 5x7→3x4, plus the 6→74 float32 case', (path) => {
     for (const [h, w, oh, ow, rows, cols] of [
       [3, 4, 5, 7, [0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2, 3]],
       [5, 7, 3, 4, [0, 1, 3], [0, 1, 3, 5]],
@@ -177,7 +189,7 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     ] as const) {
       const x = ramp(h, w, 100);
       const before = tf.memory().numTensors;
-      const out = resizeNearest(x, [oh, ow]);
+      const out = resizeNearest(x, [oh, ow], { path });
       expect(out.shape).toEqual([1, oh, ow, 1]);
       expect(Array.from(out.dataSync())).toEqual(Array.from(rampExpected([...rows], [...cols], 100)));
       out.dispose();
@@ -194,13 +206,60 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     }
   });
 
-  it('same size is the identity', () => {
+  it.each(PATHS)('same size is the identity (%s), a tensor of its own', (path) => {
     const x = tf.tensor4d(values(2 * 3 * 5 * 2, 9), [2, 3, 5, 2]);
-    const a = resizeBilinear(x, [3, 5]);
-    const b = resizeNearest(x, [3, 5]);
+    const a = resizeBilinear(x, [3, 5], { path });
+    const b = resizeNearest(x, [3, 5], { path });
     expect(Array.from(a.dataSync())).toEqual(Array.from(x.dataSync()));
     expect(Array.from(b.dataSync())).toEqual(Array.from(x.dataSync()));
-    tf.dispose([x, a, b]);
+    tf.dispose([a, b]);
+    expect(Array.from(x.dataSync())).toEqual(Array.from(values(2 * 3 * 5 * 2, 9)));
+    x.dispose();
+  });
+
+  it('the fused kernels equal the composites bit for bit (batch 2, 5 channels, up, down, one axis only)', () => {
+    const x = tf.tensor4d(values(2 * 9 * 13 * 5, 77), [2, 9, 13, 5]);
+    const before = tf.memory().numTensors;
+    for (const size of [
+      [17, 31],
+      [4, 6],
+      [9, 20],
+      [20, 13],
+      [1, 1],
+      [3, 40],
+    ] as const) {
+      for (const alignCorners of [false, true]) {
+        const fused = resizeBilinear(x, size, { alignCorners, path: 'fused' });
+        const composite = resizeBilinear(x, size, { alignCorners, path: 'composite' });
+        // the default for inference on cpu and wasm is the fused kernel
+        const auto = resizeBilinear(x, size, { alignCorners });
+        expect(fused.shape).toEqual([2, size[0], size[1], 5]);
+        expect(Array.from(fused.dataSync())).toEqual(Array.from(composite.dataSync()));
+        expect(Array.from(auto.dataSync())).toEqual(Array.from(fused.dataSync()));
+        tf.dispose([fused, composite, auto]);
+      }
+      const fused = resizeNearest(x, size, { path: 'fused' });
+      const composite = resizeNearest(x, size, { path: 'composite' });
+      expect(Array.from(fused.dataSync())).toEqual(Array.from(composite.dataSync()));
+      tf.dispose([fused, composite]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.getKernel(RESIZE_BILINEAR_KERNEL, backend)).toBeDefined();
+    expect(tf.getKernel(RESIZE_NEAREST_KERNEL, backend)).toBeDefined();
+    x.dispose();
+  });
+
+  it('under a gradient the composite runs (the fused kernels have none): d/dx of a resize is its adjoint', () => {
+    // Σ_out g·resize(x) = Σ_in x·resizeᵀ(g): with g = 1, each input value's gradient is the total weight it
+    // gets, and the weights of each output value sum to 1, so the gradients sum to the output count.
+    const x = tf.tensor4d(values(1 * 4 * 5 * 2, 5), [1, 4, 5, 2]);
+    for (const f of [(t: tf.Tensor4D) => resizeBilinear(t, [7, 9]), (t: tf.Tensor4D) => resizeNearest(t, [7, 9])]) {
+      if (backend === 'wasm') break; // tfjs-backend-wasm 4.22 has no gradient for GatherV2 (see resize.ts)
+      const g = tf.grad((t: tf.Tensor4D) => tf.sum(f(t)))(x);
+      expect(g.sum().dataSync()[0]).toBeCloseTo(7 * 9 * 2, 4);
+      g.dispose();
+    }
+    x.dispose();
   });
 
   it('rejects bad inputs with typed errors', () => {
@@ -212,6 +271,14 @@ describe.each(TEST_BACKENDS)('resize on %s', (backend) => {
     expect(() => resizeBilinear(x, [0, 7])).toThrow(InvalidArgumentError);
     expect(() => resizeNearest(x, [2.5, 7])).toThrow(InvalidArgumentError);
     expect(() => resizeNearest(x, [5] as unknown as [number, number])).toThrow(InvalidArgumentError);
+    const badPath = { path: 'gpu' } as unknown as { path: 'fused' };
+    expect(() => resizeBilinear(x, [5, 7], badPath)).toThrow(/path must be 'fused' or 'composite'/);
+    expect(() => resizeNearest(x, [5, 7], badPath)).toThrow(InvalidArgumentError);
+    const xi = tf.zeros([1, 3, 4, 2], 'int32') as tf.Tensor4D;
+    expect(() => resizeNearest(xi, [5, 7], { path: 'fused' })).toThrow(/takes float32, got int32/);
+    const ni = resizeNearest(xi, [5, 7]); // int32 maps take the composite
+    expect(ni.dtype).toBe('int32');
+    tf.dispose([xi, ni]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, r3]);
   });
