@@ -14,3 +14,4 @@ export * from './layout.js';
 export * from './fast-kernels.js';
 export * from './gradient-kernels.js';
 export * from './webgpu-compile.js';
+export * from './winograd.js';
