@@ -242,6 +242,10 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
       [2, 7, 9, 3, 4, 7, 1],
       [1, 10, 12, 2, 5, 3, 1],
       [1, 11, 9, 1, 6, 3, 2],
+      // D a multiple of 4 takes the SIMD module: DAT-T++'s 32-channel heads, and a dilated window
+      [1, 16, 13, 2, 32, 7, 1],
+      [2, 11, 9, 2, 8, 3, 2],
+      [1, 9, 9, 1, 12, 9, 1],
     ];
     let worst = 0;
     cases.forEach(([B, H, W, M, D, k, dilation], idx) => {

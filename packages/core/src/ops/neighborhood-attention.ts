@@ -28,8 +28,9 @@
  *   composite reference the shift path is tested against.
  *
  * And one fused kernel, `DynavitNeighborhoodAttention2D` (cpu and wasm, any dilation): one pass over the
- * host values per query — q·k over its window plus the bias, softmax, the weighted sum of values — in
- * float64, with the same window tables. On WebGPU the same kernel is one WGSL shader, float32
+ * host values per query — q·k over its window plus the bias, softmax, the weighted sum of values — with
+ * the same window tables: in WebAssembly SIMD when the head dimension is a multiple of 4
+ * (`neighborhood-attention-simd.ts`, products in float32), else a scalar loop in float64. On WebGPU the same kernel is one WGSL shader, float32
  * (`neighborhood-attention-webgpu.ts`). `neighborhoodAttention2d` runs it when no gradient is being
  * recorded (inference) and no logits are asked for; training takes the differentiable shift path.
  * DAT-T++ at 224² on wasm: the 12 N blocks' attention went from ~1 s of composite ops to ~0.15 s. It
@@ -39,6 +40,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
 import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { type NaHostLayout, neighborhoodAttentionSimd } from './neighborhood-attention-simd.js';
 import { neighborhoodAttentionProgram } from './neighborhood-attention-webgpu.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -128,18 +130,7 @@ export const NEIGHBORHOOD_ATTENTION_KERNEL = 'DynavitNeighborhoodAttention2D';
 export const NEIGHBORHOOD_ATTENTION_QKV_KERNEL = 'DynavitNeighborhoodAttention2DQKV';
 
 /** Where (b, m, position) of q, k, v and the output sit in their host arrays (d is contiguous). */
-interface NaLayout {
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  /** offsets of q, k, v's element 0 in their arrays */
-  qOff: number;
-  kOff: number;
-  vOff: number;
-  /** strides of b, m, position in the inputs, and in the output */
-  inStrides: [number, number, number];
-  outStrides: [number, number, number];
-}
+type NaLayout = NaHostLayout;
 
 /**
  * The fused loop: for each (b, m, query), logits = scale·(q·k) + rpb over the query's window, softmax,
@@ -155,6 +146,9 @@ function naLoop(
 ): Float32Array {
   const [b, m, h, w, dim] = shape;
   const { key, bias } = tables2d(h, w, kernelSize, dilation);
+  // four channels a step in WebAssembly SIMD where D allows (neighborhood-attention-simd.ts)
+  const simd = neighborhoodAttentionSimd(L, shape, key, bias, rpb, kernelSize, scale);
+  if (simd) return simd;
   const { q: qv, k: kv, v: vv } = L;
   const [sb, sm, sp] = L.inStrides;
   const [ob, om, op] = L.outStrides;

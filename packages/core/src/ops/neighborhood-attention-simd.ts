@@ -1,0 +1,128 @@
+/**
+ * The fused neighbourhood attention's host loop in 128-bit WebAssembly SIMD (`wasm/neighborhood-attention.wat`),
+ * for the `DynavitNeighborhoodAttention2D*` kernels on cpu and wasm when the head dimension is a multiple
+ * of 4. Per (image, head): the module makes every query's logits over its window (q·k, four channels a
+ * step), the host adds the scale and the relative-position bias and takes the softmax (float64, as the
+ * scalar loop does), and the module sums the window's values weighted by it. The products accumulate in
+ * float32, so the result differs from the float64 scalar loop by float32 rounding only (the tests bound it
+ * against the composite ops at 1e-5).
+ *
+ * Measured on DAT-T++ at 224², wasm, 1 thread (12 N blocks): the scalar loop 163 ms, this one — see
+ * `docs/benchmarks.md`. The module has its own memory: the q, k, v values, the window table, one head's
+ * logits and the output are copied in, and the output is copied out. Where WebAssembly SIMD is missing,
+ * {@link neighborhoodAttentionSimd} returns null and the scalar loop runs.
+ */
+import { neighborhoodAttentionWasm } from './wasm/neighborhood-attention-wasm.js';
+import { wasmExports } from './wasm-module.js';
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  logits(q: number, k: number, key: number, out: number, n: number, kk: number, dimBytes: number, stride: number): void;
+  aggregate(
+    v: number,
+    key: number,
+    p: number,
+    out: number,
+    n: number,
+    kk: number,
+    dimBytes: number,
+    stride: number,
+    outStride: number,
+  ): void;
+}
+
+/** Where (b, m, position) of q, k, v and the output sit in their host arrays (d is contiguous). */
+export interface NaHostLayout {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  /** offsets of q, k, v's element 0 in their arrays */
+  qOff: number;
+  kOff: number;
+  vOff: number;
+  /** strides of b, m, position in the inputs, and in the output */
+  inStrides: readonly [number, number, number];
+  outStrides: readonly [number, number, number];
+}
+
+/** The compiled module, or null where this WebAssembly has no SIMD. */
+export function neighborhoodSimdModule(): Exports | null {
+  return wasmExports<Exports>(neighborhoodAttentionWasm);
+}
+
+const align = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+/**
+ * The fused attention of `shape` [B, M, H, W, D] over the window tables `key` (key position per query and
+ * slot) and `bias` (rpb index per query and slot): softmax(scale·q·k + rpb)·v per query, written with the
+ * output strides into a new array of B·M·H·W·D values. Null where the module cannot run here or D is not a
+ * multiple of 4 (the caller then takes the scalar loop).
+ */
+export function neighborhoodAttentionSimd(
+  L: NaHostLayout,
+  shape: readonly [number, number, number, number, number],
+  key: Int32Array,
+  bias: Int32Array,
+  rpb: Float32Array | null,
+  kernelSize: number,
+  scale: number,
+): Float32Array | null {
+  const [b, m, h, w, dim] = shape;
+  if (dim % 4 !== 0 || dim === 0) return null;
+  const mod = neighborhoodSimdModule();
+  if (!mod) return null;
+  const kk = kernelSize * kernelSize;
+  const span2 = (2 * kernelSize - 1) ** 2;
+  const hw = h * w;
+  const total = b * m * hw * dim;
+  // byte layout of the module's memory: each distinct input array, the window table, one head's logits, the output
+  const arrays = [...new Set([L.q, L.k, L.v])];
+  const offsets = new Map<Float32Array, number>();
+  let end = 0;
+  for (const a of arrays) {
+    offsets.set(a, end);
+    end = align(end + a.length * 4);
+  }
+  const keyAt = end;
+  end = align(end + key.length * 4);
+  const logitsAt = end;
+  end = align(end + hw * kk * 4);
+  const outAt = end;
+  end = align(end + total * 4);
+  const have = mod.memory.buffer.byteLength;
+  if (have < end) mod.memory.grow(Math.ceil((end - have) / 65536));
+  const f32 = new Float32Array(mod.memory.buffer);
+  for (const a of arrays) f32.set(a, offsets.get(a)! / 4);
+  new Int32Array(mod.memory.buffer, keyAt, key.length).set(key);
+  const p = new Float32Array(mod.memory.buffer, logitsAt, hw * kk);
+  const [sb, sm, sp] = L.inStrides;
+  const [ob, om, op] = L.outStrides;
+  const e = new Float64Array(kk);
+  for (let bi = 0; bi < b; bi++)
+    for (let mi = 0; mi < m; mi++) {
+      const base = bi * sb + mi * sm;
+      const q = offsets.get(L.q)! + (L.qOff + base) * 4;
+      const k = offsets.get(L.k)! + (L.kOff + base) * 4;
+      const v = offsets.get(L.v)! + (L.vOff + base) * 4;
+      mod.logits(q, k, keyAt, logitsAt, hw, kk, dim * 4, sp * 4);
+      // softmax over each query's window of scale·q·k + rpb, in float64
+      const rb = mi * span2;
+      for (let i = 0, t = 0; i < hw; i++, t += kk) {
+        let max = Number.NEGATIVE_INFINITY;
+        for (let s = 0; s < kk; s++) {
+          const x = p[t + s]! * scale + (rpb ? rpb[rb + bias[t + s]!]! : 0);
+          e[s] = x;
+          if (x > max) max = x;
+        }
+        let sum = 0;
+        for (let s = 0; s < kk; s++) {
+          const x = Math.exp(e[s]! - max);
+          e[s] = x;
+          sum += x;
+        }
+        for (let s = 0; s < kk; s++) p[t + s] = e[s]! / sum;
+      }
+      mod.aggregate(v, keyAt, logitsAt, outAt + (bi * ob + mi * om) * 4, hw, kk, dim * 4, sp * 4, op * 4);
+    }
+  return f32.slice(outAt / 4, outAt / 4 + total);
+}
