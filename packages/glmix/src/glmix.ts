@@ -31,6 +31,7 @@ import {
   type Parameter,
   Sequential,
   ShapeError,
+  softCluster,
   softDispatch,
   tidyObj,
 } from '@dynavit/core';
@@ -237,7 +238,8 @@ function glmixMixing(
       cn,
       tf.transpose(tf.mul(w.slotScale.value, l2Normalize(t)), [0, 2, 1]) as tf.Tensor3D,
     ) as tf.Tensor3D;
-    const slotsGrouped = tf.matMul(tf.softmax(logits) as tf.Tensor3D, t) as tf.Tensor3D; // softmax over L (pixels); values = normed tokens
+    // slots₀ = softmax_L(A)·t (values = normed tokens): core's softCluster (a fused kernel for inference on cpu)
+    const slotsGrouped = softCluster(logits, t);
     const slotsUpdated = w.relation.forward(slotsGrouped);
     // g = softmax_S(Aᵀ)·slots₁: one fused kernel for inference on cpu and WebGPU (core's softDispatch)
     const globalOut = tf.reshape(softDispatch(logits, slotsUpdated), [B, H, W, C]) as tf.Tensor4D;

@@ -4,7 +4,7 @@
 //   the bias table, several window sizes and dilations;
 // - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map;
 // - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite;
-// - GLMix's soft dispatch of slots to pixels, against its composite.
+// - GLMix's soft clustering of pixels into slots and soft dispatch of slots to pixels, against their composites.
 // Prints one JSON line: the backend, tensors leaked, and per case the largest difference and the largest
 // reference value. A child process: the Vulkan loader reads its environment when Dawn starts.
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +13,7 @@ import {
   neighborhoodAttention2d,
   neighborhoodAttention2dFused,
   neighborhoodAttentionFromQKV,
+  softCluster,
   softDispatch,
 } from '@dynavit/core';
 import { routedAttention } from '@dynavit/dbra';
@@ -52,6 +53,7 @@ await selectBackend({ prefer: 'cpu' });
 const dispatchInputs = DISPATCH_CASES.map(([b, s, l, c], i) => ({
   logits: tf.randomUniform([b, s, l], -30, 30, 'float32', 90 + i).dataSync(),
   slots: tf.randomNormal([b, s, c], 0, 1, 'float32', 95 + i).dataSync(),
+  tokens: tf.randomNormal([b, l, c], 0, 1, 'float32', 85 + i).dataSync(),
 }));
 const routedInputs = ROUTED_CASES.map(([n, p, tq, t, c, , k], i) => ({
   q: tf.randomNormal([n, p, tq, c], 0, 1, 'float32', 50 + i).dataSync(),
@@ -114,7 +116,11 @@ async function run(useFused) {
     const slots = tf.tensor3d(dispatchInputs[i].slots, [b, s, c]);
     const out = softDispatch(logits, slots, { path: useFused ? 'fused' : 'composite' });
     outs.push([`soft dispatch ${DISPATCH_CASES[i].join('x')}`, await out.data()]);
-    tf.dispose([logits, slots, out]);
+    // soft clustering over the same logits
+    const tokens = tf.tensor3d(dispatchInputs[i].tokens, [b, l, c]);
+    const grouped = softCluster(logits, tokens, { path: useFused ? 'fused' : 'composite' });
+    outs.push([`soft clustering ${DISPATCH_CASES[i].join('x')}`, await grouped.data()]);
+    tf.dispose([logits, slots, out, tokens, grouped]);
   }
   return outs;
 }

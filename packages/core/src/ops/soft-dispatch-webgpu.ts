@@ -61,3 +61,62 @@ export function softDispatchProgram(
     `,
   };
 }
+
+/**
+ * The fused soft clustering (`DynavitSoftCluster`): logits [B, S, L] and tokens [B, L, C] → [B, S, C], one
+ * invocation per (image, slot, 4 channels). It reads the slot's row of L logits twice in place — the
+ * maximum, then the exponentials summed and applied to the tokens' channels — so the [B, S, L] softmax
+ * is never stored; float32.
+ */
+export function softClusterProgram(
+  logitsShape: readonly [number, number, number],
+  channels: number,
+): WebGPUProgramLike {
+  const [b, s, l] = logitsShape;
+  const groups = Math.ceil(channels / 4);
+  const outputShape = [b, s, channels];
+  return {
+    variableNames: ['logits', 'tokens'],
+    outputShape,
+    shaderKey: `dynavitSoftCluster_${[b, s, l, channels].join('x')}`,
+    ...flatDispatch(outputShape, b * s * groups),
+    getUserCode: () => `
+      const SC_S = ${s};
+      const SC_L = ${l};
+      const SC_C = ${channels};
+      const SC_G = ${groups};
+
+      fn main(index : i32) {
+        // one invocation per 4 outputs (the bind group needs the uniforms used)
+        if (index >= SC_G * (uniforms.size / SC_C)) {
+          return;
+        }
+        let c0 = (index % SC_G) * 4;
+        let slot = index / SC_G; // image · S + s
+        let image = slot / SC_S;
+        let row = slot * SC_L; // logits[image, s, 0]
+        var mx = -3.402823e38;
+        for (var li = 0; li < SC_L; li++) {
+          mx = max(mx, logits[row + li]);
+        }
+        var sum = 0.0;
+        var acc = vec4<f32>(0.0);
+        let n = min(4, SC_C - c0);
+        for (var li = 0; li < SC_L; li++) {
+          let w = exp(logits[row + li] - mx);
+          sum = sum + w;
+          let to = (image * SC_L + li) * SC_C + c0;
+          var v = vec4<f32>(0.0);
+          for (var j = 0; j < n; j++) {
+            v[j] = tokens[to + j];
+          }
+          acc = acc + w * v;
+        }
+        let oo = slot * SC_C + c0;
+        for (var j = 0; j < n; j++) {
+          result[oo + j] = acc[j] / sum;
+        }
+      }
+    `,
+  };
+}
