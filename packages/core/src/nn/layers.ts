@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
+import { useFusedKernels } from '../ops/kernel-scope.js';
+import { LAYER_NORM_BY_BACKEND, LAYER_NORM_KERNEL, layerNormModule } from '../ops/layer-norm.js';
 import { conv2dWinograd, useWinograd } from '../ops/winograd.js';
 import { addMacs } from './flops.js';
 import { type HostBuffer, Module, ModuleList, type Parameter } from './module.js';
@@ -27,6 +29,8 @@ export function gelu(x: tf.Tensor): tf.Tensor {
  * LayerNorm over one axis (default: last = channels in NHWC), biased variance, affine.
  * torch `nn.LayerNorm(C)` on channels-last and the "LayerNorm2d"/channels-first variants are the same
  * op here because our tensors are NHWC; pass `axis` to normalise another axis (e.g. 1 for NCHW).
+ * Over the last axis, inference on cpu and wasm takes one kernel (`ops/layer-norm.ts`, `path: 'fused'`);
+ * the composite of tfjs ops (`path: 'composite'`) is the reference and runs under a gradient.
  */
 export function layerNorm(
   x: tf.Tensor,
@@ -34,7 +38,22 @@ export function layerNorm(
   bias: tf.Tensor | null,
   eps: number,
   axis = -1,
+  options: { path?: 'fused' | 'composite' } = {},
 ): tf.Tensor {
+  const last = axis === -1 || axis === x.rank - 1;
+  const c = x.shape[x.rank - 1]!;
+  const vector = (t: tf.Tensor | null) => !t || (t.rank === 1 && t.size === c && t.dtype === 'float32');
+  const fusable = last && x.dtype === 'float32' && vector(weight) && vector(bias) && layerNormModule() !== null;
+  if (options.path === 'fused' && !(fusable && useFusedKernels(LAYER_NORM_BY_BACKEND, true)))
+    throw new InvalidArgumentError(
+      `layerNorm: the fused kernel takes float32 over the last axis with [${c}] weight and bias, on cpu and wasm with WebAssembly SIMD (backend ${tf.getBackend()})`,
+    );
+  if (options.path === 'fused' || (options.path !== 'composite' && fusable && useFusedKernels(LAYER_NORM_BY_BACKEND))) {
+    const inputs: tf.NamedTensorMap = { x };
+    if (weight) inputs.weight = weight;
+    if (bias) inputs.bias = bias;
+    return tf.engine().runKernel(LAYER_NORM_KERNEL, inputs, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
   return tf.tidy(() => {
     const a = axis < 0 ? x.rank + axis : axis;
     const { mean, variance } = tf.moments(x, a, true);

@@ -15,3 +15,4 @@ export * from './fast-kernels.js';
 export * from './gradient-kernels.js';
 export * from './webgpu-compile.js';
 export * from './winograd.js';
+export { LAYER_NORM_KERNEL } from './layer-norm.js';
