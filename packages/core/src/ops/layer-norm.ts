@@ -10,7 +10,7 @@
  * (`layer-norm.test.ts`). The module has its own memory: rows are copied in and out in chunks of at most
  * {@link WASM_WORKING_BYTES}.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { writeFloat32 } from './kernel-scope.js';
 import { layerNormWasm } from './wasm/layer-norm-wasm.js';
 import { WASM_WORKING_BYTES, wasmExports, wasmFloats } from './wasm-module.js';
