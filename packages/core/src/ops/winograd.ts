@@ -317,11 +317,16 @@ winogradFlag(); // registered on import, so that tf.env().set(WINOGRAD_FLAG, fal
 /** The smallest input and output channel counts, and output pixels, from which `Conv2d` takes Winograd. */
 export const WINOGRAD_MIN_CHANNELS = 512;
 export const WINOGRAD_MIN_PIXELS = 2048;
+/**
+ * The most input values `Conv2d` sends through Winograd (2^26, 256 MiB): the kernel reads the input back to
+ * the host whole, so above this the direct convolution runs (UperNet's fusion at 1024²: 134 M values).
+ */
+export const WINOGRAD_MAX_INPUT_VALUES = 2 ** 26;
 
 /**
  * Whether a convolution should run by Winograd here: inference on wasm, the flag on, a 3×3 stride-1
  * undilated ungrouped filter, at least {@link WINOGRAD_MIN_CHANNELS} channels in and out and
- * {@link WINOGRAD_MIN_PIXELS} output pixels. Measured on wasm, 2 threads (direct → Winograd): 128² 2048→512
+ * {@link WINOGRAD_MIN_PIXELS} output pixels, at most {@link WINOGRAD_MAX_INPUT_VALUES} input values. Measured on wasm, 2 threads (direct → Winograd): 128² 2048→512
  * 12.1 → 5.0 s, 128² 512→512 1.47 → 1.05 s, 64² 512→512 0.73 → 0.41 s, 32² 512→512 107 → 110 ms; with fewer
  * channels the host transforms cost more than the products save (128² 256→256 360 → 450 ms), and a small
  * map does not repay the filter transform (16² 4096→512 0.62 → 0.92 s).
@@ -340,7 +345,13 @@ export function useWinograd(
     return false;
   if (padding[0] > 2 || padding[1] > 2) return false;
   const pixels = (x[1]! + 2 * padding[0] - 2) * (x[2]! + 2 * padding[1] - 2);
-  return cin >= WINOGRAD_MIN_CHANNELS && cout >= WINOGRAD_MIN_CHANNELS && pixels >= WINOGRAD_MIN_PIXELS;
+  const values = x.reduce((a, b) => a * b, 1);
+  return (
+    cin >= WINOGRAD_MIN_CHANNELS &&
+    cout >= WINOGRAD_MIN_CHANNELS &&
+    pixels >= WINOGRAD_MIN_PIXELS &&
+    values <= WINOGRAD_MAX_INPUT_VALUES
+  );
 }
 
 export interface WinogradOptions {
