@@ -40,8 +40,12 @@ export function layerNorm(
   axis = -1,
   options: { path?: 'fused' | 'composite' } = {},
 ): tf.Tensor {
-  const last = axis === -1 || axis === x.rank - 1;
-  const c = x.shape[x.rank - 1]!;
+  if (options.path !== undefined && options.path !== 'fused' && options.path !== 'composite')
+    throw new InvalidArgumentError(
+      `layerNorm: path must be 'fused' or 'composite', got ${JSON.stringify(options.path)}`,
+    );
+  const last = x.rank >= 1 && (axis === -1 || axis === x.rank - 1);
+  const c = x.rank >= 1 ? x.shape[x.rank - 1]! : 0;
   const vector = (t: tf.Tensor | null) => !t || (t.rank === 1 && t.size === c && t.dtype === 'float32');
   const fusable = last && x.dtype === 'float32' && vector(weight) && vector(bias) && layerNormModule() !== null;
   if (options.path === 'fused' && !(fusable && useFusedKernels(LAYER_NORM_BY_BACKEND, true)))

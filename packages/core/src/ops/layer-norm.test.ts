@@ -87,6 +87,11 @@ describe.each(TEST_BACKENDS)('the fused LayerNorm on %s', (backend) => {
     const w3 = tf.ones([3]);
     expect(() => layerNorm(x, null, null, 1e-5, 1, { path: 'fused' })).toThrow(InvalidArgumentError);
     expect(() => layerNorm(x, w3, null, 1e-5, -1, { path: 'fused' })).toThrow(/\[4\] weight and bias/);
+    const bad = { path: 'gpu' } as unknown as { path: 'fused' };
+    expect(() => layerNorm(x, null, null, 1e-5, -1, bad)).toThrow(/path must be 'fused' or 'composite'/);
+    const s = tf.scalar(3);
+    expect(() => layerNorm(s, null, null, 1e-5, -1, { path: 'fused' })).toThrow(InvalidArgumentError);
+    s.dispose();
     tf.dispose([x, w3]);
   });
 });

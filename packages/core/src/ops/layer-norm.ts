@@ -47,10 +47,9 @@ function layerNormHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const xAt = bAt + align(c * 4);
   const chunk = Math.max(1, Math.floor(WASM_WORKING_BYTES / (8 * Math.max(c, 1))));
   const outAt = xAt + align(Math.min(chunk, rows) * c * 4);
-  let mem = wasmFloats(mod.memory, outAt + Math.min(chunk, rows) * c * 4);
+  const mem = wasmFloats(mod.memory, outAt + Math.min(chunk, rows) * c * 4);
   if (weight) mem.set(be.readSync(weight.dataId) as Float32Array, wAt / 4);
   if (bias) mem.set(be.readSync(bias.dataId) as Float32Array, bAt / 4);
-  mem = new Float32Array(mod.memory.buffer);
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const n = Math.min(chunk, rows - r0);
     mem.set(values.subarray(r0 * c, (r0 + n) * c), xAt / 4);

@@ -154,7 +154,7 @@ export function softDispatch(logits: tf.Tensor3D, slots: tf.Tensor3D, options: S
  * GLMix's soft clustering (glmix.md §4.1 step 5): logits [B, S, L], tokens [B, L, C] → slots [B, S, C], each
  * slot the tokens weighted by the softmax of its row of logits over the L pixels. Fused
  * (`DynavitSoftCluster`: per slot and 4 channels on WebGPU, a host loop on cpu and wasm) by default for
- * inference on cpu only (see CLUSTER_AUTO_BY_BACKEND), on WebGPU and wasm when asked with `path: 'fused'`;
+ * inference on cpu only (measured: see benchmarks.md, "GLMix's soft dispatch"), on WebGPU and wasm when asked with `path: 'fused'`;
  * the composite (softmax over L, one batched product) otherwise and under a gradient.
  */
 export function softCluster(logits: tf.Tensor3D, tokens: tf.Tensor3D, options: SoftDispatchOptions = {}): tf.Tensor3D {
