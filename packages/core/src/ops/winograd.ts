@@ -265,8 +265,11 @@ function winogradConv2dHost({ inputs, backend, attrs }: KernelArgs): Info {
   // each band, since the writes between them may grow (and so move) the heap; elsewhere host copies
   const heap = heapBackend(be);
   let hostX: Float32Array | null = null;
-  const input = (): Float32Array =>
-    heap ? heap.typedArrayFromHeap(x) : (hostX ??= be.readSync(x.dataId) as Float32Array);
+  const input = (): Float32Array => {
+    if (heap) return heap.typedArrayFromHeap(x);
+    hostX ??= be.readSync(x.dataId) as Float32Array;
+    return hostX;
+  };
   const shape = [b, ho, wo, cout];
   const outInfo = heap ? heap.makeOutput(shape, 'float32') : null;
   const hostOut = heap ? null : new Float32Array(b * ho * wo * cout);
