@@ -4,17 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { layerNorm } from '../nn/layers.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import { LAYER_NORM_KERNEL } from './layer-norm.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 describe.each(TEST_BACKENDS)('the fused LayerNorm on %s', (backend) => {
   beforeAll(() => useBackend(backend));

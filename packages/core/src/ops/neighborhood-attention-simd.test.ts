@@ -1,35 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
-import { neighborhoodAttention2dReference } from './neighborhood-attention.js';
+import { maxAbsDiff, useBackend, values } from '../test-utils/backends.js';
+import { neighborhoodAttention2dReference, neighborhoodAxisTables } from './neighborhood-attention.js';
 import { neighborhoodAttentionSimd, neighborhoodSimdModule } from './neighborhood-attention-simd.js';
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
-
-/** The 2-D window tables of one map (dilation 1): flat key position and rpb index per query and slot. */
+/** The 2-D window tables of one map (dilation 1), from the per-axis NATTEN tables: flat key position and
+ * rpb index per query and slot. */
 function tables(h: number, w: number, k: number): { key: Int32Array; bias: Int32Array } {
-  const r = Math.floor(k / 2);
-  const axis = (len: number) => {
-    const key: number[] = [];
-    const bias: number[] = [];
-    for (let i = 0; i < len; i++) {
-      const start = Math.min(Math.max(i - r, 0), len - k);
-      for (let a = 0; a < k; a++) {
-        key.push(start + a);
-        bias.push(start + a - i + k - 1);
-      }
-    }
-    return { key, bias };
-  };
-  const th = axis(h);
-  const tw = axis(w);
+  const th = neighborhoodAxisTables(h, k);
+  const tw = neighborhoodAxisTables(w, k);
   const key = new Int32Array(h * w * k * k);
   const bias = new Int32Array(h * w * k * k);
   for (let i = 0; i < h; i++)

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { Conv2d } from '../nn/layers.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import {
   conv2dWinograd,
   useWinograd,
@@ -12,15 +12,6 @@ import {
   WINOGRAD_FLAG,
   winogradFilterTransform,
 } from './winograd.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 /** max(1, max |v|): the scale of the parity tolerance. */
 function scaleOf(v: ArrayLike<number>): number {
