@@ -5,8 +5,9 @@
  * about 15 minutes) on an otherwise idle machine: timings are not reproducible under load, so no test
  * runs this. At 224×224, batch 1, untrained weights (latency does not depend on the values):
  *
- *   1. Node, wasm: `dynavit bench` (the built CLI) for every ImageNet classifier of each family, median of
- *      5 forwards after a warm-up;
+ *   1. Node, wasm on one thread: `dynavit bench --threads 1` (the built CLI) for every ImageNet classifier
+ *      of each family, median of 5 forwards after a warm-up (the profiles and the scaling part run on one
+ *      thread too; the CLI's default is every core, part 6);
  *   2. Node, profiles: `dynavit bench --profile` of each family's smallest model on wasm (by kernel and
  *      by module);
  *   3. Node, WebGPU through Dawn (`webgpu` package): on the GPU when the machine has one, else on
@@ -14,8 +15,8 @@
  *   4. Chromium (headless, tools/chromium.json), wasm and WebGPU: backend-web's `bench:browser`;
  *   5. Node, wasm, throughput: `dynavit bench --workers N` (N = the machine's cores) of each family's
  *      smallest model: N copies in worker threads at once; seconds per image = 1 / images/s over all;
- *   6. Node, wasm on every core: `dynavit bench --threads N` (the multi-threaded build, N = the cores, at
- *      most 8) of each family's smallest model: one forward on N threads.
+ *   6. Node, wasm on every core (the CLI's default): `dynavit bench --threads N` (the multi-threaded build,
+ *      N = the cores, at most 8) of each family's smallest model: one forward on N threads.
  *   7. Node, wasm, scaling: latency and peak tensor memory against the input side, 224² to 1024², of each
  *      family's smallest dense backbone alone and under UperNet and Mask R-CNN (`dynavit bench --head`;
  *      Mask R-CNN's whole test path with 100 detections). Written to the file after each measurement, so
@@ -77,6 +78,8 @@ function bench(model, backend, runs, extra = [], env = {}, size = 224) {
     String(size),
     '--runs',
     String(runs),
+    // wasm defaults to every core; the one-thread rows say so explicitly
+    ...(backend === 'wasm' && !extra.includes('--threads') && !extra.includes('--workers') ? ['--threads', '1'] : []),
     ...extra,
   ];
   const out = execFileSync(process.execPath, [cli, ...args], {
@@ -100,7 +103,7 @@ if (only.has('node-wasm'))
       part: 'node-wasm',
       model,
       label: name,
-      runtime: nodeRuntime,
+      runtime: `${nodeRuntime}, --threads 1`,
       backend: 'wasm',
       device: `${cpuDevice} (SIMD, one thread)`,
       seconds: seconds(r.latencyMs.median),

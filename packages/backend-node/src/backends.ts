@@ -307,14 +307,24 @@ function threadsOf(backend: NodeBackend, threads: number): { threads?: number; n
   return { threads: n, note: `; ${n} thread${n === 1 ? '' : 's'}, not ${threads}: ${wasmFallback ?? 'unknown'}` };
 }
 
-/** Check `--threads N` (a whole number from 1 to the cores here, tfjs' pool taking at most 8). */
-export function checkThreads(value: number | string | undefined): number {
-  if (value === undefined) return 1;
-  const n = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+/**
+ * What `--threads` may say: a whole number from 1 to the cores here (tfjs' pool taking at most 8), or
+ * `auto`, every one of them (`maxWasmThreads()`).
+ */
+export type ThreadsOption = number | 'auto';
+
+/**
+ * Check `--threads N|auto` and resolve it to a number of threads; `dflt` when it is not given (1 for
+ * the library's `selectBackend`, `auto` for the CLI and `pipeline()`).
+ */
+export function checkThreads(value: number | string | undefined, dflt: ThreadsOption = 1): number {
+  const v = value ?? dflt;
+  if (v === 'auto') return maxWasmThreads();
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
   const max = maxWasmThreads();
   if (!Number.isInteger(n) || n < 1 || n > max)
     throw new InvalidArgumentError(
-      `--threads must be a whole number from 1 to ${max} (the cores this machine lets this process use), not "${value}"`,
+      `--threads must be auto or a whole number from 1 to ${max} (the cores this machine lets this process use), not "${v}"`,
     );
   return n;
 }
@@ -326,11 +336,14 @@ export function backendPreference(flag: string | undefined): string | undefined 
 
 /**
  * Register and activate a backend: `prefer` forces one (an error saying why if it cannot run);
- * otherwise the first of NODE_BACKENDS that is available and initialises. `threads` (default 1): the
- * threads wasm computes on (the multi-threaded build, `wasm-threads.ts`; it must be asked for before
- * wasm first starts in this process); other backends refuse more than one.
+ * otherwise the first of NODE_BACKENDS that is available and initialises. `threads` (default 1; `auto`:
+ * every core, at most 8): the threads wasm computes on (the multi-threaded build, `wasm-threads.ts`; it
+ * must be asked for before wasm first starts in this process); other backends refuse more than one,
+ * and run `auto` on their own threads.
  */
-export async function selectBackend(opts: { prefer?: string; threads?: number } = {}): Promise<BackendChoice> {
+export async function selectBackend(opts: { prefer?: string; threads?: ThreadsOption } = {}): Promise<BackendChoice> {
+  if (opts.threads === 'auto' && opts.prefer !== undefined && opts.prefer !== 'wasm')
+    return selectBackend({ prefer: opts.prefer });
   const threads = checkThreads(opts.threads);
   if (opts.prefer !== undefined) {
     if (!isNodeBackend(opts.prefer))
@@ -364,9 +377,9 @@ export async function selectBackend(opts: { prefer?: string; threads?: number } 
       });
       continue;
     }
-    if (p.available && (await activate(b, threads))) {
+    if (p.available && (await activate(b, b === 'wasm' ? threads : 1))) {
       const { note, ...t } = threadsOf(b, threads);
-      const reason = `first available: ${p.reason}${threads > 1 && b !== 'wasm' ? ` (--threads applies to wasm only)` : note}`;
+      const reason = `first available: ${p.reason}${threads > 1 && b !== 'wasm' && opts.threads !== 'auto' ? ` (--threads applies to wasm only)` : note}`;
       return { backend: b, tfjsName: tf.getBackend(), reason, skipped, ...t, ...(await adapterOf(b)) };
     }
     skipped.push(p.available ? { ...p, available: false, reason: `${p.reason}, but it failed to initialise` } : p);

@@ -69,8 +69,9 @@ ${COMMANDS.map(usageEntry).join('\n')}
 
 Every command that computes takes --backend auto|${NODE_BACKENDS.join('|')}
 (default auto: the first available of those, passing over WebGPU on SwiftShader; wasm on machines
-without a GPU or tfjs-node) and --threads N (wasm on N threads: tfjs' multi-threaded SIMD build on
-worker_threads; default 1; dynavit doctor says whether it can start here). Every command takes --verbose (show what backend probing prints natively).
+without a GPU or tfjs-node) and --threads N|auto (wasm on N threads: tfjs' multi-threaded SIMD build
+on worker_threads; default auto, every core up to 8, or 1 where that build cannot start, which
+dynavit doctor explains; with --workers each worker runs one). Every command takes --verbose (show what backend probing prints natively).
 Inputs are bounded: --max-memory MiB raises the weight readers' memory budget (run, convert, parity,
 golden), --max-megapixels N the pixel budget of images (run) and of one forward (info, bench).`;
 
@@ -103,10 +104,15 @@ function context(command: Command, args: string[]): CommandContext {
   for (const b of backends)
     if (b !== 'auto' && !isNodeBackend(b))
       throw new InvalidArgumentError(`unknown backend "${b}"; available in Node: ${NODE_BACKENDS.join(', ')}`);
-  const threads = checkThreads(typeof threadsFlag === 'string' ? threadsFlag : undefined);
+  // default: every core (at most 8) for wasm; an explicit --threads N > 1 for another backend is a mistake
+  const flagText = typeof threadsFlag === 'string' ? threadsFlag : undefined;
+  const threads = checkThreads(flagText, 'auto');
+  // a count asked for (`auto`, like the default, gives way to --workers and to other backends)
+  const threadsGiven = flagText !== undefined && flagText !== 'auto';
   const threaded = (b: string) => b === 'wasm' || b === 'auto';
-  if (threads > 1 && !backends.some(threaded))
+  if (threadsGiven && threads > 1 && !backends.some(threaded))
     throw new InvalidArgumentError(`--threads applies to the wasm backend, not to ${backends.join(', ')}`);
+  const threadsFor = (name: string | undefined) => (name !== undefined && threaded(name) ? threads : 1);
   return {
     values: rest,
     positionals,
@@ -114,9 +120,11 @@ function context(command: Command, args: string[]): CommandContext {
     warn,
     backends,
     threads,
+    threadsGiven,
+    threadsFor,
     // the one place a command's backend is chosen and activated (--threads for wasm only)
-    useBackend: (name = backends[0]) =>
-      selectBackend({ prefer: backendPreference(name), threads: name !== undefined && threaded(name) ? threads : 1 }),
+    useBackend: (name = backends[0], only?: number) =>
+      selectBackend({ prefer: backendPreference(name), threads: only ?? threadsFor(name) }),
   };
 }
 

@@ -13,6 +13,7 @@ export {
   probeBackend,
   probeBackends,
   selectBackend,
+  type ThreadsOption,
 } from './backends.js';
 export { pipeline, type NodeImageInput, type NodePipelineOptions } from './pipeline.js';
 export { cacheDir, fetchRelease, fetchUrl, listCache, clearCache, releasePath } from './cache.js';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DownloadError, InvalidArgumentError, type PipelineTask, printable, type RgbImage } from '@dynavit/core';
 import type { Pipeline, PipelineEnvironment, PipelineOptions } from '@dynavit/pipelines';
 import type * as tf from '@tensorflow/tfjs-core';
-import { checkThreads, type NodeBackend, selectBackend } from './backends.js';
+import { checkThreads, type NodeBackend, selectBackend, type ThreadsOption } from './backends.js';
 import type { PipelineWorkerData } from './workers/pipeline-worker.js';
 
 /** What a Node pipeline takes as an image. */
@@ -40,12 +40,13 @@ export interface NodePipelineOptions extends PipelineOptions<NodeBackend> {
    */
   workers?: number;
   /**
-   * the threads wasm computes one forward on (default 1): tfjs' multi-threaded SIMD build on
-   * `worker_threads` (`--threads` of the CLI). It must be asked for before wasm first starts in the
-   * process; the pipeline's `backend.threads` and `backend.reason` say what it runs on and why. With
-   * `workers`, each worker runs one thread.
+   * the threads wasm computes one forward on (default `auto`: every core, at most 8; 1 with
+   * `workers`, each worker running one): tfjs' multi-threaded SIMD build on `worker_threads`
+   * (`--threads` of the CLI). It must be asked for before wasm first starts in the process; the
+   * pipeline's `backend.threads` and `backend.reason` say what it runs on and why (where that build
+   * cannot start, one thread and the reason). Other backends ignore `auto` and refuse a count above 1.
    */
-  threads?: number;
+  threads?: ThreadsOption;
 }
 
 const MAX_IMAGE_DOWNLOAD = 256 * 1024 * 1024;
@@ -90,12 +91,13 @@ export async function pipeline<T extends PipelineTask>(
         'with workers, attention names registered mechanisms (a factory cannot be sent to a worker)',
       );
   }
-  if (options.threads !== undefined) {
+  const multi = (options.workers ?? 1) > 1;
+  if (options.threads !== undefined && options.threads !== 'auto') {
     checkThreads(options.threads);
-    if (options.threads > 1 && (options.workers ?? 1) > 1)
+    if (options.threads > 1 && multi)
       throw new InvalidArgumentError('workers run one single-threaded backend each; use workers or threads');
   }
-  const threads = options.threads ?? 1;
+  const threads: ThreadsOption = multi ? 1 : (options.threads ?? 'auto');
   const [{ createPipeline }, { createRegistry }, images, cache, weights, opts] = await Promise.all([
     import('@dynavit/pipelines'),
     import('./registry.js'),
@@ -180,7 +182,8 @@ async function inWorkers<T extends PipelineTask>(
   const data: PipelineWorkerData = {
     task,
     model,
-    options: { ...rest, backend: p.backend.backend as NodeBackend, offline: true },
+    // each worker computes on one thread
+    options: { ...rest, backend: p.backend.backend as NodeBackend, offline: true, threads: 1 },
   };
   const pool = await WorkerPool.start<{ input: NodeImageInput; options?: object }, unknown>({
     script: new URL('./workers/pipeline-worker.js', import.meta.url),

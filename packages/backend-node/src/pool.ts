@@ -51,11 +51,11 @@ export function workersOption(v: string | undefined, dflt = 1): number {
 }
 
 /**
- * `--workers N` with `--threads M`: refused in one line (each worker runs one single-threaded backend;
- * the two split the same cores in different ways). `pipeline()` refuses its `workers`/`threads` likewise.
+ * `--workers N` with `--threads M`: refused in one line when M was asked for (each worker runs one
+ * single-threaded backend; the two split the same cores in different ways); the default `auto` gives way. `pipeline()` refuses its `workers`/`threads` likewise.
  */
-export function checkWorkersWithThreads(workers: number, threads: number): void {
-  if (workers > 1 && threads > 1)
+export function checkWorkersWithThreads(workers: number, threads: number, given = true): void {
+  if (workers > 1 && threads > 1 && given)
     throw new InvalidArgumentError('--workers runs one single-threaded backend per worker; use --workers or --threads');
 }
 

@@ -66,7 +66,7 @@ describe('wasm on several threads', () => {
     const { pipeline } = (await import(new URL('../dist/pipeline.js', import.meta.url).href)) as {
       pipeline: typeof Pipeline;
     };
-    const one = await pipeline('image-classification', 'glnet_fmnist', { backend: 'wasm' });
+    const one = await pipeline('image-classification', 'glnet_fmnist', { backend: 'wasm', threads: 1 });
     try {
       const want = await one(photos, { topk: 3 });
       expect(one.backend.threads).toBe(1);
@@ -82,22 +82,72 @@ describe('wasm on several threads', () => {
       /workers run one single-threaded backend each; use workers or threads/,
     );
     await expect(pipeline('image-classification', 'glnet_fmnist', { threads: 99 })).rejects.toThrow(
-      /--threads must be a whole number from 1 to/,
+      /--threads must be auto or a whole number from 1 to/,
     );
   }, 180_000);
+
+  it('by default the CLI and pipeline() compute on every core; selectBackend and --workers on one thread each', async () => {
+    // the CLI: no --threads is auto
+    const { stdout } = await exec(
+      process.execPath,
+      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '1'],
+      { timeout: 120_000 },
+    );
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ backend: 'wasm', threads: cores });
+    const auto = await exec(
+      process.execPath,
+      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '1', '--threads', 'auto'],
+      { timeout: 120_000 },
+    );
+    expect(JSON.parse(auto.stdout.trim().split('\n').at(-1)!)).toMatchObject({ threads: cores });
+    // the default gives way to --workers (each worker one thread); the explicit count does not (below)
+    const workers = await exec(
+      process.execPath,
+      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '2', '--workers', '2'],
+      { timeout: 120_000 },
+    );
+    expect(JSON.parse(workers.stdout.trim().split('\n').at(-1)!)).toMatchObject({ workers: 2, threads: 1 });
+    // pipeline(): auto unless told; the library's selectBackend: one thread unless told
+    const script = `
+      const { pipeline } = await import(${JSON.stringify(new URL('../dist/pipeline.js', import.meta.url).href)});
+      const { selectBackend } = await import(${JSON.stringify(new URL('../dist/backends.js', import.meta.url).href)});
+      const p = await pipeline('image-classification', 'glnet_fmnist');
+      const cpu = await pipeline('image-classification', 'glnet_fmnist', { backend: 'cpu' });
+      console.log(JSON.stringify({ p: p.backend, cpu: cpu.backend }));
+      p.dispose();
+      cpu.dispose();`;
+    const out = await exec(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 });
+    const got = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Record<
+      string,
+      { backend: string; threads?: number; reason: string }
+    >;
+    expect(got['p']).toMatchObject({ backend: 'wasm', threads: cores });
+    expect(got['p']!.reason).toMatch(
+      cores > 1 ? new RegExp(`^first available: .*; ${cores} threads$`) : /^first available: /,
+    );
+    // auto means nothing to another backend (an explicit count is refused: below)
+    expect(got['cpu']!.backend).toBe('cpu');
+    expect(got['cpu']!.threads).toBeUndefined();
+    const lib = `
+      const { selectBackend } = await import(${JSON.stringify(new URL('../dist/backends.js', import.meta.url).href)});
+      console.log(JSON.stringify(await selectBackend({ prefer: 'wasm' })));`;
+    const one = await exec(process.execPath, ['--input-type=module', '-e', lib], { timeout: 120_000 });
+    expect(JSON.parse(one.stdout.trim().split('\n').at(-1)!)).toMatchObject({ backend: 'wasm', threads: 1 });
+  }, 300_000);
 
   it('doctor says how many threads wasm can take', async () => {
     const r = await runCli(['doctor']);
     expect(r.stdout).toContain(`wasm threads: up to ${cores} with --threads N (tfjs-backend-wasm 4.22.0`);
+    expect(r.stdout).toContain(`default auto: ${cores})`);
   });
 
   it('refuses 0, more than the cores here, a non-number, and a backend other than wasm, before any work', async () => {
     const over = String(maxWasmThreads() + 1);
-    for (const bad of ['0', over, 'two', '1.5', '-1']) {
+    for (const bad of ['0', over, 'two', '1.5', '-1', 'AUTO', '']) {
       const r = await runCli(['info', 'dat_fmnist', `--threads=${bad}`]);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(
-        `dynavit: --threads must be a whole number from 1 to ${maxWasmThreads()} (the cores this machine lets this process use), not "${bad}"\n`,
+        `dynavit: --threads must be auto or a whole number from 1 to ${maxWasmThreads()} (the cores this machine lets this process use), not "${bad}"\n`,
       );
     }
     const cpu = await runCli(['info', 'dat_fmnist', '--backend', 'cpu', '--threads', '2']);
@@ -105,7 +155,9 @@ describe('wasm on several threads', () => {
     await expect(selectBackend({ prefer: 'cpu', threads: 2 })).rejects.toThrow(
       /--threads applies to the wasm backend, not to cpu/,
     );
-    await expect(selectBackend({ prefer: 'wasm', threads: 0 })).rejects.toThrow(/--threads must be a whole number/);
+    await expect(selectBackend({ prefer: 'wasm', threads: 0 })).rejects.toThrow(
+      /--threads must be auto or a whole number/,
+    );
   });
 
   it('--workers and --threads together are refused (a worker runs one thread)', async () => {

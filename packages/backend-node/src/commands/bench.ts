@@ -67,13 +67,19 @@ export const benchCommand = defineCommand({
     'latency (median, spread), images/s, GFLOP/s, peak memory; --profile: time by kernel and by module (top 15);\n' +
     '--head HEAD: the dense backbone NAME composed with a registered head (upernet_ade20k, maskrcnn_coco, …; a detector\n' +
     'runs its whole test path with 100 detections an image);\n' +
-    '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; --threads N: one forward on N threads (wasm); JSON on the last line',
+    '--workers N: N copies of the model in worker threads at once (one backend each), images/s over all; --threads N|auto: one forward on N threads (wasm; default auto, every core); JSON on the last line',
   options,
   backend: { default: 'auto' },
   run: bench,
 });
 
-async function bench({ values, out, useBackend, threads }: CommandContext<typeof options>): Promise<number> {
+async function bench({
+  values,
+  out,
+  useBackend,
+  threads,
+  threadsGiven,
+}: CommandContext<typeof options>): Promise<number> {
   if (!values.model) throw new InvalidArgumentError('bench needs --model NAME');
   const size = positiveInt('size', values.size, 224);
   const batch = positiveInt('batch', values.batch, 1);
@@ -85,12 +91,13 @@ async function bench({ values, out, useBackend, threads }: CommandContext<typeof
   const workers = workersOption(values.workers);
   if (workers > 1 && values.profile)
     throw new InvalidArgumentError('--profile runs in one thread; leave out --workers');
-  checkWorkersWithThreads(workers, threads);
+  checkWorkersWithThreads(workers, threads, threadsGiven);
   const subjectOptions = {
     ...(values.head !== undefined ? { head: values.head } : {}),
     ...(attention ? { attention } : {}),
   };
-  const choice = await useBackend();
+  // with workers, this thread only checks the backend: one thread (each worker runs one)
+  const choice = await useBackend(undefined, workers > 1 ? 1 : undefined);
   const subject = benchSubject(registry, values.model, subjectOptions);
   try {
     subject.checkSize(size);

@@ -22,10 +22,17 @@ export interface CommandContext<O extends CommandOptions = CommandOptions> {
   warn(line: string): void;
   /** the backends `--backend` names, in order (one, or a comma-separated list with `backend.each`) */
   readonly backends: readonly string[];
-  /** `--threads`: the threads wasm computes on (1 unless asked; checked against the cores here) */
+  /** `--threads`: the threads wasm computes on (default `auto`: every core, at most 8; checked against the cores here) */
   readonly threads: number;
-  /** Activate a backend: `name` (default: the first `--backend` names; `auto` auto-selects). */
-  useBackend(name?: string): Promise<BackendChoice>;
+  /** whether `--threads N` asked for a count (it conflicts with `--workers`; `auto` and the default do not) */
+  readonly threadsGiven: boolean;
+  /** the threads a backend named by `--backend` computes on: `threads` for wasm and auto, 1 for the others */
+  threadsFor(name: string | undefined): number;
+  /**
+   * Activate a backend: `name` (default: the first `--backend` names; `auto` auto-selects), on
+   * `threadsFor(name)` threads unless `threads` says otherwise (1 in a command that runs workers).
+   */
+  useBackend(name?: string, threads?: number): Promise<BackendChoice>;
 }
 
 export interface Command<O extends CommandOptions = CommandOptions> {

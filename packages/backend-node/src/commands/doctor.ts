@@ -18,8 +18,8 @@ export const doctorCommand = defineCommand({
     const noThreads = wasmThreadsUnavailable();
     out(
       noThreads
-        ? `wasm threads: 1 only (--threads cannot start the multi-threaded build: ${noThreads})`
-        : `wasm threads: up to ${maxWasmThreads()} with --threads N (tfjs-backend-wasm ${WASM_THREADS_TFJS_VERSION}'s multi-threaded SIMD build on worker_threads; default 1)`,
+        ? `wasm threads: 1 only (--threads, and its default auto, cannot start the multi-threaded build: ${noThreads})`
+        : `wasm threads: up to ${maxWasmThreads()} with --threads N (tfjs-backend-wasm ${WASM_THREADS_TFJS_VERSION}'s multi-threaded SIMD build on worker_threads; default auto: ${maxWasmThreads()})`,
     );
     out(`node ${process.version}, ${process.platform}/${process.arch}`);
     return chosen ? 0 : 1;

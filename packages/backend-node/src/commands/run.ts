@@ -71,7 +71,8 @@ export const runCommand = defineCommand({
     '[--attention STAGE=NAME,…] ' +
     '[--max-memory MiB] [--max-megapixels 64] [--workers N]\n' +
     'run a task pipeline on images; writes a picture of the result and a JSON file per image.\n' +
-    '--workers N: N worker threads, each with its own backend and model, share the images\n' +
+    '--workers N: N worker threads, each with its own backend and model on one thread, share the images\n' +
+    '(without it, one forward at a time on --threads, default every core)\n' +
     'NAME is a model (dynavit list) or a release (dynavit list --pretrained); --weights pretrained downloads\n' +
     'the release once into the cache (dynavit cache list); without --weights the weights are untrained,\n' +
     'except for models whose trained weights ship with their package (dynavit list --pretrained: bundled)',
@@ -104,7 +105,7 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
     throw new InvalidArgumentError(`--topk must be an integer from 1 to 1000, got "${values.topk}"`);
   const scale = parseScale(values.scale);
   const workers = Math.min(workersOption(values.workers), positionals.length);
-  checkWorkersWithThreads(workersOption(values.workers), ctx.threads);
+  checkWorkersWithThreads(workersOption(values.workers), ctx.threads, ctx.threadsGiven);
   const budget = maxMemory(values['max-memory']);
   const pixels = maxPixels(values['max-megapixels'], IMAGE_MAX_MEGAPIXELS);
   // a model whose trained weights ship with its package (the *_fmnist models) uses them without --weights
@@ -133,6 +134,8 @@ async function runImages(ctx: CommandContext<typeof options>): Promise<number> {
   const p = await pipeline(task, values.model, {
     ...common,
     backend: (ctx.backends[0] ?? 'auto') as NodeBackend | 'auto',
+    // one forward on every core (--threads); with workers, one thread each (this one only checks)
+    threads: workers > 1 ? 1 : ctx.threadsFor(ctx.backends[0] ?? 'auto'),
     ...(values.offline ? { offline: true } : {}),
     ...(attention ? { attention } : {}),
     onWarning: warn,

@@ -25,7 +25,8 @@ const { attention: attentionText, ...rest } = data.pipeline;
 const registry = createRegistry();
 const released = registry.pretrained().find((e) => e.id === data.model);
 const attention = attentionOption(attentionText, registry, released?.model ?? data.model);
-const p = await pipeline(data.task, data.model, { ...rest, ...(attention ? { attention } : {}) });
+// one thread per worker: the workers share the cores
+const p = await pipeline(data.task, data.model, { ...rest, threads: 1, ...(attention ? { attention } : {}) });
 
 port.on('message', async (m: { type: 'task'; id: number; task: string }) => {
   try {
