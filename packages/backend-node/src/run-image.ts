@@ -93,6 +93,8 @@ export async function runImage(
     model: o.model,
     task: o.task,
     backend: p.backend.backend,
+    // the threads wasm computed on (--threads; one per worker with --workers)
+    ...(p.backend.threads !== undefined ? { threads: p.backend.threads } : {}),
     weights: p.report.source,
     untrained: o.untrained,
     millis,

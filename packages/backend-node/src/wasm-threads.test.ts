@@ -4,7 +4,9 @@
  * single-threaded already, and one process has one wasm backend.
  */
 import { execFile } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -107,6 +109,23 @@ describe('wasm on several threads', () => {
       { timeout: 120_000 },
     );
     expect(JSON.parse(workers.stdout.trim().split('\n').at(-1)!)).toMatchObject({ workers: 2, threads: 1 });
+    // run: every core by default, --threads N reaches its pipeline, one thread a worker with --workers
+    const photo = fileURLToPath(new URL('./__fixtures__/images/chelsea.png', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'dynavit-threads-'));
+    try {
+      const ran = async (extra: string[]) => {
+        const out = join(dir, extra.join('') || 'default');
+        await exec(process.execPath, [cli, 'run', photo, photo, '--model', 'glnet_fmnist', '--out', out, ...extra], {
+          timeout: 120_000,
+        });
+        return (JSON.parse(readFileSync(join(out, 'chelsea.classify.json'), 'utf8')) as { threads: number }).threads;
+      };
+      expect(await ran([])).toBe(cores);
+      expect(await ran(['--threads', '1'])).toBe(1);
+      expect(await ran(['--workers', '2'])).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     // pipeline(): auto unless told; the library's selectBackend: one thread unless told
     const script = `
       const { pipeline } = await import(${JSON.stringify(new URL('../dist/pipeline.js', import.meta.url).href)});
