@@ -263,6 +263,13 @@ describe('profileForward', () => {
     // the instance methods are the prototype's again
     expect(Object.hasOwn(m, 'forward')).toBe(false);
     expect(Object.hasOwn(m.dwconv, 'forward')).toBe(false);
+    // on wasm the biases go inside the kernels (tf.fused.*): each kernel once, not also its op's wrapper
+    await useBackend('wasm');
+    const w = await profileForward(m, () => m.forward(x));
+    const names = w.kernels.map((k) => k.name);
+    expect(names).toEqual(expect.arrayContaining(['FusedDepthwiseConv2D', '_FusedMatMul']));
+    expect(names.filter((n) => n.endsWith('__op'))).toEqual([]);
+    expect(names).not.toContain('Add');
     x.dispose();
     m.dispose();
   });

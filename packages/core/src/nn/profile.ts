@@ -57,6 +57,9 @@ export async function profileForward(model: Module, run: () => unknown): Promise
   });
   const kernels = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
+    // an op with its own gradient (tf.fused.*: `fusedConv2d__op`) is recorded around the kernel it runs,
+    // which is recorded too: counting both would count that time twice
+    if (k.name.endsWith('__op')) continue;
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     const e = kernels.get(k.name) ?? { ms: 0, calls: 0 };
     e.ms += ms;
