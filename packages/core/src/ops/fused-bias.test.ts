@@ -28,7 +28,7 @@ function conv(cin: number, cout: number, k: number, opts: Conv2dOptions): Conv2d
 
 /** The kernels one call runs, and its output. */
 async function kernelsOf(f: () => tf.Tensor): Promise<{ names: string[]; y: Float32Array }> {
-  let y = new Float32Array();
+  let y: Float32Array = new Float32Array();
   const info = await tf.profile(async () => {
     const t = f();
     y = (await t.data()) as Float32Array;
@@ -123,7 +123,7 @@ describe('the bias inside the product (wasm, inference)', () => {
     const c = conv(6, 10, 3, { padding: 1 });
     const x = tf.tensor4d(values(2 * 8 * 8 * 6, 9), [2, 8, 8, 6]);
     const f = (xx: tf.Tensor) => tf.sum(tf.square(c.forward(xx)));
-    let on: { value: tf.Scalar; grad: tf.Tensor } | undefined;
+    let on: { value: tf.Tensor; grad: tf.Tensor } | undefined;
     const info = await tf.profile(() => {
       on = tf.valueAndGrad(f)(x);
       return [] as tf.Tensor[];
