@@ -8,7 +8,6 @@ import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
 import { useFusedKernels } from '../ops/kernel-scope.js';
 import { LAYER_NORM_BY_BACKEND, LAYER_NORM_KERNEL, layerNormModule } from '../ops/layer-norm.js';
-import { conv2dWithBias, depthwiseConv2dWithBias, matMulWithBias } from '../ops/fused-bias.js';
 import { conv2dWinograd, useWinograd } from '../ops/winograd.js';
 import { addMacs } from './flops.js';
 import { type HostBuffer, Module, ModuleList, type Parameter } from './module.js';
@@ -136,19 +135,15 @@ export class Conv2d extends Module implements Layer {
       ];
       const x4 = x as tf.Tensor4D;
       const w = this.weight.value as tf.Tensor4D;
-      const bias = this.bias ? this.bias.value : null;
-      // the bias goes inside the kernel on wasm for inference (ops/fused-bias.ts); `biased` says it went in
       let y: tf.Tensor4D;
-      let biased = true;
       if (this.depthwise) {
         // depthwise with multiplier m: output channel c·m + j reads input channel c (torch and tfjs agree)
-        y = depthwiseConv2dWithBias(x4, w, bias, this.stride, pad, this.dilation);
+        y = tf.depthwiseConv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
       } else if (this.groups === 1 && useWinograd(x4.shape, w.shape, this.stride, this.dilation, this.padding)) {
         // large 3×3 stride-1 convolutions on wasm, for inference: 2.25× fewer products (ops/winograd.ts)
         y = conv2dWinograd(x4, w, { padding: this.padding });
-        biased = false;
       } else if (this.groups === 1) {
-        y = conv2dWithBias(x4, w, bias, this.stride, pad, this.dilation);
+        y = tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
       } else {
         const g = this.groups;
         const xs = tf.split(x4, g, 3) as tf.Tensor4D[];
@@ -157,10 +152,9 @@ export class Conv2d extends Module implements Layer {
           xs.map((xi, i) => tf.conv2d(xi, ws[i]!, this.stride, pad, 'NHWC', this.dilation)),
           3,
         ) as tf.Tensor4D;
-        biased = false;
       }
       addMacs(y.size * (this.inChannels / this.groups) * this.kernel[0] * this.kernel[1]);
-      return bias && !biased ? tf.add(y, bias) : y;
+      return this.bias ? tf.add(y, this.bias.value) : y;
     });
   }
 }
@@ -186,10 +180,10 @@ export class Linear extends Module implements Layer {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-      // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower); the bias inside
-      // the product on wasm for inference (ops/fused-bias.ts)
-      const y = matMulWithBias(x2, this.weight.value as tf.Tensor2D, this.bias ? this.bias.value : null);
+      // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower)
+      let y: tf.Tensor = tf.matMul(x2, this.weight.value as tf.Tensor2D);
       addMacs(x2.shape[0] * this.inFeatures * this.outFeatures);
+      if (this.bias) y = tf.add(y, this.bias.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }

@@ -16,4 +16,3 @@ export * from './gradient-kernels.js';
 export * from './webgpu-compile.js';
 export * from './winograd.js';
 export { LAYER_NORM_KERNEL } from './layer-norm.js';
-export { FUSED_BIAS_FLAG, useFusedBias } from './fused-bias.js';
