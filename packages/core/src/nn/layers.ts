@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
-import { useFusedKernels } from '../ops/kernel-scope.js';
+import { checkKernelPath, useFusedKernels } from '../ops/kernel-scope.js';
 import { LAYER_NORM_BY_BACKEND, LAYER_NORM_KERNEL, layerNormModule } from '../ops/layer-norm.js';
 import { conv2dWinograd, useWinograd } from '../ops/winograd.js';
 import { addMacs } from './flops.js';
@@ -40,10 +40,7 @@ export function layerNorm(
   axis = -1,
   options: { path?: 'fused' | 'composite' } = {},
 ): tf.Tensor {
-  if (options.path !== undefined && options.path !== 'fused' && options.path !== 'composite')
-    throw new InvalidArgumentError(
-      `layerNorm: path must be 'fused' or 'composite', got ${JSON.stringify(options.path)}`,
-    );
+  checkKernelPath('layerNorm', options.path);
   const last = x.rank >= 1 && (axis === -1 || axis === x.rank - 1);
   const c = x.rank >= 1 ? x.shape[x.rank - 1]! : 0;
   const vector = (t: tf.Tensor | null) => !t || (t.rank === 1 && t.size === c && t.dtype === 'float32');

@@ -243,6 +243,10 @@ describe.each(TEST_BACKENDS)('gridSample on %s', (backend) => {
     );
     const intGrid = tf.zeros([2, 1, 1, 2], 'int32') as tf.Tensor4D;
     expect(() => gridSample(x, intGrid, { alignCorners: true })).toThrow(InvalidArgumentError);
+    // an unknown path is a typed error, not the automatic choice
+    expect(() => gridSample(x, ok, { alignCorners: true, path: 'fast' as 'fused' })).toThrow(
+      /gridSample: path must be 'fused' or 'composite', got "fast"/,
+    );
     tf.dispose([badRank, last3, batch1, ok, intGrid]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, assertRank, fmtShape } from './assert.js';
 import { gridSampleProgram } from './grid-sample-webgpu.js';
-import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 import { stopGradient } from './stop-gradient.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -76,7 +76,8 @@ export function gridSample(input: tf.Tensor4D, grid: tf.Tensor4D, options: GridS
   if (padding !== 'zeros' && padding !== 'border')
     throw new InvalidArgumentError(`${OP}: paddingMode must be 'zeros' or 'border', got '${String(padding)}'`);
   const [, ho, wo] = grid.shape;
-  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernels(FUSED_GRID_SAMPLE));
+  const path = checkKernelPath(OP, options.path);
+  const fused = path === 'fused' || (path !== 'composite' && useFusedKernels(FUSED_GRID_SAMPLE));
   if (fused) {
     if (!useFusedKernels(FUSED_GRID_SAMPLE, true))
       throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);

@@ -3,6 +3,7 @@
  * `fast-kernels.ts`): call a kernel function, keep its intermediate outputs, free them all at the end.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../errors.js';
 
 type Info = tf.TensorInfo;
 
@@ -50,4 +51,16 @@ export function useFusedKernels(
   for (const [kernelName, kernelFunc] of Object.entries(kernels))
     if (!tf.getKernel(kernelName, backend)) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
   return true;
+}
+
+/** Which implementation an op with a fused kernel takes: its kernel, or the composite of tfjs ops it is tested against. */
+export type KernelPath = 'fused' | 'composite';
+
+/**
+ * Check an op's `path` option: undefined (the op chooses), `'fused'` or `'composite'`; anything else is
+ * a typed error naming the op, never a silent fallback to the automatic choice.
+ */
+export function checkKernelPath(op: string, path: unknown): KernelPath | undefined {
+  if (path === undefined || path === 'fused' || path === 'composite') return path;
+  throw new InvalidArgumentError(`${op}: path must be 'fused' or 'composite', got ${JSON.stringify(path)}`);
 }

@@ -277,6 +277,10 @@ describe.each(TEST_BACKENDS)('neighborhood attention on %s', (backend) => {
     expect(training.has(NEIGHBORHOOD_ATTENTION_QKV_KERNEL)).toBe(false);
     expect(() => neighborhoodAttentionFromQKV(qkv, 5, null, 7, 0.5)).toThrow(/not 3 × 5 heads/);
     expect(() => neighborhoodAttentionFromQKV(qkv, 2, null, 11, 0.5)).toThrow(InvalidArgumentError);
+    // an unknown path is a typed error, not the automatic choice
+    expect(() => neighborhoodAttentionFromQKV(qkv, 2, null, 7, 0.5, { path: 'fast' as 'fused' })).toThrow(
+      /neighborhoodAttentionFromQKV: path must be 'fused' or 'composite', got "fast"/,
+    );
     qkv.dispose();
   });
 

@@ -39,7 +39,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
-import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 import { type NaHostLayout, neighborhoodAttentionSimd } from './neighborhood-attention-simd.js';
 import { neighborhoodAttentionProgram } from './neighborhood-attention-webgpu.js';
 import { runWebGPUProgram } from './webgpu-program.js';
@@ -381,9 +381,10 @@ export function neighborhoodAttentionFromQKV(
   // the checks of the heads-first ops, on the heads-first shape
   const probe = { shape, rank: 5 } as unknown as tf.Tensor5D;
   const { dilation } = check(op, probe, probe, rpb, kernelSize, options);
-  const fused = options.path === 'fused' || (options.path !== 'composite' && useFusedKernel());
+  const path = checkKernelPath(op, options.path);
+  const fused = path === 'fused' || (path !== 'composite' && useFusedKernel());
   if (fused) {
-    if (options.path === 'fused') requireFusedBackend(op);
+    if (path === 'fused') requireFusedBackend(op);
     const inputs: tf.NamedTensorMap = rpb ? { qkv, rpb } : { qkv };
     const attrs = { numHeads, kernelSize, dilation, scale } as unknown as tf.NamedAttrMap;
     return tf.engine().runKernel(NEIGHBORHOOD_ATTENTION_QKV_KERNEL, inputs, attrs) as tf.Tensor4D;

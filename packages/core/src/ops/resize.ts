@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank } from './assert.js';
-import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 const f32 = Math.fround;
 
@@ -177,8 +177,7 @@ const FUSED_BY_BACKEND: Record<string, Record<string, tf.KernelFunc>> = { cpu: H
 
 /** Whether this call takes the fused kernel (asked for, or the default for inference on cpu and wasm). */
 function fusedPath(op: string, x: tf.Tensor, options: ResizeOptions): boolean {
-  if (options.path !== undefined && options.path !== 'fused' && options.path !== 'composite')
-    throw new InvalidArgumentError(`${op}: path must be 'fused' or 'composite', got ${JSON.stringify(options.path)}`);
+  checkKernelPath(op, options.path);
   if (options.path === 'composite') return false;
   if (x.dtype !== 'float32') {
     if (options.path === 'fused')

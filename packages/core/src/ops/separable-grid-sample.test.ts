@@ -124,7 +124,12 @@ describe.each(['cpu', 'wasm'])('separableGridSample on %s', (backend) => {
         alignCorners: true,
       }),
     ).toThrow(/gridX/);
-    t.dispose();
+    // an unknown path is a typed error, not the automatic choice
+    const g = tf.zeros([2, 2, 4]) as tf.Tensor3D;
+    expect(() => separableGridSample(t, g, g, { alignCorners: true, path: 'fast' as 'fused' })).toThrow(
+      /separableGridSample: path must be 'fused' or 'composite', got "fast"/,
+    );
+    tf.dispose([t, g]);
   });
 });
 

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertDim, assertRank } from './assert.js';
-import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 const OP = 'separableGridSample';
 
@@ -111,7 +111,8 @@ export function separableGridSample(
     throw new InvalidArgumentError(
       `${OP}: input and grids must be float32, got ${input.dtype}, ${gridY.dtype}, ${gridX.dtype}`,
     );
-  const fused = options.path === 'fused' || (options.path !== 'composite' && separableGridSampleFused());
+  const path = checkKernelPath(OP, options.path);
+  const fused = path === 'fused' || (path !== 'composite' && separableGridSampleFused());
   if (fused) {
     if (!useFusedKernels(FUSED_SEPARABLE, true))
       throw new InvalidArgumentError(`${OP}: the fused kernel runs on cpu and wasm, not ${tf.getBackend()}`);

@@ -25,7 +25,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
-import { useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 import { softClusterProgram, softDispatchProgram } from './soft-dispatch-webgpu.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -177,8 +177,7 @@ function fusedPath(
 ): boolean {
   for (const [name, t] of Object.entries(inputs))
     if (t.dtype !== 'float32') throw new InvalidArgumentError(`${op}: ${name} must be float32, got ${t.dtype}`);
-  if (options.path !== undefined && options.path !== 'fused' && options.path !== 'composite')
-    throw new InvalidArgumentError(`${op}: path must be 'fused' or 'composite', got ${JSON.stringify(options.path)}`);
+  checkKernelPath(op, options.path);
   const asked = options.path === 'fused';
   if (asked && !useFusedKernels(FUSED_BY_BACKEND, true))
     throw new InvalidArgumentError(`${op}: the fused kernel runs on cpu, wasm and webgpu, not ${tf.getBackend()}`);
