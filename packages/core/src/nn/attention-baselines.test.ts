@@ -13,21 +13,13 @@ import {
   resolveAttention,
 } from '../attention.js';
 import { InvalidArgumentError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import { DWConvMixer, GlobalAttention, WindowAttention } from './attention-baselines.js';
 import { countMacs } from './flops.js';
 import { initializeWeights } from './init.js';
 import { profileForward } from './profile.js';
 import { Linear } from './layers.js';
 import type { Module } from './module.js';
-
-const values = (n: number, seed: number) => {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-};
 
 /** Host multi-head self-attention over tokens [L, C] with qkv [3C, C] + bias, proj [C, C] + bias. */
 function hostMhsa(x: Float32Array, L: number, C: number, M: number, w: Record<string, Float32Array>): Float64Array {

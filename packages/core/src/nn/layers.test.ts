@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import {
   BatchNorm2d,
   Conv2d,
@@ -16,15 +16,6 @@ import {
   Sequential,
   seedDropPaths,
 } from './layers.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 /** Direct PyTorch-semantics conv (NCHW, OIHW), written as loops: the independent reference. */
 function torchConv(

@@ -3,7 +3,7 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, useBackend, values } from '../test-utils/backends.js';
 import { SIMD_MAX_BYTES, simdBatchMatMul, simdModule, simdTransposedProduct } from './batch-matmul-simd.js';
 import {
   collapsePermutation,
@@ -14,15 +14,6 @@ import {
 } from './fast-kernels.js';
 import { registerGradientKernels } from './gradient-kernels.js';
 import { withChunkValues, withoutSimd } from './im2col.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const dataIds = () => tf.engine().backend.numDataIds();

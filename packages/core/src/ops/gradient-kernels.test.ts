@@ -3,17 +3,8 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, useBackend, values } from '../test-utils/backends.js';
 import { GRADIENT_KERNELS, registerGradientKernels } from './gradient-kernels.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 type Spec = { shape: number[]; dtype?: 'float32' | 'int32'; data?: ArrayLike<number>; seed?: number };
 

@@ -4,7 +4,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d } from '../nn/layers.js';
-import { maxAbsDiff, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, useBackend, values } from '../test-utils/backends.js';
 import { gatherBatched, gatherRows } from './gather.js';
 import { gridSample } from './grid-sample.js';
 import { neighborhoodAttention2d } from './neighborhood-attention.js';
@@ -12,15 +12,6 @@ import { adaptiveAvgPool2d, adaptivePoolBins } from './pooling.js';
 import { resizeBilinear } from './resize.js';
 import { stopGradient } from './stop-gradient.js';
 import { regionPartition } from './windows.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 /** Central finite differences of a scalar function of one tensor, at the listed flat positions. */
 function finiteDiff(

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import { need, readFixture } from './__fixtures__/read-fixture.js';
 import {
   neighborhoodAggregate,
@@ -20,15 +20,6 @@ import {
   neighborhoodLogits,
   neighborhoodLogitsReference,
 } from './neighborhood-attention.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 const golden = readFixture('natten_unit.io.safetensors');
 /** dat.md §9.3: (B, M, H, W, D, k) per group; logits = q·k + rpb (q not pre-scaled), out = softmax·V. */

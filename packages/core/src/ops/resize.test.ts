@@ -3,7 +3,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
-import { maxAbsDiff, TEST_BACKENDS, useBackend } from '../test-utils/backends.js';
+import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import {
   nearestAxisIndices,
   RESIZE_BILINEAR_KERNEL,
@@ -11,15 +11,6 @@ import {
   resizeBilinear,
   resizeNearest,
 } from './resize.js';
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-}
 
 /** Map [1, H, W, 1] with value a·y + x. */
 function ramp(h: number, w: number, a: number): tf.Tensor4D {
