@@ -103,7 +103,7 @@ if (only.has('node-wasm'))
       part: 'node-wasm',
       model,
       label: name,
-      runtime: `${nodeRuntime}, --threads 1`,
+      runtime: nodeRuntime,
       backend: 'wasm',
       device: `${cpuDevice} (SIMD, one thread)`,
       seconds: seconds(r.latencyMs.median),
