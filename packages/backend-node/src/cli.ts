@@ -15,6 +15,7 @@ import {
   NODE_BACKENDS,
   selectBackend,
   setVerbose,
+  type ThreadsOption,
 } from './backends.js';
 import { ablateCommand } from './commands/ablate.js';
 import { benchCommand } from './commands/bench.js';
@@ -112,7 +113,10 @@ function context(command: Command, args: string[]): CommandContext {
   const threaded = (b: string) => b === 'wasm' || b === 'auto';
   if (threadsGiven && threads > 1 && !backends.some(threaded))
     throw new InvalidArgumentError(`--threads applies to the wasm backend, not to ${backends.join(', ')}`);
-  const threadsFor = (name: string | undefined) => (name !== undefined && threaded(name) ? threads : 1);
+  // `auto` itself when not asked for a count, so that a backend other than wasm, chosen by auto-selection,
+  // is not told about threads nobody asked for
+  const threadsFor = (name: string | undefined): ThreadsOption =>
+    name !== undefined && threaded(name) ? (threadsGiven ? threads : 'auto') : 1;
   return {
     values: rest,
     positionals,

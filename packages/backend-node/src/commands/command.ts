@@ -4,7 +4,7 @@
  * arguments, and handles `--backend` once for every command that computes.
  */
 import type { ParseArgsConfig, parseArgs } from 'node:util';
-import type { BackendChoice } from '../backends.js';
+import type { BackendChoice, ThreadsOption } from '../backends.js';
 
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
 
@@ -26,8 +26,11 @@ export interface CommandContext<O extends CommandOptions = CommandOptions> {
   readonly threads: number;
   /** whether `--threads N` asked for a count (it conflicts with `--workers`; `auto` and the default do not) */
   readonly threadsGiven: boolean;
-  /** the threads a backend named by `--backend` computes on: `threads` for wasm and auto, 1 for the others */
-  threadsFor(name: string | undefined): number;
+  /**
+   * the threads a backend named by `--backend` computes on: for wasm and auto the count asked for, or
+   * `auto` when none was; 1 for the others
+   */
+  threadsFor(name: string | undefined): ThreadsOption;
   /**
    * Activate a backend: `name` (default: the first `--backend` names; `auto` auto-selects), on
    * `threadsFor(name)` threads unless `threads` says otherwise (1 in a command that runs workers).
