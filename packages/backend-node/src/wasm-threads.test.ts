@@ -102,10 +102,10 @@ describe('wasm on several threads', () => {
       { timeout: 120_000 },
     );
     expect(JSON.parse(auto.stdout.trim().split('\n').at(-1)!)).toMatchObject({ threads: cores });
-    // the default gives way to --workers (each worker one thread); the explicit count does not (below)
+    // the default, and auto said outright, give way to --workers (each worker one thread); a count does not (below)
     const workers = await exec(
       process.execPath,
-      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '2', '--workers', '2'],
+      [cli, 'bench', '--model', 'dat_fmnist', '--size', '64', '--runs', '2', '--workers', '2', '--threads', 'auto'],
       { timeout: 120_000 },
     );
     expect(JSON.parse(workers.stdout.trim().split('\n').at(-1)!)).toMatchObject({ workers: 2, threads: 1 });
