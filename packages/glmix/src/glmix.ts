@@ -30,6 +30,7 @@ import {
   ModuleList,
   type Parameter,
   Sequential,
+  selfAttentionFromQKV,
   ShapeError,
   softCluster,
   softDispatch,
@@ -150,7 +151,7 @@ export class MultiheadAttention extends Module {
         `${x.shape[2]} in [${x.shape.join(',')}]`,
       );
     const [B, N, C] = x.shape;
-    const [nh, hd] = [this.numHeads, this.headDim];
+    const nh = this.numHeads;
     return tf.tidy(() => {
       // the in-projection weight is [C, 3C] on the device: a plain matMul (matMul's transpose flags are
       // slow on wasm, and so is a transposed copy of the weight at every call)
@@ -160,13 +161,9 @@ export class MultiheadAttention extends Module {
       );
       // packed in-projection, then q·kᵀ and attn·v over all heads (out_proj reports itself)
       addMacs(B * N * C * 3 * C + 2 * B * N * N * C);
-      // [B·N, 3C] → [B, N, 3, nh, hd] → [3, B, nh, N, hd] → [3, B·nh, N, hd]
-      const heads = tf.reshape(tf.transpose(tf.reshape(qkv, [B, N, 3, nh, hd]), [2, 0, 3, 1, 4]), [3, B * nh, N, hd]);
-      const [q, k, v] = tf.unstack(heads, 0) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-      const attn = tf.softmax(tf.matMul(tf.mul(q, this.scale) as tf.Tensor3D, tf.transpose(k, [0, 2, 1]))); // [B·nh, N, N], over keys
-      const o = tf.matMul(attn, v); // [B·nh, N, hd]
-      // [B, nh, N, hd] → [B, N, nh, hd] → [B, N, C] (heads concatenated in order)
-      const merged = tf.reshape(tf.transpose(tf.reshape(o, [B, nh, N, hd]), [0, 2, 1, 3]), [B, N, C]);
+      // softmax((q·hd^−½)·kᵀ)·v per head, heads side by side: core's selfAttentionFromQKV (one kernel for
+      // inference on cpu and wasm, reading the packed projection in place)
+      const merged = selfAttentionFromQKV(tf.reshape(qkv, [B, N, 3 * C]) as tf.Tensor3D, nh, { scale: this.scale });
       return this.out_proj.forward(merged) as tf.Tensor3D;
     });
   }

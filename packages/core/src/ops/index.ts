@@ -16,3 +16,4 @@ export * from './gradient-kernels.js';
 export * from './webgpu-compile.js';
 export * from './winograd.js';
 export { LAYER_NORM_KERNEL } from './layer-norm.js';
+export { SELF_ATTENTION_QKV_KERNEL, type SelfAttentionOptions, selfAttentionFromQKV } from './self-attention.js';
