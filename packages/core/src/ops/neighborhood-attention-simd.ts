@@ -1,15 +1,16 @@
 /**
  * The fused neighbourhood attention's host loop in 128-bit WebAssembly SIMD (`wasm/neighborhood-attention.wat`),
  * for the `DynavitNeighborhoodAttention2D*` kernels on cpu and wasm when the head dimension is a multiple
- * of 4. Per (image, head): the module makes every query's logits over its window (q·k, four channels a
- * step), the host adds the scale and the relative-position bias and takes the softmax (float64, as the
- * scalar loop does), and the module sums the window's values weighted by it. The products accumulate in
- * float32, so the result differs from the float64 scalar loop by float32 rounding only (the tests bound it
- * against the composite ops at 1e-5).
+ * of 4. Per (image, head) the module makes every query's logits over its window (q·k, four channels a
+ * step), adds the scale and the relative-position bias and takes the softmax (float32, its exponential
+ * four values at a time), and sums the window's values weighted by it. It differs from the float64
+ * scalar loop by float32 rounding only (the tests bound it against the composite ops at 1e-5).
  *
- * Measured on DAT-T++ at 224², wasm, 1 thread (12 N blocks): the scalar loop 163 ms, this one 37 ms. The
- * module has its own memory: one image at a time, its q, k, v values, the window table, one head's logits
- * and its output are copied in, and the output is copied out. Where WebAssembly SIMD is missing or the
+ * Measured on DAT-T++ at 224², wasm, 1 thread (12 N blocks): the scalar loop 163 ms, this one with the
+ * softmax on the host (float64 JavaScript, three quarters of its time) 37 ms; a stage-0 block (56², 2
+ * heads) went from ~10 to ~4 ms when the module took the softmax too (2026-12-04). The
+ * module has its own memory: one image at a time, its q, k, v values, the window and bias tables, the
+ * bias table of the heads, one head's logits and its output are copied in, and the output is copied out. Where WebAssembly SIMD is missing or the
  * image needs more than {@link NA_SIMD_MAX_BYTES}, {@link neighborhoodAttentionSimd} returns null and the
  * scalar loop runs.
  */
@@ -19,6 +20,7 @@ import { wasmExports } from './wasm-module.js';
 interface Exports {
   memory: WebAssembly.Memory;
   logits(q: number, k: number, key: number, out: number, n: number, kk: number, dimBytes: number, stride: number): void;
+  softmax(p: number, bias: number, rpb: number, hasRpb: number, n: number, kk: number, scale: number): void;
   aggregate(
     v: number,
     key: number,
@@ -96,8 +98,12 @@ export function neighborhoodAttentionSimd(
   }
   const keyAt = end;
   end = align(end + key.length * 4);
+  const biasAt = end;
+  end = rpb ? align(end + bias.length * 4) : end;
+  const rpbAt = end;
+  end = rpb ? align(end + rpb.length * 4) : end;
   const logitsAt = end;
-  end = align(end + hw * kk * 4);
+  end = align(end + hw * kk * 4 + 16); // the softmax's e^x goes four values at a time
   const outAt = end;
   end = align(end + perImage * 4);
   if (end > NA_SIMD_MAX_BYTES) return null;
@@ -109,9 +115,11 @@ export function neighborhoodAttentionSimd(
   }
   const f32 = new Float32Array(mod.memory.buffer);
   new Int32Array(mod.memory.buffer, keyAt, key.length).set(key);
-  const p = new Float32Array(mod.memory.buffer, logitsAt, hw * kk);
+  if (rpb) {
+    new Int32Array(mod.memory.buffer, biasAt, bias.length).set(bias);
+    f32.set(rpb, rpbAt / 4);
+  }
   const result = new Float32Array(b * perImage);
-  const e = new Float64Array(kk);
   for (let bi = 0; bi < b; bi++) {
     for (const a of arrays) f32.set(a.subarray(bi * sb, (bi + 1) * sb), offsets.get(a)! / 4);
     for (let mi = 0; mi < m; mi++) {
@@ -120,23 +128,8 @@ export function neighborhoodAttentionSimd(
       const k = offsets.get(L.k)! + (L.kOff + base) * 4;
       const v = offsets.get(L.v)! + (L.vOff + base) * 4;
       mod.logits(q, k, keyAt, logitsAt, hw, kk, dim * 4, sp * 4);
-      // softmax over each query's window of scale·q·k + rpb, in float64
-      const rb = mi * span2;
-      for (let i = 0, t = 0; i < hw; i++, t += kk) {
-        let max = Number.NEGATIVE_INFINITY;
-        for (let s = 0; s < kk; s++) {
-          const x = p[t + s]! * scale + (rpb ? rpb[rb + bias[t + s]!]! : 0);
-          e[s] = x;
-          if (x > max) max = x;
-        }
-        let sum = 0;
-        for (let s = 0; s < kk; s++) {
-          const x = Math.exp(e[s]! - max);
-          e[s] = x;
-          sum += x;
-        }
-        for (let s = 0; s < kk; s++) p[t + s] = e[s]! / sum;
-      }
+      // softmax over each query's window of scale·q·k + rpb
+      mod.softmax(logitsAt, biasAt, rpbAt + mi * span2 * 4, rpb ? 1 : 0, hw, kk, scale);
       mod.aggregate(v, keyAt, logitsAt, outAt + mi * om * 4, hw, kk, dim * 4, sp * 4, op * 4);
     }
     result.set(f32.subarray(outAt / 4, outAt / 4 + perImage), bi * ob);

@@ -1,6 +1,7 @@
-;; The two products of neighbourhood attention (neighborhood-attention-simd.ts), float32, 128-bit SIMD
-;; over the head dimension (a multiple of 4). Every pointer and stride is in bytes. `key` is the window
-;; table: for query i and slot s, key[i·kk + s] is the position (i32) of the key that slot reads.
+;; Neighbourhood attention (neighborhood-attention-simd.ts), float32: its two products in 128-bit SIMD
+;; over the head dimension (a multiple of 4), and the softmax between them. Every pointer and stride is
+;; in bytes. `key` is the window table: for query i and slot s, key[i·kk + s] is the position (i32) of
+;; the key that slot reads.
 ;; The bytes in neighborhood-attention-wasm.ts are this file compiled with wabt
 ;; (`pnpm --filter @dynavit/core gen:wasm`; a test checks they match).
 (module
@@ -53,6 +54,109 @@
         (local.set $q (i32.add (local.get $q) (local.get $stride)))
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br_if $query (local.get $n)))))
+
+;; The logits' softmax per query, in place: x = p·scale + rpb[bias[i·kk + s]] (the relative-position
+  ;; bias, when hasRpb), then e^(x − max) / Σ e^(x − max) over the query's kk slots. The adds and the sums
+  ;; are scalar, in order; e^w (w ≤ 0) goes four values at a time over all n·kk values, so `p` must hold
+  ;; them rounded up to a multiple of 4. e^w is Cephes' expf: 2^n · e^r, r = w − n·ln 2 in two parts, e^r
+  ;; a degree-7 polynomial by Estrin's scheme, n rounded by adding 1.5·2^23; 0 below −87.
+  (func (export "softmax")
+    (param $p i32) (param $bias i32) (param $rpb i32) (param $hasRpb i32) (param $n i32) (param $kk i32)
+    (param $scale f32)
+    (local $row i32) (local $q i32) (local $s i32) (local $end i32) (local $x f32) (local $mx f32) (local $sum f32)
+    (local $w v128) (local $k v128) (local $jj v128) (local $e v128) (local $r v128) (local $r2 v128)
+    (local $cMin v128) (local $cLog2e v128) (local $cRound v128) (local $cLn2a v128) (local $cLn2b v128)
+    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128) (local $p4 v128) (local $p5 v128)
+    (local $one v128) (local $oneBits v128)
+    (block $none
+      (br_if $none (i32.or (i32.eqz (local.get $n)) (i32.eqz (local.get $kk))))
+      ;; pass 1, per query: x and its maximum, then x − max
+      (local.set $row (local.get $p))
+      (local.set $end (i32.add (local.get $p) (i32.shl (i32.mul (local.get $n) (local.get $kk)) (i32.const 2))))
+      (loop $rows1
+        (local.set $mx (f32.const -inf))
+        (local.set $q (local.get $row))
+        (local.set $s (local.get $kk))
+        (loop $slots1
+          (local.set $x (f32.mul (f32.load (local.get $q)) (local.get $scale)))
+          (if (local.get $hasRpb)
+            (then
+              (local.set $x (f32.add (local.get $x)
+                (f32.load (i32.add (local.get $rpb) (i32.shl (i32.load (local.get $bias)) (i32.const 2))))))
+              (local.set $bias (i32.add (local.get $bias) (i32.const 4)))))
+          (f32.store (local.get $q) (local.get $x))
+          (local.set $mx (f32.max (local.get $mx) (local.get $x)))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+          (br_if $slots1 (local.get $s)))
+        (local.set $q (local.get $row))
+        (local.set $s (local.get $kk))
+        (loop $shift
+          (f32.store (local.get $q) (f32.sub (f32.load (local.get $q)) (local.get $mx)))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+          (br_if $shift (local.get $s)))
+        (local.set $row (local.get $q))
+        (br_if $rows1 (i32.lt_u (local.get $row) (local.get $end))))
+
+      ;; pass 2: e^w, four values at a time
+      (local.set $cMin (v128.const f32x4 -87 -87 -87 -87))
+      (local.set $cLog2e (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))
+      (local.set $cRound (v128.const f32x4 12582912 12582912 12582912 12582912))
+      (local.set $cLn2a (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))
+      (local.set $cLn2b (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))
+      (local.set $p0 (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1))
+      (local.set $p1 (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1))
+      (local.set $p2 (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2))
+      (local.set $p3 (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3))
+      (local.set $p4 (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3))
+      (local.set $p5 (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+      (local.set $one (v128.const f32x4 1 1 1 1))
+      (local.set $oneBits (v128.const i32x4 0x3f800000 0x3f800000 0x3f800000 0x3f800000))
+      (local.set $q (local.get $p))
+      (loop $exp
+        (local.set $w (v128.load (local.get $q)))
+        (local.set $k (f32x4.pmax (local.get $w) (local.get $cMin)))
+        (local.set $jj (f32x4.add (f32x4.mul (local.get $k) (local.get $cLog2e)) (local.get $cRound)))
+        (local.set $e (f32x4.sub (local.get $jj) (local.get $cRound)))
+        (local.set $r (f32x4.sub
+          (f32x4.sub (local.get $k) (f32x4.mul (local.get $e) (local.get $cLn2a)))
+          (f32x4.mul (local.get $e) (local.get $cLn2b))))
+        (local.set $r2 (f32x4.mul (local.get $r) (local.get $r)))
+        (local.set $e (f32x4.add
+          (f32x4.add
+            (f32x4.add (local.get $p0) (f32x4.mul (local.get $r) (local.get $p1)))
+            (f32x4.mul (local.get $r2) (f32x4.add (local.get $p2) (f32x4.mul (local.get $r) (local.get $p3)))))
+          (f32x4.mul (f32x4.mul (local.get $r2) (local.get $r2))
+            (f32x4.add (local.get $p4) (f32x4.mul (local.get $r) (local.get $p5))))))
+        (local.set $e (f32x4.add (f32x4.add (f32x4.mul (local.get $e) (local.get $r2)) (local.get $r)) (local.get $one)))
+        ;; · 2^n: the low bits of jj hold n; (n + 127) << 23 is 2^n's float
+        (local.set $e (f32x4.mul (local.get $e)
+          (i32x4.add (i32x4.shl (local.get $jj) (i32.const 23)) (local.get $oneBits))))
+        (v128.store (local.get $q) (v128.and (local.get $e) (f32x4.ge (local.get $w) (local.get $cMin))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br_if $exp (i32.lt_u (local.get $q) (local.get $end))))
+
+      ;; pass 3, per query: divide by the sum
+      (local.set $row (local.get $p))
+      (loop $rows3
+        (local.set $sum (f32.const 0))
+        (local.set $q (local.get $row))
+        (local.set $s (local.get $kk))
+        (loop $sums
+          (local.set $sum (f32.add (local.get $sum) (f32.load (local.get $q))))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+          (br_if $sums (local.get $s)))
+        (local.set $q (local.get $row))
+        (local.set $s (local.get $kk))
+        (loop $divide
+          (f32.store (local.get $q) (f32.div (f32.load (local.get $q)) (local.get $sum)))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (local.set $s (i32.sub (local.get $s) (i32.const 1)))
+          (br_if $divide (local.get $s)))
+        (local.set $row (local.get $q))
+        (br_if $rows3 (i32.lt_u (local.get $row) (local.get $end))))))
 
   ;; out[out + i·outStride + d] = Σ_s p[i·kk + s] · v[v + key[i·kk + s]·stride + d], for i < n
   (func (export "aggregate")
