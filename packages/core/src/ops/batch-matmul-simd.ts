@@ -68,24 +68,38 @@ function copyIn(dst: Float32Array, at: number, src: Float32Array, n: number, row
   }
 }
 
-/**
- * C[i] = op(A[i mod nA]) · op(B[i mod nB]) for i < batch, as [batch, M, N] row-major, in chunks of
- * matrices within {@link SIMD_MAX_BYTES}; null when SIMD is unavailable, a size is 0, or one product
- * does not fit the budget.
- */
-export function simdBatchMatMul(a: Float32Array, b: Float32Array, s: BatchMatMulShape): Float32Array | null {
-  const { nA, nB, batch, M, K, N } = s;
-  if (M < 1 || K < 1 || N < 1 || batch < 1) return null;
+/** The values of one chunk of matrices: the shared operands once, the batched ones per matrix; 0 where a size is 0. */
+function chunking({ nA, nB, batch, M, K, N }: BatchMatMulShape): { fixed: number; perItem: number; chunk: number } {
+  if (M < 1 || K < 1 || N < 1 || batch < 1) return { fixed: 0, perItem: 0, chunk: 0 };
   const [sizeA, sizeB, sizeC] = [M * K, K * N, M * N];
-  // values per chunk: the shared operands once, the batched ones per matrix
   const fixed = (nA === 1 ? sizeA : 0) + (nB === 1 ? sizeB : 0);
   const perItem = (nA === 1 ? 0 : sizeA) + (nB === 1 ? 0 : sizeB) + sizeC;
-  const chunk = Math.min(batch, Math.floor((SIMD_MAX_BYTES / 4 - fixed) / perItem));
+  return { fixed, perItem, chunk: Math.min(batch, Math.floor((SIMD_MAX_BYTES / 4 - fixed) / perItem)) };
+}
+
+/** Whether {@link simdBatchMatMul} can make this batch here: SIMD, no size 0, one product within the budget. */
+export function simdBatchMatMulFits(s: BatchMatMulShape): boolean {
+  return chunking(s).chunk >= 1 && simdModule() !== null;
+}
+
+/**
+ * C[i] = op(A[i mod nA]) · op(B[i mod nB]) for i < batch, as [batch, M, N] row-major, in chunks of
+ * matrices within {@link SIMD_MAX_BYTES}, into `out` (a new array when not given); null when it cannot
+ * run ({@link simdBatchMatMulFits}).
+ */
+export function simdBatchMatMul(
+  a: Float32Array,
+  b: Float32Array,
+  s: BatchMatMulShape,
+  out: Float32Array = new Float32Array(s.batch * s.M * s.N),
+): Float32Array | null {
+  const { nA, nB, batch, M, K, N } = s;
+  const { fixed, perItem, chunk } = chunking(s);
   if (chunk < 1) return null;
+  const [sizeA, sizeB, sizeC] = [M * K, K * N, M * N];
   const mod = simdModule();
   if (!mod) return null;
   const mem = wasmFloats(mod.memory, (fixed + chunk * perItem) * 4);
-  const out = new Float32Array(batch * sizeC);
   const lenA = (nA === 1 ? 1 : chunk) * sizeA;
   const lenB = (nB === 1 ? 1 : chunk) * sizeB;
   if (nA === 1) copyIn(mem, 0, a, 1, M, K, s.transposeA);

@@ -15,9 +15,9 @@
  * 17.5 → 6.1 ms; 64 × 49×32 · 32×49 (77 k MACs each, kept batched) 7 → 9.7 ms split.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { simdBatchMatMul } from './batch-matmul-simd.js';
+import { simdBatchMatMul, simdBatchMatMulFits } from './batch-matmul-simd.js';
 import { conv2DBackpropInputCol2im } from './im2col.js';
-import { kernelScope, writeFloat32 } from './kernel-scope.js';
+import { computeFloat32, kernelScope, writeFloat32 } from './kernel-scope.js';
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -62,8 +62,10 @@ function splitBatchMatMul(original: tf.KernelFunc, backendName: string): tf.Kern
       broadcastable
     ) {
       const shape = { nA, nB, batch, M, K, N, transposeA, transposeB };
-      const c = simdBatchMatMul(be.readSync(a.dataId) as Float32Array, be.readSync(b.dataId) as Float32Array, shape);
-      if (c) return writeFloat32(be, c, [...outBatch(), M, N]);
+      if (simdBatchMatMulFits(shape))
+        return computeFloat32(be, [a, b], [...outBatch(), M, N], (out, [av, bv]) => {
+          simdBatchMatMul(av as Float32Array, bv as Float32Array, shape, out);
+        });
     }
     if (batch < 2 && (transposeA || transposeB) && macs >= SPLIT_MIN_MACS && float32 && reshape && transpose)
       return transposedProduct(args, original, reshape, transpose, { M, K, N });

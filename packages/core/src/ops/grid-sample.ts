@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, assertRank, fmtShape } from './assert.js';
 import { gridSampleProgram } from './grid-sample-webgpu.js';
-import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, computeFloat32, useFusedKernels } from './kernel-scope.js';
 import { stopGradient } from './stop-gradient.js';
 import { runWebGPUProgram } from './webgpu-program.js';
 
@@ -173,14 +173,26 @@ function gridSampleHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { alignCorners, border } = attrs as unknown as { alignCorners: boolean; border: boolean };
   const [n, h, w, c] = input!.shape as [number, number, number, number];
   const [, ho, wo] = grid!.shape as [number, number, number, number];
-  const x = be.readSync(input!.dataId) as Float32Array;
-  const g = be.readSync(grid!.dataId) as Float32Array;
+  return computeFloat32(be, [input!, grid!], [n, ho, wo, c], (out, [x, g]) =>
+    sampleLoop(out, x as Float32Array, g as Float32Array, [n, h, w, c], [ho, wo], alignCorners, border),
+  );
+}
+
+/** {@link gridSampleHost}'s loop: every output value is set. */
+function sampleLoop(
+  out: Float32Array,
+  x: Float32Array,
+  g: Float32Array,
+  [n, h, w, c]: readonly [number, number, number, number],
+  [ho, wo]: readonly [number, number],
+  alignCorners: boolean,
+  border: boolean,
+): void {
   const f = Math.fround;
   const unnormalize = (v: number, size: number): number => {
     const coord = alignCorners ? f(f(v + 1) * f((size - 1) / 2)) : f(f(f(v + 1) * f(size / 2)) - 0.5);
     return border ? Math.min(Math.max(coord, 0), size - 1) : coord;
   };
-  const out = new Float32Array(n * ho * wo * c);
   const acc = new Float64Array(c);
   for (let b = 0; b < n; b++)
     for (let p = 0; p < ho * wo; p++) {
@@ -206,7 +218,6 @@ function gridSampleHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
       corner(x0 + 1, y0 + 1, f(dn * dw));
       out.set(acc, (b * ho * wo + p) * c);
     }
-  return writeFloat32(be, out, [n, ho, wo, c]);
 }
 
 /** The fused kernel per backend (cpu, wasm: the host loop; webgpu: the WGSL shader). */

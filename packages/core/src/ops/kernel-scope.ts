@@ -35,6 +35,54 @@ export function writeFloat32(backend: tf.KernelBackend, values: Float32Array, sh
   return { dataId: backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
 }
 
+/** The heap access tfjs-backend-wasm's backend offers (public methods of its BackendWasm). */
+export interface HeapBackend {
+  typedArrayFromHeap(t: Info): tf.backend_util.TypedArray;
+  makeOutput(shape: number[], dtype: 'float32'): Info;
+}
+
+/** `be` as a backend whose tensors sit in a WebAssembly heap it lets us view (wasm), else null. */
+export function heapBackend(be: tf.KernelBackend): HeapBackend | null {
+  const h = be as unknown as Partial<HeapBackend>;
+  return typeof h.typedArrayFromHeap === 'function' && typeof h.makeOutput === 'function' ? (h as HeapBackend) : null;
+}
+
+/**
+ * A host kernel's float32 output of `shape`, computed by `compute(out, inputs)` from its inputs' values.
+ * On wasm `out` and the inputs are views of the backend's heap: nothing is copied in, nothing out, no
+ * host array is made for the garbage collector (the output is allocated before the views are taken,
+ * since an allocation may grow, and so move, the heap). Elsewhere the inputs are the backend's host
+ * arrays and `out` a new array. `compute` must set every output value (the heap's is not zeroed) and
+ * must not make tensors.
+ */
+export function computeFloat32(
+  be: tf.KernelBackend,
+  inputs: readonly Info[],
+  shape: number[],
+  compute: (out: Float32Array, inputs: tf.backend_util.TypedArray[]) => void,
+): Info {
+  const heap = heapBackend(be);
+  if (!heap) {
+    const out = new Float32Array(shape.reduce((a, d) => a * d, 1));
+    compute(
+      out,
+      inputs.map((t) => be.readSync(t.dataId) as tf.backend_util.TypedArray),
+    );
+    return writeFloat32(be, out, shape);
+  }
+  const info = heap.makeOutput(shape, 'float32');
+  try {
+    compute(
+      heap.typedArrayFromHeap(info) as Float32Array,
+      inputs.map((t) => heap.typedArrayFromHeap(t)),
+    );
+  } catch (e) {
+    be.disposeData(info.dataId);
+    throw e;
+  }
+  return info;
+}
+
 /**
  * A fused kernel's switch: whether the current backend has a version of it (`byBackend`: backend →
  * kernel name → function) and no gradient is being recorded (unless `underGradient`: asked for

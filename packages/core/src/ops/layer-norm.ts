@@ -11,7 +11,7 @@
  * {@link WASM_WORKING_BYTES}.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { writeFloat32 } from './kernel-scope.js';
+import { computeFloat32 } from './kernel-scope.js';
 import { layerNormWasm } from './wasm/layer-norm-wasm.js';
 import { WASM_WORKING_BYTES, wasmExports, wasmFloats } from './wasm-module.js';
 
@@ -36,27 +36,29 @@ function layerNormHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { eps } = attrs as unknown as { eps: number };
   const mod = layerNormModule()!;
   const c = x!.shape[x!.shape.length - 1]!;
-  const values = be.readSync(x!.dataId) as Float32Array;
-  const rows = c === 0 ? 0 : values.length / c;
-  const out = new Float32Array(values.length);
-  // module memory: weight, bias (from byte 16: the module reads pointer 0 as "none"), then a chunk of rows in
-  // and out
-  const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
-  const wAt = 16;
-  const bAt = wAt + align(c * 4);
-  const xAt = bAt + align(c * 4);
-  const chunk = Math.max(1, Math.floor(WASM_WORKING_BYTES / (8 * Math.max(c, 1))));
-  const outAt = xAt + align(Math.min(chunk, rows) * c * 4);
-  const mem = wasmFloats(mod.memory, outAt + Math.min(chunk, rows) * c * 4);
-  if (weight) mem.set(be.readSync(weight.dataId) as Float32Array, wAt / 4);
-  if (bias) mem.set(be.readSync(bias.dataId) as Float32Array, bAt / 4);
-  for (let r0 = 0; r0 < rows; r0 += chunk) {
-    const n = Math.min(chunk, rows - r0);
-    mem.set(values.subarray(r0 * c, (r0 + n) * c), xAt / 4);
-    mod.layerNorm(xAt, outAt, n, c, weight ? wAt : 0, bias ? bAt : 0, eps);
-    out.set(mem.subarray(outAt / 4, outAt / 4 + n * c), r0 * c);
-  }
-  return writeFloat32(be, out, [...x!.shape]);
+  const ins = [x!, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return computeFloat32(be, ins, [...x!.shape], (out, [values, ...affine]) => {
+    const w = weight ? affine[0]! : null;
+    const b = bias ? affine[weight ? 1 : 0]! : null;
+    const rows = c === 0 ? 0 : values!.length / c;
+    // module memory: weight, bias (from byte 16: the module reads pointer 0 as "none"), then a chunk of
+    // rows in and out
+    const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
+    const wAt = 16;
+    const bAt = wAt + align(c * 4);
+    const xAt = bAt + align(c * 4);
+    const chunk = Math.max(1, Math.floor(WASM_WORKING_BYTES / (8 * Math.max(c, 1))));
+    const outAt = xAt + align(Math.min(chunk, rows) * c * 4);
+    const mem = wasmFloats(mod.memory, outAt + Math.min(chunk, rows) * c * 4);
+    if (w) mem.set(w, wAt / 4);
+    if (b) mem.set(b, bAt / 4);
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0);
+      mem.set(values!.subarray(r0 * c, (r0 + n) * c), xAt / 4);
+      mod.layerNorm(xAt, outAt, n, c, w ? wAt : 0, b ? bAt : 0, eps);
+      out.set(mem.subarray(outAt / 4, outAt / 4 + n * c), r0 * c);
+    }
+  });
 }
 
 /** The kernel per backend (cpu and wasm both run the module). */

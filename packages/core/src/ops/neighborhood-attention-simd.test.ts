@@ -41,14 +41,14 @@ describe('neighbourhood attention in WebAssembly SIMD', () => {
       const strides = [M * H * W * D, H * W * D, D] as const;
       const layout = { q: qv, k: kv, v: vv, qOff: 0, kOff: 0, vOff: 0, inStrides: strides, outStrides: strides };
       for (const rpb of [rpbv, null]) {
-        const got = neighborhoodAttentionSimd(layout, [B, M, H, W, D], key, bias, rpb, k, 1);
-        expect(got).not.toBeNull();
+        const got = new Float32Array(n).fill(Number.NaN); // every value must be written
+        expect(neighborhoodAttentionSimd(layout, [B, M, H, W, D], key, bias, rpb, k, 1, got)).toBe(true);
         const ref = tf.tidy(() => {
           const t = (v: Float32Array) => tf.tensor5d(v, [B, M, H, W, D]);
           const bt = rpb ? tf.tensor3d(rpb, [M, 2 * k - 1, 2 * k - 1]) : null;
           return neighborhoodAttention2dReference(t(qv), t(kv), t(vv), bt, k).out;
         });
-        expect(maxAbsDiff(got!, ref.dataSync())).toBeLessThan(1e-5);
+        expect(maxAbsDiff(got, ref.dataSync())).toBeLessThan(1e-5);
         ref.dispose();
       }
     }
@@ -56,6 +56,8 @@ describe('neighbourhood attention in WebAssembly SIMD', () => {
     const v = values(2 * 16 * 3, 9);
     const layout = { q: v, k: v, v, qOff: 0, kOff: 0, vOff: 0, inStrides: strides, outStrides: strides };
     const { key, bias } = tables(4, 4, 3);
-    expect(neighborhoodAttentionSimd(layout, [1, 2, 4, 4, 3], key, bias, null, 3, 1)).toBeNull();
+    const untouched = new Float32Array(2 * 16 * 3);
+    expect(neighborhoodAttentionSimd(layout, [1, 2, 4, 4, 3], key, bias, null, 3, 1, untouched)).toBe(false);
+    expect(untouched.every((x) => x === 0)).toBe(true);
   });
 });

@@ -11,7 +11,7 @@
  * heads) went from ~10 to ~4 ms when the module took the softmax too (2026-12-04). The
  * module has its own memory: one image at a time, its q, k, v values, the window and bias tables, the
  * bias table of the heads, one head's logits and its output are copied in, and the output is copied out. Where WebAssembly SIMD is missing or the
- * image needs more than {@link NA_SIMD_MAX_BYTES}, {@link neighborhoodAttentionSimd} returns null and the
+ * image needs more than {@link NA_SIMD_MAX_BYTES}, {@link neighborhoodAttentionSimd} returns false and the
  * scalar loop runs.
  */
 import { neighborhoodAttentionWasm } from './wasm/neighborhood-attention-wasm.js';
@@ -65,8 +65,8 @@ export const NA_SIMD_MAX_BYTES = 2 ** 30;
 /**
  * The fused attention of `shape` [B, M, H, W, D] over the window tables `key` (key position per query and
  * slot) and `bias` (rpb index per query and slot): softmax(scale·q·k + rpb)·v per query, written with the
- * output strides into a new array of B·M·H·W·D values. Null where the module cannot run here or D is not a
- * multiple of 4 (the caller then takes the scalar loop).
+ * output strides into `result` (B·M·H·W·D values). False (nothing written) where the module cannot run
+ * here or D is not a multiple of 4 (the caller then takes the scalar loop).
  */
 export function neighborhoodAttentionSimd(
   L: NaHostLayout,
@@ -76,11 +76,12 @@ export function neighborhoodAttentionSimd(
   rpb: Float32Array | null,
   kernelSize: number,
   scale: number,
-): Float32Array | null {
+  result: Float32Array,
+): boolean {
   const [b, m, h, w, dim] = shape;
-  if (dim % 4 !== 0 || dim === 0) return null;
+  if (dim % 4 !== 0 || dim === 0) return false;
   const mod = neighborhoodSimdModule();
-  if (!mod) return null;
+  if (!mod) return false;
   const kk = kernelSize * kernelSize;
   const span2 = (2 * kernelSize - 1) ** 2;
   const hw = h * w;
@@ -106,12 +107,12 @@ export function neighborhoodAttentionSimd(
   end = align(end + hw * kk * 4 + 16); // the softmax's e^x goes four values at a time
   const outAt = end;
   end = align(end + perImage * 4);
-  if (end > NA_SIMD_MAX_BYTES) return null;
+  if (end > NA_SIMD_MAX_BYTES) return false;
   const have = mod.memory.buffer.byteLength;
   try {
     if (have < end) mod.memory.grow(Math.ceil((end - have) / 65536));
   } catch {
-    return null; // the memory cannot grow here: the scalar loop runs
+    return false; // the memory cannot grow here: the scalar loop runs
   }
   const f32 = new Float32Array(mod.memory.buffer);
   new Int32Array(mod.memory.buffer, keyAt, key.length).set(key);
@@ -119,7 +120,6 @@ export function neighborhoodAttentionSimd(
     new Int32Array(mod.memory.buffer, biasAt, bias.length).set(bias);
     f32.set(rpb, rpbAt / 4);
   }
-  const result = new Float32Array(b * perImage);
   for (let bi = 0; bi < b; bi++) {
     for (const a of arrays) f32.set(a.subarray(bi * sb, (bi + 1) * sb), offsets.get(a)! / 4);
     for (let mi = 0; mi < m; mi++) {
@@ -134,5 +134,5 @@ export function neighborhoodAttentionSimd(
     }
     result.set(f32.subarray(outAt / 4, outAt / 4 + perImage), bi * ob);
   }
-  return result;
+  return true;
 }

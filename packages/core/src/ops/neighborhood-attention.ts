@@ -39,7 +39,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank, assertShape } from './assert.js';
-import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, computeFloat32, useFusedKernels } from './kernel-scope.js';
 import { type NaHostLayout, neighborhoodAttentionSimd } from './neighborhood-attention-simd.js';
 import { neighborhoodAttentionProgram } from './neighborhood-attention-webgpu.js';
 import { runWebGPUProgram } from './webgpu-program.js';
@@ -143,19 +143,18 @@ function naLoop(
   kernelSize: number,
   dilation: number,
   scale: number,
-): Float32Array {
+  out: Float32Array,
+): void {
   const [b, m, h, w, dim] = shape;
   const { key, bias } = tables2d(h, w, kernelSize, dilation);
   // four channels a step in WebAssembly SIMD where D allows (neighborhood-attention-simd.ts)
-  const simd = neighborhoodAttentionSimd(L, shape, key, bias, rpb, kernelSize, scale);
-  if (simd) return simd;
+  if (neighborhoodAttentionSimd(L, shape, key, bias, rpb, kernelSize, scale, out)) return;
   const { q: qv, k: kv, v: vv } = L;
   const [sb, sm, sp] = L.inStrides;
   const [ob, om, op] = L.outStrides;
   const kk = kernelSize * kernelSize;
   const span2 = (2 * kernelSize - 1) ** 2;
   const hw = h * w;
-  const out = new Float32Array(b * m * hw * dim);
   const p = new Float64Array(kk);
   const acc = new Float64Array(dim);
   // the query, once per query as float64; the products four lanes at a time (independent sums: the
@@ -212,11 +211,9 @@ function naLoop(
         for (let d = 0; d < dim; d++) out[oo + d] = acc[d]!;
       }
     }
-  return out;
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
-const hostOf = (be: tf.KernelBackend, t: tf.TensorInfo) => be.readSync(t.dataId) as Float32Array;
 
 /** `q`, `k`, `v` [B, M, H, W, D], `rpb`? [M, 2k−1, 2k−1]; attrs kernelSize, dilation → [B, M, H, W, D]. */
 function fusedNeighborhoodAttention({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
@@ -225,18 +222,19 @@ function fusedNeighborhoodAttention({ inputs, backend, attrs }: KernelArgs): tf.
   const { kernelSize, dilation } = attrs as unknown as { kernelSize: number; dilation: number };
   const shape = q!.shape as [number, number, number, number, number];
   const [, m, h, w, dim] = shape;
-  const layout: NaLayout = {
-    q: hostOf(be, q!),
-    k: hostOf(be, k!),
-    v: hostOf(be, v!),
-    qOff: 0,
-    kOff: 0,
-    vOff: 0,
-    inStrides: [m * h * w * dim, h * w * dim, dim],
-    outStrides: [m * h * w * dim, h * w * dim, dim],
-  };
-  const out = naLoop(layout, shape, rpb ? hostOf(be, rpb) : null, kernelSize, dilation, 1);
-  return writeFloat32(be, out, [...shape]);
+  return computeFloat32(be, rpb ? [q!, k!, v!, rpb] : [q!, k!, v!], [...shape], (out, [qv, kv, vv, rv]) => {
+    const layout: NaLayout = {
+      q: qv as Float32Array,
+      k: kv as Float32Array,
+      v: vv as Float32Array,
+      qOff: 0,
+      kOff: 0,
+      vOff: 0,
+      inStrides: [m * h * w * dim, h * w * dim, dim],
+      outStrides: [m * h * w * dim, h * w * dim, dim],
+    };
+    naLoop(layout, shape, (rv as Float32Array | undefined) ?? null, kernelSize, dilation, 1, out);
+  });
 }
 
 /**
@@ -249,19 +247,20 @@ function fusedNeighborhoodAttentionQKV({ inputs, backend, attrs }: KernelArgs): 
   const { numHeads: m, kernelSize, dilation, scale } = attrs as unknown as Record<string, number>;
   const [b, h, w, c3] = qkv!.shape as [number, number, number, number];
   const dim = c3 / 3 / m!;
-  const values = hostOf(be, qkv!);
-  const layout: NaLayout = {
-    q: values,
-    k: values,
-    v: values,
-    qOff: 0,
-    kOff: m! * dim,
-    vOff: 2 * m! * dim,
-    inStrides: [h * w * c3, dim, c3],
-    outStrides: [h * w * m! * dim, dim, m! * dim],
-  };
-  const out = naLoop(layout, [b, m!, h, w, dim], rpb ? hostOf(be, rpb) : null, kernelSize!, dilation!, scale!);
-  return writeFloat32(be, out, [b, h, w, m! * dim]);
+  return computeFloat32(be, rpb ? [qkv!, rpb] : [qkv!], [b, h, w, m! * dim], (out, [values, rv]) => {
+    const layout: NaLayout = {
+      q: values as Float32Array,
+      k: values as Float32Array,
+      v: values as Float32Array,
+      qOff: 0,
+      kOff: m! * dim,
+      vOff: 2 * m! * dim,
+      inStrides: [h * w * c3, dim, c3],
+      outStrides: [h * w * m! * dim, dim, m! * dim],
+    };
+    const r = (rv as Float32Array | undefined) ?? null;
+    naLoop(layout, [b, m!, h, w, dim], r, kernelSize!, dilation!, scale!, out);
+  });
 }
 
 const FUSED: Record<string, tf.KernelFunc> = {

@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank } from './assert.js';
-import { checkKernelPath, type KernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, computeFloat32, type KernelPath, useFusedKernels } from './kernel-scope.js';
 import { selfAttentionWasm } from './wasm/self-attention-wasm.js';
 import { WASM_WORKING_BYTES, wasmExports, wasmFloats } from './wasm-module.js';
 
@@ -75,14 +75,13 @@ function selfAttentionHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
   const [b, n, c3] = qkv.shape as [number, number, number];
   const c = c3 / 3;
   const hd = c / numHeads;
-  const mod = selfAttentionModule()!;
-  const { n4, outAt, ktAt, sAt, bytes } = layout(n, c, hd);
-  const values = be.readSync(qkv.dataId) as Float32Array;
-  const out = new Float32Array(b * n * c);
-  if (n > 0 && c > 0) {
+  return computeFloat32(be, [qkv], [b, n, c], (out, [values]) => {
+    if (n === 0 || c === 0) return;
+    const mod = selfAttentionModule()!;
+    const { n4, outAt, ktAt, sAt, bytes } = layout(n, c, hd);
     const mem = wasmFloats(mod.memory, bytes);
     for (let i = 0; i < b; i++) {
-      mem.set(values.subarray(i * n * c3, (i + 1) * n * c3), 0);
+      mem.set(values!.subarray(i * n * c3, (i + 1) * n * c3), 0);
       for (let h = 0; h < numHeads; h++)
         mod.attendHead(
           0,
@@ -101,8 +100,7 @@ function selfAttentionHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
         );
       out.set(mem.subarray(outAt / 4, outAt / 4 + n * c), i * n * c);
     }
-  }
-  return writeFloat32(be, out, [b, n, c]);
+  });
 }
 
 /** The kernel per backend (cpu and wasm both run the module). */

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertDim, assertRank } from './assert.js';
-import { checkKernelPath, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { checkKernelPath, computeFloat32, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 const OP = 'separableGridSample';
 
@@ -232,47 +232,49 @@ function separableHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { alignCorners } = attrs as unknown as { alignCorners: boolean };
   const t = readTaps(be, inputs as Record<string, tf.TensorInfo>, alignCorners);
   const { y, x } = t;
-  const table = be.readSync((inputs as Record<string, tf.TensorInfo>).input!.dataId) as Float32Array;
   const { nt, th, tw, c, n, hq, wq, p } = t;
   const hw = hq * wq;
-  const out = new Float32Array(n * c * hw * p);
-  // queries (i, j) outer, points inner: the output runs along p, so its writes are contiguous (with the
-  // points outer they strode P values apart: 3× slower at DAT-T++ 512²'s 256 points)
-  for (let b = 0; b < n; b++) {
-    const tb = (b % nt) * th * tw * c;
-    for (let i = 0; i < hq; i++)
-      for (let j = 0; j < wq; j++) {
-        const gy0 = (b * hq + i) * p;
-        const gx0 = (b * wq + j) * p;
-        const o0 = (b * c * hw + i * wq + j) * p;
-        for (let pt = 0; pt < p; pt++) {
-          const gy = gy0 + pt;
-          const gx = gx0 + pt;
-          const wy0 = y.w0[gy]!;
-          const wy1 = y.w1[gy]!;
-          const wx0 = x.w0[gx]!;
-          const wx1 = x.w1[gx]!;
-          if ((wy0 === 0 && wy1 === 0) || (wx0 === 0 && wx1 === 0)) continue;
-          // a tap outside the table has weight 0 (and a clamped offset)
-          const w00 = wy0 * wx0;
-          const w01 = wy0 * wx1;
-          const w10 = wy1 * wx0;
-          const w11 = wy1 * wx1;
-          const r0 = tb + y.k0[gy]! * tw * c;
-          const r1 = tb + y.k1[gy]! * tw * c;
-          const c0 = x.k0[gx]! * c;
-          const c1 = x.k1[gx]! * c;
-          let o = o0 + pt;
-          for (let ch = 0; ch < c; ch++, o += hw * p)
-            out[o] =
-              w00 * table[r0 + c0 + ch]! +
-              w01 * table[r0 + c1 + ch]! +
-              w10 * table[r1 + c0 + ch]! +
-              w11 * table[r1 + c1 + ch]!;
+  const input = (inputs as Record<string, tf.TensorInfo>).input!;
+  return computeFloat32(be, [input], [n, c, hw, p], (out, [tv]) => {
+    const table = tv as Float32Array;
+    out.fill(0); // the samples whose taps all fall outside the table are skipped
+    // queries (i, j) outer, points inner: the output runs along p, so its writes are contiguous (with the
+    // points outer they strode P values apart: 3× slower at DAT-T++ 512²'s 256 points)
+    for (let b = 0; b < n; b++) {
+      const tb = (b % nt) * th * tw * c;
+      for (let i = 0; i < hq; i++)
+        for (let j = 0; j < wq; j++) {
+          const gy0 = (b * hq + i) * p;
+          const gx0 = (b * wq + j) * p;
+          const o0 = (b * c * hw + i * wq + j) * p;
+          for (let pt = 0; pt < p; pt++) {
+            const gy = gy0 + pt;
+            const gx = gx0 + pt;
+            const wy0 = y.w0[gy]!;
+            const wy1 = y.w1[gy]!;
+            const wx0 = x.w0[gx]!;
+            const wx1 = x.w1[gx]!;
+            if ((wy0 === 0 && wy1 === 0) || (wx0 === 0 && wx1 === 0)) continue;
+            // a tap outside the table has weight 0 (and a clamped offset)
+            const w00 = wy0 * wx0;
+            const w01 = wy0 * wx1;
+            const w10 = wy1 * wx0;
+            const w11 = wy1 * wx1;
+            const r0 = tb + y.k0[gy]! * tw * c;
+            const r1 = tb + y.k1[gy]! * tw * c;
+            const c0 = x.k0[gx]! * c;
+            const c1 = x.k1[gx]! * c;
+            let o = o0 + pt;
+            for (let ch = 0; ch < c; ch++, o += hw * p)
+              out[o] =
+                w00 * table[r0 + c0 + ch]! +
+                w01 * table[r0 + c1 + ch]! +
+                w10 * table[r1 + c0 + ch]! +
+                w11 * table[r1 + c1 + ch]!;
+          }
         }
-      }
-  }
-  return writeFloat32(be, out, [n, c, hw, p]);
+    }
+  });
 }
 
 /**

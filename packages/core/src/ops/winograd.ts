@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank } from './assert.js';
-import { kernelScope, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { heapBackend, kernelScope, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 export const WINOGRAD_CONV2D_KERNEL = 'DynavitConv2DWinograd';
 
@@ -266,14 +266,14 @@ function winogradConv2dHost({ inputs, backend, attrs }: KernelArgs): Info {
   const heap = heapBackend(be);
   let hostX: Float32Array | null = null;
   const input = (): Float32Array => {
-    if (heap) return heap.typedArrayFromHeap(x);
+    if (heap) return heap.typedArrayFromHeap(x) as Float32Array;
     hostX ??= be.readSync(x.dataId) as Float32Array;
     return hostX;
   };
   const shape = [b, ho, wo, cout];
   const outInfo = heap ? heap.makeOutput(shape, 'float32') : null;
   const hostOut = heap ? null : new Float32Array(b * ho * wo * cout);
-  const output = (): Float32Array => (outInfo ? heap!.typedArrayFromHeap(outInfo) : hostOut!);
+  const output = (): Float32Array => (outInfo ? (heap!.typedArrayFromHeap(outInfo) as Float32Array) : hostOut!);
   const { run, keep, dispose } = kernelScope(be);
   let done = false;
   try {
@@ -307,18 +307,6 @@ function winogradConv2dHost({ inputs, backend, attrs }: KernelArgs): Info {
     if (!done && outInfo) be.disposeData(outInfo.dataId);
   }
   return outInfo ?? writeFloat32(be, hostOut!, shape);
-}
-
-/** The heap access tfjs-backend-wasm's backend offers (public methods of its BackendWasm). */
-interface HeapBackend {
-  typedArrayFromHeap(t: Info): Float32Array;
-  makeOutput(shape: number[], dtype: 'float32'): Info;
-}
-
-/** `be` as a backend whose tensors sit in a WebAssembly heap it lets us view, else null. */
-function heapBackend(be: tf.KernelBackend): HeapBackend | null {
-  const h = be as unknown as Partial<HeapBackend>;
-  return typeof h.typedArrayFromHeap === 'function' && typeof h.makeOutput === 'function' ? (h as HeapBackend) : null;
 }
 
 const HOST = { [WINOGRAD_CONV2D_KERNEL]: winogradConv2dHost };
