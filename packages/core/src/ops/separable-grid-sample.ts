@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertDim, assertRank } from './assert.js';
 import { checkKernelPath, computeFloat32, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { readTaps, sampleInModule, sampleLoop } from './separable-grid-sample-host.js';
 
 const OP = 'separableGridSample';
 
@@ -144,86 +145,6 @@ export function separableGridSample(
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /**
- * One axis of the grid, per coordinate: its two taps' offsets along the table axis (clamped into it), their
- * in-table masks (1/0) and hat weights (1 − frac, frac), zeroed for a tap outside the table (torch's zero
- * padding). Shared by the forward and backward host loops.
- */
-interface AxisTaps {
-  k0: Int32Array;
-  k1: Int32Array;
-  m0: Uint8Array;
-  m1: Uint8Array;
-  w0: Float32Array;
-  w1: Float32Array;
-}
-
-/** The sizes, the taps of both grids, and dU/dg of the unnormalisation along y and x. */
-interface Taps {
-  nt: number;
-  th: number;
-  tw: number;
-  c: number;
-  n: number;
-  hq: number;
-  wq: number;
-  p: number;
-  y: AxisTaps;
-  x: AxisTaps;
-  sy: number;
-  sx: number;
-}
-
-/** Unnormalise each coordinate (in float32, as the composite) and split it into its two taps. */
-function axisTaps(g: Float32Array, size: number, alignCorners: boolean): AxisTaps {
-  const f = Math.fround;
-  const t: AxisTaps = {
-    k0: new Int32Array(g.length),
-    k1: new Int32Array(g.length),
-    m0: new Uint8Array(g.length),
-    m1: new Uint8Array(g.length),
-    w0: new Float32Array(g.length),
-    w1: new Float32Array(g.length),
-  };
-  const half = f((size - 1) / 2);
-  const halfSize = f(size / 2);
-  for (let i = 0; i < g.length; i++) {
-    const u = alignCorners ? f(f(g[i]! + 1) * half) : f(f(f(g[i]! + 1) * halfSize) - 0.5);
-    const k = Math.floor(u);
-    const frac = f(u - k);
-    const in0 = k >= 0 && k < size ? 1 : 0;
-    const in1 = k + 1 >= 0 && k + 1 < size ? 1 : 0;
-    t.k0[i] = Math.max(0, Math.min(size - 1, k));
-    t.k1[i] = Math.max(0, Math.min(size - 1, k + 1));
-    t.m0[i] = in0;
-    t.m1[i] = in1;
-    t.w0[i] = in0 ? f(1 - frac) : 0;
-    t.w1[i] = in1 ? frac : 0;
-  }
-  return t;
-}
-
-function readTaps(be: tf.KernelBackend, inputs: Record<string, tf.TensorInfo>, alignCorners: boolean): Taps {
-  const { input, gridY, gridX } = inputs as Record<'input' | 'gridY' | 'gridX', tf.TensorInfo>;
-  const [nt, th, tw, c] = input.shape as [number, number, number, number];
-  const [n, hq, p] = gridY.shape as [number, number, number];
-  const wq = gridX.shape[1]!;
-  return {
-    nt,
-    th,
-    tw,
-    c,
-    n,
-    hq,
-    wq,
-    p,
-    y: axisTaps(be.readSync(gridY.dataId) as Float32Array, th, alignCorners),
-    x: axisTaps(be.readSync(gridX.dataId) as Float32Array, tw, alignCorners),
-    sy: alignCorners ? (th - 1) / 2 : th / 2,
-    sx: alignCorners ? (tw - 1) / 2 : tw / 2,
-  };
-}
-
-/**
  * out[n, c, i·Wq + j, p] = Σ over the in-table taps (y, x) ∈ {y0, y0+1} × {x0, x0+1} of
  * wy · wx · table[n mod Nt, y, x, c].
  */
@@ -231,49 +152,12 @@ function separableHost({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const be = backend as tf.KernelBackend;
   const { alignCorners } = attrs as unknown as { alignCorners: boolean };
   const t = readTaps(be, inputs as Record<string, tf.TensorInfo>, alignCorners);
-  const { y, x } = t;
-  const { nt, th, tw, c, n, hq, wq, p } = t;
-  const hw = hq * wq;
+  const { c, n, hq, wq, p } = t;
   const input = (inputs as Record<string, tf.TensorInfo>).input!;
-  return computeFloat32(be, [input], [n, c, hw, p], (out, [tv]) => {
+  return computeFloat32(be, [input], [n, c, hq * wq, p], (out, [tv]) => {
     const table = tv as Float32Array;
-    out.fill(0); // the samples whose taps all fall outside the table are skipped
-    // queries (i, j) outer, points inner: the output runs along p, so its writes are contiguous (with the
-    // points outer they strode P values apart: 3× slower at DAT-T++ 512²'s 256 points)
-    for (let b = 0; b < n; b++) {
-      const tb = (b % nt) * th * tw * c;
-      for (let i = 0; i < hq; i++)
-        for (let j = 0; j < wq; j++) {
-          const gy0 = (b * hq + i) * p;
-          const gx0 = (b * wq + j) * p;
-          const o0 = (b * c * hw + i * wq + j) * p;
-          for (let pt = 0; pt < p; pt++) {
-            const gy = gy0 + pt;
-            const gx = gx0 + pt;
-            const wy0 = y.w0[gy]!;
-            const wy1 = y.w1[gy]!;
-            const wx0 = x.w0[gx]!;
-            const wx1 = x.w1[gx]!;
-            if ((wy0 === 0 && wy1 === 0) || (wx0 === 0 && wx1 === 0)) continue;
-            // a tap outside the table has weight 0 (and a clamped offset)
-            const w00 = wy0 * wx0;
-            const w01 = wy0 * wx1;
-            const w10 = wy1 * wx0;
-            const w11 = wy1 * wx1;
-            const r0 = tb + y.k0[gy]! * tw * c;
-            const r1 = tb + y.k1[gy]! * tw * c;
-            const c0 = x.k0[gx]! * c;
-            const c1 = x.k1[gx]! * c;
-            let o = o0 + pt;
-            for (let ch = 0; ch < c; ch++, o += hw * p)
-              out[o] =
-                w00 * table[r0 + c0 + ch]! +
-                w01 * table[r0 + c1 + ch]! +
-                w10 * table[r1 + c0 + ch]! +
-                w11 * table[r1 + c1 + ch]!;
-          }
-        }
-    }
+    if (sampleInModule(out, table, t)) return;
+    sampleLoop(out, table, t);
   });
 }
 
