@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { simdBatchMatMul, simdBatchMatMulFits } from './batch-matmul-simd.js';
 import { conv2DBackpropInputCol2im } from './im2col.js';
-import { computeFloat32, kernelScope, writeFloat32 } from './kernel-scope.js';
+import { computeFloat32, heapBackend, kernelScope, writeFloat32 } from './kernel-scope.js';
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -170,17 +170,32 @@ function hostSplitV(original: tf.KernelFunc): tf.KernelFunc {
     const outer = prod(x.shape.slice(0, ax));
     const inner = prod(x.shape.slice(ax + 1));
     const len = x.shape[ax]!;
-    const xv = be.readSync(x.dataId) as Float32Array;
-    let at = 0;
-    return sizes.map((size) => {
-      const piece = new Float32Array(outer * size * inner);
+    const shapes = sizes.map((size) => x.shape.map((d, i) => (i === ax ? size : d)));
+    // each piece: `outer` runs of size·inner values, cut from xv into piece
+    const cut = (xv: Float32Array, piece: Float32Array, at: number, size: number) => {
       const run = size * inner;
       for (let o = 0; o < outer; o++)
         piece.set(xv.subarray((o * len + at) * inner, (o * len + at) * inner + run), o * run);
+    };
+    const heap = heapBackend(be);
+    if (heap && sizes.every((size) => size > 0)) {
+      // on wasm: the pieces made in the heap first (an allocation may move it), then cut from x where it sits
+      const outs = shapes.map((shape) => heap.makeOutput(shape, 'float32'));
+      const xv = heap.typedArrayFromHeap(x) as Float32Array;
+      let at = 0;
+      outs.forEach((out, i) => {
+        cut(xv, heap.typedArrayFromHeap(out) as Float32Array, at, sizes[i]!);
+        at += sizes[i]!;
+      });
+      return outs;
+    }
+    const xv = be.readSync(x.dataId) as Float32Array;
+    let at = 0;
+    return sizes.map((size, i) => {
+      const piece = new Float32Array(outer * size * inner);
+      cut(xv, piece, at, size);
       at += size;
-      const shape = [...x.shape];
-      shape[ax] = size;
-      return writeFloat32(be, piece, shape);
+      return writeFloat32(be, piece, shapes[i]!);
     });
   };
 }
