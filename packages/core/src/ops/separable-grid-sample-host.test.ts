@@ -39,8 +39,14 @@ describe('separable grid sampling in WebAssembly', () => {
       expect(Array.from(wasm)).toEqual(Array.from(js));
       if (size >= 100) {
         // some samples fall wholly outside the table (0), most inside
-        expect(js.some((v) => v === 0), label).toBe(true);
-        expect(js.some((v) => v !== 0), label).toBe(true);
+        expect(
+          js.some((v) => v === 0),
+          label,
+        ).toBe(true);
+        expect(
+          js.some((v) => v !== 0),
+          label,
+        ).toBe(true);
       }
     }
   });
