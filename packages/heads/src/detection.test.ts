@@ -13,7 +13,7 @@ import {
   ShapeError,
   toFloat32,
 } from '@dynavit/core';
-import { runParity } from '@dynavit/core/testing';
+import { runParity, runParityAsync } from '@dynavit/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AnchorGenerator,
@@ -41,7 +41,14 @@ import {
   variants,
 } from './index.js';
 import { TinyBackbone } from './test-utils/tiny-backbone.js';
-import { goldenMasks, headsParity, imageMetasFromGolden, matchRows, stagedDetectionParity } from './testing/index.js';
+import {
+  detectionParityModel,
+  goldenMasks,
+  headsParity,
+  imageMetasFromGolden,
+  matchRows,
+  stagedDetectionParity,
+} from './testing/index.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const readST = (p: string) => readSafetensors(new Uint8Array(readFileSync(p)), p);
@@ -299,6 +306,20 @@ describe.each(['cpu', 'wasm'])('detection golden parity on %s', (backend) => {
       }
       const K = io.tensors.get('det_labels.0')!.shape[0];
       expect(K).toBeGreaterThan(50);
+    });
+
+    it(`${c.name}: runParityAsync reads with data() through the adapter's runAsync (WebGPU in Node's path), same outputs`, async () => {
+      const { weights, io } = load(c);
+      const head = heads.fromReference(weights.metadata) as DetectionHead;
+      expect(typeof detectionParityModel(head).runAsync).toBe('function');
+      head.dispose();
+      const registry = new Registry([heads]);
+      const before = tf.memory().numTensors;
+      const viaSync = runParity(registry, weights, io, { adapters: [headsParity] });
+      const viaAsync = await runParityAsync(registry, weights, io, { adapters: [headsParity] });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(viaAsync.ok).toBe(true);
+      expect(viaAsync.outputs.map((o) => [o.name, o.maxAbs])).toEqual(viaSync.outputs.map((o) => [o.name, o.maxAbs]));
     });
 
     it(`${c.name}: staged (golden maps → proposals, golden proposals → RoI heads, golden detections → masks)`, () => {

@@ -89,6 +89,46 @@ describe('runParity', () => {
     expect(rep.outputs.find((o) => o.name === 'logits')!.ok).toBe(true);
   });
 
+  it("runParityAsync takes the adapter's runAsync where it has one, runParity its run; a rejected runAsync leaks nothing", async () => {
+    const { r, weights, io } = goldenPair(0);
+    const calls: string[] = [];
+    const outputs = (model: Parameters<ParityAdapter>[0], input: tf.Tensor) =>
+      tf.tidy(() => {
+        if (model.kind !== 'classifier') throw new Error('not a classifier');
+        const x = tf.transpose(input as tf.Tensor4D, [0, 2, 3, 1]) as tf.Tensor4D;
+        const feats = model.forwardFeatures(x);
+        return { logits: model.forwardHead(feats), 'stage.1': tf.transpose(feats[1]!, [0, 3, 1, 2]) };
+      });
+    const both =
+      (fail: boolean): ParityAdapter =>
+      (model) => ({
+        model,
+        run: (inputs) => {
+          calls.push('run');
+          return outputs(model, inputs['input']!);
+        },
+        runAsync: async (inputs) => {
+          calls.push('runAsync');
+          const outs = outputs(model, inputs['input']!);
+          await tf.nextFrame();
+          if (fail) {
+            tf.dispose(Object.values(outs));
+            throw new Error('device lost');
+          }
+          return outs;
+        },
+      });
+    const before = tf.memory().numTensors;
+    const viaAsync = await runParityAsync(r, weights, io, { adapters: [both(false)] });
+    const viaSync = runParity(r, weights, io, { adapters: [both(false)] });
+    expect(calls).toEqual(['runAsync', 'run']);
+    expect(viaAsync.ok && viaSync.ok).toBe(true);
+    expect(viaAsync.outputs.map((o) => o.maxAbs)).toEqual(viaSync.outputs.map((o) => o.maxAbs));
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(runParityAsync(r, weights, io, { adapters: [both(true)] })).rejects.toThrow('device lost');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('a reference no registered family reads is a typed error, not a skip', () => {
     const { weights, io } = goldenPair(0);
     expect(() => runParity(new Registry(), weights, io)).toThrow(

@@ -53,6 +53,14 @@ export interface ParityModel {
     ioMetadata: Readonly<Record<string, string>>,
   ): Record<string, tf.Tensor>;
   /**
+   * `run` for models that read from the device on the way (a detector's top-k and NMS), reading with
+   * `data()`; `runParityAsync` prefers it. WebGPU in Node has no synchronous read.
+   */
+  runAsync?(
+    inputs: Readonly<Record<string, tf.Tensor>>,
+    ioMetadata: Readonly<Record<string, string>>,
+  ): Promise<Record<string, tf.Tensor>>;
+  /**
    * Compare outputs whose semantics are not plain tensors (e.g. detections matched as sets). Called
    * with the host copies of `run`'s outputs; outputs it does not return are compared element-wise.
    */
@@ -165,79 +173,68 @@ function parityModel(
   );
 }
 
-/**
- * Build, load strictly, run; `readback` turns the output tensors into host arrays (synchronously with
- * `dataSync`, or asynchronously with `data()` as WebGPU needs), then compare.
- */
-function parity<R>(
-  registry: Registry,
-  weights: SafetensorsFile,
-  io: SafetensorsFile,
-  opts: ParityOptions,
-  readback: (outs: Record<string, tf.Tensor>) => R,
-  finish: (
-    r: R,
-    compare: (host: HostOutputs) => ParityReport,
-  ) => R extends Promise<unknown> ? Promise<ParityReport> : ParityReport,
-): R extends Promise<unknown> ? Promise<ParityReport> : ParityReport {
+/** A golden case set up: its model built and loaded, its inputs on the backend. */
+interface Prepared {
+  pm: ParityModel;
+  family: string;
+  backend: string;
+  tolerance: number;
+  inputs: Record<string, tf.Tensor>;
+  t0: number;
+}
+
+/** Build, load strictly, put the inputs on the backend; nothing stays allocated when it throws. */
+function prepare(registry: Registry, weights: SafetensorsFile, io: SafetensorsFile, opts: ParityOptions): Prepared {
   const backend = tf.getBackend();
   const tolerance = opts.tolerance ?? defaultTolerance(backend);
   const inputNames = [...io.tensors.keys()].filter(isInput);
   if (inputNames.length === 0) throw new CheckpointError('io file has no "input" tensor');
   const { pm, family } = parityModel(registry, weights, opts);
-  let outs: Record<string, tf.Tensor> = {};
-  const cleanup = () => {
-    tf.dispose(Object.values(outs));
-    pm.model.dispose();
-  };
-  let t0 = 0;
-  let r: R;
   try {
     pm.model.loadStateDict(weights.tensors, { strict: true, source: 'golden weights' });
-    t0 = performance.now();
+    const t0 = performance.now();
     const inputs = Object.fromEntries(
       inputNames.map((k) => [k, tf.tensor(toFloat32(io.tensors.get(k)!), io.tensors.get(k)!.shape)]),
     );
-    try {
-      outs = pm.run(inputs, io.metadata);
-    } finally {
-      tf.dispose(Object.values(inputs));
-    }
-    r = readback(outs);
+    return { pm, family, backend, tolerance, inputs, t0 };
   } catch (e) {
-    cleanup();
+    pm.model.dispose();
     throw e;
   }
-  const compare = (host: HostOutputs): ParityReport => {
-    const millis = performance.now() - t0;
-    try {
-      const custom = pm.compare?.(host, io, tolerance) ?? [];
-      const done = new Set(custom.map((o) => o.name));
-      const outputs = goldenOutputNames(io)
-        .filter((n) => !done.has(n))
-        .map((name) => {
-          const ref = io.tensors.get(name)!;
-          const got = host[name];
-          if (!got)
-            return {
-              name,
-              shape: ref.shape,
-              maxAbs: Number.POSITIVE_INFINITY,
-              maxRef: 0,
-              relL2: Number.POSITIVE_INFINITY,
-              ok: false,
-            };
-          if (got.shape.join() !== ref.shape.join())
-            throw new ShapeError('parity', name, `[${ref.shape.join(',')}] (golden)`, `[${got.shape.join(',')}]`);
-          return compareArrays(name, ref.shape, got.data, toFloat32(ref), tolerance);
-        });
-      outputs.push(...custom);
-      return { ok: outputs.every((o) => o.ok), backend, family, tolerance, outputs, millis };
-    } finally {
-      cleanup();
-    }
+}
+
+/** Compare the host copies of the outputs with the golden ones (the adapter's own comparison first). */
+function report(p: Prepared, io: SafetensorsFile, host: HostOutputs): ParityReport {
+  const millis = performance.now() - p.t0;
+  const custom = p.pm.compare?.(host, io, p.tolerance) ?? [];
+  const done = new Set(custom.map((o) => o.name));
+  const outputs = goldenOutputNames(io)
+    .filter((n) => !done.has(n))
+    .map((name) => {
+      const ref = io.tensors.get(name)!;
+      const got = host[name];
+      if (!got)
+        return {
+          name,
+          shape: ref.shape,
+          maxAbs: Number.POSITIVE_INFINITY,
+          maxRef: 0,
+          relL2: Number.POSITIVE_INFINITY,
+          ok: false,
+        };
+      if (got.shape.join() !== ref.shape.join())
+        throw new ShapeError('parity', name, `[${ref.shape.join(',')}] (golden)`, `[${got.shape.join(',')}]`);
+      return compareArrays(name, ref.shape, got.data, toFloat32(ref), p.tolerance);
+    });
+  outputs.push(...custom);
+  return {
+    ok: outputs.every((o) => o.ok),
+    backend: p.backend,
+    family: p.family,
+    tolerance: p.tolerance,
+    outputs,
+    millis,
   };
-  return finish(r, compare);
 }
 
 /** Parity with synchronous readback (cpu, wasm, webgl, tfjs-node). */
@@ -247,37 +244,50 @@ export function runParity(
   io: SafetensorsFile,
   opts: ParityOptions = {},
 ): ParityReport {
-  return parity(
-    registry,
-    weights,
-    io,
-    opts,
-    (outs) =>
-      Object.fromEntries(
-        Object.entries(outs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() }]),
-      ) as HostOutputs,
-    (host, compare) => compare(host),
-  );
+  const p = prepare(registry, weights, io, opts);
+  let outs: Record<string, tf.Tensor> = {};
+  try {
+    try {
+      outs = p.pm.run(p.inputs, io.metadata);
+    } finally {
+      tf.dispose(Object.values(p.inputs));
+    }
+    const host: HostOutputs = Object.fromEntries(
+      Object.entries(outs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() }]),
+    );
+    return report(p, io, host);
+  } finally {
+    tf.dispose(Object.values(outs));
+    p.pm.model.dispose();
+  }
 }
 
-/** Parity with asynchronous readback: works on every backend, and is the one to use on WebGPU. */
-export function runParityAsync(
+/**
+ * Parity with asynchronous readback (`data()`), and the adapter's `runAsync` where it has one: works on
+ * every backend, and is the one to use on WebGPU, whose synchronous read needs a canvas Node lacks.
+ */
+export async function runParityAsync(
   registry: Registry,
   weights: SafetensorsFile,
   io: SafetensorsFile,
   opts: ParityOptions = {},
 ): Promise<ParityReport> {
-  return parity(
-    registry,
-    weights,
-    io,
-    opts,
-    async (outs) =>
-      Object.fromEntries(
-        await Promise.all(
-          Object.entries(outs).map(async ([k, t]) => [k, { shape: t.shape, data: await t.data() }] as const),
-        ),
-      ) as HostOutputs,
-    async (host, compare) => compare(await host),
-  );
+  const p = prepare(registry, weights, io, opts);
+  let outs: Record<string, tf.Tensor> = {};
+  try {
+    try {
+      outs = p.pm.runAsync ? await p.pm.runAsync(p.inputs, io.metadata) : p.pm.run(p.inputs, io.metadata);
+    } finally {
+      tf.dispose(Object.values(p.inputs));
+    }
+    const host: HostOutputs = Object.fromEntries(
+      await Promise.all(
+        Object.entries(outs).map(async ([k, t]) => [k, { shape: t.shape, data: await t.data() }] as const),
+      ),
+    );
+    return report(p, io, host);
+  } finally {
+    tf.dispose(Object.values(outs));
+    p.pm.model.dispose();
+  }
 }

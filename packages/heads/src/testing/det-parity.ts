@@ -1,6 +1,6 @@
 /**
  * Parity of the detection heads against golden io files (heads.md §9): the `ParityModel` the parity
- * harness builds (`run` produces every non-debug golden output; `compare` matches the discrete ones
+ * harness builds (`run` and `runAsync` produce every non-debug golden output; `compare` matches the discrete ones
  * as sets), and a staged check that feeds the golden maps / proposals / detections into each stage
  * so a failure is located.
  *
@@ -22,7 +22,7 @@ import { MaskRCNNHead } from '../mask-rcnn.js';
 import { retinaDetections } from '../retinanet.js';
 import type { HostFeatureMap } from '../roi-align.js';
 import type { ImageDetections, ImageMeta } from '../roi-heads.js';
-import { runSync } from '../steps.js';
+import { runAsync, runSync, type Steps } from '../steps.js';
 import { goldenFeatures } from './golden.js';
 
 /** Relative tolerance for matching proposals / detections one to one. */
@@ -55,19 +55,37 @@ const nchwTensor = (m: HostFeatureMap): tf.Tensor => {
   return tf.tensor4d(data, shape);
 };
 
-/** Golden-named outputs of a detection head on golden backbone features (NCHW `input.0..3`). */
+/** Golden-named outputs of a detection head on golden backbone features (NCHW `input.0..3`), read with `dataSync`. */
 export function runDetectionHead(
   head: DetectionHead,
   inputs: Readonly<Record<string, tf.Tensor>>,
   io: Readonly<Record<string, string>>,
 ): Record<string, tf.Tensor> {
+  return runSync(detectionHeadSteps(head, inputs, io));
+}
+
+/** `runDetectionHead` reading with `data()`: the one WebGPU in Node can run (no synchronous read there). */
+export function runDetectionHeadAsync(
+  head: DetectionHead,
+  inputs: Readonly<Record<string, tf.Tensor>>,
+  io: Readonly<Record<string, string>>,
+): Promise<Record<string, tf.Tensor>> {
+  return runAsync(detectionHeadSteps(head, inputs, io));
+}
+
+/** The head's test path as steps (steps.ts), then its results as golden-named tensors. */
+function* detectionHeadSteps(
+  head: DetectionHead,
+  inputs: Readonly<Record<string, tf.Tensor>>,
+  io: Readonly<Record<string, string>>,
+): Steps<Record<string, tf.Tensor>> {
   const metas = imageMetasFromGolden(io);
   const feats = tf.tidy(() => goldenFeatures(inputs));
   const outs: Record<string, tf.Tensor> = {};
   const A = head.anchors.numAnchors;
   try {
     if (head instanceof MaskRCNNHead) {
-      const r = runSync(head.testSteps(feats, metas, { trace: true, keepMaskLogits: 4 }));
+      const r = yield* head.testSteps(feats, metas, { trace: true, keepMaskLogits: 4 });
       for (const [i, m] of r.neck.entries()) outs[`neck.${i}`] = nchwTensor(m);
       for (const [l, m] of r.rpnCls.entries()) outs[`rpn.cls_score.${l}`] = nchwTensor(m);
       for (const [l, m] of r.rpnReg.entries()) outs[`rpn.bbox_pred.${l}`] = nchwTensor(m);
@@ -102,7 +120,7 @@ export function runDetectionHead(
         }
       });
     } else {
-      const r = runSync(head.testSteps(feats, metas, { trace: true }));
+      const r = yield* head.testSteps(feats, metas, { trace: true });
       for (const [i, m] of r.neck.entries()) outs[`neck.${i}`] = nchwTensor(m);
       for (const [l, m] of r.cls.entries()) outs[`retina.cls_score.${l}`] = nchwTensor(m);
       for (const [l, m] of r.reg.entries()) outs[`retina.bbox_pred.${l}`] = nchwTensor(m);
@@ -390,6 +408,7 @@ export function detectionParityModel(head: DetectionHead): ParityModel {
   return {
     model: head,
     run: (inputs, io) => runDetectionHead(head, inputs, io),
+    runAsync: (inputs, io) => runDetectionHeadAsync(head, inputs, io),
     compare: (outputs, io, tolerance) => compareDetections(outputs, io, tolerance),
   };
 }

@@ -34,6 +34,7 @@ export {
   matchRows,
   type RowMatch,
   runDetectionHead,
+  runDetectionHeadAsync,
   stagedDetectionParity,
 } from './det-parity.js';
 export { goldenFeatures } from './golden.js';
