@@ -313,7 +313,7 @@ describe('fast kernels on wasm, each against the backend kernel it wraps', () =>
     [[3, 7, 4, 2], [2, -1, 1], 1],
     [[2, 3, 12], 4, -1],
     [[5, 9], [9], 1],
-    [[4, 3], [0, 3], 1], // an empty piece: the host copy path
+    [[4, 3], [0, 3], 1], // an empty piece
   ];
   for (const [shape, sizes, axis] of splitCases)
     it(`SplitV (one host pass): [${shape}] by ${JSON.stringify(sizes)} on axis ${axis} = wasm's own kernel, exactly`, () => {

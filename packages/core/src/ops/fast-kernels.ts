@@ -178,7 +178,7 @@ function hostSplitV(original: tf.KernelFunc): tf.KernelFunc {
         piece.set(xv.subarray((o * len + at) * inner, (o * len + at) * inner + run), o * run);
     };
     const heap = heapBackend(be);
-    if (heap && sizes.every((size) => size > 0)) {
+    if (heap) {
       // on wasm: the pieces made in the heap first (an allocation may move it), then cut from x where it sits
       const outs = shapes.map((shape) => heap.makeOutput(shape, 'float32'));
       const xv = heap.typedArrayFromHeap(x) as Float32Array;
