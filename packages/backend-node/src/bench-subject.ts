@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AttentionOverrides,
-  countMacs,
+  countMacsAsync,
   type DenseBackbone,
   InvalidArgumentError,
   type Module,
@@ -32,7 +32,6 @@ import {
   type HeadVariantName,
   MaskRCNNHead,
   runAsync,
-  runSync,
   SegmentationHead,
   Segmentor,
   variants as headVariants,
@@ -46,10 +45,10 @@ export interface BenchSubject {
   /** a typed error unless the model takes a square input of this side */
   checkSize(size: number): void;
   /**
-   * One pass, synchronously (for MAC counting and the profile): its outputs, undisposed (a detector reads
-   * its own back and returns none), and for a detector the detections per image.
+   * One pass (for MAC counting and the profile): its outputs, undisposed (a detector reads its own back
+   * with `data()`, as WebGPU in Node needs, and returns none), and for a detector the detections per image.
    */
-  runSync(x: tf.Tensor4D): BenchPass;
+  pass(x: tf.Tensor4D): Promise<BenchPass>;
   /** one pass, read back and disposed */
   run(x: tf.Tensor4D): Promise<BenchPass>;
   dispose(): void;
@@ -99,7 +98,7 @@ export function benchSubject(
     return {
       module: model,
       checkSize: (size) => checkMinSize(name, size, model.minInputSize),
-      runSync: (x) => ({ outputs: outputs(x) }),
+      pass: async (x) => ({ outputs: outputs(x) }),
       run: (x) => settle(outputs(x)),
       dispose: () => model.dispose(),
     };
@@ -114,7 +113,7 @@ export function benchSubject(
       return {
         module: seg,
         checkSize: (size) => checkMinSize(name, size, backbone.minInputSize),
-        runSync: (x) => ({ outputs: [seg.forward(x)] }),
+        pass: async (x) => ({ outputs: [seg.forward(x)] }),
         run: (x) => settle([seg.forward(x)]),
         dispose: () => seg.dispose(),
       };
@@ -138,17 +137,7 @@ export function benchSubject(
             `${head} runs on inputs padded to multiples of 32, as mmdet tests it; --size ${size} is not one (try ${Math.ceil(size / 32) * 32})`,
           );
       },
-      runSync(x) {
-        const { feats, metas } = steps(x);
-        try {
-          const h = det.head;
-          const r = h instanceof MaskRCNNHead ? runSync(h.testSteps(feats, metas)) : runSync(h.testSteps(feats, metas));
-          return { outputs: [], detections: count(r) };
-        } finally {
-          tf.dispose(feats);
-        }
-      },
-      async run(x) {
+      async pass(x) {
         const { feats, metas } = steps(x);
         try {
           const h = det.head;
@@ -160,6 +149,9 @@ export function benchSubject(
         } finally {
           tf.dispose(feats);
         }
+      },
+      async run(x) {
+        return this.pass(x);
       },
       dispose: () => det.dispose(),
     };
@@ -180,7 +172,7 @@ export async function warmUp(
   let macs = 0;
   let detections: number | undefined;
   const prof = await tf.profile(async () => {
-    const counted = countMacs(() => subject.runSync(x));
+    const counted = await countMacsAsync(() => subject.pass(x));
     macs = counted.macs;
     detections = counted.result.detections;
     await settle(counted.result.outputs);

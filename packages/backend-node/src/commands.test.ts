@@ -406,7 +406,11 @@ describe('bench and info', () => {
     expect((j['gmacs'] as number) * 1e9).toBeCloseTo(counted.macs + head, -1);
   });
 
-  it('bench --head maskrcnn_coco times the whole test path with 100 detections', async () => {
+  it('bench --head maskrcnn_coco times the whole test path with 100 detections, never reading synchronously', async () => {
+    // WebGPU in Node has no synchronous read (tfjs reads through a canvas there): the bench must not need one
+    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync').mockImplementation(() => {
+      throw new Error('dataSync called: WebGPU in Node cannot read synchronously');
+    });
     const r = await run([
       'bench',
       '--model',
@@ -423,6 +427,7 @@ describe('bench and info', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
     expect(j).toMatchObject({ model: 'glnet_4g_dense', head: 'maskrcnn_coco', size: 128, detections: 100 });
+    expect(dataSync).not.toHaveBeenCalled();
     // the mask branch alone: four 3×3 256→256 convs on 14² for each of the 100 detections
     expect(j['gmacs']).toBeGreaterThan((100 * 4 * 9 * 256 * 256 * 14 * 14) / 1e9);
   });

@@ -157,7 +157,7 @@ async function bench({
     const f = (v: number, d = 1) => v.toFixed(d);
     if (values.profile) {
       // one more pass per view: by kernel (tf.profile) and by module (each module's forward, self time)
-      const p = await profileForward(subject.module, () => subject.runSync(x).outputs);
+      const p = await profileForward(subject.module, async () => (await subject.pass(x)).outputs);
       const top = (entries: ProfileEntry[], total: number) =>
         entries.slice(0, 15).map((e) => [e.name, f(e.ms), `${f((100 * e.ms) / total)}%`, String(e.calls)]);
       const kernelTotal = p.kernels.reduce((a, e) => a + e.ms, 0);

@@ -23,3 +23,19 @@ export function countMacs<T>(fn: () => T): { result: T; macs: number } {
     active = prev;
   }
 }
+
+/**
+ * `countMacs` for a pass that awaits on the way (a detector reading its scores back with `data()`): the
+ * count stays open until `fn`'s promise settles, so nothing else that reports MACs may run meanwhile.
+ */
+export async function countMacsAsync<T>(fn: () => Promise<T>): Promise<{ result: T; macs: number }> {
+  const prev = active;
+  const c = { macs: 0 };
+  active = c;
+  try {
+    const result = await fn();
+    return { result, macs: c.macs };
+  } finally {
+    active = prev;
+  }
+}

@@ -34,7 +34,7 @@ function sorted(map: Map<string, { ms: number; calls: number }>): ProfileEntry[]
 /** Run once, wait for every output tensor's data (the backend has finished), dispose; returns the wall time. */
 async function settle(run: () => unknown): Promise<number> {
   const t0 = performance.now();
-  const r = run();
+  const r: unknown = await run();
   await Promise.all(
     [r]
       .flat()
@@ -47,8 +47,8 @@ async function settle(run: () => unknown): Promise<number> {
 }
 
 /**
- * Profile `run()` (one forward of `model`; its result is disposed): first a pass under `tf.profile` for
- * the kernels, then a pass with every module's `forward` timed. Warm the model up first.
+ * Profile `run()` (one forward of `model`, or a promise of it; its result is disposed): first a pass under
+ * `tf.profile` for the kernels, then a pass with every module's `forward` timed. Warm the model up first.
  */
 export async function profileForward(model: Module, run: () => unknown): Promise<ForwardProfile> {
   const info = await tf.profile(async () => {
