@@ -2,7 +2,8 @@
 ;; (self-attention.ts), float32, 128-bit SIMD. Each of the N rows of `qkv` (`row` bytes apart) holds
 ;; q, k and v of one token; this head's q, k and v start `qOff`, `kOff`, `vOff` bytes into the row, hd
 ;; values each (hd a multiple of 4). For every query row i:
-;;   s_j = Σ_d (q_i,d·scale)·k_j,d          (q scaled first, then the product, as the composite does)
+;;   s_j = Σ_d (q_i,d·scale)·k_j,d          (q scaled first, then the product, as the composite does;
+;;                                          the head's q is scaled once, in place in qkv: the caller's copy)
 ;;   p_j = e^(s_j − max s) / Σ e^(s − max s)
 ;;   o_i = Σ_j p_j·v_j                       written at out + i·orow + qOff (heads side by side)
 ;; The products sum over d (resp. j) in order, 16 output values in four f32x4 sums, as batch-matmul.wat.
@@ -60,6 +61,19 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br_if $kcols (i32.lt_u (local.get $j) (local.get $N))))
 
+      ;; q·scale once, in place: qkv is the module's own copy, and this head's q is read by this head alone
+      (local.set $x (f32x4.splat (local.get $scale)))
+      (local.set $j (i32.const 0))
+      (loop $qrows
+        (local.set $src (i32.add (i32.add (local.get $qkv) (i32.mul (local.get $j) (local.get $row))) (local.get $qOff)))
+        (local.set $end (i32.add (local.get $src) (local.get $hdBytes)))
+        (loop $qd
+          (v128.store (local.get $src) (f32x4.mul (v128.load (local.get $src)) (local.get $x)))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (br_if $qd (i32.lt_u (local.get $src) (local.get $end))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $qrows (i32.lt_u (local.get $j) (local.get $N))))
+
       (local.set $i (i32.const 0))
       (loop $rows
         (local.set $q (i32.add (i32.add (local.get $qkv) (i32.mul (local.get $i) (local.get $row))) (local.get $qOff)))
@@ -76,7 +90,7 @@
           (local.set $p (i32.add (local.get $kt) (i32.shl (local.get $j) (i32.const 2))))
           (local.set $d (local.get $hd))
           (loop $sd
-            (local.set $x (f32x4.splat (f32.mul (f32.load (local.get $src)) (local.get $scale))))
+            (local.set $x (f32x4.splat (f32.load (local.get $src))))
             (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $x) (v128.load (local.get $p)))))
             (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $x) (v128.load offset=16 (local.get $p)))))
             (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $x) (v128.load offset=32 (local.get $p)))))
@@ -100,7 +114,7 @@
           (local.set $d (local.get $hd))
           (loop $sd4
             (local.set $a0 (f32x4.add (local.get $a0)
-              (f32x4.mul (f32x4.splat (f32.mul (f32.load (local.get $src)) (local.get $scale))) (v128.load (local.get $p)))))
+              (f32x4.mul (f32x4.splat (f32.load (local.get $src))) (v128.load (local.get $p)))))
             (local.set $src (i32.add (local.get $src) (i32.const 4)))
             (local.set $p (i32.add (local.get $p) (local.get $ktRow)))
             (local.set $d (i32.sub (local.get $d) (i32.const 1)))
