@@ -22,11 +22,14 @@ import { heads } from '@dynavit/heads';
 import {
   discoverApiEntries,
   parseBenchData,
+  parseGpuRun,
   renderBenchCharts,
   renderBenchProfiles,
   renderScalingCharts,
   renderScalingTable,
   renderBenchTable,
+  renderGpuBenchTable,
+  renderGpuKernelShare,
   renderModelZoo,
   renderModelZooByFamily,
   renderParity,
@@ -130,6 +133,12 @@ write(join(docs, 'generated', 'bench-profiles.md'), `${renderBenchProfiles(bench
 write(
   join(docs, 'generated', 'bench-scaling.md'),
   `${renderScalingCharts(bench.scaling ?? [])}\n\n${renderScalingTable(bench.scaling ?? [])}\n\n${bench.scalingNote ?? ''}\n`,
+);
+
+const gpu = parseGpuRun(readJson(join(docs, 'data', 'gpu-h200-2026-12-04.json')));
+write(
+  join(docs, 'generated', 'bench-gpu.md'),
+  `${renderGpuBenchTable(gpu)}\n\nGPU time against wall time (\`--profile\`):\n\n${renderGpuKernelShare(gpu)}\n`,
 );
 
 // ---- TypeDoc entry points --------------------------------------------------------------------------------

@@ -22,6 +22,15 @@ export {
   type BenchProfileEntry,
 } from './bench.js';
 export {
+  isBench,
+  parseGpuRun,
+  renderGpuBenchTable,
+  renderGpuKernelShare,
+  type GpuBench,
+  type GpuRun,
+  type GpuStep,
+} from './gpu-run.js';
+export {
   growthExponent,
   parseScaling,
   renderScalingChart,
