@@ -1,9 +1,10 @@
-// Compiles src/ops/wasm/NAME.wat with wabt into src/ops/wasm/NAME-wasm.ts (the bytes, base64), the module
-// the kernels load. `node scripts/gen-wasm.mjs --check` fails if a committed file differs from the .wat.
+// Compiles src/ops/wasm/NAME.wat (its `;;@include lib/…` lines expanded) with wabt into
+// src/ops/wasm/NAME-wasm.ts (the bytes, base64), the module the kernels load.
+// `node scripts/gen-wasm.mjs --check` fails if a committed file differs from the .wat.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileWat, wasmModuleSource } from './wasm-source.mjs';
+import { compileWat, expandIncludes, wasmModuleSource } from './wasm-source.mjs';
 
 const dir = fileURLToPath(new URL('../src/ops/wasm/', import.meta.url));
 const check = process.argv.includes('--check');
@@ -11,7 +12,10 @@ let stale = 0;
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.wat'))) {
   const name = file.slice(0, -'.wat'.length);
   const out = join(dir, `${name}-wasm.ts`);
-  const text = wasmModuleSource(name, await compileWat(file, readFileSync(join(dir, file), 'utf8')));
+  const text = wasmModuleSource(
+    name,
+    await compileWat(file, expandIncludes(readFileSync(join(dir, file), 'utf8'), dir)),
+  );
   let old = '';
   try {
     old = readFileSync(out, 'utf8');

@@ -1,5 +1,21 @@
 // Shared by gen-wasm.mjs and the test that checks the committed bytes: .wat text → wasm bytes → TS source.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import initWabt from 'wabt';
+
+/**
+ * The .wat text with each line `;;@include lib/NAME.wat` replaced by that file (relative to `dir`), indented
+ * as the line was: code shared by several kernels (Cephes' e^x) is written once. Fragments include nothing.
+ */
+export function expandIncludes(text, dir) {
+  return text.replace(/^([ \t]*);;@include (\S+)[ \t]*$/gm, (_, indent, path) =>
+    readFileSync(join(dir, path), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (line ? indent + line : line))
+      .join('\n'),
+  );
+}
 
 /** The .wat compiled with wabt (SIMD on), as bytes. */
 export async function compileWat(file, text) {

@@ -24,23 +24,9 @@
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $x v128)
     (local $w v128) (local $jj v128) (local $k v128) (local $r v128) (local $r2 v128) (local $e v128)
     (local $mx f32) (local $hdBytes i32)
-    ;; the constants of e^w, made once (V8 builds a v128.const anew at each use)
-    (local $cMin v128) (local $cLog2e v128) (local $cRound v128) (local $cLn2a v128) (local $cLn2b v128)
-    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128) (local $p4 v128) (local $p5 v128)
-    (local $one v128) (local $oneBits v128)
-    (local.set $cMin (v128.const f32x4 -87 -87 -87 -87))
-    (local.set $cLog2e (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))
-    (local.set $cRound (v128.const f32x4 12582912 12582912 12582912 12582912))
-    (local.set $cLn2a (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))
-    (local.set $cLn2b (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))
-    (local.set $p0 (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1))
-    (local.set $p1 (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1))
-    (local.set $p2 (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2))
-    (local.set $p3 (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3))
-    (local.set $p4 (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3))
-    (local.set $p5 (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
-    (local.set $one (v128.const f32x4 1 1 1 1))
-    (local.set $oneBits (v128.const i32x4 0x3f800000 0x3f800000 0x3f800000 0x3f800000))
+    ;; e^w's locals and constants (lib/expf-*.wat, shared with neighborhood-attention.wat)
+    ;;@include lib/expf-locals.wat
+    ;;@include lib/expf-constants.wat
     (local.set $ktRow (i32.shl (local.get $N4) (i32.const 2)))
     (local.set $hdBytes (i32.shl (local.get $hd) (i32.const 2)))
     (block $empty
@@ -149,23 +135,7 @@
         (local.set $p (local.get $s))
         (loop $le
           (local.set $w (f32x4.sub (v128.load (local.get $p)) (local.get $x)))
-          (local.set $k (f32x4.pmax (local.get $w) (local.get $cMin)))
-          (local.set $jj (f32x4.add (f32x4.mul (local.get $k) (local.get $cLog2e)) (local.get $cRound)))
-          (local.set $e (f32x4.sub (local.get $jj) (local.get $cRound)))
-          (local.set $r (f32x4.sub
-            (f32x4.sub (local.get $k) (f32x4.mul (local.get $e) (local.get $cLn2a)))
-            (f32x4.mul (local.get $e) (local.get $cLn2b))))
-          (local.set $r2 (f32x4.mul (local.get $r) (local.get $r)))
-          (local.set $e (f32x4.add
-            (f32x4.add
-              (f32x4.add (local.get $p0) (f32x4.mul (local.get $r) (local.get $p1)))
-              (f32x4.mul (local.get $r2) (f32x4.add (local.get $p2) (f32x4.mul (local.get $r) (local.get $p3)))))
-            (f32x4.mul (f32x4.mul (local.get $r2) (local.get $r2))
-              (f32x4.add (local.get $p4) (f32x4.mul (local.get $r) (local.get $p5))))))
-          (local.set $e (f32x4.add (f32x4.add (f32x4.mul (local.get $e) (local.get $r2)) (local.get $r)) (local.get $one)))
-          ;; · 2^n: the low bits of jj hold n; (n + 127) << 23 is 2^n's float
-          (local.set $e (f32x4.mul (local.get $e)
-            (i32x4.add (i32x4.shl (local.get $jj) (i32.const 23)) (local.get $oneBits))))
+          ;;@include lib/expf-body.wat
           ;; 0 below −87 (e^−87 ≈ 1.6e-38) and for the −∞ padding
           (local.set $e (v128.and (local.get $e) (f32x4.ge (local.get $w) (local.get $cMin))))
           (v128.store (local.get $p) (local.get $e))
