@@ -49,8 +49,6 @@ export interface BenchSubject {
    * with `data()`, as WebGPU in Node needs, and returns none), and for a detector the detections per image.
    */
   pass(x: tf.Tensor4D): Promise<BenchPass>;
-  /** one pass, read back and disposed */
-  run(x: tf.Tensor4D): Promise<BenchPass>;
   dispose(): void;
 }
 
@@ -99,7 +97,6 @@ export function benchSubject(
       module: model,
       checkSize: (size) => checkMinSize(name, size, model.minInputSize),
       pass: async (x) => ({ outputs: outputs(x) }),
-      run: (x) => settle(outputs(x)),
       dispose: () => model.dispose(),
     };
   }
@@ -114,7 +111,6 @@ export function benchSubject(
         module: seg,
         checkSize: (size) => checkMinSize(name, size, backbone.minInputSize),
         pass: async (x) => ({ outputs: [seg.forward(x)] }),
-        run: (x) => settle([seg.forward(x)]),
         dispose: () => seg.dispose(),
       };
     }
@@ -150,9 +146,6 @@ export function benchSubject(
           tf.dispose(feats);
         }
       },
-      async run(x) {
-        return this.pass(x);
-      },
       dispose: () => det.dispose(),
     };
   } catch (e) {
@@ -180,14 +173,18 @@ export async function warmUp(
   return { macs, peakBytes: prof.peakBytes, ...(detections !== undefined ? { detections } : {}) };
 }
 
-/** Wait for the outputs' values (the backend has finished), then dispose them. */
-async function settle(outputs: tf.Tensor[]): Promise<BenchPass> {
+/** One timed pass of `subject`: run, wait for its outputs' values (the backend has finished), dispose them. */
+export async function timedPass(subject: BenchSubject, x: tf.Tensor4D): Promise<void> {
+  await settle((await subject.pass(x)).outputs);
+}
+
+/** Wait for the outputs' values, then dispose them. */
+async function settle(outputs: tf.Tensor[]): Promise<void> {
   try {
     await Promise.all(outputs.map((t) => t.data()));
   } finally {
     tf.dispose(outputs);
   }
-  return { outputs: [] };
 }
 
 /**

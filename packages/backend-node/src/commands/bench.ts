@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, type ProfileEntry, profileForward } from '@dynavit/core';
-import { benchSubject, checkBenchSubject, warmUp } from '../bench-subject.js';
+import { benchSubject, checkBenchSubject, timedPass, warmUp } from '../bench-subject.js';
 import { checkSize, FORWARD_MAX_MEGAPIXELS, maxPixels, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { checkWorkersWithThreads, WorkerPool, workersOption } from '../pool.js';
@@ -128,7 +128,7 @@ async function bench({
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      await subject.run(x);
+      await timedPass(subject, x);
       times.push(performance.now() - t0);
       bar.update(2 + i);
     }

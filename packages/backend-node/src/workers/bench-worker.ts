@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionOption } from '../attention-option.js';
 import { selectBackend } from '../backends.js';
-import { benchSubject, warmUp } from '../bench-subject.js';
+import { benchSubject, timedPass, warmUp } from '../bench-subject.js';
 import { createRegistry } from '../registry.js';
 
 export interface BenchWorkerData {
@@ -49,7 +49,7 @@ const x = tf.randomNormal([data.batch, data.size, data.size, 3], 0, 1, 'float32'
 
 async function once(): Promise<number> {
   const t0 = performance.now();
-  await subject.run(x);
+  await timedPass(subject, x);
   return performance.now() - t0;
 }
 

@@ -13,14 +13,12 @@ export function addMacs(n: number): void {
 
 /** Run `fn` and count the MACs the modules report during it. Not re-entrant. */
 export function countMacs<T>(fn: () => T): { result: T; macs: number } {
-  const prev = active;
-  const c = { macs: 0 };
-  active = c;
+  const count = openCount();
   try {
     const result = fn();
-    return { result, macs: c.macs };
+    return { result, macs: count.macs };
   } finally {
-    active = prev;
+    count.close();
   }
 }
 
@@ -29,13 +27,26 @@ export function countMacs<T>(fn: () => T): { result: T; macs: number } {
  * count stays open until `fn`'s promise settles, so nothing else that reports MACs may run meanwhile.
  */
 export async function countMacsAsync<T>(fn: () => Promise<T>): Promise<{ result: T; macs: number }> {
+  const count = openCount();
+  try {
+    const result = await fn();
+    return { result, macs: count.macs };
+  } finally {
+    count.close();
+  }
+}
+
+/** Start a count that MACs reported from now go to; `close` restores the enclosing one (counts nest). */
+function openCount(): { readonly macs: number; close(): void } {
   const prev = active;
   const c = { macs: 0 };
   active = c;
-  try {
-    const result = await fn();
-    return { result, macs: c.macs };
-  } finally {
-    active = prev;
-  }
+  return {
+    get macs() {
+      return c.macs;
+    },
+    close: () => {
+      active = prev;
+    },
+  };
 }
