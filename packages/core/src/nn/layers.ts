@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
+import { GELU_BY_BACKEND, GELU_KERNEL, geluModule } from '../ops/gelu.js';
 import { checkKernelPath, useFusedKernels } from '../ops/kernel-scope.js';
 import { LAYER_NORM_BY_BACKEND, LAYER_NORM_KERNEL, layerNormModule } from '../ops/layer-norm.js';
 import { conv2dWinograd, useWinograd } from '../ops/winograd.js';
@@ -20,8 +21,20 @@ export interface Layer {
 export type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
-/** Exact GELU, `0.5·x·(1 + erf(x/√2))` (torch `nn.GELU()` default, not the tanh approximation). */
-export function gelu(x: tf.Tensor): tf.Tensor {
+/**
+ * Exact GELU, `0.5·x·(1 + erf(x/√2))` (torch `nn.GELU()` default, not the tanh approximation). Inference
+ * on cpu and wasm takes one kernel (`ops/gelu.ts`, `path: 'fused'`); the composite of tfjs ops
+ * (`path: 'composite'`) is the reference and runs under a gradient.
+ */
+export function gelu(x: tf.Tensor, options: { path?: 'fused' | 'composite' } = {}): tf.Tensor {
+  checkKernelPath('gelu', options.path);
+  const fusable = x.dtype === 'float32' && geluModule() !== null;
+  if (options.path === 'fused' && !(fusable && useFusedKernels(GELU_BY_BACKEND, true)))
+    throw new InvalidArgumentError(
+      `gelu: the fused kernel takes float32, on cpu and wasm with WebAssembly SIMD (got ${x.dtype}, backend ${tf.getBackend()})`,
+    );
+  if (options.path === 'fused' || (options.path !== 'composite' && fusable && useFusedKernels(GELU_BY_BACKEND)))
+    return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
 }
 
