@@ -4,11 +4,13 @@
 //   the bias table, several window sizes and dilations;
 // - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map;
 // - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite;
-// - GLMix's soft clustering of pixels into slots and soft dispatch of slots to pixels, against their composites.
+// - GLMix's soft clustering of pixels into slots and soft dispatch of slots to pixels, against their composites;
+// - GELU (every MLP's activation), against its composite.
 // Prints one JSON line: the backend, tensors leaked, and per case the largest difference and the largest
 // reference value. A child process: the Vulkan loader reads its environment when Dawn starts.
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  gelu,
   gridSample,
   neighborhoodAttention2d,
   neighborhoodAttention2dFused,
@@ -49,7 +51,14 @@ const DISPATCH_CASES = [
   [2, 5, 7, 6],
 ];
 
+// GELU: an MLP's hidden layer (DeBiFormer-T stage 0 at 224², 56² × 256) and an odd size, over [−12, 12]
+const GELU_SHAPES = [
+  [1, 56, 56, 256],
+  [7, 11, 13],
+];
+
 await selectBackend({ prefer: 'cpu' });
+const geluInputs = GELU_SHAPES.map((shape, i) => tf.randomUniform(shape, -12, 12, 'float32', 100 + i).dataSync());
 const dispatchInputs = DISPATCH_CASES.map(([b, s, l, c], i) => ({
   logits: tf.randomUniform([b, s, l], -30, 30, 'float32', 90 + i).dataSync(),
   slots: tf.randomNormal([b, s, c], 0, 1, 'float32', 95 + i).dataSync(),
@@ -121,6 +130,12 @@ async function run(useFused) {
     const grouped = softCluster(logits, tokens, { path: useFused ? 'fused' : 'composite' });
     outs.push([`soft clustering ${DISPATCH_CASES[i].join('x')}`, await grouped.data()]);
     tf.dispose([logits, slots, out, tokens, grouped]);
+  }
+  for (const [i, shape] of GELU_SHAPES.entries()) {
+    const x = tf.tensor(geluInputs[i], shape);
+    const out = gelu(x, { path: useFused ? 'fused' : 'composite' });
+    outs.push([`gelu ${shape.join('x')}`, await out.data()]);
+    tf.dispose([x, out]);
   }
   return outs;
 }

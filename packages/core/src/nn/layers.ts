@@ -23,15 +23,16 @@ const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v
 
 /**
  * Exact GELU, `0.5·x·(1 + erf(x/√2))` (torch `nn.GELU()` default, not the tanh approximation). Inference
- * on cpu and wasm takes one kernel (`ops/gelu.ts`, `path: 'fused'`); the composite of tfjs ops
+ * on cpu, wasm and webgpu takes one kernel (`ops/gelu.ts`, `path: 'fused'`); the composite of tfjs ops
  * (`path: 'composite'`) is the reference and runs under a gradient.
  */
 export function gelu(x: tf.Tensor, options: { path?: 'fused' | 'composite' } = {}): tf.Tensor {
   checkKernelPath('gelu', options.path);
-  const fusable = x.dtype === 'float32' && geluModule() !== null;
+  // cpu and wasm run a WebAssembly SIMD module, webgpu a shader
+  const fusable = x.dtype === 'float32' && (tf.getBackend() === 'webgpu' || geluModule() !== null);
   if (options.path === 'fused' && !(fusable && useFusedKernels(GELU_BY_BACKEND, true)))
     throw new InvalidArgumentError(
-      `gelu: the fused kernel takes float32, on cpu and wasm with WebAssembly SIMD (got ${x.dtype}, backend ${tf.getBackend()})`,
+      `gelu: the fused kernel takes float32, on cpu and wasm with WebAssembly SIMD, and webgpu (got ${x.dtype}, backend ${tf.getBackend()})`,
     );
   if (options.path === 'fused' || (options.path !== 'composite' && fusable && useFusedKernels(GELU_BY_BACKEND)))
     return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;

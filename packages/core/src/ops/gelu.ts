@@ -1,6 +1,6 @@
 /**
- * Exact GELU as one kernel, `DynavitGelu` (cpu and wasm, inference): 0.5·x·(1 + erf(x/√2)) in 128-bit
- * WebAssembly SIMD (`wasm/gelu.wat`), where the composite runs five kernels over the tensor (two
+ * Exact GELU as one kernel, `DynavitGelu` (cpu, wasm and webgpu, inference): 0.5·x·(1 + erf(x/√2)) in
+ * 128-bit WebAssembly SIMD (`wasm/gelu.wat`; WebGPU: `gelu-webgpu.ts`), where the composite runs five kernels over the tensor (two
  * multiplications, erf, an addition, a multiplication). Every MLP of the three families applies it to
  * its widest tensor (the hidden layer, 4× the channels): DAT-T++ 41 times a forward, GLNet-4G 31.
  *
@@ -10,9 +10,11 @@
  * chunks of at most {@link WASM_WORKING_BYTES}, computed in place.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { geluProgram } from './gelu-webgpu.js';
 import { computeFloat32 } from './kernel-scope.js';
 import { geluWasm } from './wasm/gelu-wasm.js';
 import { WASM_WORKING_BYTES, wasmExports, wasmFloats } from './wasm-module.js';
+import { runWebGPUProgram } from './webgpu-program.js';
 
 export const GELU_KERNEL = 'DynavitGelu';
 
@@ -48,8 +50,15 @@ function geluHost({ inputs, backend }: KernelArgs): tf.TensorInfo {
   });
 }
 
-/** The kernel per backend (cpu and wasm both run the module). */
+/** The WGSL program (gelu-webgpu.ts). */
+function geluWebGPU({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as Record<string, tf.TensorInfo>;
+  return runWebGPUProgram(backend, geluProgram(x!.shape), [x!]);
+}
+
+/** The kernel per backend (cpu and wasm both run the module; webgpu a WGSL shader). */
 export const GELU_BY_BACKEND: Record<string, Record<string, tf.KernelFunc>> = {
   cpu: { [GELU_KERNEL]: geluHost },
   wasm: { [GELU_KERNEL]: geluHost },
+  webgpu: { [GELU_KERNEL]: geluWebGPU },
 };
