@@ -3,7 +3,8 @@
  * Measure the benchmarks page's numbers and write data/bench.json (the chart, the table and the profiles
  * are drawn from it at build time). Run by hand (`pnpm --filter @dynavit/docs bench`, after `pnpm build`;
  * about 15 minutes) on an otherwise idle machine: timings are not reproducible under load, so no test
- * runs this. At 224×224, batch 1, untrained weights (latency does not depend on the values):
+ * runs this. At 224×224, batch 1, with the weights `dynavit bench` times (training-initialised, seed 0:
+ * zeros would take the fast paths of data-dependent kernels such as erf):
  *
  *   1. Node, wasm on one thread: `dynavit bench --threads 1` (the built CLI) for every ImageNet classifier
  *      of each family, median of 5 forwards after a warm-up (the profiles and the scaling part run on one
@@ -274,7 +275,7 @@ function dataOf(scalingResults) {
     date: new Date().toISOString().slice(0, 10),
     machine: `${cpuDevice}, ${Math.round(totalmem() / 2 ** 30)} GiB, no GPU unless a device column names one; ${nodeRuntime}, tfjs 4.22`,
     command: `pnpm --filter @dynavit/docs bench (dynavit bench --model MODEL --backend BACKEND --size 224 --runs ${RUNS}; backend-web bench:browser)`,
-    note: `Median of ${RUNS} forwards (WebGPU: ${WEBGPU_RUNS}) after a warm-up, untrained weights; measured by scripts/bench.mjs.`,
+    note: `Median of ${RUNS} forwards (WebGPU: ${WEBGPU_RUNS}) after a warm-up, training-initialised weights (seed 0); measured by scripts/bench.mjs.`,
     results,
     profiles,
     scaling: scalingResults,

@@ -9,12 +9,18 @@
  *   and proposals, RoI heads, NMS and, for Mask R-CNN, the mask branch with its masks pasted at the
  *   input size.
  *
- * Untrained (zero) weights make a detector's data-dependent part degenerate: Mask R-CNN scores every
- * class 1/81, below the 0.05 threshold, so NMS has nothing to sort and the mask branch never runs;
- * RetinaNet scores every class 0.5, so every anchor of every class passes. The bench therefore makes
- * class 0 certain and every other class impossible (the box classifier's bias), so every image carries
- * the official maximum of 100 detections through NMS and the mask branch, as a trained model does on a
- * busy image. `detections` (from the warm-up pass) says how many there were.
+ * A freshly built model's parameters are zero, and zeros take the fast paths of data-dependent kernels:
+ * every GELU computes erf(0) (on tfjs-wasm erf costs ~36 ns a value on other inputs: DAT-T++'s 41 GELUs
+ * at 224² 7.6 M values), every softmax is uniform, every routing a tie. The bench therefore times the
+ * weights training starts from (`initializeWeights`, seed 0: trunc-normal linear weights, PyTorch's conv
+ * init), which give the activations a trained model's spread.
+ *
+ * Biases stay zero, which would make a detector's data-dependent part degenerate: Mask R-CNN would score
+ * every class about 1/81, below the 0.05 threshold, so NMS would have nothing to sort and the mask branch
+ * would never run; RetinaNet about 0.5, so every anchor of every class would pass. The bench therefore
+ * makes class 0 certain and every other class impossible (the box classifier's bias), so every image
+ * carries the official maximum of 100 detections through NMS and the mask branch, as a trained model does
+ * on a busy image. `detections` (from the warm-up pass) says how many there were.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -22,6 +28,7 @@ import {
   countMacsAsync,
   type DenseBackbone,
   InvalidArgumentError,
+  initializeWeights,
   type Module,
   type Registry,
   type StateDict,
@@ -61,6 +68,9 @@ export interface BenchPass {
 /** The registered heads `--head` takes. */
 export const BENCH_HEADS = Object.keys(headVariants) as HeadVariantName[];
 
+/** The seed of the weights the bench times (see the module comment). */
+const BENCH_SEED = 0;
+
 /** A logit that makes its class certain (sigmoid, or softmax against −CERTAIN: ≥ 0.9999), and its negative impossible. */
 const CERTAIN = 12;
 
@@ -91,6 +101,7 @@ export function benchSubject(
   if (opts.head === undefined) {
     const model = create();
     if (model.kind === 'head') throw headError(name);
+    initializeWeights(model, BENCH_SEED);
     const forward = imageForward(name, model);
     const outputs = (x: tf.Tensor4D) => [forward(x)].flat();
     return {
@@ -107,6 +118,7 @@ export function benchSubject(
     const built = headFromConfig({ ...cfg, in_channels: backbone.featureInfo.map((f) => f.channels) });
     if (built instanceof SegmentationHead) {
       const seg = new Segmentor(backbone, built);
+      initializeWeights(seg, BENCH_SEED);
       return {
         module: seg,
         checkSize: (size) => checkMinSize(name, size, backbone.minInputSize),
@@ -115,6 +127,7 @@ export function benchSubject(
       };
     }
     const det = new Detector(backbone, built);
+    initializeWeights(det, BENCH_SEED);
     makeClassZeroCertain(det);
     const steps = (x: tf.Tensor4D) => {
       const [n, h, w] = x.shape;
