@@ -28,6 +28,7 @@ import {
   type BackendChoice as CoreBackendChoice,
   type BackendProbe as CoreBackendProbe,
   InvalidArgumentError,
+  NotImplementedError,
   registerFastKernels,
   registerGradientKernels,
 } from '@dynavit/core';
@@ -281,10 +282,37 @@ async function activate(backend: NodeBackend, threads: number): Promise<boolean>
     await tf.ready();
     registerGradientKernels(); // the backward kernels tfjs-backend-wasm lacks (core)
     registerFastKernels(); // faster wasm kernels, each wrapping wasm's own (core)
+    if (backend === 'webgpu') typedSyncReads(tf.backend());
     return true;
   } catch {
     return false;
   }
+}
+
+const SYNC_READS_TYPED = Symbol('dynavit.typedSyncReads');
+
+/**
+ * tfjs-backend-webgpu reads a tensor held on the GPU synchronously (`dataSync`, `arraySync`) through an
+ * `OffscreenCanvas`, which Node lacks: the read fails deep inside tfjs with "ReferenceError: OffscreenCanvas
+ * is not defined". Turn that one failure into a typed line naming the cause and the way out; every other
+ * read (values still on the host) and every other error pass unchanged.
+ */
+function typedSyncReads(backend: tf.KernelBackend): void {
+  const be = backend as tf.KernelBackend & { [SYNC_READS_TYPED]?: true };
+  if (be[SYNC_READS_TYPED]) return;
+  const readSync = be.readSync.bind(be);
+  be.readSync = (dataId) => {
+    try {
+      return readSync(dataId);
+    } catch (e) {
+      if (e instanceof ReferenceError && /OffscreenCanvas/.test(e.message))
+        throw new NotImplementedError(
+          'WebGPU in Node cannot read a tensor synchronously (dataSync, arraySync: tfjs reads through an OffscreenCanvas, which Node lacks); read it with await tensor.data() or tensor.array()',
+        );
+      throw e;
+    }
+  };
+  be[SYNC_READS_TYPED] = true;
 }
 
 /** Which backend auto-selection would pick from these probes (SwiftShader WebGPU is passed over). */

@@ -93,6 +93,25 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
       expect(r.maxAbs).toBeLessThanOrEqual(1e-3 * Math.max(1, r.maxRef));
     }, 240_000);
   }
+  it('a synchronous read of a GPU result is one typed line (Node has no OffscreenCanvas); data() and host values still read', async () => {
+    const r = await lastJsonOf<{
+      backend: string;
+      thrown: { name: string; code: string; message: string } | null;
+      host: number[];
+      read: number[];
+      leaked: number;
+    }>([script('sync-read-webgpu.mjs')]);
+    expect(r.backend).toBe('webgpu');
+    expect(r.thrown).toEqual({
+      name: 'NotImplementedError',
+      code: 'NOT_IMPLEMENTED',
+      message: expect.stringMatching(/^WebGPU in Node cannot read a tensor synchronously .*await tensor\.data\(\)/),
+    });
+    expect(r.host).toEqual([0, 1, 2]);
+    expect(r.read).toEqual([10, 12, 14]);
+    expect(r.leaked).toBe(0);
+  }, 120_000);
+
   it('compileGpuPrograms compiles every pipeline of a forward in parallel: the forward after it compiles none and equals cpu', async () => {
     const r = await lastJsonOf<{
       backend: string;
