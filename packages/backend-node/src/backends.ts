@@ -307,7 +307,7 @@ function typedSyncReads(backend: tf.KernelBackend): void {
     } catch (e) {
       if (e instanceof ReferenceError && /OffscreenCanvas/.test(e.message))
         throw new NotImplementedError(
-          'WebGPU in Node cannot read a tensor synchronously (dataSync, arraySync: tfjs reads through an OffscreenCanvas, which Node lacks); read it with await tensor.data() or tensor.array()',
+          'WebGPU in Node cannot read a tensor synchronously (dataSync, arraySync: tfjs reads through an OffscreenCanvas, which Node lacks); read it with await tensor.data() or tensor.array(), or use the async variant of the op',
         );
       throw e;
     }

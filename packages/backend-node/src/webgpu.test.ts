@@ -73,7 +73,9 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     // grid sampling: 2 shapes × aligned corners or not × zeros or border padding; routed attention: 4
     // shapes; soft dispatch and soft clustering: 2 each; GELU: 2 shapes
     expect(r.cases).toHaveLength(20 + 8 + 4 + 2 + 2 + 2);
-    for (const c of r.cases) expect(c.maxAbs, c.case).toBeLessThanOrEqual(1e-5 * Math.max(1, c.maxRef));
+    // GELU is elementwise, its error ~2e-7·|x|: a bound of its own, tighter than the attention kernels'
+    for (const c of r.cases)
+      expect(c.maxAbs, c.case).toBeLessThanOrEqual((c.case.startsWith('gelu') ? 2e-6 : 1e-5) * Math.max(1, c.maxRef));
   }, 240_000);
 
   // one hybrid per family: its skeleton with a stage swapped, WebGPU against cpu (1e-3 relative)
@@ -105,7 +107,9 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     expect(r.thrown).toEqual({
       name: 'NotImplementedError',
       code: 'NOT_IMPLEMENTED',
-      message: expect.stringMatching(/^WebGPU in Node cannot read a tensor synchronously .*await tensor\.data\(\)/),
+      message: expect.stringMatching(
+        /^WebGPU in Node cannot read a tensor synchronously .*await tensor\.data\(\).*async variant of the op$/,
+      ),
     });
     expect(r.host).toEqual([0, 1, 2]);
     expect(r.read).toEqual([10, 12, 14]);

@@ -3,14 +3,14 @@
  * bench:browser`, started by apps/docs/scripts/bench.mjs), never by `pnpm test`: timings are not
  * reproducible under load. In this Chromium (tools/chromium.json: headless, WebGPU on SwiftShader unless a
  * GPU is there), for each model and backend: one warm-up forward (kernel compilation), then the median of
- * the next runs at 224×224, batch 1, deterministic stand-in weights (latency does not depend on the
- * values). Writes test-output/browser-bench.json, which the docs' bench script merges into
+ * the next runs at 224×224, batch 1, training-initialised weights (`initializeWeights`, seed 0, as
+ * `dynavit bench`: zeros would take the fast paths of data-dependent kernels such as erf). Writes test-output/browser-bench.json, which the docs' bench script merges into
  * apps/docs/data/bench.json.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { commands } from '@vitest/browser/context';
 import { expect, it } from 'vitest';
-import { seededWeights } from '@dynavit/core/testing';
+import { initializeWeights } from '@dynavit/core';
 import { selectBackend } from './select-backend.js';
 import { WASM_PATHS } from './cases.browser.js';
 import { createModel } from './registry.js';
@@ -46,7 +46,7 @@ for (const backend of ['wasm', 'webgpu'] as const)
       const before = tf.memory().numTensors;
       const model = createModel(name);
       if (model.kind !== 'classifier') throw new Error(`${name} is a classifier`);
-      model.loadStateDict(seededWeights(model.stateDict(), 1));
+      initializeWeights(model, 0);
       const x = tf.randomNormal([1, 224, 224, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
       const times: number[] = [];
       for (let i = 0; i <= RUNS[backend]!; i++) {

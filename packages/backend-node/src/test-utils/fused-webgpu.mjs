@@ -51,7 +51,7 @@ const DISPATCH_CASES = [
   [2, 5, 7, 6],
 ];
 
-// GELU: an MLP's hidden layer (DeBiFormer-T stage 0 at 224², 56² × 256) and an odd size, over [−12, 12]
+// GELU: an MLP's hidden layer (DAT-T++ stage 0 at 224², 56² × 256) and an odd size, over [−12, 12]
 const GELU_SHAPES = [
   [1, 56, 56, 256],
   [7, 11, 13],

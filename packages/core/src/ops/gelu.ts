@@ -2,7 +2,7 @@
  * Exact GELU as one kernel, `DynavitGelu` (cpu, wasm and webgpu, inference): 0.5·x·(1 + erf(x/√2)) in
  * 128-bit WebAssembly SIMD (`wasm/gelu.wat`; WebGPU: `gelu-webgpu.ts`), where the composite runs five kernels over the tensor (two
  * multiplications, erf, an addition, a multiplication). Every MLP of the three families applies it to
- * its widest tensor (the hidden layer, 4× the channels): DAT-T++ 41 times a forward, GLNet-4G 31.
+ * its widest tensor (the hidden layer, 2–4× the channels): DAT-T++ 41 times a forward, GLNet-4G 31.
  *
  * The composite in `nn/layers.ts` (`gelu` with `path: 'composite'`) stays the reference and the path
  * under a gradient; the kernel's erf is the same approximation as tfjs-cpu's (Abramowitz–Stegun 7.1.26),
