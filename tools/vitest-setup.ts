@@ -1,7 +1,7 @@
 /**
- * Loaded by every Node vitest config (`setupFiles`). Vitest's worker gives the main process 60 s to
- * acknowledge each progress report and can read the reply only when its event loop turns. A file of
- * synchronous tests (building full-size models, running them on tfjs-cpu) keeps the loop busy from one
+ * Loaded by every Node vitest config (`setupFiles`, through `vitest-node.ts`). Vitest's worker gives the
+ * main process 60 s to acknowledge each progress report and can read the reply only when its event loop
+ * turns. A file of synchronous tests (building full-size models, running them on tfjs-cpu) keeps the loop busy from one
  * test to the next, so on a slow machine a file longer than 60 s fails with `Timeout calling
  * "onTaskUpdate"` although every test passed (CI, packages/pipelines, 66 s). After each test the loop
  * turns once through its poll phase, where the reply is read: a timer, then an immediate. (An immediate

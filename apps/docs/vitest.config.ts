@@ -1,11 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { nodeTestConfig } from '../../tools/vitest-node.js';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    setupFiles: ['../../tools/vitest-setup.ts'],
-    testTimeout: 180_000,
-    hookTimeout: 600_000,
-    pool: 'forks',
-  },
-});
+// the site tests drive Chromium against a built site: longer than a package's
+export default nodeTestConfig({ testTimeout: 180_000, hookTimeout: 600_000 });

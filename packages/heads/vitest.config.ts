@@ -1,11 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { nodeTestConfig } from '../../tools/vitest-node.js';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    setupFiles: ['../../tools/vitest-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
-  },
-});
+export default nodeTestConfig();
