@@ -32,6 +32,7 @@ import {
   initializeWeights,
   type Module,
   type Registry,
+  settleTensors,
   type StateDict,
 } from '@dynavit/core';
 import {
@@ -182,23 +183,14 @@ export async function warmUp(
     const counted = await countMacsAsync(() => subject.pass(x));
     macs = counted.macs;
     detections = counted.result.detections;
-    await settle(counted.result.outputs);
+    await settleTensors(counted.result.outputs);
   });
   return { macs, peakBytes: prof.peakBytes, ...(detections !== undefined ? { detections } : {}) };
 }
 
 /** One timed pass of `subject`: run, wait for its outputs' values (the backend has finished), dispose them. */
 export async function timedPass(subject: BenchSubject, x: tf.Tensor4D): Promise<void> {
-  await settle((await subject.pass(x)).outputs);
-}
-
-/** Wait for the outputs' values, then dispose them. */
-async function settle(outputs: tf.Tensor[]): Promise<void> {
-  try {
-    await Promise.all(outputs.map((t) => t.data()));
-  } finally {
-    tf.dispose(outputs);
-  }
+  await settleTensors((await subject.pass(x)).outputs);
 }
 
 /**

@@ -31,6 +31,19 @@ function sorted(map: Map<string, { ms: number; calls: number }>): ProfileEntry[]
   return [...map].map(([name, v]) => ({ name, ...v })).sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * Wait until every tensor in `container` has its values (the backend has finished computing them), then
+ * dispose them, also when a read fails. On WebGPU this reads with `data()`, never synchronously.
+ */
+export async function settleTensors(container: tf.TensorContainer): Promise<void> {
+  const tensors = tf.tensor_util.getTensorsInContainer(container);
+  try {
+    await Promise.all(tensors.map((t) => t.data()));
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
 /** Run once, wait for every output tensor's data (the backend has finished), dispose; returns the wall time. */
 async function settle(run: () => unknown): Promise<number> {
   const t0 = performance.now();

@@ -11,6 +11,7 @@
  * runs once (a plain warm-up), and the report says which happened and why.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { settleTensors } from '../nn/profile.js';
 
 const FLAG = 'WEBGPU_ENGINE_COMPILE_ONLY';
 
@@ -59,10 +60,7 @@ export async function compileGpuPrograms(run: () => tf.TensorContainer): Promise
   const t0 = performance.now();
   const c = compiler();
   if (typeof c === 'string') {
-    const out = tf.tidy(run);
-    const tensors = tf.tensor_util.getTensorsInContainer(out);
-    await Promise.all(tensors.map((t: tf.Tensor) => t.data()));
-    tf.dispose(tensors);
+    await settleTensors(tf.tidy(run));
     return { backend, parallel: false, pipelines: 0, ms: performance.now() - t0, reason: c };
   }
   const before = Object.keys(c.pipelineCache).length;
