@@ -39,7 +39,6 @@ import {
   Detector,
   headFromConfig,
   type HeadVariantName,
-  MaskRCNNHead,
   runAsync,
   SegmentationHead,
   Segmentor,
@@ -69,6 +68,9 @@ export interface BenchPass {
 
 /** The registered heads `--head` takes. */
 export const BENCH_HEADS = Object.keys(headVariants) as HeadVariantName[];
+
+/** What `count` reads of either detection head's output (Mask R-CNN's, RetinaNet's). */
+type Detections = { detections: readonly { labels: Int32Array }[] };
 
 /** The seed of the weights the bench times (see the module comment). */
 const BENCH_SEED = 0;
@@ -137,8 +139,7 @@ export function benchSubject(
       const feats = tf.tidy(() => backbone.forwardFeatures(x));
       return { feats, metas: Array.from({ length: n }, () => meta) };
     };
-    const count = (r: { detections: readonly { labels: Int32Array }[] }) =>
-      r.detections.reduce((a, d) => a + d.labels.length, 0) / r.detections.length;
+    const count = (r: Detections) => r.detections.reduce((a, d) => a + d.labels.length, 0) / r.detections.length;
     return {
       module: det,
       checkSize(size) {
@@ -151,11 +152,7 @@ export function benchSubject(
       async pass(x) {
         const { feats, metas } = steps(x);
         try {
-          const h = det.head;
-          const r =
-            h instanceof MaskRCNNHead
-              ? await runAsync(h.testSteps(feats, metas))
-              : await runAsync(h.testSteps(feats, metas));
+          const r = await runAsync<Detections>(det.head.testSteps(feats, metas));
           return { outputs: [], detections: count(r) };
         } finally {
           tf.dispose(feats);
