@@ -5,12 +5,17 @@
 // - bilinear grid sampling, both corner conventions and both paddings, coordinates beyond the map;
 // - routed region attention (BiFormer/DeBiFormer), against dbra's gathered composite;
 // - GLMix's soft clustering of pixels into slots and soft dispatch of slots to pixels, against their composites;
-// - GELU (every MLP's activation), against its composite.
+// - GELU (every MLP's activation), against its composite;
+// - Conv2d and Linear with the bias added inside the product (tf.fused.*), against product then addition.
 // Prints one JSON line: the backend, tensors leaked, and per case the largest difference and the largest
 // reference value. A child process: the Vulkan loader reads its environment when Dawn starts.
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  Conv2d,
+  FUSED_BIAS_FLAG,
   gelu,
+  initializeWeights,
+  Linear,
   gridSample,
   neighborhoodAttention2d,
   neighborhoodAttention2dFused,
@@ -58,6 +63,20 @@ const GELU_SHAPES = [
 ];
 
 await selectBackend({ prefer: 'cpu' });
+// layers whose bias is added inside the product for inference: [name, layer, input shape]
+const BIAS_LAYERS = [
+  ['conv 3x3 stride 2', new Conv2d(16, 24, 3, { stride: 2, padding: 1 }), [2, 15, 13, 16]],
+  ['conv 1x1', new Conv2d(32, 48, 1), [1, 14, 14, 32]],
+  ['depthwise 5x5 dilation 2', new Conv2d(24, 24, 5, { padding: 4, dilation: 2, groups: 24 }), [1, 17, 19, 24]],
+  ['linear', new Linear(40, 56), [3, 49, 40]],
+];
+for (const [i, [, layer]] of BIAS_LAYERS.entries()) {
+  initializeWeights(layer, 7 + i);
+  // non-zero biases (initializeWeights leaves them zero)
+  layer.bias.variable.assign(tf.randomUniform(layer.bias.value.shape, -1, 1, 'float32', 110 + i));
+}
+const biasInputs = BIAS_LAYERS.map(([, , shape], i) => tf.randomUniform(shape, -2, 2, 'float32', 120 + i).dataSync());
+
 const geluInputs = GELU_SHAPES.map((shape, i) => tf.randomUniform(shape, -12, 12, 'float32', 100 + i).dataSync());
 const dispatchInputs = DISPATCH_CASES.map(([b, s, l, c], i) => ({
   logits: tf.randomUniform([b, s, l], -30, 30, 'float32', 90 + i).dataSync(),
@@ -137,6 +156,14 @@ async function run(useFused) {
     outs.push([`gelu ${shape.join('x')}`, await out.data()]);
     tf.dispose([x, out]);
   }
+  tf.env().set(FUSED_BIAS_FLAG, useFused);
+  for (const [i, [name, layer, shape]] of BIAS_LAYERS.entries()) {
+    const x = tf.tensor(biasInputs[i], shape);
+    const out = layer.forward(x);
+    outs.push([`bias ${name}`, await out.data()]);
+    tf.dispose([x, out]);
+  }
+  tf.env().set(FUSED_BIAS_FLAG, true);
   return outs;
 }
 const ref = await run(false);

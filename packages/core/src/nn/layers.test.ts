@@ -1,6 +1,10 @@
+// the gradients of tfjs-core's ops (its Node bundle registers none), for the fused-bias tests
+import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
+import { FUSED_BIAS_FLAG } from '../ops/bias.js';
+import { registerGradientKernels } from '../ops/gradient-kernels.js';
 import { maxAbsDiff, TEST_BACKENDS, useBackend, values } from '../test-utils/backends.js';
 import {
   BatchNorm2d,
@@ -54,7 +58,11 @@ function torchConv(
 const nchwToNhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
 
 describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
-  beforeAll(() => useBackend(backend));
+  beforeAll(async () => {
+    await useBackend(backend);
+    // the convolution gradients wasm lacks, as backend selection registers them
+    registerGradientKernels(backend);
+  });
 
   const convCases = [
     { name: 'k3 s2 p1 on even input (torch pads both sides)', C: 3, O: 4, H: 6, W: 8, k: 3, s: 2, p: 1, g: 1 },
@@ -116,6 +124,118 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
     y.dispose();
     lin.dispose();
   });
+
+  // for inference the bias is added inside the product (tf.fused.*); the composite (product, then tf.add)
+  // runs with the flag off and under a gradient
+  // kernel: the fused kernel (null: not fused); withGrad: whether tfjs has the gradient (none when dilated)
+  type BiasCase = {
+    name: string;
+    make: () => Conv2d | Linear;
+    shape: number[];
+    kernel: string | null;
+    withGrad: boolean;
+  };
+  const biasLayers: BiasCase[] = [
+    {
+      name: 'conv 3×3 stride 2',
+      make: () => new Conv2d(6, 8, 3, { stride: 2, padding: 1 }),
+      shape: [2, 9, 7, 6],
+      kernel: 'FusedConv2D',
+      withGrad: true,
+    },
+    {
+      name: 'conv 3×3 dilation 2',
+      make: () => new Conv2d(5, 4, 3, { padding: 2, dilation: 2 }),
+      shape: [1, 8, 7, 5],
+      kernel: 'FusedConv2D',
+      withGrad: false,
+    },
+    { name: 'conv 1×1', make: () => new Conv2d(8, 12, 1), shape: [1, 5, 4, 8], kernel: 'FusedConv2D', withGrad: true },
+    {
+      name: 'depthwise 5×5',
+      make: () => new Conv2d(4, 4, 5, { padding: 2, groups: 4 }),
+      shape: [1, 9, 11, 4],
+      kernel: 'FusedDepthwiseConv2D',
+      withGrad: true,
+    },
+    {
+      name: 'depthwise 3×3 dilation 2',
+      make: () => new Conv2d(4, 4, 3, { padding: 2, dilation: 2, groups: 4 }),
+      shape: [1, 9, 11, 4],
+      kernel: 'FusedDepthwiseConv2D',
+      withGrad: false,
+    },
+    { name: 'linear', make: () => new Linear(10, 7), shape: [3, 5, 10], kernel: '_FusedMatMul', withGrad: true },
+    {
+      name: 'grouped conv (not fused)',
+      make: () => new Conv2d(4, 6, 3, { padding: 1, groups: 2 }),
+      shape: [1, 5, 5, 4],
+      kernel: null,
+      withGrad: true,
+    },
+  ];
+  for (const { name, make, shape, kernel, withGrad } of biasLayers)
+    it(`${name}: the bias inside the product${kernel ? ` (${kernel})` : ''} equals product then addition; gradients take the composite`, async () => {
+      const layer = make();
+      let seed = 40;
+      const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+      const tensorOf = (s: readonly number[]) => ({
+        dtype: 'F32' as const,
+        shape: [...s],
+        data: values(numel(s), seed++),
+      });
+      layer.loadStateDict(Object.fromEntries([...layer.namedEntries()].map((e) => [e.key, tensorOf(e.torchShape)])));
+      const x = tf.tensor(values(numel(shape), 7), shape);
+      const before = tf.memory().numTensors;
+      const pass = async (fused: boolean) => {
+        tf.env().set(FUSED_BIAS_FLAG, fused);
+        try {
+          // (tf.profile reuses one record: its names are read before the next profile)
+          let out: Float32Array = new Float32Array();
+          const kernels = (
+            await tf.profile(() => {
+              const y = layer.forward(x);
+              out = y.dataSync() as Float32Array;
+              y.dispose();
+            })
+          ).kernels.map((k) => k.name);
+          if (!withGrad) return { out, kernels, kernelsUnderGrad: [], dx: new Float32Array() };
+          const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.square(layer.forward(t))));
+          let dx: Float32Array = new Float32Array();
+          const kernelsUnderGrad = (
+            await tf.profile(() => {
+              const g = grad(x);
+              dx = g.dataSync() as Float32Array;
+              g.dispose();
+            })
+          ).kernels.map((k) => k.name);
+          return { out, kernels, kernelsUnderGrad, dx };
+        } finally {
+          tf.env().set(FUSED_BIAS_FLAG, true);
+        }
+      };
+      const fused = await pass(true);
+      const composite = await pass(false);
+      expect(composite.kernels).not.toContain(kernel);
+      expect(composite.kernels).toContain('Add');
+      if (kernel) {
+        expect(fused.kernels).toContain(kernel);
+        expect(fused.kernels).not.toContain('Add');
+      } else expect(fused.kernels).toEqual(composite.kernels);
+      let maxRef = 0;
+      for (const v of composite.out) maxRef = Math.max(maxRef, Math.abs(v));
+      expect(maxRef).toBeGreaterThan(0.5);
+      expect(maxAbsDiff(fused.out, composite.out)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxRef));
+      // under a gradient the composite runs whatever the flag: the same kernels, the same gradient
+      expect(fused.dx.length).toBe(withGrad ? x.size : 0);
+      for (const k of ['FusedConv2D', 'FusedDepthwiseConv2D', '_FusedMatMul'])
+        expect(fused.kernelsUnderGrad).not.toContain(k);
+      expect(fused.kernelsUnderGrad).toEqual(composite.kernelsUnderGrad);
+      expect(Array.from(fused.dx)).toEqual(Array.from(composite.dx));
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+      layer.dispose();
+    });
 
   it('LayerNorm normalises channels with biased variance and eps', () => {
     const ln = new LayerNorm(4, 1e-5);

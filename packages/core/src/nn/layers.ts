@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { assertDim, fmtShape } from '../ops/assert.js';
+import { fuseBias } from '../ops/bias.js';
 import { GELU_BY_BACKEND, GELU_KERNEL, geluModule } from '../ops/gelu.js';
 import { checkKernelPath, useFusedKernels } from '../ops/kernel-scope.js';
 import { LAYER_NORM_BY_BACKEND, LAYER_NORM_KERNEL, layerNormModule } from '../ops/layer-norm.js';
@@ -146,15 +147,34 @@ export class Conv2d extends Module implements Layer {
       ];
       const x4 = x as tf.Tensor4D;
       const w = this.weight.value as tf.Tensor4D;
+      // for inference the bias is added inside the product, where tfjs fuses it (ops/bias.ts)
+      const bias = this.bias && fuseBias() ? this.bias.value : undefined;
+      const fused = {
+        x: x4,
+        filter: w,
+        strides: this.stride,
+        pad,
+        dataFormat: 'NHWC' as const,
+        dilations: this.dilation,
+        bias,
+      };
       let y: tf.Tensor4D;
+      let biasAdded = false;
       if (this.depthwise) {
         // depthwise with multiplier m: output channel c·m + j reads input channel c (torch and tfjs agree)
-        y = tf.depthwiseConv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+        // tfjs 4.22 declares no explicit padding for the fused depthwise op, but it computes the
+        // convolution's geometry as the plain op does (computeConv2DInfo), explicit padding included
+        const explicit = fused as unknown as Parameters<typeof tf.fused.depthwiseConv2d>[0];
+        y = bias
+          ? (tf.fused.depthwiseConv2d(explicit) as tf.Tensor4D)
+          : tf.depthwiseConv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+        biasAdded = bias !== undefined;
       } else if (this.groups === 1 && useWinograd(x4.shape, w.shape, this.stride, this.dilation, this.padding)) {
         // large 3×3 stride-1 convolutions on wasm, for inference: 2.25× fewer products (ops/winograd.ts)
         y = conv2dWinograd(x4, w, { padding: this.padding });
       } else if (this.groups === 1) {
-        y = tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+        y = bias ? tf.fused.conv2d(fused) : tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+        biasAdded = bias !== undefined;
       } else {
         const g = this.groups;
         const xs = tf.split(x4, g, 3) as tf.Tensor4D[];
@@ -165,7 +185,7 @@ export class Conv2d extends Module implements Layer {
         ) as tf.Tensor4D;
       }
       addMacs(y.size * (this.inChannels / this.groups) * this.kernel[0] * this.kernel[1]);
-      return this.bias ? tf.add(y, this.bias.value) : y;
+      return this.bias && !biasAdded ? tf.add(y, this.bias.value) : y;
     });
   }
 }
@@ -191,10 +211,16 @@ export class Linear extends Module implements Layer {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-      // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower)
-      let y: tf.Tensor = tf.matMul(x2, this.weight.value as tf.Tensor2D);
+      const w = this.weight.value as tf.Tensor2D;
       addMacs(x2.shape[0] * this.inFeatures * this.outFeatures);
-      if (this.bias) y = tf.add(y, this.bias.value);
+      // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower); for inference the
+      // bias is added inside the product (ops/bias.ts)
+      let y: tf.Tensor;
+      if (this.bias && fuseBias()) y = tf.fused.matMul({ a: x2, b: w, bias: this.bias.value });
+      else {
+        y = tf.matMul(x2, w);
+        if (this.bias) y = tf.add(y, this.bias.value);
+      }
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }

@@ -15,6 +15,7 @@ export * from './fast-kernels.js';
 export * from './gradient-kernels.js';
 export * from './webgpu-compile.js';
 export * from './winograd.js';
+export { FUSED_BIAS_FLAG, fuseBias } from './bias.js';
 export { GELU_KERNEL } from './gelu.js';
 export { LAYER_NORM_KERNEL } from './layer-norm.js';
 export { SELF_ATTENTION_QKV_KERNEL, type SelfAttentionOptions, selfAttentionFromQKV } from './self-attention.js';

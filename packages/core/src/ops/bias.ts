@@ -1,0 +1,41 @@
+/**
+ * A layer's bias added inside its product, for inference: `tf.fused.conv2d`, `tf.fused.depthwiseConv2d`
+ * and `tf.fused.matMul` take the bias as an input, so XNNPACK (wasm) starts each output's sum from it and
+ * WebGPU dispatches one shader instead of two; tfjs-cpu adds it after the product, as the composite does.
+ * The composite, a product then `tf.add`, is what `Conv2d` and `Linear` run under a gradient and with the
+ * flag off, and what the fused path is tested against (`nn/layers.test.ts`).
+ *
+ * On wasm a separate broadcast add is a single-threaded plain loop over the whole output (a
+ * [1, 14, 14, 256] map: ~0.3 ms); inside the product it costs nothing measurable. Measured on wasm,
+ * 2 threads, 2026-12-04 (conv then add → fused): 56²×64 → 256 1×1 5.35 → 4.82 ms, 28²×128 → 512 4.14 →
+ * 3.83 ms, 14²×256 → 1024 3.68 → 3.53 ms.
+ *
+ * The sum starts from the bias instead of ending with it, so the two paths differ by float32 rounding of
+ * the sum's order (within 1e-5·max(1, |ref|) on the tested layers).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The tfjs flag that lets `Conv2d` and `Linear` add their bias inside the product (default true):
+ * `tf.env().set('DYNAVIT_FUSED_BIAS', false)` keeps the product and the addition apart.
+ */
+export const FUSED_BIAS_FLAG = 'DYNAVIT_FUSED_BIAS';
+
+/** The flag's value, registering it (default true) where it is not yet: tfjs throws on an unknown flag. */
+function fusedBiasFlag(): boolean {
+  try {
+    return tf.env().getBool(FUSED_BIAS_FLAG);
+  } catch {
+    tf.env().registerFlag(FUSED_BIAS_FLAG, () => true);
+    return tf.env().getBool(FUSED_BIAS_FLAG);
+  }
+}
+fusedBiasFlag(); // registered on import, so that tf.env().set(FUSED_BIAS_FLAG, false) works at once
+
+/**
+ * Whether a layer adds its bias inside the product now: the flag on and no gradient being recorded
+ * (training keeps the composite, whose gradient is tfjs' own add).
+ */
+export function fuseBias(): boolean {
+  return tf.engine().state.gradientDepth === 0 && fusedBiasFlag();
+}
