@@ -63,17 +63,38 @@ const GELU_SHAPES = [
 ];
 
 await selectBackend({ prefer: 'cpu' });
-// layers whose bias is added inside the product for inference: [name, layer, input shape]
+// layers whose bias is added inside the product for inference: [name, layer, input shape, fused kernel].
+// Small shapes take tfjs-webgpu's generic programs, model-sized ones its vectorised and tiled ones
+// (DepthwiseConv2DVec4, Conv2DMM, MatMulPacked)
 const BIAS_LAYERS = [
-  ['conv 3x3 stride 2', new Conv2d(16, 24, 3, { stride: 2, padding: 1 }), [2, 15, 13, 16]],
-  ['conv 1x1', new Conv2d(32, 48, 1), [1, 14, 14, 32]],
-  ['depthwise 5x5 dilation 2', new Conv2d(24, 24, 5, { padding: 4, dilation: 2, groups: 24 }), [1, 17, 19, 24]],
-  ['linear', new Linear(40, 56), [3, 49, 40]],
+  ['conv 3x3 stride 2', new Conv2d(16, 24, 3, { stride: 2, padding: 1 }), [2, 15, 13, 16], 'FusedConv2D'],
+  ['conv 1x1', new Conv2d(32, 48, 1), [1, 14, 14, 32], 'FusedConv2D'],
+  ['conv 3x3 56x56x64', new Conv2d(64, 64, 3, { padding: 1 }), [1, 56, 56, 64], 'FusedConv2D'],
+  [
+    'depthwise 5x5 dilation 2',
+    new Conv2d(24, 24, 5, { padding: 4, dilation: 2, groups: 24 }),
+    [1, 17, 19, 24],
+    'FusedDepthwiseConv2D',
+  ],
+  [
+    'depthwise 7x7 28x28x64',
+    new Conv2d(64, 64, 7, { padding: 3, groups: 64 }),
+    [1, 28, 28, 64],
+    'FusedDepthwiseConv2D',
+  ],
+  [
+    'depthwise 9x9 stride 8',
+    new Conv2d(64, 64, 9, { stride: 8, padding: 4, groups: 64 }),
+    [1, 56, 56, 64],
+    'FusedDepthwiseConv2D',
+  ],
+  ['linear', new Linear(40, 56), [3, 49, 40], '_FusedMatMul'],
+  ['linear 3136x64 to 256', new Linear(64, 256), [1, 3136, 64], '_FusedMatMul'],
 ];
 for (const [i, [, layer]] of BIAS_LAYERS.entries()) {
   initializeWeights(layer, 7 + i);
-  // non-zero biases (initializeWeights leaves them zero)
-  layer.bias.variable.assign(tf.randomUniform(layer.bias.value.shape, -1, 1, 'float32', 110 + i));
+  // biases of both signs, for every layer (initializeWeights leaves a Linear's at zero)
+  tf.tidy(() => layer.bias.variable.assign(tf.randomUniform(layer.bias.value.shape, -1, 1, 'float32', 110 + i)));
 }
 const biasInputs = BIAS_LAYERS.map(([, , shape], i) => tf.randomUniform(shape, -2, 2, 'float32', 120 + i).dataSync());
 
@@ -157,9 +178,15 @@ async function run(useFused) {
     tf.dispose([x, out]);
   }
   tf.env().set(FUSED_BIAS_FLAG, useFused);
-  for (const [i, [name, layer, shape]] of BIAS_LAYERS.entries()) {
+  for (const [i, [name, layer, shape, kernel]] of BIAS_LAYERS.entries()) {
     const x = tf.tensor(biasInputs[i], shape);
-    const out = layer.forward(x);
+    let out;
+    const { kernelNames } = await tf.profile(() => {
+      out = layer.forward(x);
+    });
+    // the fused kernel ran where it was asked for, the product and an Add where not
+    if (kernelNames.includes(kernel) !== useFused || kernelNames.includes('Add') === useFused)
+      throw new Error(`bias ${name} on ${tf.getBackend()}: kernels ${kernelNames.join(', ')}`);
     outs.push([`bias ${name}`, await out.data()]);
     tf.dispose([x, out]);
   }

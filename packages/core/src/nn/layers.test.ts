@@ -159,6 +159,13 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
       withGrad: true,
     },
     {
+      name: 'depthwise 9×9 stride 8 (DAT offset net)',
+      make: () => new Conv2d(4, 4, 9, { stride: 8, padding: 4, groups: 4 }),
+      shape: [1, 17, 12, 4],
+      kernel: 'FusedDepthwiseConv2D',
+      withGrad: true,
+    },
+    {
       name: 'depthwise 3×3 dilation 2',
       make: () => new Conv2d(4, 4, 3, { padding: 2, dilation: 2, groups: 4 }),
       shape: [1, 9, 11, 4],

@@ -149,31 +149,33 @@ export class Conv2d extends Module implements Layer {
       const w = this.weight.value as tf.Tensor4D;
       // for inference the bias is added inside the product, where tfjs fuses it (ops/bias.ts)
       const bias = this.bias && fuseBias() ? this.bias.value : undefined;
-      const fused = {
+      // tfjs 4.22 declares no explicit padding for the fused depthwise op, but it computes the convolution's
+      // geometry as the plain op does (computeConv2DInfo), explicit padding included
+      type FusedArgs = Omit<Parameters<typeof tf.fused.depthwiseConv2d>[0], 'pad'> & { pad: typeof pad };
+      const fused: FusedArgs = {
         x: x4,
         filter: w,
         strides: this.stride,
         pad,
-        dataFormat: 'NHWC' as const,
+        dataFormat: 'NHWC',
         dilations: this.dilation,
         bias,
       };
       let y: tf.Tensor4D;
       let biasAdded = false;
       if (this.depthwise) {
-        // depthwise with multiplier m: output channel c·m + j reads input channel c (torch and tfjs agree)
-        // tfjs 4.22 declares no explicit padding for the fused depthwise op, but it computes the
-        // convolution's geometry as the plain op does (computeConv2DInfo), explicit padding included
-        const explicit = fused as unknown as Parameters<typeof tf.fused.depthwiseConv2d>[0];
+        // (groups == in == out channels: a multiplier of 1, channel c reads channel c)
         y = bias
-          ? (tf.fused.depthwiseConv2d(explicit) as tf.Tensor4D)
+          ? (tf.fused.depthwiseConv2d(
+              fused as unknown as Parameters<typeof tf.fused.depthwiseConv2d>[0],
+            ) as tf.Tensor4D)
           : tf.depthwiseConv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
         biasAdded = bias !== undefined;
       } else if (this.groups === 1 && useWinograd(x4.shape, w.shape, this.stride, this.dilation, this.padding)) {
         // large 3×3 stride-1 convolutions on wasm, for inference: 2.25× fewer products (ops/winograd.ts)
         y = conv2dWinograd(x4, w, { padding: this.padding });
       } else if (this.groups === 1) {
-        y = bias ? tf.fused.conv2d(fused) : tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
+        y = bias ? (tf.fused.conv2d(fused) as tf.Tensor4D) : tf.conv2d(x4, w, this.stride, pad, 'NHWC', this.dilation);
         biasAdded = bias !== undefined;
       } else {
         const g = this.groups;
@@ -214,7 +216,9 @@ export class Linear extends Module implements Layer {
       const w = this.weight.value as tf.Tensor2D;
       addMacs(x2.shape[0] * this.inFeatures * this.outFeatures);
       // [in, out] on the device: a plain matMul (tfjs-wasm's transposeB is ~10× slower); for inference the
-      // bias is added inside the product (ops/bias.ts)
+      // bias is added inside the product (ops/bias.ts). Rank 2, no transpose: on wasm XNNPACK's
+      // fully-connected operator adds it (tfjs-wasm's own loop for batched or transposed fused products,
+      // which this never takes, is not the tested path)
       let y: tf.Tensor;
       if (this.bias && fuseBias()) y = tf.fused.matMul({ a: x2, b: w, bias: this.bias.value });
       else {

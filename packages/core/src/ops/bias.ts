@@ -5,10 +5,9 @@
  * The composite, a product then `tf.add`, is what `Conv2d` and `Linear` run under a gradient and with the
  * flag off, and what the fused path is tested against (`nn/layers.test.ts`).
  *
- * On wasm a separate broadcast add is a single-threaded plain loop over the whole output (a
- * [1, 14, 14, 256] map: ~0.3 ms); inside the product it costs nothing measurable. Measured on wasm,
- * 2 threads, 2026-12-04 (conv then add → fused): 56²×64 → 256 1×1 5.35 → 4.82 ms, 28²×128 → 512 4.14 →
- * 3.83 ms, 14²×256 → 1024 3.68 → 3.53 ms.
+ * Not fused, as before: the Winograd path and grouped (not depthwise) convolutions, which add the bias
+ * after their products. Measured on wasm, 2 threads, 2026-12-04 (conv then add → fused, median of 30):
+ * 56²×64 → 256 1×1 5.35 → 4.82 ms, 28²×128 → 512 4.14 → 3.83 ms, 14²×256 → 1024 3.68 → 3.53 ms.
  *
  * The sum starts from the bias instead of ending with it, so the two paths differ by float32 rounding of
  * the sum's order (within 1e-5·max(1, |ref|) on the tested layers).

@@ -147,6 +147,8 @@ describe.each(TEST_BACKENDS)('conv2dWinograd on %s', (backend) => {
     expect(auto.names).toContain(WINOGRAD_CONV2D_KERNEL);
     expect(auto.names).not.toContain('Conv2D');
     expect(auto.names).not.toContain('FusedConv2D');
+    expect(auto.names).toContain('Add');
+    expect(direct.names).not.toContain('Add');
     expect(maxAbsDiff(auto.out, direct.out)).toBeLessThan(1e-5 * scaleOf(direct.out));
     // the policy: channels, pixels, stride, dilation and training keep the direct convolution
     {
