@@ -197,26 +197,22 @@ describe.each(TEST_BACKENDS)('layers on %s', (backend) => {
       const pass = async (fused: boolean) => {
         tf.env().set(FUSED_BIAS_FLAG, fused);
         try {
-          // (tf.profile reuses one record: its names are read before the next profile)
-          let out: Float32Array = new Float32Array();
-          const kernels = (
-            await tf.profile(() => {
-              const y = layer.forward(x);
-              out = y.dataSync() as Float32Array;
+          // f's values and the kernels it ran (tf.profile reuses one record: names are read at once)
+          const profiled = async (f: () => tf.Tensor) => {
+            let data: Float32Array = new Float32Array();
+            const info = await tf.profile(() => {
+              const y = f();
+              data = y.dataSync() as Float32Array;
               y.dispose();
-            })
-          ).kernels.map((k) => k.name);
-          if (!withGrad) return { out, kernels, kernelsUnderGrad: [], dx: new Float32Array() };
+            });
+            return { data, names: info.kernels.map((k) => k.name) };
+          };
+          const forward = await profiled(() => layer.forward(x));
+          if (!withGrad)
+            return { out: forward.data, kernels: forward.names, kernelsUnderGrad: [], dx: new Float32Array() };
           const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.square(layer.forward(t))));
-          let dx: Float32Array = new Float32Array();
-          const kernelsUnderGrad = (
-            await tf.profile(() => {
-              const g = grad(x);
-              dx = g.dataSync() as Float32Array;
-              g.dispose();
-            })
-          ).kernels.map((k) => k.name);
-          return { out, kernels, kernelsUnderGrad, dx };
+          const backward = await profiled(() => grad(x));
+          return { out: forward.data, kernels: forward.names, kernelsUnderGrad: backward.names, dx: backward.data };
         } finally {
           tf.env().set(FUSED_BIAS_FLAG, true);
         }

@@ -13,6 +13,7 @@
  * the sum's order (within 1e-5·max(1, |ref|) on the tested layers).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { switchFlag } from './kernel-scope.js';
 
 /**
  * The tfjs flag that lets `Conv2d` and `Linear` add their bias inside the product (default true):
@@ -20,21 +21,12 @@ import * as tf from '@tensorflow/tfjs-core';
  */
 export const FUSED_BIAS_FLAG = 'DYNAVIT_FUSED_BIAS';
 
-/** The flag's value, registering it (default true) where it is not yet: tfjs throws on an unknown flag. */
-function fusedBiasFlag(): boolean {
-  try {
-    return tf.env().getBool(FUSED_BIAS_FLAG);
-  } catch {
-    tf.env().registerFlag(FUSED_BIAS_FLAG, () => true);
-    return tf.env().getBool(FUSED_BIAS_FLAG);
-  }
-}
-fusedBiasFlag(); // registered on import, so that tf.env().set(FUSED_BIAS_FLAG, false) works at once
+switchFlag(FUSED_BIAS_FLAG); // registered on import, so that tf.env().set(FUSED_BIAS_FLAG, false) works at once
 
 /**
  * Whether a layer adds its bias inside the product now: the flag on and no gradient being recorded
  * (training keeps the composite, whose gradient is tfjs' own add).
  */
 export function fuseBias(): boolean {
-  return tf.engine().state.gradientDepth === 0 && fusedBiasFlag();
+  return tf.engine().state.gradientDepth === 0 && switchFlag(FUSED_BIAS_FLAG);
 }

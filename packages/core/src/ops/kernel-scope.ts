@@ -112,3 +112,18 @@ export function checkKernelPath(op: string, path: unknown): KernelPath | undefin
   if (path === undefined || path === 'fused' || path === 'composite') return path;
   throw new InvalidArgumentError(`${op}: path must be 'fused' or 'composite', got ${JSON.stringify(path)}`);
 }
+
+/**
+ * A dynavit switch kept as a tfjs boolean flag that is on by default (`DYNAVIT_CONV_WINOGRAD`,
+ * `DYNAVIT_FUSED_BIAS`): its value, registering it (default true) where tfjs does not know it yet, since
+ * tfjs throws on an unknown flag. A module calls it once on import, so that `tf.env().set(name, false)`
+ * works at once.
+ */
+export function switchFlag(name: string): boolean {
+  try {
+    return tf.env().getBool(name);
+  } catch {
+    tf.env().registerFlag(name, () => true);
+    return tf.env().getBool(name);
+  }
+}

@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
 import { assertRank } from './assert.js';
-import { heapBackend, kernelScope, useFusedKernels, writeFloat32 } from './kernel-scope.js';
+import { heapBackend, kernelScope, switchFlag, useFusedKernels, writeFloat32 } from './kernel-scope.js';
 
 export const WINOGRAD_CONV2D_KERNEL = 'DynavitConv2DWinograd';
 
@@ -318,16 +318,7 @@ const FUSED_BY_BACKEND: Record<string, Record<string, tf.KernelFunc>> = { cpu: H
  */
 export const WINOGRAD_FLAG = 'DYNAVIT_CONV_WINOGRAD';
 
-/** The flag's value, registering it (default true) where it is not yet: tfjs throws on an unknown flag. */
-function winogradFlag(): boolean {
-  try {
-    return tf.env().getBool(WINOGRAD_FLAG);
-  } catch {
-    tf.env().registerFlag(WINOGRAD_FLAG, () => true);
-    return tf.env().getBool(WINOGRAD_FLAG);
-  }
-}
-winogradFlag(); // registered on import, so that tf.env().set(WINOGRAD_FLAG, false) works at once
+switchFlag(WINOGRAD_FLAG); // registered on import, so that tf.env().set(WINOGRAD_FLAG, false) works at once
 
 /** The smallest input and output channel counts, and output pixels, from which `Conv2d` takes Winograd. */
 export const WINOGRAD_MIN_CHANNELS = 512;
@@ -349,7 +340,7 @@ export function useWinograd(
   padding: readonly [number, number],
 ): boolean {
   if (tf.getBackend() !== 'wasm' || tf.engine().state.gradientDepth > 0) return false;
-  if (!winogradFlag()) return false;
+  if (!switchFlag(WINOGRAD_FLAG)) return false;
   const [kh, kw, cin, cout] = filter as [number, number, number, number];
   if (kh !== 3 || kw !== 3 || stride[0] !== 1 || stride[1] !== 1 || dilation[0] !== 1 || dilation[1] !== 1)
     return false;
